@@ -1,0 +1,669 @@
+//! `InferencePool`: one self-hosted model, the capacity it may run on, the route carrying its traffic
+//! and the external API it may overflow to.
+//!
+//! Named `inferencepools.hybridscale.dev` (short name `hpool`) so it never clashes with the Gateway API
+//! Inference Extension's `InferencePool` in `inference.networking.k8s.io`.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::conditions::Condition;
+
+/// One self-hosted model served by replicas on reserved, spot and on-demand GPU capacity, with an
+/// external API it may overflow to.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "hybridscale.dev",
+    version = "v1alpha1",
+    kind = "InferencePool",
+    namespaced,
+    shortname = "hpool",
+    category = "hybridscale",
+    status = "InferencePoolStatus",
+    doc = "InferencePool is one self-hosted model, the GPU capacity it may use per class, its HTTPRoute and the external API it may overflow to.",
+    printcolumn(name = "Model", type_ = "string", json_path = ".spec.model"),
+    printcolumn(
+        name = "Ready",
+        type_ = "integer",
+        json_path = ".status.readyReplicas",
+        description = "Ready self-hosted replicas"
+    ),
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        json_path = ".status.desiredReplicas",
+        description = "Replicas the last plan asked for"
+    ),
+    printcolumn(
+        name = "External%",
+        type_ = "integer",
+        json_path = ".status.traffic.externalWeight",
+        description = "Share of traffic sent to the external API"
+    ),
+    printcolumn(
+        name = "$/Hour",
+        type_ = "number",
+        json_path = ".status.cost.usdPerHour",
+        description = "Current burn rate in USD per hour"
+    ),
+    printcolumn(
+        name = "MTD",
+        type_ = "number",
+        json_path = ".status.cost.monthToDateUsd",
+        description = "Month-to-date spend in USD"
+    ),
+    printcolumn(name = "Policy", type_ = "string", json_path = ".spec.costPolicyRef.name", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("spec.minReplicas must not exceed spec.maxReplicas"))]
+#[x_kube(validation = Rule::new("has(self.capacity.reserved) || has(self.capacity.spot) || has(self.capacity.onDemand)").message("spec.capacity needs at least one capacity class: reserved, spot or onDemand"))]
+#[x_kube(validation = Rule::new("self.route.selfHostedBackend.name != self.route.externalBackend.name || self.route.selfHostedBackend.kind != self.route.externalBackend.kind").message("spec.route.selfHostedBackend and spec.route.externalBackend must be different backends"))]
+pub struct InferencePoolSpec {
+    /// Model served by the replicas, e.g. meta-llama/Llama-3.1-70B-Instruct.
+    #[schemars(length(min = 1, max = 253))]
+    pub model: String,
+    /// The CostPolicy (same namespace) this pool is planned under.
+    pub cost_policy_ref: LocalObjectReference,
+    /// Where replicas may run, per capacity class.
+    pub capacity: CapacityClasses,
+    /// GPUs one replica needs (tensor-parallel size times pipeline-parallel size).
+    #[serde(default = "default_gpus_per_replica")]
+    #[schemars(range(min = 1, max = 64))]
+    pub gpus_per_replica: u32,
+    /// Throughput one replica sustains within the latency SLO.
+    pub replica_capacity: ReplicaCapacity,
+    /// Seconds from a replica being asked for to it serving, when its node already exists
+    /// (image pull, weight load, warm-up).
+    #[serde(default = "default_startup_seconds")]
+    #[schemars(range(min = 0, max = 7200))]
+    pub startup_seconds: u32,
+    /// Fewest self-hosted replicas across all classes. 0 lets the pool go cold with all traffic on
+    /// the external API.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 10000))]
+    pub min_replicas: u32,
+    /// Most self-hosted replicas across all classes.
+    #[serde(default = "default_max_replicas")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub max_replicas: u32,
+    /// The HTTPRoute whose backend weights split traffic between self-hosted and external.
+    pub route: RouteSpec,
+    /// Where load signals come from.
+    #[serde(default)]
+    pub metrics: MetricsSpec,
+    /// The external API this model overflows to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalApi>,
+}
+
+fn default_gpus_per_replica() -> u32 {
+    1
+}
+fn default_startup_seconds() -> u32 {
+    300
+}
+fn default_max_replicas() -> u32 {
+    10
+}
+
+/// Reference to an object by name in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct LocalObjectReference {
+    /// Name of the object.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The capacity classes a pool may use. Reserved is used first, then spot, then on-demand.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityClasses {
+    /// Reserved (committed) capacity: already paid for, used first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<CapacityClass>,
+    /// Spot (interruptible) capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot: Option<CapacityClass>,
+    /// On-demand capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<CapacityClass>,
+}
+
+/// Capacity class names, in the order the planner fills them.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CapacityClassName {
+    Reserved,
+    Spot,
+    OnDemand,
+}
+
+impl CapacityClassName {
+    /// All classes in fill order.
+    pub const ALL: [CapacityClassName; 3] = [Self::Reserved, Self::Spot, Self::OnDemand];
+
+    /// The camelCase name used in the API and in reasons.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserved => "reserved",
+            Self::Spot => "spot",
+            Self::OnDemand => "onDemand",
+        }
+    }
+}
+
+impl std::fmt::Display for CapacityClassName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl CapacityClasses {
+    /// The configured class of a given name.
+    pub fn get(&self, name: CapacityClassName) -> Option<&CapacityClass> {
+        match name {
+            CapacityClassName::Reserved => self.reserved.as_ref(),
+            CapacityClassName::Spot => self.spot.as_ref(),
+            CapacityClassName::OnDemand => self.on_demand.as_ref(),
+        }
+    }
+}
+
+/// One capacity class: the workload whose replicas run on it and the node pool that provides its GPUs.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.maxReplicas) || !has(self.minReplicas) || self.minReplicas <= self.maxReplicas").message("a capacity class's minReplicas must not exceed its maxReplicas"))]
+pub struct CapacityClass {
+    /// The workload (any object with a /scale subresource: Deployment, StatefulSet,
+    /// LeaderWorkerSet, ...) whose replicas run on this class. Pin it to the class's nodes with node
+    /// affinity or a node selector.
+    pub scale_target_ref: ScaleTargetRef,
+    /// The GPU node pool backing this class. Without it, replicas land on whatever nodes exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_pool_ref: Option<NodePoolRef>,
+    /// Fewest replicas on this class (e.g. the size of a reservation you want always used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub min_replicas: Option<u32>,
+    /// Most replicas on this class (e.g. the size of the reservation, or a spot quota).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub max_replicas: Option<u32>,
+    /// Seconds a new node of this class takes to join the cluster and be schedulable.
+    #[serde(default = "default_node_provision_seconds")]
+    #[schemars(range(min = 0, max = 7200))]
+    pub node_provision_seconds: u32,
+}
+
+fn default_node_provision_seconds() -> u32 {
+    180
+}
+
+/// A workload with a /scale subresource, like an HPA's scaleTargetRef.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleTargetRef {
+    /// API version of the target, e.g. apps/v1.
+    #[serde(default = "default_apps_v1")]
+    #[schemars(length(min = 1, max = 253))]
+    pub api_version: String,
+    /// Kind of the target, e.g. Deployment.
+    #[serde(default = "default_deployment")]
+    #[schemars(length(min = 1, max = 63))]
+    pub kind: String,
+    /// Name of the target in the pool's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+fn default_apps_v1() -> String {
+    "apps/v1".into()
+}
+fn default_deployment() -> String {
+    "Deployment".into()
+}
+
+/// A GPU node pool the operator resizes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePoolRef {
+    /// NodePool (Karpenter, karpenter.sh/v1: the operator sets its nvidia.com/gpu limit) or
+    /// MachineDeployment (Cluster API, cluster.x-k8s.io/v1beta1: the operator sets its replicas).
+    pub kind: NodePoolKind,
+    /// Name of the node pool.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Namespace of a MachineDeployment; defaults to the pool's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
+    /// GPUs on one node of this pool (used to turn GPU counts into node counts).
+    #[serde(default = "default_gpus_per_node")]
+    #[schemars(range(min = 1, max = 64))]
+    pub gpus_per_node: u32,
+}
+
+fn default_gpus_per_node() -> u32 {
+    8
+}
+
+/// Supported node pool kinds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum NodePoolKind {
+    /// Karpenter NodePool (karpenter.sh/v1).
+    NodePool,
+    /// Cluster API MachineDeployment (cluster.x-k8s.io/v1beta1).
+    MachineDeployment,
+}
+
+/// What one replica sustains within the SLO.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaCapacity {
+    /// Requests per second one replica serves within the latency SLO for the expected token mix.
+    #[schemars(range(min = 0.001, max = 100000.0))]
+    pub requests_per_second: f64,
+    /// Output tokens per second one replica generates within the SLO. When set, capacity follows the
+    /// live token mix instead of assuming a fixed request size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.001, max = 10000000.0))]
+    pub tokens_per_second: Option<f64>,
+    /// Refine the two figures above from observed throughput at SLO-compliant latency. The
+    /// configured values stay the starting point and the floor of what is believed.
+    #[serde(default)]
+    pub learn_from_metrics: bool,
+}
+
+/// The HTTPRoute and the two backends whose weights the operator sets.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSpec {
+    /// Name of the HTTPRoute (gateway.networking.k8s.io/v1) in the pool's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub http_route: String,
+    /// Index of the rule, within the route's rules, that carries this model's traffic.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 15))]
+    pub rule_index: u32,
+    /// The backend serving the self-hosted replicas (usually the model Service).
+    pub self_hosted_backend: BackendRef,
+    /// The backend reaching the external API (an egress Service, ExternalName or proxy).
+    pub external_backend: BackendRef,
+}
+
+/// A backendRef of an HTTPRoute rule, matched by group, kind and name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendRef {
+    /// API group of the backend; empty for core Services.
+    #[serde(default)]
+    #[schemars(length(max = 253))]
+    pub group: String,
+    /// Kind of the backend.
+    #[serde(default = "default_service")]
+    #[schemars(length(min = 1, max = 63))]
+    pub kind: String,
+    /// Name of the backend.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Port of the backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+}
+
+fn default_service() -> String {
+    "Service".into()
+}
+
+/// Load signal sources.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSpec {
+    /// Prometheus base URL, e.g. http://prometheus.monitoring:9090. Defaults to the operator's
+    /// --prometheus-url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub prometheus_url: Option<String>,
+    /// Labels selecting this pool's series (added to every default query). Defaults to
+    /// {model_name: <spec.model>}, the label vLLM puts on its metrics.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 16))]
+    pub selector: BTreeMap<String, String>,
+    /// PromQL overrides, one per signal; unset signals use the vLLM/DCGM defaults.
+    #[serde(default)]
+    pub queries: QueryOverrides,
+    /// Credentials for a managed Prometheus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<PrometheusAuth>,
+    /// Seconds after which a sample counts as stale; stale signals never scale down.
+    #[serde(default = "default_max_signal_age")]
+    #[schemars(range(min = 5, max = 3600))]
+    pub max_age_seconds: u32,
+    /// Timeout of one query, in seconds.
+    #[serde(default = "default_query_timeout")]
+    #[schemars(range(min = 1, max = 60))]
+    pub timeout_seconds: u32,
+}
+
+fn default_max_signal_age() -> u32 {
+    120
+}
+fn default_query_timeout() -> u32 {
+    5
+}
+
+/// Per-signal PromQL overrides. Each query must return a single value for the whole pool.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryOverrides {
+    /// Requests per second arriving (default: rate of vllm:request_success_total plus waiting growth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub request_rate: Option<String>,
+    /// Prompt tokens per second (default: rate of vllm:prompt_tokens_total).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub prompt_token_rate: Option<String>,
+    /// Generated tokens per second (default: rate of vllm:generation_tokens_total).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub generation_token_rate: Option<String>,
+    /// Requests being served (default: sum of vllm:num_requests_running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub running: Option<String>,
+    /// Requests queued (default: sum of vllm:num_requests_waiting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub waiting: Option<String>,
+    /// Latency quantile in seconds (default: histogram_quantile over vllm:e2e_request_latency_seconds_bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub latency: Option<String>,
+    /// KV-cache usage 0..1 (default: avg of vllm:gpu_cache_usage_perc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub kv_cache_usage: Option<String>,
+    /// GPU utilisation 0..100 per pod (default: DCGM_FI_DEV_GPU_UTIL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub gpu_utilization: Option<String>,
+}
+
+/// Credentials for Prometheus; never logged.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusAuth {
+    /// Secret key holding a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_secret: Option<SecretKeyRef>,
+    /// Secret key holding a PEM CA bundle to trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<SecretKeyRef>,
+}
+
+/// A key in a Secret in the pool's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// The external API used for overflow.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalApi {
+    /// Model name at the provider (also the key looked up in a LiteLLM price file), e.g. gpt-4o.
+    #[schemars(length(min = 1, max = 253))]
+    pub model: String,
+    /// USD per million input tokens; overrides the CostPolicy's externalPrices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub input_usd_per_million_tokens: Option<f64>,
+    /// USD per million output tokens; overrides the CostPolicy's externalPrices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub output_usd_per_million_tokens: Option<f64>,
+    /// Typical end-to-end latency of the external API, in seconds (used to check it meets the SLO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 3600.0))]
+    pub latency_seconds: Option<f64>,
+}
+
+/// Replica counts per capacity class.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassReplicas {
+    /// Replicas on reserved capacity.
+    #[serde(default)]
+    pub reserved: u32,
+    /// Replicas on spot capacity.
+    #[serde(default)]
+    pub spot: u32,
+    /// Replicas on on-demand capacity.
+    #[serde(default)]
+    pub on_demand: u32,
+}
+
+impl ClassReplicas {
+    /// Sum over all classes.
+    pub fn total(&self) -> u32 {
+        self.reserved + self.spot + self.on_demand
+    }
+    /// Count for one class.
+    pub fn get(&self, c: CapacityClassName) -> u32 {
+        match c {
+            CapacityClassName::Reserved => self.reserved,
+            CapacityClassName::Spot => self.spot,
+            CapacityClassName::OnDemand => self.on_demand,
+        }
+    }
+    /// Mutable count for one class.
+    pub fn get_mut(&mut self, c: CapacityClassName) -> &mut u32 {
+        match c {
+            CapacityClassName::Reserved => &mut self.reserved,
+            CapacityClassName::Spot => &mut self.spot,
+            CapacityClassName::OnDemand => &mut self.on_demand,
+        }
+    }
+}
+
+/// Spend per capacity class and the external API, in USD.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassCost {
+    /// Reserved GPUs.
+    #[serde(default)]
+    pub reserved: f64,
+    /// Spot GPUs.
+    #[serde(default)]
+    pub spot: f64,
+    /// On-demand GPUs.
+    #[serde(default)]
+    pub on_demand: f64,
+    /// External API tokens.
+    #[serde(default)]
+    pub external: f64,
+}
+
+impl ClassCost {
+    /// Sum of all parts.
+    pub fn total(&self) -> f64 {
+        self.reserved + self.spot + self.on_demand + self.external
+    }
+}
+
+/// Observed state of an InferencePool.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InferencePoolStatus {
+    /// The metadata.generation this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Progressing, Degraded, SignalsStale, BudgetExceeded, RecommendOnly.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    #[schemars(length(max = 16))]
+    pub conditions: Vec<Condition>,
+    /// Replicas the last applied (or, in Recommend mode, recommended) plan asked for, per class.
+    #[serde(default)]
+    pub replicas: ClassReplicas,
+    /// Ready replicas observed per class.
+    #[serde(default)]
+    pub ready: ClassReplicas,
+    /// Ready replicas over all classes.
+    #[serde(default)]
+    pub ready_replicas: u32,
+    /// Replicas the last plan asked for over all classes.
+    #[serde(default)]
+    pub desired_replicas: u32,
+    /// Node pool sizes set by the last plan.
+    #[serde(default)]
+    #[schemars(length(max = 3))]
+    pub node_pools: Vec<NodePoolSize>,
+    /// HTTPRoute weights set by the last plan.
+    #[serde(default)]
+    pub traffic: TrafficWeights,
+    /// Cost now, this month and projected.
+    #[serde(default)]
+    pub cost: CostStatus,
+    /// The last plan's decision and the reasons for each change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<Decision>,
+    /// Planner memory that must survive restarts and leader changes (stabilisation windows, idle
+    /// timers, interruption history, the last safe plan).
+    #[serde(default)]
+    pub planner_state: PlannerState,
+}
+
+/// Size of one node pool.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePoolSize {
+    /// Capacity class the node pool backs.
+    pub class: CapacityClassName,
+    /// NodePool or MachineDeployment.
+    pub kind: NodePoolKind,
+    /// Node pool name.
+    pub name: String,
+    /// GPUs the pool may hold (Karpenter limit) or, for a MachineDeployment, GPUs of its replicas.
+    pub gpus: u32,
+    /// Nodes that many GPUs need.
+    pub nodes: u32,
+}
+
+/// Route weights, percent; they always sum to 100.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficWeights {
+    /// Weight of the self-hosted backend.
+    #[schemars(range(min = 0, max = 100))]
+    pub self_hosted_weight: u32,
+    /// Weight of the external backend.
+    #[schemars(range(min = 0, max = 100))]
+    pub external_weight: u32,
+}
+
+impl Default for TrafficWeights {
+    fn default() -> Self {
+        TrafficWeights { self_hosted_weight: 100, external_weight: 0 }
+    }
+}
+
+/// The cost ledger of one pool.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CostStatus {
+    /// Burn rate now, USD per hour (GPUs running plus external tokens at the current rate).
+    #[serde(default)]
+    pub usd_per_hour: f64,
+    /// Spend since the start of `month`, USD.
+    #[serde(default)]
+    pub month_to_date_usd: f64,
+    /// Month-to-date plus the current burn for the rest of the month, USD.
+    #[serde(default)]
+    pub projected_month_usd: f64,
+    /// Month-to-date spend split by class.
+    #[serde(default)]
+    pub month_to_date_by_class: ClassCost,
+    /// The month (YYYY-MM, UTC) the figures belong to; spend restarts at 0 when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
+    /// Time (RFC 3339) up to which spend has been integrated; accrual resumes from here after a
+    /// restart or leader change, so nothing is counted twice or lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accrued_until: Option<String>,
+}
+
+/// One planning decision.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// When the plan was made (RFC 3339).
+    pub time: String,
+    /// One-line summary.
+    #[schemars(length(max = 1024))]
+    pub summary: String,
+    /// Why each change was made, one line per change.
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    pub reasons: Vec<String>,
+    /// True when the plan was only recommended (Recommend mode or budget Hold) and not applied.
+    #[serde(default)]
+    pub recommended_only: bool,
+}
+
+/// Planner memory persisted in status.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannerState {
+    /// Highest replica count per class wanted within the scale-down stabilisation window, with the
+    /// time each was wanted; scale-down only goes below the window's maximum.
+    #[serde(default)]
+    #[schemars(length(max = 512))]
+    pub recommendations: Vec<TimedReplicas>,
+    /// Since when (RFC 3339) the pool has been below the idle threshold; unset when busy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_since: Option<String>,
+    /// Times (RFC 3339) of recent spot interruptions, newest last, for the interruption rate.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub spot_interruptions: Vec<String>,
+    /// The last plan made on fresh signals; held while signals are stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_safe: Option<SafePlan>,
+    /// Learned requests per second per replica, when learnFromMetrics is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_requests_per_second: Option<f64>,
+}
+
+/// Replica counts wanted at a time.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimedReplicas {
+    /// When (RFC 3339).
+    pub time: String,
+    /// What was wanted.
+    pub replicas: ClassReplicas,
+}
+
+/// A plan known to be safe, kept to hold while signals are stale.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SafePlan {
+    /// When it was made (RFC 3339).
+    pub time: String,
+    /// Replicas per class.
+    pub replicas: ClassReplicas,
+    /// Route weights.
+    pub traffic: TrafficWeights,
+}

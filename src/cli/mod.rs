@@ -1,0 +1,53 @@
+//! Command-line entry points. Each subcommand lives in its own module and only parses flags and calls
+//! into the library; `main.rs` only dispatches.
+
+pub mod crd;
+
+use clap::{Parser, Subcommand};
+
+/// hybridscale: run self-hosted LLM inference at the lowest cost that meets its latency SLO.
+#[derive(Parser, Debug)]
+#[command(name = "hybridscale", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions, or write one file per CRD with --out-dir.
+    Crd(crd::Args),
+}
+
+/// A failed command: the one-line message and the process exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// 2 for bad input (flags, files), 1 for anything else.
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad input from the user: exit code 2.
+    pub fn usage(message: impl std::fmt::Display) -> Self {
+        Failure { code: 2, message: message.to_string() }
+    }
+    /// A runtime failure: exit code 1.
+    pub fn runtime(message: impl std::fmt::Display) -> Self {
+        Failure { code: 1, message: message.to_string() }
+    }
+}
+
+impl From<crate::input::InputError> for Failure {
+    fn from(e: crate::input::InputError) -> Self {
+        Failure::usage(e)
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Crd(args) => crd::run(args),
+    }
+}

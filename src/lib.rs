@@ -1,0 +1,11 @@
+//! hybridscale: a Kubernetes operator that runs self-hosted LLM inference at the lowest cost that still
+//! meets its latency SLO, overflowing to an external API when that is cheaper or faster.
+//!
+//! Module boundaries (see DESIGN.md): `api` and `planner` never import `controller`, `actuate` or
+//! `signals`; the planner sees plain snapshots, never clients or traits.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod input;
+pub mod tls;
