@@ -8,4 +8,5 @@
 pub mod api;
 pub mod cli;
 pub mod input;
+pub mod planner;
 pub mod tls;

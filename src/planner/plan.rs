@@ -1,0 +1,44 @@
+//! The planner's output: targets and a readable reason for every change.
+
+use super::{Class, ClassReplicas, Memory, TrafficWeights};
+
+/// What the pool should look like after this tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Target replicas per class.
+    pub replicas: ClassReplicas,
+    /// Target GPUs per class node pool (replicas × GPUs per replica), indexed by `Class as usize`.
+    pub node_pool_gpus: [u32; 3],
+    /// Route weights; always sum to 100.
+    pub traffic: TrafficWeights,
+    /// Every change from the observed state, with its reason.
+    pub changes: Vec<Change>,
+    /// One-line summary.
+    pub summary: String,
+    /// Signals were stale or missing and the last safe plan was held.
+    pub signals_stale: bool,
+    /// The budget is exceeded (projected month or hourly burn).
+    pub budget_exceeded: bool,
+    /// Estimated burn rate of this plan once applied, USD/hour.
+    pub usd_per_hour: f64,
+    /// Memory to keep for the next tick.
+    pub memory: Memory,
+}
+
+/// One change and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    /// What changes.
+    pub kind: ChangeKind,
+    /// e.g. "spot 3->5: forecast 41 rps over the next 6 min exceeds ready capacity 30 rps".
+    pub reason: String,
+}
+
+/// The kinds of change a plan makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Replicas of a class change.
+    Replicas { class: Class, from: u32, to: u32 },
+    /// Route weights change (external weight from, to).
+    Traffic { from_external: u32, to_external: u32 },
+}

@@ -1,0 +1,96 @@
+//! What was observed at one tick, as plain data. Every signal carries its sample time: a missing or
+//! stale value is "unknown", never zero.
+
+use super::{ClassReplicas, TrafficWeights};
+
+/// A value and the time (Unix seconds) it was sampled at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub value: f64,
+    pub at: f64,
+}
+
+/// Load signals of the pool; `None` means the source returned nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadSignals {
+    /// Requests per second arriving at the pool (self-hosted plus external).
+    pub request_rate: Option<Sample>,
+    /// Mean prompt tokens per request.
+    pub mean_input_tokens: Option<Sample>,
+    /// Mean generated tokens per request.
+    pub mean_output_tokens: Option<Sample>,
+    /// Requests being served by the self-hosted replicas.
+    pub running: Option<Sample>,
+    /// Requests queued at the self-hosted replicas.
+    pub waiting: Option<Sample>,
+    /// Observed latency at the SLO's quantile, seconds.
+    pub latency_s: Option<Sample>,
+    /// Mean GPU utilisation of the ready replicas, 0..1.
+    pub gpu_utilization: Option<Sample>,
+    /// Recent request-rate history (time, rps), oldest first, for the forecast. May be empty.
+    pub history: Vec<(f64, f64)>,
+}
+
+/// Prices in force at this tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prices {
+    /// USD per GPU-hour, indexed by `Class as usize`.
+    pub gpu_hour: [f64; 3],
+    /// USD per input token of the external API.
+    pub external_input_token: f64,
+    /// USD per output token of the external API.
+    pub external_output_token: f64,
+}
+
+/// Observed state of one capacity class.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClassObservation {
+    /// Replicas currently asked for (the scale target's spec.replicas).
+    pub desired: u32,
+    /// Replicas ready to serve.
+    pub ready: u32,
+    /// Ready replicas on nodes that have an interruption notice.
+    pub interrupted: u32,
+}
+
+/// Spend so far, for the budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spend {
+    /// Month-to-date spend of all pools under the policy, USD.
+    pub policy_month_to_date_usd: f64,
+    /// Current burn rate of the other pools under the policy, USD/hour.
+    pub other_pools_usd_per_hour: f64,
+    /// Seconds left in the month.
+    pub seconds_left_in_month: f64,
+}
+
+/// Everything observed about one pool at one tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// Load signals.
+    pub load: LoadSignals,
+    /// Prices.
+    pub prices: Prices,
+    /// Per class, indexed by `Class as usize`.
+    pub classes: [ClassObservation; 3],
+    /// Route weights currently set.
+    pub traffic: TrafficWeights,
+    /// Spend for the budget.
+    pub spend: Spend,
+}
+
+/// What the planner remembers between ticks. The controller persists it in the pool's status so a
+/// restart or leader change loses nothing; the simulator keeps it in memory.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Memory {
+    /// Replica counts wanted within the stabilisation window (time, counts), oldest first.
+    pub recommendations: Vec<(f64, ClassReplicas)>,
+    /// Since when the pool has been idle.
+    pub idle_since: Option<f64>,
+    /// Times of recent spot interruptions.
+    pub spot_interruptions: Vec<f64>,
+    /// The last plan made on fresh signals: (time, replicas, weights).
+    pub last_safe: Option<(f64, ClassReplicas, TrafficWeights)>,
+    /// Learned requests per second per replica.
+    pub learned_replica_rps: Option<f64>,
+}
