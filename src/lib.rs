@@ -8,5 +8,6 @@
 pub mod api;
 pub mod cli;
 pub mod input;
+pub mod ledger;
 pub mod planner;
 pub mod tls;
