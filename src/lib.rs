@@ -5,6 +5,7 @@
 //! `signals`; the planner sees plain snapshots, never clients or traits.
 #![forbid(unsafe_code)]
 
+pub mod actuate;
 pub mod api;
 pub mod cli;
 pub mod input;
