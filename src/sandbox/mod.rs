@@ -9,8 +9,15 @@
 //!   through `kube::Client` over HTTP.
 //! - everything else: the API server itself (store, watch, patches, discovery, tables, faults).
 
-// Integration contract with the schema helper. These types are what `schema::admit` returns; the server
-// renders them as the real API server's 422 `Status` (see `admission::invalid_status`).
+// Integration contract with the schema helper. For objects of CRD-served kinds the store calls
+//
+//     pub fn admit(schema: &serde_json::Value /* the version's openAPIV3Schema */,
+//                  obj: &mut serde_json::Value /* defaulted and pruned in place */,
+//                  old: Option<&serde_json::Value> /* the stored object on update, for transition rules */)
+//         -> Result<(), Vec<FieldError>>;
+//
+// from `schema` (declared below by the `validation` branch), and renders the errors as the real API server's
+// 422 `Status` (see `admission.rs`).
 
 /// One field-level rejection from admission (schema validation or a CEL rule).
 #[derive(Debug, Clone, PartialEq)]
