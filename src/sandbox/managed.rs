@@ -4,8 +4,8 @@
 //! - Lists are associative only where the built-in types key them (`containers`/`env`/`volumes`... by
 //!   `name`, `ports` by `containerPort` or `port`, `conditions` by `type`, `ownerReferences` by `uid`, see
 //!   [`list_key`]); `finalizers` is a set; every other list is atomic (owned and replaced as a whole).
-//! - Managers are identified by name only: the same name with `Apply` and `Update` operations does not
-//!   conflict with itself.
+//! - Managers are identified as the real server does, by name, operation and subresource: `kubectl`
+//!   applying conflicts with `kubectl` having scaled through `/scale`.
 //! - Conflicts are reported for leaf fields another manager owns with a different value.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -238,10 +238,11 @@ pub fn record_update(
         return;
     }
     let mut entries = read_entries(new);
-    for e in &mut entries {
-        e.fields.retain(|p| !removed.contains(p) && (e.manager == manager || !changed.contains(p)));
-    }
     let sub = subresource.map(str::to_string);
+    for e in &mut entries {
+        let same = e.manager == manager && e.operation == "Update" && e.subresource == sub;
+        e.fields.retain(|p| !removed.contains(p) && (same || !changed.contains(p)));
+    }
     match entries.iter_mut().find(|e| e.manager == manager && e.operation == "Update" && e.subresource == sub) {
         Some(e) => {
             e.fields.extend(changed);
@@ -350,6 +351,7 @@ pub fn apply(
     live: Option<&Value>,
     applied: &Value,
     manager: &str,
+    subresource: Option<&str>,
     force: bool,
     api_version: &str,
     now: &str,
@@ -367,7 +369,7 @@ pub fn apply(
             operation: "Apply".into(),
             api_version: api_version.to_string(),
             time: now.to_string(),
-            subresource: None,
+            subresource: subresource.map(str::to_string),
             fields: applied_leaves.into_keys().collect(),
         };
         write_entries(&mut obj, vec![entry]);
@@ -376,10 +378,15 @@ pub fn apply(
     let live_leaves = leaves(live);
     let mut entries = read_entries(live);
     let mut conflicts: BTreeMap<(String, String), Vec<Path>> = BTreeMap::new();
-    for e in entries.iter().filter(|e| e.manager != manager) {
+    let is_self = |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource.as_deref() == subresource;
+    for e in entries.iter().filter(|e| !is_self(e)) {
         for (p, v) in &applied_leaves {
             if e.fields.contains(p) && live_leaves.get(p).is_some_and(|lv| lv != v) {
-                conflicts.entry((e.manager.clone(), e.api_version.clone())).or_default().push(p.clone());
+                let who = match &e.subresource {
+                    Some(s) => format!("\"{}\" with subresource \"{s}\"", e.manager),
+                    None => format!("\"{}\"", e.manager),
+                };
+                conflicts.entry((who, e.api_version.clone())).or_default().push(p.clone());
             }
         }
     }
@@ -388,29 +395,29 @@ pub fn apply(
     }
     // Forced (or no conflicts): take the conflicting fields from their owners.
     let taken: BTreeSet<Path> = conflicts.values().flatten().cloned().collect();
-    for e in entries.iter_mut().filter(|e| e.manager != manager) {
+    for e in entries.iter_mut().filter(|e| !is_self(e)) {
         e.fields.retain(|p| !taken.contains(p));
     }
     let previous: BTreeSet<Path> = entries
         .iter()
-        .filter(|e| e.manager == manager && e.operation == "Apply")
+        .filter(|e| is_self(e))
         .flat_map(|e| e.fields.iter().cloned())
         .collect();
     let mut merged = merge_applied(live, &applied_clean, "");
     // Fields this manager applied before but no longer does, and nobody else owns, are removed.
     for p in previous.iter().filter(|p| !applied_leaves.contains_key(*p)) {
-        let owned_elsewhere = entries.iter().any(|e| e.manager != manager && e.fields.contains(p));
+        let owned_elsewhere = entries.iter().any(|e| !is_self(e) && e.fields.contains(p));
         if !owned_elsewhere {
             remove_path(&mut merged, p);
         }
     }
-    entries.retain(|e| !(e.manager == manager && e.operation == "Apply"));
+    entries.retain(|e| !is_self(e));
     entries.push(Entry {
         manager: manager.to_string(),
         operation: "Apply".into(),
         api_version: api_version.to_string(),
         time: now.to_string(),
-        subresource: None,
+        subresource: subresource.map(str::to_string),
         fields: applied_leaves.into_keys().collect(),
     });
     write_entries(&mut merged, entries);
@@ -426,15 +433,15 @@ fn conflict_error(conflicts: &BTreeMap<(String, String), Vec<Path>>) -> ApiError
         for p in paths {
             causes.push(json!({
                 "reason": "FieldManagerConflict",
-                "message": format!("conflict with \"{mgr}\"{using}"),
+                "message": format!("conflict with {mgr}{using}"),
                 "field": render_path(p),
             }));
         }
         if total == 1 {
-            parts.push(format!("conflict with \"{mgr}\"{using}: {}", render_path(&paths[0])));
+            parts.push(format!("conflict with {mgr}{using}: {}", render_path(&paths[0])));
         } else {
             let list: Vec<String> = paths.iter().map(|p| format!("- {}", render_path(p))).collect();
-            parts.push(format!("conflicts with \"{mgr}\"{using}:\n{}", list.join("\n")));
+            parts.push(format!("conflicts with {mgr}{using}:\n{}", list.join("\n")));
         }
     }
     let plural = if total == 1 { "conflict" } else { "conflicts" };
@@ -466,22 +473,22 @@ mod tests {
 
     #[test]
     fn apply_conflicts_with_another_manager_unless_forced() {
-        let live = apply(None, &deploy(1, "x"), "alice", false, "apps/v1", "t").unwrap();
-        let err = apply(Some(&live), &deploy(3, "x"), "bob", false, "apps/v1", "t").unwrap_err();
+        let live = apply(None, &deploy(1, "x"), "alice", None, false, "apps/v1", "t").unwrap();
+        let err = apply(Some(&live), &deploy(3, "x"), "bob", None, false, "apps/v1", "t").unwrap_err();
         assert_eq!(err.code, 409);
         assert_eq!(err.message, "Apply failed with 1 conflict: conflict with \"alice\" using apps/v1: .spec.replicas");
-        let forced = apply(Some(&live), &deploy(3, "x"), "bob", true, "apps/v1", "t").unwrap();
+        let forced = apply(Some(&live), &deploy(3, "x"), "bob", None, true, "apps/v1", "t").unwrap();
         assert_eq!(forced["spec"]["replicas"], 3);
         let entries = read_entries(&forced);
         let alice = entries.iter().find(|e| e.manager == "alice").unwrap();
         assert!(!alice.fields.contains(&vec!["f:spec".to_string(), "f:replicas".to_string()]));
         // Same value: shared ownership, no conflict.
-        assert!(apply(Some(&live), &deploy(1, "x"), "bob", false, "apps/v1", "t").is_ok());
+        assert!(apply(Some(&live), &deploy(1, "x"), "bob", None, false, "apps/v1", "t").is_ok());
     }
 
     #[test]
     fn apply_removes_fields_the_manager_dropped() {
-        let live = apply(None, &deploy(1, "x"), "alice", false, "apps/v1", "t").unwrap();
+        let live = apply(None, &deploy(1, "x"), "alice", None, false, "apps/v1", "t").unwrap();
         let mut less = deploy(1, "x");
         less["metadata"].as_object_mut().unwrap().remove("labels");
         let out = apply(Some(&live), &less, "alice", false, "apps/v1", "t").unwrap();
@@ -490,14 +497,14 @@ mod tests {
 
     #[test]
     fn update_takes_ownership_of_changed_fields() {
-        let mut live = apply(None, &deploy(1, "x"), "alice", false, "apps/v1", "t").unwrap();
+        let mut live = apply(None, &deploy(1, "x"), "alice", None, false, "apps/v1", "t").unwrap();
         let old = live.clone();
         live["spec"]["replicas"] = json!(5);
         record_update(Some(&old), &mut live, "hpa", "apps/v1", Some("scale"), "t");
         let entries = read_entries(&live);
         assert!(entries.iter().any(|e| e.manager == "hpa" && e.fields.len() == 1));
         // hpa now owns replicas: alice's re-apply with another value conflicts with hpa, not with herself.
-        let err = apply(Some(&live), &deploy(2, "x"), "alice", false, "apps/v1", "t").unwrap_err();
+        let err = apply(Some(&live), &deploy(2, "x"), "alice", None, false, "apps/v1", "t").unwrap_err();
         assert!(err.message.contains("conflict with \"hpa\""), "{}", err.message);
     }
 }

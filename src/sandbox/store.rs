@@ -588,7 +588,12 @@ impl Inner {
         for o in [&mut cmp_new, &mut cmp_old] {
             let m = meta_mut(o);
             m.remove("resourceVersion");
-            m.remove("managedFields");
+            // Ownership changes are real changes; only the timestamps of entries are not.
+            if let Some(Value::Array(entries)) = m.get_mut("managedFields") {
+                for e in entries.iter_mut().filter_map(Value::as_object_mut) {
+                    e.remove("time");
+                }
+            }
             if is_crd && let Some(obj) = o.as_object_mut() {
                 obj.remove("status");
             }

@@ -52,6 +52,11 @@ impl Request {
         if self.body.is_empty() {
             return Err(ApiError::bad_request("the request body is empty"));
         }
+        let ct = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if ct.contains("protobuf") || ct.contains("cbor") {
+            // Only JSON (and YAML for apply) is served; clients fall back to JSON on 415.
+            return Err(ApiError::unsupported_media_type(ct));
+        }
         match serde_json::from_slice::<Value>(&self.body) {
             Ok(v) => Ok(v),
             Err(json_err) => {
@@ -234,12 +239,15 @@ fn server_side_apply(req: &Request, applied: &Value, sub: Subresource) -> Reply 
         Err(e) if e.code == 404 && sub == Subresource::Main => None,
         Err(e) => return Err(e),
     };
-    let mut new = managed::apply(current.as_deref(), &applied, &manager, force, &req.rt.api_version(), &now_rfc3339())?;
-    if let (Some(sr), Some(entries)) = (sub.name(), new.pointer_mut("/metadata/managedFields").and_then(Value::as_array_mut)) {
-        for e in entries.iter_mut().filter(|e| e["manager"] == json!(manager) && e["operation"] == "Apply") {
-            e["subresource"] = json!(sr);
-        }
-    }
+    let mut new = managed::apply(
+        current.as_deref(),
+        &applied,
+        &manager,
+        sub.name(),
+        force,
+        &req.rt.api_version(),
+        &now_rfc3339(),
+    )?;
     let opts = WriteOpts { manager: None, dry_run: req.dry_run(), managed_fields_set: true };
     match current {
         None => {
