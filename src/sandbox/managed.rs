@@ -491,7 +491,7 @@ mod tests {
         let live = apply(None, &deploy(1, "x"), "alice", None, false, "apps/v1", "t").unwrap();
         let mut less = deploy(1, "x");
         less["metadata"].as_object_mut().unwrap().remove("labels");
-        let out = apply(Some(&live), &less, "alice", false, "apps/v1", "t").unwrap();
+        let out = apply(Some(&live), &less, "alice", None, false, "apps/v1", "t").unwrap();
         assert!(out.pointer("/metadata/labels/a").is_none());
     }
 

@@ -13,10 +13,16 @@ pub fn eval<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     let mut rest = path.strip_prefix('$').unwrap_or(path);
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            let field = &r[..end];
+            // Field names may contain escaped dots: `.spec.limits.nvidia\.com/gpu`.
+            let bytes = r.as_bytes();
+            let mut end = 0;
+            while end < bytes.len() && bytes[end] != b'.' && bytes[end] != b'[' {
+                end += if bytes[end] == b'\\' { 2 } else { 1 };
+            }
+            let end = end.min(r.len());
+            let field = r[..end].replace("\\.", ".");
             if !field.is_empty() {
-                cur = cur.get(field)?;
+                cur = cur.get(&field)?;
             }
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix('[') {
@@ -123,18 +129,7 @@ fn cell(obj: &Value, col: &PrinterColumn) -> Value {
 
 fn column_definitions(rt: &ResourceType) -> Vec<Value> {
     let mut defs = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0})];
-    let cols: Vec<PrinterColumn> = if rt.columns.is_empty() {
-        vec![PrinterColumn {
-            name: "Age".into(),
-            type_: "date".into(),
-            format: String::new(),
-            description: String::new(),
-            priority: 0,
-            json_path: ".metadata.creationTimestamp".into(),
-        }]
-    } else {
-        rt.columns.clone()
-    };
+    let cols = columns(rt);
     for c in &cols {
         defs.push(json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority}));
     }
@@ -197,5 +192,7 @@ mod tests {
         assert_eq!(eval(&o, ".spec.list[1].t"), Some(&json!("X")));
         assert_eq!(eval(&o, ".spec.list[?(@.t==\"Ready\")].s"), Some(&json!("True")));
         assert_eq!(eval(&o, ".status.x"), None);
+        let l = json!({"spec": {"limits": {"nvidia.com/gpu": 8}}});
+        assert_eq!(eval(&l, ".spec.limits.nvidia\\.com/gpu"), Some(&json!(8)));
     }
 }
