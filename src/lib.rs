@@ -11,4 +11,5 @@ pub mod cli;
 pub mod input;
 pub mod ledger;
 pub mod planner;
+pub mod sandbox;
 pub mod tls;
