@@ -76,8 +76,22 @@ fn update_params() -> PatchParams {
 
 impl Executor {
     /// An executor over `client`.
+    ///
+    /// Build the client with `Config::default_retry = false` (or use [`Executor::from_config`]): kube's
+    /// default retry layer retries every 429 with exponential backoff for minutes, so an eviction refused
+    /// by a PodDisruptionBudget would block the reconcile instead of being reported as
+    /// [`Outcome::RetryLater`] and retried on the next tick.
     pub fn new(client: Client) -> Self {
         Executor { client, kinds: Mutex::new(HashMap::new()) }
+    }
+
+    /// An executor with its own client built from `config`, with kube's 429/503 retry layer turned off
+    /// (see [`Executor::new`]); every command is idempotent and the next tick retries.
+    pub fn from_config(mut config: kube::Config) -> Result<Self, ActuateError> {
+        config.default_retry = false;
+        let client = Client::try_from(config)
+            .map_err(|source| ActuateError::Kube { what: "build the actuation client".into(), source })?;
+        Ok(Executor::new(client))
     }
 
     async fn resource(&self, api_version: &str, kind: &str) -> Result<(ApiResource, bool), ActuateError> {
@@ -335,6 +349,13 @@ impl Executor {
         };
         if current.pointer("/spec/rules") == Some(rules) {
             return Ok(Outcome::Unchanged);
+        }
+        // The rules were computed from the route at `resource_version`; if it changed since, recompute
+        // next tick rather than write a stale copy. The same version also goes into the apply below as a
+        // server-side precondition, which closes the window between this read and the write.
+        let live_version = current.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+        if resource_version.is_some() && live_version != resource_version {
+            return Ok(Outcome::RetryLater(format!("HTTPRoute {namespace}/{name} changed since it was read")));
         }
         // See route.rs: rules and backendRefs are atomic lists, so the whole list is applied, guarded by
         // the resourceVersion it was computed from.
