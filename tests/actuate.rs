@@ -274,3 +274,45 @@ async fn a_route_edited_after_it_was_read_is_not_overwritten() {
     assert_eq!(now.data["spec"]["rules"][1]["timeouts"]["request"], "30s");
     assert_eq!(now.data["spec"]["rules"][1]["backendRefs"][1]["weight"], 40);
 }
+
+#[tokio::test]
+async fn spot_interruption_is_found_from_taints_and_scale_selectors() {
+    use hybridscale::actuate::{Selector, find_interruptions};
+    use hybridscale::planner::ClassReplicas;
+
+    let (sb, client, _dir) = start().await;
+    seed(&client).await;
+    let pods = Api::<Pod>::namespaced(client.clone(), NS);
+    let ready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+    pods.patch_status("llama-spot-0", &PatchParams::default(), &Patch::Merge(&ready)).await.unwrap();
+    // The AWS Node Termination Handler taints n1 on a spot interruption notice.
+    let taint = json!({"spec": {"taints": [{"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}]}});
+    Api::<Node>::all(client.clone()).patch("n1", &PatchParams::default(), &Patch::Merge(&taint)).await.unwrap();
+
+    let exec = executor(&sb);
+    let want = desired(1, 8, 100);
+    let observed = exec.observe(&want).await.unwrap();
+    // Which pods are whose: the /scale subresource's status.selector of each class's workload.
+    let mut selectors = Vec::new();
+    for w in &want.workloads {
+        let scale = observed.workloads[w.class as usize].as_ref().expect("scale target");
+        let sel = scale.selector.as_deref().expect("deployments report a selector");
+        selectors.push((w.class, Selector::parse(sel).unwrap()));
+    }
+    let found = find_interruptions(&observed.nodes, NS, &selectors, &InterruptionSignals::default());
+    assert_eq!(found.nodes, vec![("n1".to_string(), "taint aws-node-termination-handler/spot-itn".to_string())]);
+    assert_eq!(found.affected, ClassReplicas { reserved: 0, spot: 1, on_demand: 0 });
+    // The interrupted node's GPUs stay counted by Karpenter until it is gone: the limit leaves room for
+    // its replacement.
+    let decision = decide(&want, &observed, &InterruptionSignals::default());
+    assert!(
+        decision.commands.contains(&Command::SetNodePoolGpuLimit {
+            class: Class::Spot,
+            name: "h100-spot".into(),
+            from: Some(8),
+            to: 16
+        }),
+        "{:?}",
+        decision.commands
+    );
+}

@@ -91,3 +91,5 @@ pub enum FieldErrorKind {
 }
 
 // The schema helper's module (branch `validation`) adds its `pub mod schema;` on the next line.
+
+
