@@ -155,6 +155,7 @@ fn desired(spot: u32, spot_gpus: u32, own: u32) -> Desired {
             external: backend("egress"),
             weights: TrafficWeights { self_hosted_weight: own, external_weight: 100 - own },
         },
+        reclaim_idle_nodes: true,
     }
 }
 

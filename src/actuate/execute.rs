@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, DeleteParams, DynamicObject, EvictParams, ListParams, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::{Client, Error as KubeError};
@@ -138,22 +139,26 @@ impl Executor {
     /// The current size of a node pool; `None` when it does not exist.
     pub async fn node_pool_view(&self, np: &NodePoolTarget) -> Result<Option<NodePoolView>, ActuateError> {
         match np.kind {
-            NodePoolKind::NodePool => {
-                let api = self.dynamic("karpenter.sh/v1", "NodePool", None).await?;
-                let Some(obj) = api.get_opt(&np.name).await.map_err(kube_err(format!("get NodePool {}", np.name)))?
-                else {
-                    return Ok(None);
-                };
-                let limit = obj.data.pointer("/spec/limits/nvidia.com~1gpu").and_then(Value::as_str).and_then(|q| {
-                    whole_quantity(&k8s_openapi::apimachinery::pkg::api::resource::Quantity(q.to_string()))
-                });
-                Ok(Some(NodePoolView { gpu_limit: limit, replicas: None }))
-            }
+            NodePoolKind::NodePool => self.karpenter_view(&np.name).await,
             NodePoolKind::MachineDeployment => {
                 let target = machine_deployment(np.namespace.as_deref().unwrap_or_default(), &np.name);
                 Ok(self.get_scale(&target).await?.map(|s| NodePoolView { gpu_limit: None, replicas: Some(s.replicas) }))
             }
         }
+    }
+
+    /// A Karpenter NodePool's GPU limit; `None` when the NodePool does not exist.
+    async fn karpenter_view(&self, name: &str) -> Result<Option<NodePoolView>, ActuateError> {
+        let api = self.dynamic("karpenter.sh/v1", "NodePool", None).await?;
+        let Some(obj) = api.get_opt(name).await.map_err(kube_err(format!("get NodePool {name}")))? else {
+            return Ok(None);
+        };
+        let limit = obj
+            .data
+            .pointer("/spec/limits/nvidia.com~1gpu")
+            .and_then(Value::as_str)
+            .and_then(|q| whole_quantity(&Quantity(q.to_string())));
+        Ok(Some(NodePoolView { gpu_limit: limit, replicas: None }))
     }
 
     /// The HTTPRoute as JSON; `None` when it does not exist.
@@ -314,16 +319,8 @@ impl Executor {
     }
 
     async fn set_gpu_limit(&self, name: &str, to: u32) -> Result<Outcome, ActuateError> {
-        let np = NodePoolTarget {
-            class: crate::planner::Class::OnDemand,
-            kind: NodePoolKind::NodePool,
-            name: name.to_string(),
-            namespace: None,
-            gpus: to,
-            gpus_per_node: 1,
-        };
         // Server-side apply creates what does not exist: never create a NodePool, only resize one.
-        match self.node_pool_view(&np).await? {
+        match self.karpenter_view(name).await? {
             None => return Ok(Outcome::RetryLater(format!("NodePool {name} not found"))),
             Some(v) if v.gpu_limit == Some(to) => return Ok(Outcome::Unchanged),
             Some(_) => {}
