@@ -252,16 +252,23 @@ async fn plan_is_applied_once_and_keeps_other_managers_fields() {
 }
 
 #[tokio::test]
-async fn a_route_edited_after_it_was_read_is_not_overwritten() {
+async fn recommend_mode_writes_nothing_and_a_route_edited_after_it_was_read_is_not_overwritten() {
     let (sb, client, _dir) = start().await;
     seed(&client).await;
     let exec = executor(&sb);
     let want = desired(1, 16, 60);
+    // Recommend mode: the decision is there, nothing is written.
+    let (_, recommended, report) = exec.actuate(&want, &InterruptionSignals::default(), true).await.unwrap();
+    assert!(!recommended.commands.is_empty() && report.done.is_empty() && report.failed.is_none());
+    let rv = |o: &DynamicObject| o.metadata.resource_version.clone();
+    let routes = dynamic(&client, "gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", Some(NS));
+    let before = rv(&routes.get("llama").await.unwrap());
+    assert_eq!(exec.actuate(&want, &InterruptionSignals::default(), true).await.unwrap().2.done.len(), 0);
+    assert_eq!(rv(&routes.get("llama").await.unwrap()), before, "Recommend mode changed the route");
     let observed = exec.observe(&want).await.unwrap();
     let decision = decide(&want, &observed, &InterruptionSignals::default());
     let set = decision.commands.iter().find(|c| matches!(c, Command::SetRouteWeights { .. })).unwrap().clone();
     // Someone changes the route (a Git sync adds a timeout) between our read and our write.
-    let routes = dynamic(&client, "gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", Some(NS));
     let mut edited = routes.get("llama").await.unwrap();
     edited.data["spec"]["rules"][1]["timeouts"] = json!({"request": "30s"});
     edited.managed_fields_mut().clear();

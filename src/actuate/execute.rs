@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 
 use super::command::Command;
 use super::decide::{CAPI_DELETE_MACHINE_ANNOTATION, RECLAIM_ANNOTATION};
+use super::decide::{Decision, decide};
 use super::desired::{Desired, NodePoolTarget, ObjectRef};
+use super::interrupt::InterruptionSignals;
 use super::observed::{NodeInfo, NodePoolView, Observed, ScaleView, whole_quantity};
 use super::{ActuateError, FIELD_MANAGER, resources};
 use crate::api::inference_pool::NodePoolKind;
@@ -209,6 +211,21 @@ impl Executor {
             o.nodes = self.gpu_nodes().await?;
         }
         Ok(o)
+    }
+
+    /// One actuation pass for a pool: observe, decide and, unless `recommend_only` (the policy's Recommend
+    /// mode), run the commands. The [`Decision`] lists every command (what would be done, for status in
+    /// Recommend mode) and the problems (for the Degraded condition); the [`Report`] says what was run.
+    pub async fn actuate(
+        &self,
+        desired: &Desired,
+        signals: &InterruptionSignals,
+        recommend_only: bool,
+    ) -> Result<(Observed, Decision, Report), ActuateError> {
+        let observed = self.observe(desired).await?;
+        let decision = decide(desired, &observed, signals);
+        let report = if recommend_only { Report::default() } else { self.run_all(&decision.commands).await };
+        Ok((observed, decision, report))
     }
 
     /// Run commands in order; stop at the first hard failure.
