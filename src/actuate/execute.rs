@@ -129,10 +129,14 @@ impl Executor {
     pub async fn get_scale(&self, target: &ObjectRef) -> Result<Option<ScaleView>, ActuateError> {
         let api = self.dynamic(&target.api_version, &target.kind, target.namespace.as_deref()).await?;
         match api.get_scale(&target.name).await {
-            Ok(s) => Ok(Some(ScaleView {
-                replicas: s.spec.and_then(|s| s.replicas).and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
-                selector: s.status.and_then(|s| s.selector),
-            })),
+            Ok(s) => {
+                let status = s.status.unwrap_or_default();
+                Ok(Some(ScaleView {
+                    replicas: s.spec.and_then(|s| s.replicas).and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
+                    current: u32::try_from(status.replicas).unwrap_or(0),
+                    selector: status.selector,
+                }))
+            }
             Err(e) if code(&e) == Some(404) => Ok(None),
             Err(e) => Err(kube_err(format!("get scale of {target}"))(e)),
         }

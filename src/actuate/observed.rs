@@ -29,6 +29,9 @@ pub struct Observed {
 pub struct ScaleView {
     /// spec.replicas.
     pub replicas: u32,
+    /// status.replicas: pods that exist (ready or starting), i.e. replicas holding GPUs, which is what
+    /// the cost ledger bills.
+    pub current: u32,
     /// status.selector, the label selector of its pods in string form.
     pub selector: Option<String>,
 }
