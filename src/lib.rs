@@ -10,3 +10,4 @@ pub mod cli;
 pub mod input;
 pub mod planner;
 pub mod tls;
+pub mod sandbox;
