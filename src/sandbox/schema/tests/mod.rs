@@ -1,6 +1,9 @@
 //! Unit tests of CRD admission: the repository's samples against the generated CRDs, then each schema
 //! keyword, CEL feature and message form on small schemas.
 
+mod cel_rules;
+mod keywords;
+mod render;
 mod samples;
 
 use serde_json::Value;
