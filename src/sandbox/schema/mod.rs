@@ -52,7 +52,7 @@ use serde_json::Value;
 
 pub use defaulting::{apply_defaults, prune, prune_non_nullable_nulls};
 pub use error::{FieldError, FieldErrorKind, go_quote, go_value, invalid_status_message, render_aggregate};
-pub use openapi::{openapi_v2_definitions, openapi_v3_document};
+pub use openapi::{CrdKind, definition_name, openapi_v2_definitions, openapi_v3_document, openapi_v3_index_entry};
 
 /// The detail of the error the server appends when it skips CEL rules because of earlier errors.
 pub const RULES_NOT_CHECKED: &str =

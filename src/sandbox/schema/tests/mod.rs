@@ -4,6 +4,7 @@
 mod cel_rules;
 mod keywords;
 mod render;
+mod openapi;
 mod samples;
 
 use serde_json::Value;
