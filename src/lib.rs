@@ -9,5 +9,5 @@ pub mod api;
 pub mod cli;
 pub mod input;
 pub mod planner;
-pub mod tls;
 pub mod sandbox;
+pub mod tls;

@@ -27,13 +27,7 @@ thread_local! {
 }
 
 /// Evaluate every rule in the schema against `obj` (and `old` on update), appending failures.
-pub fn validate(
-    raw: &Value,
-    compiled: &CompiledSchema,
-    obj: &Value,
-    old: Option<&Value>,
-    errs: &mut Vec<FieldError>,
-) {
+pub fn validate(raw: &Value, compiled: &CompiledSchema, obj: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     BASE.with(|base| walk(raw, compiled, obj, old, "", true, base, errs));
 }
 
@@ -212,8 +206,27 @@ fn with_field_path(path: &str, field_path: Option<&str>) -> String {
 /// be accessed from CEL at all.
 pub fn escape(ident: &str) -> Option<String> {
     const RESERVED: &[&str] = &[
-        "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if", "import",
-        "let", "loop", "package", "namespace", "return", "var", "void", "while",
+        "true",
+        "false",
+        "null",
+        "in",
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
     ];
     let first = ident.chars().next()?;
     if first.is_ascii_digit() {
@@ -259,16 +272,9 @@ fn to_cel(schema: &Value, v: &Value, root: bool) -> CelValue {
             let mut map = HashMap::with_capacity(obj.len() + 3);
             for (k, child) in obj {
                 let child_schema = props.and_then(|p| p.get(k)).or(additional).unwrap_or(&Value::Null);
-                let value = if embedded && k == "metadata" {
-                    object_meta(child)
-                } else {
-                    to_cel(child_schema, child, false)
-                };
-                let key = if is_map && props.is_none_or(|p| !p.contains_key(k)) {
-                    Some(k.clone())
-                } else {
-                    escape(k)
-                };
+                let value =
+                    if embedded && k == "metadata" { object_meta(child) } else { to_cel(child_schema, child, false) };
+                let key = if is_map && props.is_none_or(|p| !p.contains_key(k)) { Some(k.clone()) } else { escape(k) };
                 if let Some(key) = key {
                     map.insert(Key::String(Arc::new(key)), value);
                 }

@@ -37,6 +37,7 @@
 //! - Error order among sibling fields follows the schema's property order; the server's is Go map order.
 
 mod cel;
+mod compat;
 mod defaulting;
 mod error;
 mod formats;
@@ -55,8 +56,7 @@ pub use error::{FieldError, FieldErrorKind, go_quote, go_value, invalid_status_m
 pub use openapi::{CrdKind, definition_name, openapi_v2_definitions, openapi_v3_document, openapi_v3_index_entry};
 
 /// The detail of the error the server appends when it skips CEL rules because of earlier errors.
-pub const RULES_NOT_CHECKED: &str =
-    "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+pub const RULES_NOT_CHECKED: &str = "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
 
 /// A CRD version's schema, prepared once (CEL rules and patterns compiled) for admitting many objects.
 pub struct CrdSchema {

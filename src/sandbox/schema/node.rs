@@ -20,7 +20,8 @@ pub fn additional_schema(schema: &Value) -> Option<&Value> {
 /// Whether unknown fields under this node are kept: `x-kubernetes-preserve-unknown-fields: true`, or
 /// `additionalProperties: true`.
 pub fn preserves_unknown(schema: &Value) -> bool {
-    flag(schema, "x-kubernetes-preserve-unknown-fields") || schema.get("additionalProperties") == Some(&Value::Bool(true))
+    flag(schema, "x-kubernetes-preserve-unknown-fields")
+        || schema.get("additionalProperties") == Some(&Value::Bool(true))
 }
 
 /// The node's `type` (empty when untyped, e.g. int-or-string or preserve-unknown-fields).

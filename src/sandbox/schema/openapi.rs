@@ -47,11 +47,16 @@ impl CrdKind {
         let spec = crd.get("spec")?;
         let names = spec.get("names")?;
         let kind = names.get("kind")?.as_str()?.to_string();
-        let v = spec.get("versions")?.as_array()?.iter().find(|v| v.get("name").and_then(Value::as_str) == Some(version))?;
+        let v = spec
+            .get("versions")?
+            .as_array()?
+            .iter()
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(version))?;
         if v.get("served").and_then(Value::as_bool) == Some(false) {
             return None;
         }
-        let list_kind = names.get("listKind").and_then(Value::as_str).map(str::to_string).unwrap_or(format!("{kind}List"));
+        let list_kind =
+            names.get("listKind").and_then(Value::as_str).map(str::to_string).unwrap_or(format!("{kind}List"));
         let plural = names.get("plural").and_then(Value::as_str).map(str::to_string).unwrap_or(kind.to_lowercase());
         let schema = v.pointer("/schema/openAPIV3Schema").cloned().unwrap_or(json!({"type": "object"}));
         Some(CrdKind {
@@ -177,7 +182,10 @@ fn add_type_meta(map: &mut Map<String, Value>, v2: bool) {
     if let Value::Object(props) = props {
         props.insert("apiVersion".into(), json!({"description": API_VERSION_DOC, "type": "string"}));
         props.insert("kind".into(), json!({"description": KIND_DOC, "type": "string"}));
-        props.insert("metadata".into(), described_ref(v2, "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", METADATA_DOC));
+        props.insert(
+            "metadata".into(),
+            described_ref(v2, "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", METADATA_DOC),
+        );
     }
 }
 
@@ -305,7 +313,11 @@ fn action_params(action: &str, v2: bool) -> Vec<Value> {
         .iter()
         .map(|(n, t)| q(n, &format!("{n} (see ListOptions)"), t))
         .collect(),
-        "get" => vec![q("resourceVersion", "resourceVersion sets a constraint on what resource versions a request may be served from.", "string")],
+        "get" => vec![q(
+            "resourceVersion",
+            "resourceVersion sets a constraint on what resource versions a request may be served from.",
+            "string",
+        )],
         "post" | "put" => vec![
             q("dryRun", DRY_RUN_DOC, "string"),
             q("fieldManager", FIELD_MANAGER_DOC, "string"),
@@ -315,12 +327,20 @@ fn action_params(action: &str, v2: bool) -> Vec<Value> {
             q("dryRun", DRY_RUN_DOC, "string"),
             q("fieldManager", FIELD_MANAGER_DOC, "string"),
             q("fieldValidation", FIELD_VALIDATION_DOC, "string"),
-            q("force", "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned by other people. Force flag must be unset for non-apply patch requests.", "boolean"),
+            q(
+                "force",
+                "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned by other people. Force flag must be unset for non-apply patch requests.",
+                "boolean",
+            ),
         ],
         "delete" => vec![
             q("dryRun", DRY_RUN_DOC, "string"),
             q("gracePeriodSeconds", "The duration in seconds before the object should be deleted.", "integer"),
-            q("propagationPolicy", "Whether and how garbage collection will be performed: Orphan, Background or Foreground.", "string"),
+            q(
+                "propagationPolicy",
+                "Whether and how garbage collection will be performed: Orphan, Background or Foreground.",
+                "string",
+            ),
         ],
         _ => vec![],
     }
@@ -355,7 +375,8 @@ fn operation(
         op["consumes"] = json!(consumes);
         op["produces"] = json!(["application/json", "application/yaml"]);
         op["schemes"] = json!(["https"]);
-        op["responses"] = json!({"200": {"description": "OK", "schema": response_ref}, "401": {"description": "Unauthorized"}});
+        op["responses"] =
+            json!({"200": {"description": "OK", "schema": response_ref}, "401": {"description": "Unauthorized"}});
     } else {
         if let Some(b) = body {
             let content: Map<String, Value> = consumes
@@ -387,11 +408,8 @@ fn kind_paths(group: &str, version: &str, k: &CrdKind, v2: bool) -> Vec<(String,
     let tag: String = {
         // `hybridscale.dev` -> `hybridscaleDev_v1alpha1`
         let parts: Vec<&str> = group.split('.').collect();
-        let camel: String = parts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| if i == 0 { p.to_string() } else { capitalize(p) })
-            .collect();
+        let camel: String =
+            parts.iter().enumerate().map(|(i, p)| if i == 0 { p.to_string() } else { capitalize(p) }).collect();
         format!("{camel}_{version}")
     };
     let gvk_value = gvk(group, version, &k.kind);
@@ -399,12 +417,24 @@ fn kind_paths(group: &str, version: &str, k: &CrdKind, v2: bool) -> Vec<(String,
     let kind = &k.kind;
     let patch_types = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"];
     let json_yaml = ["application/json", "application/yaml"];
-    let op = |action: &str, verb: &str, sub: &str, desc: String, response: &str, body: Option<&str>, consumes: &[&str]| {
-        operation(v2, &gvk_value, action, format!("{verb}{ns}{kind}{}", capitalize(sub)), desc, &tag, response, body, consumes)
-    };
+    let op =
+        |action: &str, verb: &str, sub: &str, desc: String, response: &str, body: Option<&str>, consumes: &[&str]| {
+            operation(
+                v2,
+                &gvk_value,
+                action,
+                format!("{verb}{ns}{kind}{}", capitalize(sub)),
+                desc,
+                &tag,
+                response,
+                body,
+                consumes,
+            )
+        };
     let pretty = param("pretty", "query", "If 'true', then the output is pretty printed.", "string", v2);
     let name_param = param("name", "path", &format!("name of the {kind}"), "string", v2);
-    let ns_param = param("namespace", "path", "object name and auth scope, such as for teams and projects", "string", v2);
+    let ns_param =
+        param("namespace", "path", "object name and auth scope, such as for teams and projects", "string", v2);
 
     let mut out = Vec::new();
     let mut root = format!("/apis/{group}/{version}/{}", k.plural);

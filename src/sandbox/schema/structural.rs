@@ -58,7 +58,11 @@ pub fn validate(schema: &Value, value: &Value, path: &str, patterns: &Patterns, 
     if value.is_null() {
         if !types.is_empty() && !nullable {
             let t = types.join(",");
-            errs.push(FieldError::type_invalid(shown, "null".into(), format!("{shown} in body must be of type {t}: \"null\"")));
+            errs.push(FieldError::type_invalid(
+                shown,
+                "null".into(),
+                format!("{shown} in body must be of type {t}: \"null\""),
+            ));
         }
         check_enum(schema, value, shown, errs);
         return;
@@ -105,7 +109,11 @@ pub fn validate(schema: &Value, value: &Value, path: &str, patterns: &Patterns, 
             if let Some(min) = schema.get("minItems").and_then(Value::as_i64)
                 && len < min
             {
-                errs.push(FieldError::invalid(shown, len.into(), format!("{shown} in body should have at least {min} items")));
+                errs.push(FieldError::invalid(
+                    shown,
+                    len.into(),
+                    format!("{shown} in body should have at least {min} items"),
+                ));
             }
             if let Some(max) = schema.get("maxItems").and_then(Value::as_i64)
                 && len > max
@@ -123,7 +131,11 @@ pub fn validate(schema: &Value, value: &Value, path: &str, patterns: &Patterns, 
         if let Some(min) = schema.get("minProperties").and_then(Value::as_i64)
             && len < min
         {
-            errs.push(FieldError::invalid(shown, len.into(), format!("{shown} in body should have at least {min} properties")));
+            errs.push(FieldError::invalid(
+                shown,
+                len.into(),
+                format!("{shown} in body should have at least {min} properties"),
+            ));
             return;
         }
         if let Some(max) = schema.get("maxProperties").and_then(Value::as_i64)
@@ -208,12 +220,13 @@ fn check_number(schema: &Value, n: &Number, shown: &str, errs: &mut Vec<FieldErr
             }
         };
         if !ok {
-            let shown_factor = if as_int.is_some() && factor.fract() == 0.0 {
-                (factor as i64).to_string()
-            } else {
-                go_float(factor)
-            };
-            errs.push(FieldError::invalid(shown, bad.clone(), format!("{shown} in body should be a multiple of {shown_factor}")));
+            let shown_factor =
+                if as_int.is_some() && factor.fract() == 0.0 { (factor as i64).to_string() } else { go_float(factor) };
+            errs.push(FieldError::invalid(
+                shown,
+                bad.clone(),
+                format!("{shown} in body should be a multiple of {shown_factor}"),
+            ));
         }
     }
     if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
@@ -293,7 +306,11 @@ fn junctors(schema: &Value, value: &Value, path: &str, patterns: &Patterns, errs
     if !any_of.is_empty() {
         let results: Vec<Vec<FieldError>> = any_of.iter().map(run).collect();
         if !results.iter().any(Vec::is_empty) {
-            errs.push(FieldError::invalid("<nil>", "".into(), format!("{quoted} must validate at least one schema (anyOf)")));
+            errs.push(FieldError::invalid(
+                "<nil>",
+                "".into(),
+                format!("{quoted} must validate at least one schema (anyOf)"),
+            ));
             errs.extend(results.into_iter().min_by_key(Vec::len).unwrap_or_default());
         }
     }
@@ -302,7 +319,11 @@ fn junctors(schema: &Value, value: &Value, path: &str, patterns: &Patterns, errs
         let results: Vec<Vec<FieldError>> = one_of.iter().map(run).collect();
         let valid = results.iter().filter(|r| r.is_empty()).count();
         if valid == 0 {
-            errs.push(FieldError::invalid("<nil>", "".into(), format!("{quoted} must validate one and only one schema (oneOf)")));
+            errs.push(FieldError::invalid(
+                "<nil>",
+                "".into(),
+                format!("{quoted} must validate one and only one schema (oneOf)"),
+            ));
             errs.extend(results.into_iter().min_by_key(Vec::len).unwrap_or_default());
         } else if valid > 1 {
             errs.push(FieldError::invalid(
@@ -342,7 +363,12 @@ pub fn validate_list_types(schema: &Value, value: &Value, path: &str, errs: &mut
                         for k in &keys {
                             // A missing key counts as its schema default; absent both, as null.
                             let v = item.get(*k).cloned().or_else(|| {
-                                schema.get("items").and_then(|s| s.get("properties")).and_then(|p| p.get(*k)).and_then(|s| s.get("default")).cloned()
+                                schema
+                                    .get("items")
+                                    .and_then(|s| s.get("properties"))
+                                    .and_then(|p| p.get(*k))
+                                    .and_then(|s| s.get("default"))
+                                    .cloned()
                             });
                             m.insert((*k).to_string(), v.unwrap_or(Value::Null));
                         }

@@ -143,7 +143,9 @@ fn field_names_are_escaped_like_the_server() {
     assert!(rendered(&s, &mut obj(json!({"my-field": 1, "a_b": 1, "namespace": "x"})), None).is_empty());
     assert_eq!(
         rendered(&s, &mut obj(json!({"my-field": 1, "a_b": 2, "namespace": "x"})), None),
-        vec!["spec: Invalid value: \"object\": failed rule: self.my__dash__field == self.a_b && self.__namespace__ == 'x'"]
+        vec![
+            "spec: Invalid value: \"object\": failed rule: self.my__dash__field == self.a_b && self.__namespace__ == 'x'"
+        ]
     );
 }
 
@@ -167,18 +169,18 @@ fn map_keys_are_not_escaped_and_show_in_brackets() {
 #[test]
 fn kubernetes_cel_libraries_and_formats_are_available() {
     let s = schema(json!({"type": "object",
-        "properties": {
-            "mem": {"type": "string"},
-            "at": {"type": "string", "format": "date-time"},
-            "every": {"type": "string", "format": "duration"},
-            "name": {"type": "string"}
-        },
-        "x-kubernetes-validations": [
-            {"rule": "quantity(self.mem).isGreaterThan(quantity('1Gi'))", "message": "mem"},
-            {"rule": "self.at > timestamp('2020-01-01T00:00:00Z')", "message": "at"},
-            {"rule": "self.every <= duration('1h')", "message": "every"},
-            {"rule": "self.name.matches('^[a-z-]+$') && self.name.lowerAscii() == self.name", "message": "name"}
-        ]}));
+    "properties": {
+        "mem": {"type": "string"},
+        "at": {"type": "string", "format": "date-time"},
+        "every": {"type": "string", "format": "duration"},
+        "name": {"type": "string"}
+    },
+    "x-kubernetes-validations": [
+        {"rule": "quantity(self.mem).isGreaterThan(quantity('1Gi'))", "message": "mem"},
+        {"rule": "self.at > timestamp('2020-01-01T00:00:00Z')", "message": "at"},
+        {"rule": "self.every <= duration('1h')", "message": "every"},
+        {"rule": "self.name.matches('^[a-z-]+$') && self.name.lowerAscii() == self.name", "message": "name"}
+    ]}));
     let good = json!({"mem": "2Gi", "at": "2026-01-01T00:00:00Z", "every": "30m", "name": "ok-name"});
     assert!(rendered(&s, &mut obj(good), None).is_empty());
     let bad = json!({"mem": "1Mi", "at": "2019-01-01T00:00:00Z", "every": "2h", "name": "Bad"});

@@ -25,10 +25,7 @@ fn type_mismatch_is_type_invalid_and_blocks_rules() {
     let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}}});
     assert_eq!(
         errors_for(schema, json!({"n": "three"})),
-        vec![
-            "spec.n: Invalid value: \"string\": spec.n in body must be of type integer: \"string\"",
-            NOT_CHECKED
-        ]
+        vec!["spec.n: Invalid value: \"string\": spec.n in body must be of type integer: \"string\"", NOT_CHECKED]
     );
     assert_eq!(format!("<nil>: Invalid value: \"null\": {RULES_NOT_CHECKED}"), NOT_CHECKED);
 }
@@ -112,7 +109,10 @@ fn integer_values_meet_a_fractional_bound_truncated_like_the_server() {
 fn multiple_of() {
     let schema = json!({"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 5}}});
     assert!(errors_for(schema.clone(), json!({"n": 15})).is_empty());
-    assert_eq!(errors_for(schema, json!({"n": 7})), vec!["spec.n: Invalid value: 7: spec.n in body should be a multiple of 5"]);
+    assert_eq!(
+        errors_for(schema, json!({"n": 7})),
+        vec!["spec.n: Invalid value: 7: spec.n in body should be a multiple of 5"]
+    );
 }
 
 #[test]
@@ -144,7 +144,10 @@ fn string_formats_checked_numeric_formats_ignored() {
         "ip": {"type": "string", "format": "ipv4"},
         "n": {"type": "integer", "format": "int32"}
     }});
-    assert!(errors_for(schema.clone(), json!({"t": "2026-01-02T03:04:05Z", "ip": "10.0.0.1", "n": 99999999999i64})).is_empty());
+    assert!(
+        errors_for(schema.clone(), json!({"t": "2026-01-02T03:04:05Z", "ip": "10.0.0.1", "n": 99999999999i64}))
+            .is_empty()
+    );
     assert_eq!(
         errors_for(schema, json!({"t": "yesterday", "ip": "10.0.0"})),
         vec![
@@ -160,10 +163,17 @@ fn array_bounds_and_item_paths() {
     let schema = json!({"type": "object", "properties": {
         "l": {"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "string", "maxLength": 1}}
     }});
-    assert_eq!(errors_for(schema.clone(), json!({"l": []})), vec!["spec.l: Invalid value: 0: spec.l in body should have at least 1 items"]);
+    assert_eq!(
+        errors_for(schema.clone(), json!({"l": []})),
+        vec!["spec.l: Invalid value: 0: spec.l in body should have at least 1 items"]
+    );
     assert_eq!(
         errors_for(schema, json!({"l": ["a", "bb", "c"]})),
-        vec!["spec.l[1]: Too long: may not be more than 1 byte", "spec.l: Too many: 3: must have at most 2 items", NOT_CHECKED]
+        vec![
+            "spec.l[1]: Too long: may not be more than 1 byte",
+            "spec.l: Too many: 3: must have at most 2 items",
+            NOT_CHECKED
+        ]
     );
 }
 
@@ -203,7 +213,10 @@ fn int_or_string() {
     assert!(errors_for(schema.clone(), json!({"p": 80})).is_empty());
     assert!(errors_for(schema.clone(), json!({"p": "http"})).is_empty());
     let errs = errors_for(schema, json!({"p": true}));
-    assert_eq!(errs[0], "spec.p: Invalid value: \"boolean\": spec.p in body must be of type integer,string: \"boolean\"");
+    assert_eq!(
+        errs[0],
+        "spec.p: Invalid value: \"boolean\": spec.p in body must be of type integer,string: \"boolean\""
+    );
 }
 
 #[test]
@@ -213,7 +226,10 @@ fn list_type_set_and_map_uniqueness() {
         "m": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
               "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "v": {"type": "integer"}}}}
     }});
-    assert!(errors_for(schema.clone(), json!({"s": ["a", "b"], "m": [{"name": "a", "v": 1}, {"name": "b", "v": 1}]})).is_empty());
+    assert!(
+        errors_for(schema.clone(), json!({"s": ["a", "b"], "m": [{"name": "a", "v": 1}, {"name": "b", "v": 1}]}))
+            .is_empty()
+    );
     assert_eq!(
         errors_for(schema, json!({"s": ["a", "b", "a", "a"], "m": [{"name": "a", "v": 1}, {"name": "a", "v": 2}]})),
         vec![
@@ -267,7 +283,13 @@ fn any_of_one_of_and_not() {
     }});
     assert!(errors_for(schema.clone(), json!({"a": 11, "o": 9, "n": "ok"})).is_empty());
     let errs = errors_for(schema, json!({"a": 5, "o": 3, "n": "forbidden"}));
-    assert!(errs.contains(&"<nil>: Invalid value: \"\": \"spec.a\" must validate at least one schema (anyOf)".to_string()), "{errs:#?}");
+    assert!(
+        errs.contains(&"<nil>: Invalid value: \"\": \"spec.a\" must validate at least one schema (anyOf)".to_string()),
+        "{errs:#?}"
+    );
     assert!(errs.iter().any(|e| e.contains("\"spec.o\" must validate one and only one schema (oneOf)")), "{errs:#?}");
-    assert!(errs.contains(&"<nil>: Invalid value: \"\": \"spec.n\" must not validate the schema (not)".to_string()), "{errs:#?}");
+    assert!(
+        errs.contains(&"<nil>: Invalid value: \"\": \"spec.n\" must not validate the schema (not)".to_string()),
+        "{errs:#?}"
+    );
 }

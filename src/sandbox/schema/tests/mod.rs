@@ -2,9 +2,10 @@
 //! keyword, CEL feature and message form on small schemas.
 
 mod cel_rules;
+mod compat;
 mod keywords;
-mod render;
 mod openapi;
+mod render;
 mod samples;
 
 use serde_json::Value;

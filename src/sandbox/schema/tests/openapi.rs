@@ -45,8 +45,13 @@ fn assert_refs_resolve(doc: &Value, prefix: &str) {
 fn patch_supports_field_validation(paths: &Value, kind: &str) -> bool {
     paths.as_object().into_iter().flatten().any(|(_, item)| {
         item.get("patch").is_some_and(|op| {
-            op["x-kubernetes-group-version-kind"] == json!({"group": "hybridscale.dev", "version": "v1alpha1", "kind": kind})
-                && op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
+            op["x-kubernetes-group-version-kind"]
+                == json!({"group": "hybridscale.dev", "version": "v1alpha1", "kind": kind})
+                && op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
         })
     })
 }
@@ -62,7 +67,10 @@ fn v3_document_is_self_contained_and_names_kinds_like_the_server() {
         policy["x-kubernetes-group-version-kind"],
         json!([{"group": "hybridscale.dev", "kind": "CostPolicy", "version": "v1alpha1"}])
     );
-    assert_eq!(policy["properties"]["metadata"]["allOf"][0]["$ref"], "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+    assert_eq!(
+        policy["properties"]["metadata"]["allOf"][0]["$ref"],
+        "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
     assert_eq!(policy["properties"]["apiVersion"]["type"], "string");
     // The CRD's own schema is kept whole, validations included (v3 is published unstripped).
     assert_eq!(policy["properties"]["spec"]["properties"]["mode"]["enum"], json!(["Enforce", "Recommend"]));
@@ -122,7 +130,8 @@ fn embedded_resources_get_type_and_object_meta() {
     };
     let doc = openapi_v3_document("example.com", "v1", std::slice::from_ref(&kind));
     assert_refs_resolve(&doc, "#/components/schemas/");
-    let template = &doc["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]["properties"]["template"];
+    let template =
+        &doc["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]["properties"]["template"];
     assert_eq!(template["required"], json!(["kind", "apiVersion"]));
     assert!(template["properties"]["metadata"]["allOf"].is_array());
     assert!(doc["paths"].as_object().expect("paths").contains_key("/apis/example.com/v1/widgets/{name}/scale"));

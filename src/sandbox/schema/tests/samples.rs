@@ -191,7 +191,9 @@ fn the_default_check_finds_the_metrics_default() {
     let errs: Vec<String> = CrdSchema::new(&bad).check().iter().map(|e| e.render()).collect();
     assert_eq!(
         errs,
-        vec!["openAPIV3Schema.default.n: Invalid value: 0: openAPIV3Schema.default.n in body should be greater than or equal to 5"]
+        vec![
+            "openAPIV3Schema.default.n: Invalid value: 0: openAPIV3Schema.default.n in body should be greater than or equal to 5"
+        ]
     );
 }
 
@@ -199,14 +201,23 @@ fn the_default_check_finds_the_metrics_default() {
 fn rejected_samples_print_the_servers_exact_text() {
     // Full messages for a few samples, to pin the format and not only a substring.
     let cases = [
-        ("cpol-tick-too-short.yaml", "spec.tickSeconds: Invalid value: 1: spec.tickSeconds in body should be greater than or equal to 5"),
-        ("cpol-mode-enum.yaml", "spec.mode: Unsupported value: \"Sometimes\": supported values: \"Enforce\", \"Recommend\""),
+        (
+            "cpol-tick-too-short.yaml",
+            "spec.tickSeconds: Invalid value: 1: spec.tickSeconds in body should be greater than or equal to 5",
+        ),
+        (
+            "cpol-mode-enum.yaml",
+            "spec.mode: Unsupported value: \"Sometimes\": supported values: \"Enforce\", \"Recommend\"",
+        ),
         ("cpol-missing-slo.yaml", "spec.slo: Required value"),
         (
             "hpool-min-above-max.yaml",
             "spec: Invalid value: \"object\": spec.minReplicas must not exceed spec.maxReplicas",
         ),
-        ("hpool-empty-model.yaml", "spec.model: Invalid value: \"\": spec.model in body should be at least 1 chars long"),
+        (
+            "hpool-empty-model.yaml",
+            "spec.model: Invalid value: \"\": spec.model in body should be at least 1 chars long",
+        ),
     ];
     for (file, want) in cases {
         let path = samples_dir().join("invalid").join(file);
