@@ -228,3 +228,9 @@ fn rejected_samples_print_the_servers_exact_text() {
         assert!(rendered.iter().any(|r| r == want), "{file}: want {want:?} in {rendered:#?}");
     }
 }
+
+#[test]
+fn a_prepared_schema_can_be_shared_between_request_tasks() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    shareable(&CrdSchema::new(&schema_for("CostPolicy")));
+}
