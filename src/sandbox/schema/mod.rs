@@ -132,6 +132,24 @@ impl CrdSchema {
     }
 }
 
+/// The message of the 400 `BadRequest` the server returns for unknown fields under
+/// `fieldValidation=Strict` (kubectl's default), e.g.
+/// `CostPolicy in version "v1alpha1" cannot be handled as a CostPolicy: strict decoding error: unknown field "spec.foo"`.
+pub fn strict_decoding_message(kind: &str, version: &str, unknown_fields: &[String]) -> String {
+    let fields: Vec<String> = unknown_fields.iter().map(|f| unknown_field_warning(f)).collect();
+    format!(
+        "{kind} in version {} cannot be handled as a {kind}: strict decoding error: {}",
+        go_quote(version),
+        fields.join(", ")
+    )
+}
+
+/// The warning (`Warning` header text, 299) for one unknown field under `fieldValidation=Warn`, which
+/// kubectl prints as `Warning: unknown field "spec.foo"`.
+pub fn unknown_field_warning(path: &str) -> String {
+    format!("unknown field {}", go_quote(path))
+}
+
 /// Every `default` must validate against the schema it sits on, nested defaults applied first.
 fn check_defaults(schema: &Value, path: &str, patterns: &structural::Patterns, errs: &mut Vec<FieldError>) {
     if let Some(default) = schema.get("default") {

@@ -152,6 +152,11 @@ fn unknown_fields_are_pruned_and_reported_but_metadata_is_kept() {
     obj["top"] = json!("level");
     let admitted = schema.admit(&mut obj, None).expect("valid after pruning");
     assert_eq!(admitted.unknown_fields, vec!["metadata.bogus", "spec.bogus", "spec.slo.extra", "top"]);
+    assert_eq!(
+        super::super::strict_decoding_message("CostPolicy", "v1alpha1", &admitted.unknown_fields[1..3]),
+        "CostPolicy in version \"v1alpha1\" cannot be handled as a CostPolicy: strict decoding error: \
+         unknown field \"spec.bogus\", unknown field \"spec.slo.extra\""
+    );
     assert!(obj["spec"].get("bogus").is_none() && obj["spec"]["slo"].get("extra").is_none());
     assert!(obj.get("top").is_none() && obj["metadata"].get("bogus").is_none());
     assert_eq!(obj["metadata"]["labels"]["team"], json!("ml"));
