@@ -63,6 +63,7 @@ pub struct CrdSchema {
     raw: Value,
     compiled: CompiledSchema,
     patterns: structural::Patterns,
+    has_rules: bool,
 }
 
 /// What admission did besides validating.
@@ -79,7 +80,9 @@ impl CrdSchema {
     pub fn new(schema: &Value) -> Self {
         let mut patterns = structural::Patterns::new();
         structural::collect_patterns(schema, &mut patterns);
-        CrdSchema { raw: schema.clone(), compiled: compile_schema(schema), patterns }
+        let compiled = compile_schema(schema);
+        let has_rules = has_rules(&compiled);
+        CrdSchema { raw: schema.clone(), compiled, patterns, has_rules }
     }
 
     /// The schema as given.
@@ -117,7 +120,9 @@ impl CrdSchema {
                     | FieldErrorKind::TypeInvalid
             )
         });
-        if blocking {
+        if !self.has_rules {
+            // The server builds no CEL validator for a schema without rules, so it says nothing about them.
+        } else if blocking {
             errs.push(FieldError::invalid("<nil>", Value::Null, RULES_NOT_CHECKED));
         } else {
             let old = old.map(|o| {
@@ -148,6 +153,15 @@ pub fn strict_decoding_message(kind: &str, version: &str, unknown_fields: &[Stri
 /// kubectl prints as `Warning: unknown field "spec.foo"`.
 pub fn unknown_field_warning(path: &str) -> String {
     format!("unknown field {}", go_quote(path))
+}
+
+/// Whether any node carries `x-kubernetes-validations`.
+fn has_rules(compiled: &CompiledSchema) -> bool {
+    !compiled.validations.is_empty()
+        || compiled.properties.values().any(has_rules)
+        || compiled.items.as_deref().is_some_and(has_rules)
+        || compiled.additional_properties.as_deref().is_some_and(has_rules)
+        || compiled.all_of.iter().chain(&compiled.any_of).chain(&compiled.one_of).any(has_rules)
 }
 
 /// Every `default` must validate against the schema it sits on, nested defaults applied first.
