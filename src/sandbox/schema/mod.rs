@@ -44,6 +44,7 @@ mod formats;
 mod node;
 pub mod openapi;
 mod structural;
+mod structural_check;
 
 #[cfg(test)]
 mod tests;
@@ -90,11 +91,13 @@ impl CrdSchema {
         &self.raw
     }
 
-    /// Problems the server would report when the CRD is created: CEL rules or messageExpressions that do not
-    /// compile, and `default`s that do not validate against their own schema (the server refuses such a
-    /// CRD). Paths start at `openAPIV3Schema`.
+    /// Problems the server would report when the CRD is created (it refuses such a CRD): a schema that is
+    /// not structural, CEL rules or messageExpressions that do not compile, and `default`s that do not
+    /// validate against their own schema. Paths start at `openAPIV3Schema`; the server prefixes
+    /// `spec.versions[i].schema.`.
     pub fn check(&self) -> Vec<FieldError> {
         let mut errs = Vec::new();
+        structural_check::check(&self.raw, "openAPIV3Schema", &mut errs);
         cel::check_rules(&self.raw, &self.compiled, "openAPIV3Schema", &mut errs);
         check_defaults(&self.raw, "openAPIV3Schema", &self.patterns, &mut errs);
         errs

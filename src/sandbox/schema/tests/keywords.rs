@@ -288,3 +288,39 @@ fn any_of_one_of_and_not() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn check_reports_non_structural_schemas() {
+    let bad = json!({
+        "type": "object",
+        "properties": {
+            "metadata": {"type": "object", "properties": {"labels": {"type": "object"}}},
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "untyped": {"description": "no type"},
+                    "ios": {"type": "string", "x-kubernetes-int-or-string": true},
+                    "both": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": {"type": "string"}},
+                    "l": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                          "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+                    "j": {"type": "object", "properties": {"a": {"type": "string"}},
+                          "anyOf": [{"properties": {"b": {"minLength": 1}}}, {"type": "object"}]}
+                }
+            }
+        }
+    });
+    let errs: Vec<String> = CrdSchema::new(&bad).check().iter().map(|e| e.render()).collect();
+    let want = [
+        "openAPIV3Schema.properties[metadata].properties[labels]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified",
+        "openAPIV3Schema.properties[spec].properties[both].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive",
+        "openAPIV3Schema.properties[spec].properties[ios].type: Invalid value: \"string\": must be empty if x-kubernetes-int-or-string is true",
+        "openAPIV3Schema.properties[spec].properties[j].anyOf[0].properties[b]: Required value: must be specified outside of the logical junctors (allOf, anyOf, oneOf, not) to be structural",
+        "openAPIV3Schema.properties[spec].properties[j].anyOf[1].type: Forbidden: must be empty to be structural",
+        "openAPIV3Schema.properties[spec].properties[l].items.properties[name]: Required value: all map keys must be required or have a default value",
+        "openAPIV3Schema.properties[spec].properties[untyped].type: Required value: must not be empty for specified object fields",
+    ];
+    for w in want {
+        assert!(errs.iter().any(|e| e == w), "missing {w:?} in {errs:#?}");
+    }
+    assert_eq!(errs.len(), want.len(), "{errs:#?}");
+}

@@ -189,6 +189,19 @@ fn the_generated_crds_defaults_validate() {
 }
 
 #[test]
+fn the_generated_crds_are_structural() {
+    for kind in ["CostPolicy", "InferencePool"] {
+        let errs: Vec<String> = CrdSchema::new(&schema_for(kind))
+            .check()
+            .iter()
+            .filter(|e| !e.path.contains(".default") && !e.path.contains("x-kubernetes-validations"))
+            .map(|e| e.render())
+            .collect();
+        assert!(errs.is_empty(), "{kind}: {errs:#?}");
+    }
+}
+
+#[test]
 fn the_default_check_finds_the_metrics_default() {
     let errs: Vec<String> = CrdSchema::new(&schema_for("CostPolicy")).check().iter().map(|e| e.render()).collect();
     assert!(errs.is_empty(), "{errs:#?}");
