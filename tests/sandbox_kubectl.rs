@@ -125,7 +125,8 @@ async fn every_invalid_sample_is_rejected_with_its_expected_message() {
     let env = start().await;
     install_crds(&env).await;
     let dir = root().join("config/samples/invalid");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).expect("invalid samples").map(|e| e.expect("entry").path()).collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("invalid samples").map(|e| e.expect("entry").path()).collect();
     files.sort();
     assert!(files.len() >= 10, "expected the invalid samples in {}", dir.display());
     let mut failures = Vec::new();
@@ -187,7 +188,8 @@ async fn deployment_scale_watch_and_server_side_apply() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let scaled = env.ok(&["scale", "deployment/llama-70b-spot", "-n", "inference", "--replicas=3"]).await;
     assert!(scaled.contains("scaled"), "{scaled}");
-    let replicas = env.ok(&["get", "deploy", "llama-70b-spot", "-n", "inference", "-o", "jsonpath={.spec.replicas}"]).await;
+    let replicas =
+        env.ok(&["get", "deploy", "llama-70b-spot", "-n", "inference", "-o", "jsonpath={.spec.replicas}"]).await;
     assert_eq!(replicas, "3");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     watch.start_kill().expect("stop the watch");
@@ -212,7 +214,8 @@ async fn deployment_scale_watch_and_server_side_apply() {
         "{stderr}"
     );
     env.ok(&["apply", "--server-side", "--force-conflicts", "-f", path]).await;
-    let replicas = env.ok(&["get", "deploy", "llama-70b-spot", "-n", "inference", "-o", "jsonpath={.spec.replicas}"]).await;
+    let replicas =
+        env.ok(&["get", "deploy", "llama-70b-spot", "-n", "inference", "-o", "jsonpath={.spec.replicas}"]).await;
     assert_eq!(replicas, "1");
 }
 
