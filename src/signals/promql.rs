@@ -207,8 +207,7 @@ impl PoolQueries {
                 // dcgm-exporter labels GPUs with the pod using them, not with the model: keep the GPUs
                 // of the pods that serve this pool's vLLM series.
                 Signal::GpuUtilization => format!(
-                    "avg(DCGM_FI_DEV_GPU_UTIL * on (namespace, pod) group_left () \
-                     max by (namespace, pod) (vllm:num_requests_running{{{s}}}))"
+                    "avg(DCGM_FI_DEV_GPU_UTIL and on (namespace, pod) vllm:num_requests_running{{{s}}})"
                 ),
             }
         };
