@@ -13,8 +13,8 @@ use hybridscale::api::inference_pool::InferencePoolSpec;
 use hybridscale::modelserver::{ExporterHandle, Load, ModelServerExporter, Profile};
 use hybridscale::planner::{Class, Sample};
 use hybridscale::signals::{
-    Availability, Credentials, HistoryWindow, LoadReading, PriceOrigin, PriceSource, PrometheusClient,
-    PrometheusConfig, PrometheusLoadSource, QueryError, now_unix, price_source_for,
+    Availability, Credentials, HistoryWindow, LoadReading, PriceOrigin, PrometheusClient, PrometheusConfig,
+    PrometheusLoadSource, QueryError, now_unix, price_source_for,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -35,13 +35,16 @@ fn binaries() -> Option<(PathBuf, PathBuf)> {
             panic!("prometheus/promtool not found on PATH; CI must install the Debian `prometheus` package (.ci/run)")
         }
         _ => {
-            eprintln!(
-                "\n*** SKIPPING: prometheus/promtool not found on PATH. Install them with \
-                 `apt-get install -y prometheus` to run tests/prometheus.rs. ***\n"
-            );
+            loud("prometheus/promtool not found on PATH; install them with `apt-get install -y prometheus`");
             None
         }
     }
+}
+
+/// Say we skip on the real stderr: libtest captures `eprintln!` of passing tests, not direct writes.
+fn loud(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPING a tests/prometheus.rs test: {why} ***\n");
 }
 
 fn free_port() -> u16 {
@@ -133,7 +136,12 @@ impl Drop for Prom {
 }
 
 /// Poll `read` until `done` holds; panic with the last reading after `limit`.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut read: F, done: impl Fn(&LoadReading) -> bool) -> LoadReading
+async fn eventually<F, Fut>(
+    limit: Duration,
+    what: &str,
+    mut read: F,
+    done: impl Fn(&LoadReading) -> bool,
+) -> LoadReading
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = LoadReading>,
@@ -190,8 +198,14 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     let mut prom = Prom::start(&bin, dir.path(), &dir.path().join("tsdb"), &[ex.addr().to_string()], None).await;
     let client = prom.client();
     let source = |spec: &InferencePoolSpec| {
-        PrometheusLoadSource::for_pool(client.clone(), spec, 0.9, "5s", Some(HistoryWindow { lookback_s: 60.0, step_s: 5.0 }))
-            .expect("source")
+        PrometheusLoadSource::for_pool(
+            client.clone(),
+            spec,
+            0.9,
+            "5s",
+            Some(HistoryWindow { lookback_s: 60.0, step_s: 5.0 }),
+        )
+        .expect("source")
     };
     let llama = source(&pool("llama", ""));
     let mistral = source(&pool("mistral", ""));
@@ -204,9 +218,12 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     ));
 
     // Phase 1: 6 rps over 2 pods (3 each on 10 rps pods), 200/50 tokens, latency spread over [0.6, 1.8] s.
-    let r = eventually(Duration::from_secs(40), "6 rps", || llama.read(now_unix()), |r| {
-        near(r.signals.request_rate, 6.0, 0.05) && near(r.signals.latency_s, 1.8, 0.05)
-    })
+    let r = eventually(
+        Duration::from_secs(40),
+        "6 rps",
+        || llama.read(now_unix()),
+        |r| near(r.signals.request_rate, 6.0, 0.05) && near(r.signals.latency_s, 1.8, 0.05),
+    )
     .await;
     assert_eq!(r.availability, Availability::Available);
     let s = &r.signals;
@@ -222,9 +239,12 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     assert!(!s.history.is_empty(), "range query fills the history");
 
     // Scoping: the other model and a single pod see only their own series.
-    let m = eventually(Duration::from_secs(20), "mistral 2 rps", || mistral.read(now_unix()), |r| {
-        near(r.signals.request_rate, 2.0, 0.05)
-    })
+    let m = eventually(
+        Duration::from_secs(20),
+        "mistral 2 rps",
+        || mistral.read(now_unix()),
+        |r| near(r.signals.request_rate, 2.0, 0.05),
+    )
     .await;
     assert!(near(m.signals.gpu_utilization, 0.4, 0.02), "default profile: 5 rps per pod: {m:?}");
     let p = one_pod.read(now_unix()).await;
@@ -258,11 +278,16 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     // interpolates in the (2.5, 5] bucket: 2.5 + 2.5 * (0.9 - 1/3) / (2/3) = 4.625.
     ex.set_profile("ml", "llama", fixed(3.0));
     ex.set_load("ml", "llama", Load { rps: 16.0, mean_input_tokens: 400.0, mean_output_tokens: 100.0 });
-    let r = eventually(Duration::from_secs(30), "16 rps", || llama.read(now_unix()), |r| {
-        near(r.signals.request_rate, 16.0, 0.05)
-            && near(r.signals.latency_s, 4.625, 0.05)
-            && near(r.signals.mean_input_tokens, 400.0, 0.05)
-    })
+    let r = eventually(
+        Duration::from_secs(30),
+        "16 rps",
+        || llama.read(now_unix()),
+        |r| {
+            near(r.signals.request_rate, 16.0, 0.05)
+                && near(r.signals.latency_s, 4.625, 0.05)
+                && near(r.signals.mean_input_tokens, 400.0, 0.05)
+        },
+    )
     .await;
     assert!(near(r.signals.gpu_utilization, 0.8, 0.03), "{r:?}");
     assert!(near(r.generation_token_rate, 1600.0, 0.05), "{r:?}");
@@ -281,12 +306,20 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     let pr = prices.prices(now).await;
     assert_eq!(pr.prices.gpu_hour, [1.0, 1.23, 4.0]);
     assert!(matches!(pr.gpu_origin[Class::Spot as usize], PriceOrigin::Query { .. }), "{pr:?}");
-    assert!(matches!(&pr.gpu_origin[Class::OnDemand as usize], PriceOrigin::Fallback { reason } if reason.contains("no data")));
-    assert_eq!(pr.notes(), vec!["onDemand GPU-hour price: query returned no data; using the CostPolicy's $4.0000/GPU-hour"]);
+    assert!(
+        matches!(&pr.gpu_origin[Class::OnDemand as usize], PriceOrigin::Fallback { reason } if reason.contains("no data"))
+    );
+    assert_eq!(
+        pr.notes(),
+        vec!["onDemand GPU-hour price: query returned no data; using the CostPolicy's $4.0000/GPU-hour"]
+    );
     // Older than maxAgeSeconds (default 900) counts as failed too.
     let late = prices.prices(now + 2000.0).await;
     assert_eq!(late.prices.gpu_hour[Class::Spot as usize], 1.5);
-    assert!(late.notes().iter().any(|n| n.starts_with("spot GPU-hour price: query result is") && n.contains("old")), "{late:?}");
+    assert!(
+        late.notes().iter().any(|n| n.starts_with("spot GPU-hour price: query result is") && n.contains("old")),
+        "{late:?}"
+    );
 
     // Outage: Prometheus dies. The source says unavailable, how old its last good reading is, and
     // keeps the last values with their original sample times so the planner sees them age.
@@ -387,7 +420,7 @@ async fn https_with_a_custom_ca() {
     let Some((bin, _)) = binaries() else { return };
     let Some(openssl) = find_binary("openssl") else {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl not found; .ci/run must install it");
-        eprintln!("\n*** SKIPPING https_with_a_custom_ca: openssl not found ***\n");
+        loud("openssl not found on PATH");
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -397,12 +430,54 @@ async fn https_with_a_custom_ca() {
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     std::fs::write(d.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("ext");
-    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key",
-        "-out", "ca.crt", "-days", "2", "-subj", "/CN=hybridscale test CA"]);
-    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key",
-        "-out", "server.csr", "-subj", "/CN=localhost"]);
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-        "server.crt", "-days", "2", "-extfile", "san.ext"]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=hybridscale test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
     let web = d.join("web.yml");
     std::fs::write(
         &web,

@@ -69,10 +69,7 @@ impl Fleet {
     /// The model, integrated up to now so a change applies from this instant on.
     fn model(&mut self, namespace: &str, model: &str) -> &mut ModelState {
         let now = self.now();
-        let m = self
-            .models
-            .entry((namespace.to_string(), model.to_string()))
-            .or_insert_with(|| ModelState::new(now));
+        let m = self.models.entry((namespace.to_string(), model.to_string())).or_insert_with(|| ModelState::new(now));
         m.advance(now);
         m
     }
@@ -251,7 +248,10 @@ mod tests {
 
     #[test]
     fn pod_names_are_dns_safe() {
-        assert_eq!(pod_names("meta-llama/Llama-3.1-8B", 2), vec!["vllm-meta-llama-llama-3-1-8b-0", "vllm-meta-llama-llama-3-1-8b-1"]);
+        assert_eq!(
+            pod_names("meta-llama/Llama-3.1-8B", 2),
+            vec!["vllm-meta-llama-llama-3-1-8b-0", "vllm-meta-llama-llama-3-1-8b-1"]
+        );
     }
 
     #[tokio::test]

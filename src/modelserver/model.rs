@@ -155,7 +155,12 @@ fn latency_cdf(x: f64, mean: f64) -> f64 {
 
 impl ModelState {
     pub fn new(now: f64) -> Self {
-        ModelState { profile: Profile::default(), plan: LoadPlan::Constant(Load::default()), pods: BTreeMap::new(), until: now }
+        ModelState {
+            profile: Profile::default(),
+            plan: LoadPlan::Constant(Load::default()),
+            pods: BTreeMap::new(),
+            until: now,
+        }
     }
 
     fn mean_latency(&self, rho: f64, waiting: f64) -> f64 {
@@ -225,7 +230,11 @@ impl ModelState {
 
     /// Utilisation of a pod's capacity now, 0..1.
     pub fn utilization(&self, pod: &PodState) -> f64 {
-        if self.profile.capacity_rps <= 0.0 { 1.0 } else { (pod.served_rps / self.profile.capacity_rps).clamp(0.0, 1.0) }
+        if self.profile.capacity_rps <= 0.0 {
+            1.0
+        } else {
+            (pod.served_rps / self.profile.capacity_rps).clamp(0.0, 1.0)
+        }
     }
 }
 

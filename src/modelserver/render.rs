@@ -39,8 +39,7 @@ pub(crate) fn render(models: &BTreeMap<ModelKey, ModelState>) -> String {
     let mut running = Family::new("vllm:num_requests_running", "gauge", "Number of requests currently running on GPU.");
     let mut waiting = Family::new("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.");
     let mut cache = Family::new("vllm:gpu_cache_usage_perc", "gauge", "GPU KV-cache usage. 1 means 100 percent usage.");
-    let mut success =
-        Family::new("vllm:request_success_total", "counter", "Count of successfully processed requests.");
+    let mut success = Family::new("vllm:request_success_total", "counter", "Count of successfully processed requests.");
     let mut prompt = Family::new("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.");
     let mut generation =
         Family::new("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.");

@@ -141,10 +141,7 @@ impl Credentials {
     }
 
     /// Read the keys a pool's `spec.metrics.auth` names from the Secrets the caller fetched.
-    pub fn from_secrets(
-        token: Option<(&Secret, &str)>,
-        ca: Option<(&Secret, &str)>,
-    ) -> Result<Self, ClientError> {
+    pub fn from_secrets(token: Option<(&Secret, &str)>, ca: Option<(&Secret, &str)>) -> Result<Self, ClientError> {
         let describe = |s: &Secret, k: &str| format!("Secret {}/{k}", s.metadata.name.as_deref().unwrap_or(""));
         let mut origin = Vec::new();
         let bearer_token = match token {
@@ -234,7 +231,10 @@ impl PrometheusClient {
             .connect_timeout(config.timeout.min(Duration::from_secs(5)));
         if let Some(token) = &config.credentials.bearer_token {
             let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0)).map_err(|_| {
-                ClientError::Token { origin: origin.into(), message: "contains characters not allowed in a header".into() }
+                ClientError::Token {
+                    origin: origin.into(),
+                    message: "contains characters not allowed in a header".into(),
+                }
             })?;
             value.set_sensitive(true);
             let mut headers = reqwest::header::HeaderMap::new();
@@ -268,10 +268,9 @@ impl PrometheusClient {
     pub async fn instant(&self, query: &str) -> Result<Vec<Point>, QueryError> {
         let answer = self.inner.query(query).timeout(self.timeout_ms()).get().await.map_err(map_error)?;
         match answer.data() {
-            Data::Vector(v) => Ok(v
-                .iter()
-                .map(|s| Point { at: s.sample().timestamp(), value: s.sample().value() })
-                .collect()),
+            Data::Vector(v) => {
+                Ok(v.iter().map(|s| Point { at: s.sample().timestamp(), value: s.sample().value() }).collect())
+            }
             Data::Scalar(s) => Ok(vec![Point { at: s.timestamp(), value: s.value() }]),
             Data::Matrix(_) => Err(QueryError::Shape("a range vector; the query must return an instant vector".into())),
         }
@@ -359,6 +358,36 @@ mod tests {
         assert!(err.contains("http://"), "{err}");
         let err = Credentials::from_files(Some(Path::new("/nonexistent/token")), None).unwrap_err().to_string();
         assert!(err.starts_with("/nonexistent/token: "), "{err}");
+    }
+
+    /// Prometheus itself cannot check bearer tokens (its web config knows basic auth only), so a
+    /// tiny stand-in records the header a managed Prometheus would check.
+    #[tokio::test]
+    async fn bearer_token_is_sent_as_authorization() {
+        use std::sync::{Arc, Mutex};
+        let seen: Arc<Mutex<Option<String>>> = Arc::default();
+        let record = seen.clone();
+        let app = axum::Router::new().route(
+            "/api/v1/query",
+            axum::routing::get(move |headers: axum::http::HeaderMap| async move {
+                *record.lock().unwrap() =
+                    headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+                (
+                    [("content-type", "application/json")],
+                    r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut cfg = PrometheusConfig::new(format!("http://{addr}"));
+        cfg.credentials.bearer_token = Some(BearerToken::new("tok-123\n"));
+        let client = PrometheusClient::new(&cfg).unwrap();
+        assert_eq!(client.instant("up").await.unwrap(), vec![]);
+        assert_eq!(seen.lock().unwrap().as_deref(), Some("Bearer tok-123"));
+        assert!(!format!("{client:?}").contains("tok-123"));
+        server.abort();
     }
 
     #[test]

@@ -44,7 +44,8 @@ impl PriceTable {
             // Embedding, image and audio entries lack one of the two; they cannot price chat traffic.
             if let (Some(input), Some(output)) = (price("input_cost_per_token"), price("output_cost_per_token")) {
                 let provider = entry.get("litellm_provider").and_then(|v| v.as_str()).map(str::to_string);
-                entries.insert(model, TokenPrices { input_usd_per_token: input, output_usd_per_token: output, provider });
+                entries
+                    .insert(model, TokenPrices { input_usd_per_token: input, output_usd_per_token: output, provider });
             }
         }
         if entries.is_empty() {

@@ -73,13 +73,10 @@ impl PriceReading {
     }
 
     fn origins(&self) -> impl Iterator<Item = (String, &PriceOrigin)> {
-        Class::ALL
-            .iter()
-            .map(|c| (format!("{c} GPU-hour"), &self.gpu_origin[*c as usize]))
-            .chain([
-                ("external input token".to_string(), &self.external_input_origin),
-                ("external output token".to_string(), &self.external_output_origin),
-            ])
+        Class::ALL.iter().map(|c| (format!("{c} GPU-hour"), &self.gpu_origin[*c as usize])).chain([
+            ("external input token".to_string(), &self.external_input_origin),
+            ("external output token".to_string(), &self.external_output_origin),
+        ])
     }
 
     /// One line per price that fell back, for the status and events: empty when all sources worked.

@@ -206,9 +206,9 @@ impl PoolQueries {
                 Signal::KvCacheUsage => format!("avg(vllm:gpu_cache_usage_perc{{{s}}})"),
                 // dcgm-exporter labels GPUs with the pod using them, not with the model: keep the GPUs
                 // of the pods that serve this pool's vLLM series.
-                Signal::GpuUtilization => format!(
-                    "avg(DCGM_FI_DEV_GPU_UTIL and on (namespace, pod) vllm:num_requests_running{{{s}}})"
-                ),
+                Signal::GpuUtilization => {
+                    format!("avg(DCGM_FI_DEV_GPU_UTIL and on (namespace, pod) vllm:num_requests_running{{{s}}})")
+                }
             }
         };
         let pick = |signal: Signal, o: &Option<String>| (signal, o.clone().unwrap_or_else(|| default(signal)));
@@ -253,8 +253,8 @@ mod tests {
 
     #[test]
     fn defaults_are_scoped_by_the_selector() {
-        let q = PoolQueries::new(&params(&[("model_name", "llama"), ("namespace", "ml")]), &Default::default())
-            .unwrap();
+        let q =
+            PoolQueries::new(&params(&[("model_name", "llama"), ("namespace", "ml")]), &Default::default()).unwrap();
         for (signal, query) in q.iter() {
             assert!(query.contains(r#"model_name="llama",namespace="ml""#), "{signal}: {query}");
         }
