@@ -22,7 +22,10 @@ pub enum QueryConfigError {
 /// The load signals read from Prometheus, one query each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Signal {
-    /// Requests per second arriving.
+    /// Requests per second arriving. The default counts what the self-hosted vLLM replicas see,
+    /// i.e. the route's self-hosted share only; to plan on the pool's whole demand while traffic goes
+    /// external, override it with a gateway metric (e.g. the HTTPRoute's request rate) or scale it by
+    /// the self-hosted weight.
     RequestRate,
     /// Prompt tokens per second.
     PromptTokenRate,
