@@ -326,8 +326,8 @@ fn map_error(e: prometheus_http_query::Error) -> QueryError {
                 msg.push_str(&s.to_string());
                 source = s.source();
             }
-            // A JSON-decoding failure of a 200 answer is a shape problem, not an outage, but reqwest
-            // reports both as client errors; a proxy's HTML error page is what that usually means.
+            // This also covers an answer that is not Prometheus JSON, which in practice is a proxy's
+            // error page: Prometheus itself is then out of reach too.
             QueryError::Unreachable(msg)
         }
         other => QueryError::Shape(other.to_string()),

@@ -206,7 +206,10 @@ impl PoolQueries {
                 Signal::Latency => format!(
                     "histogram_quantile({q}, sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket{{{s}}}[{w}])))"
                 ),
-                Signal::KvCacheUsage => format!("avg(vllm:gpu_cache_usage_perc{{{s}}})"),
+                // vLLM V1 renamed the gauge; read whichever the replicas export.
+                Signal::KvCacheUsage => {
+                    format!("avg(vllm:gpu_cache_usage_perc{{{s}}} or vllm:kv_cache_usage_perc{{{s}}})")
+                }
                 // dcgm-exporter labels GPUs with the pod using them, not with the model: keep the GPUs
                 // of the pods that serve this pool's vLLM series.
                 Signal::GpuUtilization => {
