@@ -94,7 +94,7 @@ impl Prom {
                 cmd.arg(format!("--web.config.file={}", web.display()));
             }
             let child = cmd.spawn().expect("spawn prometheus");
-            let mut prom = Prom { child: Some(child), url: format!("{scheme}://localhost:{port}"), log };
+            let mut prom = Prom { child: Some(child), url: format!("{scheme}://127.0.0.1:{port}"), log };
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Some(c) = prom.child.as_mut()
