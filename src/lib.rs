@@ -8,5 +8,7 @@
 pub mod api;
 pub mod cli;
 pub mod input;
+pub mod modelserver;
 pub mod planner;
+pub mod signals;
 pub mod tls;
