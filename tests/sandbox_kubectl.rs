@@ -45,11 +45,10 @@ impl Env {
     }
 
     async fn run(&self, args: &[&str]) -> Output {
-        let out = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+        tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
             .await
             .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 60 s"))
-            .expect("kubectl runs");
-        out
+            .expect("kubectl runs")
     }
 
     /// Run kubectl and return stdout; panic with stderr if it fails.
