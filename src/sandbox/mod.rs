@@ -9,6 +9,8 @@
 //!   through `kube::Client` over HTTP.
 //! - everything else: the API server itself (store, watch, patches, discovery, tables, faults).
 
+pub mod cluster;
+
 // Integration contract with the schema helper. For objects of CRD-served kinds the store calls
 //
 //     pub fn admit(schema: &serde_json::Value /* the version's openAPIV3Schema */,

@@ -1,0 +1,4 @@
+//! Simulated cluster behaviour for the sandbox.
+
+pub mod predicates;
+pub mod well_known;
