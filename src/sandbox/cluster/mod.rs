@@ -2,3 +2,4 @@
 
 pub mod predicates;
 pub mod well_known;
+pub mod sizing;
