@@ -73,4 +73,3 @@ pub enum FieldErrorKind {
 }
 
 // The schema helper's module (branch `validation`) adds its `pub mod schema;` on the next line.
-

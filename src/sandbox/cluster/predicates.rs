@@ -72,7 +72,9 @@ impl PodNeeds {
                 .or_else(|| res.and_then(|r| r.limits.as_ref()).and_then(|m| m.get(GPU)));
             match q {
                 None => Ok(0),
-                Some(q) => whole_quantity(q).ok_or_else(|| BadQuantity { container: c.name.clone(), quantity: q.0.clone() }),
+                Some(q) => {
+                    whole_quantity(q).ok_or_else(|| BadQuantity { container: c.name.clone(), quantity: q.0.clone() })
+                }
             }
         };
         let mut app = 0u64;
