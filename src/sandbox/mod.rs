@@ -9,7 +9,26 @@
 //!   through `kube::Client` over HTTP.
 //! - everything else: the API server itself (store, watch, patches, discovery, tables, faults).
 
+pub mod admission;
+pub mod builtin;
 pub mod cluster;
+pub mod crd;
+pub mod discovery;
+pub mod error;
+pub mod faults;
+pub mod kubeconfig;
+pub mod managed;
+pub mod openapi;
+pub mod patch;
+pub mod registry;
+pub mod selector;
+pub mod server;
+pub mod store;
+pub mod table;
+pub mod watch;
+
+mod handle;
+pub use handle::{Sandbox, SandboxError, SandboxOptions};
 
 // Integration contract with the schema helper. For objects of CRD-served kinds the store calls
 //
@@ -73,3 +92,5 @@ pub enum FieldErrorKind {
 }
 
 // The schema helper's module (branch `validation`) adds its `pub mod schema;` on the next line.
+
+
