@@ -92,5 +92,3 @@ pub enum FieldErrorKind {
 }
 
 // The schema helper's module (branch `validation`) adds its `pub mod schema;` on the next line.
-
-

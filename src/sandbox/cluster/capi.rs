@@ -131,8 +131,9 @@ impl MachineDeployments {
     async fn remove(&mut self, node: &Node) -> Result<(), ClusterError> {
         let Some(name) = node.metadata.name.clone() else { return Ok(()) };
         tracing::info!(node = %name, "cluster-api: removing node");
-        remove_node(&self.shared.client, node, None).await?;
-        self.removed.insert(name);
+        if remove_node(&self.shared.client, node, None, false).await? {
+            self.removed.insert(name);
+        }
         Ok(())
     }
 
@@ -165,14 +166,17 @@ impl MachineDeployments {
             "phase": phase,
             "selector": selector,
         });
-        let current = &obj.data["status"];
-        if status.as_object().is_some_and(|m| m.iter().all(|(k, v)| current.get(k).unwrap_or(&Value::Null) == v)) {
+        let key = format!("machinedeployment/{}", obj.metadata.uid.as_deref().unwrap_or(&md.name));
+        if !self.shared.status_needs_write(&key, &obj.data["status"], &status) {
             return Ok(());
         }
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.shared.client.clone(), &md.namespace, &machine_deployment_resource());
         match api.patch_status(&md.name, &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.shared.status_written(&key, &status);
+                Ok(())
+            }
             Err(e) if is_status(&e, 404) => Ok(()),
             Err(e) => Err(api_err(format!("machinedeployment {}/{}: patch status", md.namespace, md.name))(e)),
         }

@@ -93,11 +93,13 @@ async fn reconcile(d: Arc<Deployment>, shared: Arc<Shared>) -> Result<Action, Cl
     let updated = new.len() + created;
     let ready = remaining.iter().filter(|p| is_ready(p)).count();
     let status = deployment_status(&d, want, replicas, updated, ready);
-    if super::status_differs(d.status.as_ref(), &status) {
+    let key = format!("deployment/{uid}");
+    if shared.status_needs_write(&key, &super::to_json(d.status.as_ref()), &status) {
         let api: Api<Deployment> = Api::namespaced(shared.client.clone(), ns);
         api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
             .await
             .map_err(api_err(format!("{where_}: patch status")))?;
+        shared.status_written(&key, &status);
     }
     Ok(Action::requeue(shared.opts.resync))
 }

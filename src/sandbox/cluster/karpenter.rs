@@ -137,28 +137,34 @@ impl Karpenter {
     async fn remove(&mut self, node: &Node) -> Result<(), ClusterError> {
         let Some(name) = node.metadata.name.clone() else { return Ok(()) };
         tracing::info!(node = %name, "karpenter: removing node");
-        remove_node(&self.shared.client, node, Some(no_schedule_taint(KARPENTER_DISRUPTED_TAINT, None))).await?;
-        self.empty_since.remove(&name);
-        self.removed.insert(name);
+        let taint = Some(no_schedule_taint(KARPENTER_DISRUPTED_TAINT, None));
+        if remove_node(&self.shared.client, node, taint, false).await? {
+            self.empty_since.remove(&name);
+            self.removed.insert(name);
+        }
         Ok(())
     }
 
     async fn write_status(&self, pool: &str, nodes: usize, gpus: u64) -> Result<(), ClusterError> {
         let cached = self.cache.nodepools.state().into_iter().find(|p| p.metadata.name.as_deref() == Some(pool));
         let desired = json!({"resources": {"nodes": nodes.to_string(), GPU: gpus.to_string()}});
-        let current = cached.as_ref().map(|p| p.data["status"]["resources"].clone()).unwrap_or(Value::Null);
-        if current == desired["resources"] {
+        let stored = cached.as_ref().map(|p| p.data["status"].clone()).unwrap_or(Value::Null);
+        let key = format!("nodepool/{pool}");
+        if !self.shared.status_needs_write(&key, &stored, &desired) {
             return Ok(());
         }
         let api: Api<DynamicObject> = Api::all_with(self.shared.client.clone(), &nodepool_resource());
         let ready = json!([{"type": "Ready", "status": "True", "reason": "Ready", "message": "",
                             "lastTransitionTime": super::now_rfc3339()}]);
-        let mut status = desired;
-        if cached.as_ref().is_none_or(|p| p.data["status"]["conditions"].is_null()) {
+        let mut status = desired.clone();
+        if stored["conditions"].is_null() {
             status["conditions"] = ready;
         }
         match api.patch_status(pool, &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.shared.status_written(&key, &desired);
+                Ok(())
+            }
             Err(e) if is_status(&e, 404) => Ok(()),
             Err(e) => Err(api_err(format!("nodepool {pool}: patch status"))(e)),
         }

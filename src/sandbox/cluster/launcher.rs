@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -137,10 +137,18 @@ pub(crate) async fn create_node(client: &kube::Client, shape: &NodeShape) -> Res
     Ok(())
 }
 
-/// Removes a node the way node-pool controllers do: cordon it and add `taint` (if any), evict its pods,
-/// then delete the Node. A node already gone is not an error.
-pub(crate) async fn remove_node(client: &kube::Client, node: &Node, taint: Option<Taint>) -> Result<(), ClusterError> {
-    let Some(name) = node.metadata.name.as_deref() else { return Ok(()) };
+/// Removes a node the way node-pool controllers do: cordon it and add `taint` (if any), drain it through
+/// the eviction API (which honours PodDisruptionBudgets), then delete the Node. With `force` (the
+/// instance is gone, as at the end of a spot notice) pods are deleted without eviction. Returns false
+/// when a PodDisruptionBudget held a pod back: the node stays cordoned and the caller retries later.
+/// A node already gone counts as removed.
+pub(crate) async fn remove_node(
+    client: &kube::Client,
+    node: &Node,
+    taint: Option<Taint>,
+    force: bool,
+) -> Result<bool, ClusterError> {
+    let Some(name) = node.metadata.name.as_deref() else { return Ok(true) };
     let nodes: Api<Node> = Api::all(client.clone());
     let mut taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     if let Some(t) = taint.filter(|t| !taints.iter().any(|x| x.key == t.key && x.effect == t.effect)) {
@@ -149,24 +157,27 @@ pub(crate) async fn remove_node(client: &kube::Client, node: &Node, taint: Optio
     let patch = json!({"spec": {"unschedulable": true, "taints": taints}});
     match nodes.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
         Ok(_) => {}
-        Err(e) if is_status(&e, 404) => return Ok(()),
+        Err(e) if is_status(&e, 404) => return Ok(true),
         Err(e) => return Err(api_err(format!("cordon node {name}"))(e)),
     }
-    evict_pods(client, name).await?;
+    if !drain(client, name, force).await? {
+        return Ok(false);
+    }
     match nodes.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_status(&e, 404) => Ok(()),
+        Ok(_) => Ok(true),
+        Err(e) if is_status(&e, 404) => Ok(true),
         Err(e) => Err(api_err(format!("delete node {name}"))(e)),
     }
 }
 
-/// Deletes every pod bound to `node` (a drain without PodDisruptionBudgets).
-pub(crate) async fn evict_pods(client: &kube::Client, node: &str) -> Result<(), ClusterError> {
+/// Evicts (or with `force` deletes) every pod bound to `node`; false when an eviction was refused.
+pub(crate) async fn drain(client: &kube::Client, node: &str, force: bool) -> Result<bool, ClusterError> {
     let pods: Api<Pod> = Api::all(client.clone());
     let listed = pods
         .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
         .await
         .map_err(api_err(format!("list pods on node {node}")))?;
+    let mut drained = true;
     for pod in listed.items {
         // Filter again in case the server ignores the field selector.
         if super::pods::node_name(&pod) != Some(node) {
@@ -176,16 +187,25 @@ pub(crate) async fn evict_pods(client: &kube::Client, node: &str) -> Result<(), 
             continue;
         };
         let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-        match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => {}
+        let result = if force {
+            api.delete(name, &DeleteParams::default()).await.map(|_| ())
+        } else {
+            api.evict(name, &EvictParams::default()).await.map(|_| ())
+        };
+        match result {
+            Ok(()) => {}
             Err(e) if is_status(&e, 404) => {}
+            Err(e) if is_status(&e, 429) => {
+                tracing::info!(pod = %format!("{ns}/{name}"), node, "eviction refused by a PodDisruptionBudget");
+                drained = false;
+            }
             Err(e) => return Err(api_err(format!("evict pod {ns}/{name} from node {node}"))(e)),
         }
     }
-    Ok(())
+    Ok(drained)
 }
 
-/// A NoSchedule taint with the current time.
+/// A NoSchedule taint.
 pub(crate) fn no_schedule_taint(key: &str, value: Option<&str>) -> Taint {
     Taint { key: key.into(), value: value.map(Into::into), effect: "NoSchedule".into(), time_added: None }
 }

@@ -38,7 +38,7 @@ pub mod spot;
 pub mod statefulset;
 pub mod well_known;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -147,18 +147,37 @@ pub(crate) struct Shared {
     pub client: kube::Client,
     pub opts: ClusterOptions,
     rng: Mutex<ChaCha8Rng>,
+    /// Object key → the status this simulation last wrote there.
+    written: Mutex<HashMap<String, Value>>,
 }
 
 impl Shared {
     pub(crate) fn new(client: kube::Client, opts: ClusterOptions) -> Self {
         let rng = Mutex::new(ChaCha8Rng::seed_from_u64(opts.seed));
-        Shared { client, opts, rng }
+        Shared { client, opts, rng, written: Mutex::new(HashMap::new()) }
     }
 
     /// Runs `f` with the seeded RNG (a poisoned lock still holds a usable RNG).
     pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
         let mut guard = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
+    }
+
+    /// Whether `desired` should be written as the status of `key`: it differs from the `stored` status
+    /// and from what this simulation last wrote there. The second check stops a write loop when the
+    /// server prunes a field (a CRD schema without it), which would otherwise differ on every pass.
+    pub(crate) fn status_needs_write(&self, key: &str, stored: &Value, desired: &Value) -> bool {
+        if !status_differs(stored, desired) {
+            return false;
+        }
+        let written = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        written.get(key) != Some(desired)
+    }
+
+    /// Records a status write for [`Shared::status_needs_write`].
+    pub(crate) fn status_written(&self, key: &str, desired: &Value) {
+        let mut written = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        written.insert(key.to_string(), desired.clone());
     }
 }
 
@@ -174,10 +193,14 @@ pub(crate) fn zero_counts_to_null(status: &mut Value) {
 }
 
 /// Whether merge-patching `desired` into `existing` would change anything (null = absent).
-pub(crate) fn status_differs<T: serde::Serialize>(existing: Option<&T>, desired: &Value) -> bool {
-    let existing = existing.and_then(|e| serde_json::to_value(e).ok()).unwrap_or(Value::Null);
+pub(crate) fn status_differs(existing: &Value, desired: &Value) -> bool {
     let Some(desired) = desired.as_object() else { return true };
     desired.iter().any(|(k, v)| existing.get(k).unwrap_or(&Value::Null) != v)
+}
+
+/// A serialisable status as JSON (null when absent or unserialisable).
+pub(crate) fn to_json<T: serde::Serialize>(v: Option<&T>) -> Value {
+    v.and_then(|v| serde_json::to_value(v).ok()).unwrap_or(Value::Null)
 }
 
 /// The current time in the API's format (seconds precision, as `metav1.Time` serialises).
@@ -271,4 +294,15 @@ pub async fn run_cluster(client: kube::Client, opts: ClusterOptions, shutdown: i
     let handle = spawn_cluster(client, opts);
     shutdown.await;
     handle.shutdown().await;
+}
+
+/// Starts a sandbox API server and the simulated cluster against it (through a kube::Client over HTTP,
+/// like any other client). Stop with [`ClusterHandle::shutdown`] then `Sandbox::stop`.
+pub async fn start_sandbox_with_cluster(
+    sandbox: crate::sandbox::SandboxOptions,
+    cluster: ClusterOptions,
+) -> Result<(crate::sandbox::Sandbox, ClusterHandle), crate::sandbox::SandboxError> {
+    let sandbox = crate::sandbox::Sandbox::start(sandbox).await?;
+    let client = sandbox.client()?;
+    Ok((sandbox, spawn_cluster(client, cluster)))
 }

@@ -162,8 +162,8 @@ impl Pass for Spot {
             match terminate_at {
                 Some(at) if at <= wall_now => {
                     tracing::info!(node = %name, "spot interruption: terminating node");
-                    match remove_node(&self.shared.client, node, None).await {
-                        Ok(()) => {
+                    match remove_node(&self.shared.client, node, None, true).await {
+                        Ok(_) => {
                             self.terminated.insert(name);
                         }
                         Err(e) => {

@@ -154,12 +154,14 @@ async fn reconcile(s: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action, C
         obj.insert("replicas".into(), json!(replicas));
         obj.insert("collisionCount".into(), json!(0));
     }
-    if super::status_differs(s.status.as_ref(), &status) {
+    let key = format!("statefulset/{uid}");
+    if shared.status_needs_write(&key, &super::to_json(s.status.as_ref()), &status) {
         let sts_api: Api<StatefulSet> = Api::namespaced(shared.client.clone(), ns);
         sts_api
             .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
             .await
             .map_err(api_err(format!("{where_}: patch status")))?;
+        shared.status_written(&key, &status);
     }
     Ok(Action::requeue(shared.opts.resync))
 }
