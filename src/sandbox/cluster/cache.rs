@@ -37,6 +37,10 @@ pub(crate) struct Cache {
     pub nodepools: Store<DynamicObject>,
     pub machine_deployments: Store<DynamicObject>,
     changes: watch::Receiver<u64>,
+    /// Per store (pods, nodes, nodepools, machine deployments): the initial list has been applied.
+    /// `Store::wait_until_ready` is not used: its one-shot channel wakes only the last of several
+    /// concurrent waiters, so the loops would stall.
+    synced: [watch::Receiver<bool>; 4],
 }
 
 /// Which stores a loop needs before its first pass.
@@ -51,28 +55,29 @@ impl Cache {
     /// Starts one reflector per kind on `tasks`.
     pub(crate) fn start(client: &kube::Client, tasks: &mut JoinSet<()>) -> Cache {
         let (tx, changes) = watch::channel(0u64);
-        let pods = reflect("Pod", Api::<Pod>::all(client.clone()), Writer::default(), tx.clone(), tasks);
-        let nodes = reflect("Node", Api::<Node>::all(client.clone()), Writer::default(), tx.clone(), tasks);
+        let (pods, pods_synced) = reflect("Pod", Api::<Pod>::all(client.clone()), Writer::default(), tx.clone(), tasks);
+        let (nodes, nodes_synced) =
+            reflect("Node", Api::<Node>::all(client.clone()), Writer::default(), tx.clone(), tasks);
         let np = nodepool_resource();
-        let nodepools = reflect("NodePool", Api::all_with(client.clone(), &np), Writer::new(np), tx.clone(), tasks);
+        let (nodepools, np_synced) =
+            reflect("NodePool", Api::all_with(client.clone(), &np), Writer::new(np), tx.clone(), tasks);
         let md = machine_deployment_resource();
-        let machine_deployments =
+        let (machine_deployments, md_synced) =
             reflect("MachineDeployment", Api::all_with(client.clone(), &md), Writer::new(md), tx, tasks);
-        Cache { pods, nodes, nodepools, machine_deployments, changes }
+        let synced = [pods_synced, nodes_synced, np_synced, md_synced];
+        Cache { pods, nodes, nodepools, machine_deployments, changes, synced }
     }
 
     async fn ready(&self, needs: Needs) {
-        // Err only when the writer is gone, i.e. the simulation is stopping anyway.
-        let _ = self.pods.wait_until_ready().await;
-        let _ = self.nodes.wait_until_ready().await;
-        match needs {
-            Needs::PodsAndNodes => {}
-            Needs::NodePools => {
-                let _ = self.nodepools.wait_until_ready().await;
-            }
-            Needs::MachineDeployments => {
-                let _ = self.machine_deployments.wait_until_ready().await;
-            }
+        let wanted: &[usize] = match needs {
+            Needs::PodsAndNodes => &[0, 1],
+            Needs::NodePools => &[0, 1, 2],
+            Needs::MachineDeployments => &[0, 1, 3],
+        };
+        for i in wanted {
+            let mut rx = self.synced[*i].clone();
+            // Err only when the reflector task is gone, i.e. the simulation is stopping anyway.
+            let _ = rx.wait_for(|synced| *synced).await;
         }
     }
 }
@@ -83,24 +88,30 @@ fn reflect<K>(
     writer: Writer<K>,
     tx: watch::Sender<u64>,
     tasks: &mut JoinSet<()>,
-) -> Store<K>
+) -> (Store<K>, watch::Receiver<bool>)
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Clone + Eq + std::hash::Hash + Send + Sync,
 {
     let store = writer.as_reader();
+    let (synced_tx, synced) = watch::channel(false);
     tasks.spawn(async move {
         let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
             match event {
-                Ok(_) => tx.send_modify(|n| *n = n.wrapping_add(1)),
+                Ok(event) => {
+                    if matches!(event, watcher::Event::InitDone) {
+                        synced_tx.send_replace(true);
+                    }
+                    tx.send_modify(|n| *n = n.wrapping_add(1));
+                }
                 // The watcher retries with backoff; a missing CRD shows up here until it is applied.
                 Err(e) => tracing::debug!(kind, "watch: {e}"),
             }
         }
     });
-    store
+    (store, synced)
 }
 
 /// One of the node-side loops: a level-triggered pass over the cached state.
@@ -123,6 +134,7 @@ pub(crate) async fn drive<L: Pass>(mut l: L, cache: Cache, stop: impl Future<Out
         () = cache.ready(L::NEEDS) => {}
         () = &mut stop => return,
     }
+    tracing::debug!(simulated = L::NAME, "caches synced, running");
     let mut changes_open = true;
     loop {
         changes.mark_unchanged();
