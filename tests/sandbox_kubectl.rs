@@ -172,8 +172,9 @@ spec:
 #[tokio::test]
 async fn deployment_scale_watch_and_server_side_apply() {
     let env = start().await;
-    let ns = apply_stdin(&env, INFERENCE_NS).await;
-    assert!(ns.status.success(), "{}", String::from_utf8_lossy(&ns.stderr));
+    // kubectl's generator sends the Namespace as protobuf.
+    let created = env.ok(&["create", "namespace", "inference"]).await;
+    assert!(created.contains("namespace/inference created"), "{created}");
     let out = apply_stdin(&env, DEPLOYMENT).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
