@@ -107,11 +107,14 @@ impl Inner {
             .collect();
         for (key, (ns, name)) in doomed {
             if let Some(old) = self.objects.get_mut(&key).and_then(|m| m.remove(&(ns, name))) {
-                self.next_rv();
+                let rv = self.next_rv();
                 if let Some(uid) = meta_str(&old, "uid") {
                     self.uids.remove(uid);
                 }
-                self.emit(EventType::Deleted, &key, old.clone(), Some(old));
+                // The DELETED event carries the version of the deletion, so watchers' versions only move on.
+                let mut last = (*old).clone();
+                meta_mut(&mut last).insert("resourceVersion".into(), json!(rv.to_string()));
+                self.emit(EventType::Deleted, &key, Arc::new(last), Some(old));
             }
         }
     }
