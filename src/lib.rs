@@ -10,6 +10,8 @@ pub mod api;
 pub mod cli;
 pub mod input;
 pub mod ledger;
+pub mod modelserver;
 pub mod planner;
 pub mod sandbox;
+pub mod signals;
 pub mod tls;

@@ -11,6 +11,7 @@
 
 pub mod admission;
 pub mod builtin;
+pub mod cluster;
 pub mod crd;
 pub mod discovery;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod kubeconfig;
 pub mod managed;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod server;
@@ -91,5 +93,4 @@ pub enum FieldErrorKind {
 }
 
 // The schema helper's module (branch `validation`) adds its `pub mod schema;` on the next line.
-
-
+pub mod schema;

@@ -170,7 +170,9 @@ pub fn evict(req: &Request) -> Reply {
             .filter(|b| b.pointer("/spec/selector").is_some_and(|s| LabelSelector::from_object(s).matches(&pod)))
             .collect();
         if matching.len() > 1 {
-            return Err(ApiError::internal("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."));
+            return Err(ApiError::internal(
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ));
         }
         if let Some(pdb) = matching.first() {
             let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
@@ -184,11 +186,22 @@ pub fn evict(req: &Request) -> Reply {
             } else {
                 expected
             };
-            // Evicting a pod that is not healthy never lowers the healthy count.
-            let allowed = if pod_ready(&pod) { healthy - desired } else { 1 };
-            if allowed <= 0 {
+            // As the real eviction handler: pods that are not running go regardless of the budget; a healthy
+            // pod needs a disruption to spare; a running but unhealthy one (policy IfHealthyBudget, the
+            // default) needs the budget to be met already.
+            let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending");
+            let permitted = match phase {
+                "Pending" | "Succeeded" | "Failed" => true,
+                _ if pod_ready(&pod) => healthy - desired > 0,
+                _ => healthy >= desired,
+            };
+            if !permitted {
                 let name = pdb.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                let mut e = ApiError::new(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.");
+                let mut e = ApiError::new(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                );
                 e.details = Some(json!({"causes": [{"reason": "DisruptionBudget",
                     "message": format!("The disruption budget {name} needs {desired} healthy pods and has {healthy} currently")}]}));
                 return Err(e);
