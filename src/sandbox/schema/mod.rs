@@ -28,8 +28,9 @@
 //!   mismatch (e.g. comparing an int field with `==` to a double) is evaluated leniently here. CEL cost
 //!   budgets (estimated and runtime) are not enforced. Runtime error texts other than `no such key` may be
 //!   worded differently from cel-go's.
-//! - Validation ratcheting (1.30+: unchanged invalid fields pass on update) is not done: every update is
-//!   validated in full.
+//! - Validation ratcheting follows the server's rules for schema errors, list uniqueness and CEL rules, but
+//!   `set` lists and `allOf`/`anyOf` branches are not correlated any further than the server does either;
+//!   the ratcheted errors are dropped rather than returned as warnings.
 //! - `format`: `uri`, `password`, ISBN, credit-card, SSN and rgbcolor strings are not checked (the server
 //!   checks some of them); numeric formats are ignored exactly as on the server (it strips them).
 //! - `x-kubernetes-map-type`, `x-kubernetes-embedded-resource` metadata validation (name syntax etc.) and
@@ -103,16 +104,34 @@ impl CrdSchema {
         errs
     }
 
-    /// Prune, default and validate `obj` in place; `old` is the stored object on update (its defaults are
-    /// applied before transition rules see it).
+    /// Prune, default and validate `obj` in place; `old` is the stored object on update: transition rules
+    /// see it as `oldSelf`, and errors in parts of `obj` equal to it are ratcheted (not reported), as on a
+    /// 1.30+ server.
     pub fn admit(&self, obj: &mut Value, old: Option<&Value>) -> Result<Admitted, Vec<FieldError>> {
         let unknown_fields = prune(&self.raw, obj);
         prune_non_nullable_nulls(&self.raw, obj);
         apply_defaults(&self.raw, obj);
 
+        // The stored object, defaulted as the server reads it from storage.
+        let old = old.map(|o| {
+            let mut o = o.clone();
+            prune_non_nullable_nulls(&self.raw, &mut o);
+            apply_defaults(&self.raw, &mut o);
+            o
+        });
+        let old = old.as_ref();
+
         let mut errs = Vec::new();
-        structural::validate(&self.raw, obj, "", &self.patterns, &mut errs);
-        structural::validate_list_types(&self.raw, obj, "", &mut errs);
+        structural::validate(&self.raw, obj, old, "", &self.patterns, &mut errs);
+        // List uniqueness is ratcheted as a whole: checked on update only if the stored object passed it.
+        let old_lists_valid = old.is_none_or(|o| {
+            let mut e = Vec::new();
+            structural::validate_list_types(&self.raw, o, "", &mut e);
+            e.is_empty()
+        });
+        if old_lists_valid {
+            structural::validate_list_types(&self.raw, obj, "", &mut errs);
+        }
         let blocking = errs.iter().any(|e| {
             matches!(
                 e.kind,
@@ -128,13 +147,7 @@ impl CrdSchema {
         } else if blocking {
             errs.push(FieldError::invalid("<nil>", Value::Null, RULES_NOT_CHECKED));
         } else {
-            let old = old.map(|o| {
-                let mut o = o.clone();
-                prune_non_nullable_nulls(&self.raw, &mut o);
-                apply_defaults(&self.raw, &mut o);
-                o
-            });
-            cel::validate(&self.raw, &self.compiled, obj, old.as_ref(), &mut errs);
+            cel::validate(&self.raw, &self.compiled, obj, old, &mut errs);
         }
         if errs.is_empty() { Ok(Admitted { unknown_fields }) } else { Err(errs) }
     }
@@ -172,7 +185,7 @@ fn check_defaults(schema: &Value, path: &str, patterns: &structural::Patterns, e
     if let Some(default) = schema.get("default") {
         let mut value = default.clone();
         apply_defaults(schema, &mut value);
-        structural::validate(schema, &value, &format!("{path}.default"), patterns, errs);
+        structural::validate(schema, &value, None, &format!("{path}.default"), patterns, errs);
     }
     if let Some(props) = node::properties(schema) {
         for (k, child) in props {

@@ -5,6 +5,7 @@ mod cel_rules;
 mod compat;
 mod keywords;
 mod openapi;
+mod ratcheting;
 mod render;
 mod samples;
 
