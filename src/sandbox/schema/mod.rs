@@ -14,7 +14,12 @@
 //! 4. `x-kubernetes-list-type` `set`/`map` uniqueness;
 //! 5. `x-kubernetes-validations` CEL rules (`message`, `messageExpression`, `reason`, `fieldPath`,
 //!    transition rules with `oldSelf` on update only, `optionalOldSelf`), skipped, as on the server, when
-//!    step 3 found a type, required, enum, too-long or too-many error.
+//!    step 3 found a type, required, enum, too-long or too-many error (and the schema has rules at all).
+//!
+//! On update, errors in parts of the object equal to the stored one are ratcheted away, as on a 1.30+
+//! server. [`CrdSchema`] prepares a schema once (compiled rules and patterns) for many objects, reports the
+//! pruned unknown fields (for `fieldValidation=Strict`/`Warn`), and checks a CRD's schema the way CRD
+//! creation does ([`CrdSchema::check`]: structural, rules compile, defaults valid).
 //!
 //! Errors are [`FieldError`]s whose [`FieldError::render`] is the server's text, e.g.
 //! `spec.mode: Unsupported value: "Sometimes": supported values: "Enforce", "Recommend"`.
@@ -28,9 +33,7 @@
 //!   mismatch (e.g. comparing an int field with `==` to a double) is evaluated leniently here. CEL cost
 //!   budgets (estimated and runtime) are not enforced. Runtime error texts other than `no such key` may be
 //!   worded differently from cel-go's.
-//! - Validation ratcheting follows the server's rules for schema errors, list uniqueness and CEL rules, but
-//!   `set` lists and `allOf`/`anyOf` branches are not correlated any further than the server does either;
-//!   the ratcheted errors are dropped rather than returned as warnings.
+//! - Ratcheted errors are dropped; the server returns them as warnings.
 //! - `format`: `uri`, `password`, ISBN, credit-card, SSN and rgbcolor strings are not checked (the server
 //!   checks some of them); numeric formats are ignored exactly as on the server (it strips them).
 //! - `x-kubernetes-map-type`, `x-kubernetes-embedded-resource` metadata validation (name syntax etc.) and
