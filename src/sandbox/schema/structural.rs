@@ -98,7 +98,9 @@ pub fn validate(
         }
     }
 
-    junctors(schema, value, old, path, patterns, errs);
+    if ["allOf", "anyOf", "oneOf", "not"].iter().any(|k| schema.get(*k).is_some()) {
+        junctors(schema, value, old, path, patterns, errs);
+    }
 
     match value {
         Value::String(s) => {
