@@ -2,6 +2,9 @@
 //! `Status`. The values are pre-rendered the Go way here so that renderer prints the same text as
 //! [`FieldError::render`]; the one thing lost is the `FieldValueTypeInvalid` cause reason (the core's type
 //! has no TypeInvalid kind, so type errors become `FieldValueInvalid`, with the same message).
+//!
+//! Wiring in `admission::admit`:
+//! `super::schema::admit(schema, obj, old).map_err(|errs| errs.into_iter().map(Into::into).collect())`.
 
 use super::error::{FieldError, FieldErrorKind, go_value};
 use crate::sandbox as core;
