@@ -41,7 +41,6 @@
 //! - Error order among sibling fields follows the schema's property order; the server's is Go map order.
 
 mod cel;
-mod compat;
 mod defaulting;
 mod error;
 mod formats;
@@ -188,7 +187,14 @@ fn check_defaults(schema: &Value, path: &str, patterns: &structural::Patterns, e
     if let Some(default) = schema.get("default") {
         let mut value = default.clone();
         apply_defaults(schema, &mut value);
-        structural::validate(schema, &value, None, &format!("{path}.default"), patterns, errs);
+        // The server validates a default on its own, so messages name fields relative to it while the
+        // error path is the full one (`...properties[metrics].default.maxAgeSeconds`).
+        let mut found = Vec::new();
+        structural::validate(schema, &value, None, "", patterns, &mut found);
+        for mut e in found {
+            e.path = if e.path == "<nil>" { format!("{path}.default") } else { format!("{path}.default.{}", e.path) };
+            errs.push(e);
+        }
     }
     if let Some(props) = node::properties(schema) {
         for (k, child) in props {

@@ -2,7 +2,6 @@
 //! keyword, CEL feature and message form on small schemas.
 
 mod cel_rules;
-mod compat;
 mod keywords;
 mod openapi;
 mod ratcheting;
