@@ -15,8 +15,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, EvictParams, ListParams, Patch, PatchParams, PostParams,
-    WatchEvent, WatchParams,
+    Api, ApiResource, DeleteParams, DynamicObject, EvictParams, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
 };
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
@@ -158,7 +158,8 @@ async fn selectors_finalizers_and_cascading_delete() {
 
 #[tokio::test]
 async fn watch_resumes_bookmarks_and_410() {
-    let opts = SandboxOptions { history_limit: 20, bookmark_interval: Duration::from_millis(200), ..Default::default() };
+    let opts =
+        SandboxOptions { history_limit: 20, bookmark_interval: Duration::from_millis(200), ..Default::default() };
     let (_sb, client, _d) = start(opts).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let list = cms.list(&ListParams::default()).await.unwrap();
@@ -221,8 +222,7 @@ async fn server_side_apply_ownership_and_conflicts() {
         other => panic!("expected a conflict, got {other:?}"),
     }
     // force=true takes the field.
-    let forced =
-        deps.patch("ssa", &PatchParams::apply("hybridscale").force(), &Patch::Apply(&p)).await.unwrap();
+    let forced = deps.patch("ssa", &PatchParams::apply("hybridscale").force(), &Patch::Apply(&p)).await.unwrap();
     assert_eq!(forced.spec.unwrap().replicas, Some(5));
     // The original manager dropping a field it still owns removes it (labels here).
     let mut d2 = d.clone();
@@ -243,7 +243,8 @@ async fn crds_register_kinds_and_scale_custom_resources() {
     let est = crds.get("inferencepools.hybridscale.dev").await.unwrap();
     let conds = est.status.unwrap().conditions.unwrap();
     assert!(conds.iter().any(|c| c.type_ == "Established" && c.status == "True"));
-    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/samples/inferencepool.yaml")).unwrap();
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/samples/inferencepool.yaml")).unwrap();
     let mut pool: serde_json::Value = serde_saphyr::from_str(&sample).unwrap();
     pool["metadata"]["namespace"] = json!("default");
     let pools: Api<hybridscale::api::InferencePool> = Api::namespaced(client.clone(), "default");
@@ -404,7 +405,14 @@ async fn controller_converges_through_watch_cuts_and_conflicts() {
         let state: Vec<String> = list
             .items
             .iter()
-            .map(|c| format!("{} v={:?} observed={:?}", c.name_any(), c.data.as_ref().and_then(|d| d.get("v")), c.annotations().get("observed")))
+            .map(|c| {
+                format!(
+                    "{} v={:?} observed={:?}",
+                    c.name_any(),
+                    c.data.as_ref().and_then(|d| d.get("v")),
+                    c.annotations().get("observed")
+                )
+            })
             .collect();
         panic!("controller did not converge within 60 s: {state:#?}");
     }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::schema::{self, CrdSchema};
+use super::{FieldError, FieldErrorKind};
 
 /// A CRD version's schema, compiled once (CEL programs, patterns) when the CRD is registered.
 #[derive(Clone)]
@@ -69,8 +70,52 @@ impl FieldValidation {
     }
 }
 
-/// The 422 the real server sends for rejected fields: `<Kind>.<group> "<name>" is invalid: [...]`.
-pub fn invalid_status(kind: &str, group: &str, name: &str, errors: &[schema::FieldError]) -> ApiError {
+/// `(reason, message)` of one cause, as `field.Error` renders them.
+fn render(e: &FieldError) -> (&'static str, String) {
+    let detail = |prefix: String| if e.message.is_empty() { prefix } else { format!("{prefix}: {}", e.message) };
+    match &e.kind {
+        FieldErrorKind::Required => ("FieldValueRequired", detail("Required value".into())),
+        FieldErrorKind::Unsupported { value, allowed } => (
+            "FieldValueNotSupported",
+            if allowed.is_empty() {
+                format!("Unsupported value: {value}")
+            } else {
+                format!("Unsupported value: {value}: supported values: {}", allowed.join(", "))
+            },
+        ),
+        FieldErrorKind::Invalid { value } => ("FieldValueInvalid", detail(format!("Invalid value: {value}"))),
+        FieldErrorKind::TooLong { max } => (
+            "FieldValueTooLong",
+            if e.message.is_empty() {
+                format!("Too long: may not be more than {max} bytes")
+            } else {
+                format!("Too long: {}", e.message)
+            },
+        ),
+        FieldErrorKind::TooMany { actual, max } => {
+            ("FieldValueTooMany", format!("Too many: {actual}: must have at most {max} items"))
+        }
+        FieldErrorKind::Forbidden => ("FieldValueForbidden", detail("Forbidden".into())),
+        FieldErrorKind::Duplicate { value } => ("FieldValueDuplicate", format!("Duplicate value: {value}")),
+        FieldErrorKind::Internal => ("InternalError", detail("Internal error".into())),
+    }
+}
+
+/// The 422 for errors in the contract's [`FieldError`] form (what `schema::FieldError` converts into): `<Kind>.<group> "<name>" is invalid: [...]`.
+pub fn invalid_status(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> ApiError {
+    let causes = errors
+        .iter()
+        .map(|e| {
+            let (reason, message) = render(e);
+            (reason.to_string(), e.path.clone(), message)
+        })
+        .collect();
+    ApiError::invalid(kind, group, name, causes)
+}
+
+/// The 422 the real server sends for rejected fields: `<Kind>.<group> "<name>" is invalid: [...]`, from the
+/// schema module's errors (which keep the `FieldValueTypeInvalid` reason the contract form loses).
+pub fn invalid_status_from_schema(kind: &str, group: &str, name: &str, errors: &[schema::FieldError]) -> ApiError {
     let mut seen = std::collections::HashSet::new();
     let causes = errors
         .iter()
@@ -91,7 +136,7 @@ pub fn admit(
     validation: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let admitted = schema.0.admit(obj, old).map_err(|errs| invalid_status(kind, group, &name, &errs))?;
+    let admitted = schema.0.admit(obj, old).map_err(|errs| invalid_status_from_schema(kind, group, &name, &errs))?;
     if admitted.unknown_fields.is_empty() {
         return Ok(Vec::new());
     }
@@ -122,9 +167,11 @@ mod tests {
         assert!(e.message.contains("Unsupported value: \"Sometimes\""), "{}", e.message);
 
         let mut extra = json!({"metadata": {"name": "p"}, "spec": {"slo": {}, "foo": 1}});
-        let strict = admit(&s, "CostPolicy", "hybridscale.dev", "v1alpha1", &mut extra.clone(), None, FieldValidation::Strict);
+        let strict =
+            admit(&s, "CostPolicy", "hybridscale.dev", "v1alpha1", &mut extra.clone(), None, FieldValidation::Strict);
         assert_eq!(strict.unwrap_err().code, 400);
-        let warn = admit(&s, "CostPolicy", "hybridscale.dev", "v1alpha1", &mut extra, None, FieldValidation::Warn).unwrap();
+        let warn =
+            admit(&s, "CostPolicy", "hybridscale.dev", "v1alpha1", &mut extra, None, FieldValidation::Warn).unwrap();
         assert_eq!(warn, ["unknown field \"spec.foo\""]);
         assert!(extra.pointer("/spec/foo").is_none(), "pruned");
     }

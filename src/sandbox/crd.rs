@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::admission::{CompiledSchema, invalid_status};
+use super::admission::{CompiledSchema, invalid_status_from_schema};
 use super::builtin;
 use super::error::ApiError;
 use super::registry::{PrinterColumn, ResourceType, ScaleSpec};
@@ -77,7 +77,12 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
                     e
                 })
                 .collect();
-            return Err(invalid_status("CustomResourceDefinition", "apiextensions.k8s.io", &name, &prefixed));
+            return Err(invalid_status_from_schema(
+                "CustomResourceDefinition",
+                "apiextensions.k8s.io",
+                &name,
+                &prefixed,
+            ));
         }
         let columns = v
             .get("additionalPrinterColumns")
@@ -152,9 +157,7 @@ pub fn set_established(crd: &mut Value, now: &str) {
                 .collect()
         })
         .unwrap_or_default();
-    let cond = |t: &str, reason: &str, msg: &str| {
-        json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": msg})
-    };
+    let cond = |t: &str, reason: &str, msg: &str| json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": msg});
     crd["status"] = json!({
         "acceptedNames": names,
         "storedVersions": stored,

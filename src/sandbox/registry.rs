@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-
 /// Where the `/scale` subresource reads and writes replicas (CRD `subresources.scale` semantics).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScaleSpec {

@@ -55,6 +55,9 @@ pub struct Event {
     pub old: Option<Arc<Value>>,
 }
 
+/// The history after a resourceVersion and a receiver for what comes next.
+pub type WatchStart = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
 /// Which part of an object a write may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subresource {
@@ -224,12 +227,9 @@ impl Inner {
     }
 
     /// Subscribe to live events and get the history after `from_rv` atomically, or 410 if it is gone.
-    pub fn watch_from(&self, from_rv: u64) -> ApiResult<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>)> {
+    pub fn watch_from(&self, from_rv: u64) -> ApiResult<WatchStart> {
         if from_rv < self.compacted_rv {
-            return Err(ApiError::gone(format!(
-                "too old resource version: {from_rv} ({})",
-                self.compacted_rv + 1
-            )));
+            return Err(ApiError::gone(format!("too old resource version: {from_rv} ({})", self.compacted_rv + 1)));
         }
         let rx = self.tx.subscribe();
         let past = self.history.iter().filter(|e| e.rv > from_rv).cloned().collect();
@@ -451,10 +451,11 @@ impl Inner {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
         // The real server drops status on create for kinds with a status subresource (nodes keep theirs).
-        if rt.status_subresource && rt.kind != "Node" {
-            if let Some(m) = obj.as_object_mut() {
-                m.remove("status");
-            }
+        if rt.status_subresource
+            && rt.kind != "Node"
+            && let Some(m) = obj.as_object_mut()
+        {
+            m.remove("status");
         }
         self.builtin_defaults(rt, &mut obj);
         self.run_admission(rt, &mut obj, None, opts.field_validation)?;
@@ -635,7 +636,13 @@ impl Inner {
     }
 
     /// Delete an object: set deletionTimestamp while finalizers remain, remove it otherwise.
-    pub fn delete(&mut self, rt: &ResourceType, ns: Option<&str>, name: &str, opts: &DeleteOpts) -> ApiResult<Arc<Value>> {
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> ApiResult<Arc<Value>> {
         let old = self.get(rt, ns, name)?;
         if let Some(uid) = &opts.uid
             && Some(uid.as_str()) != meta_str(&old, "uid")
@@ -736,9 +743,9 @@ impl Inner {
             .flat_map(|(k, m)| {
                 m.iter()
                     .filter(|(_, o)| {
-                        o.pointer("/metadata/ownerReferences")
-                            .and_then(Value::as_array)
-                            .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid)))
+                        o.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|refs| {
+                            refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid))
+                        })
                     })
                     .map(move |((ns, name), _)| (k.clone(), ns.clone(), name.clone()))
             })
@@ -750,7 +757,9 @@ impl Inner {
             let refs = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default();
             let remaining: Vec<Value> =
                 refs.into_iter().filter(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid)).collect();
-            let live_owner = remaining.iter().any(|r| r.get("uid").and_then(Value::as_str).is_some_and(|u| self.uids.contains_key(u)));
+            let live_owner = remaining
+                .iter()
+                .any(|r| r.get("uid").and_then(Value::as_str).is_some_and(|u| self.uids.contains_key(u)));
             if prop == Propagation::Orphan || live_owner {
                 let mut new = (*obj).clone();
                 meta_mut(&mut new).insert("ownerReferences".into(), Value::Array(remaining));
