@@ -10,5 +10,6 @@ pub mod cli;
 pub mod input;
 pub mod modelserver;
 pub mod planner;
+pub mod sandbox;
 pub mod signals;
 pub mod tls;

@@ -2,6 +2,7 @@
 //! into the library; `main.rs` only dispatches.
 
 pub mod crd;
+pub mod sandbox;
 pub mod exporter;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions, or write one file per CRD with --out-dir.
     Crd(crd::Args),
+    /// Local Kubernetes API emulator for tests and demos (`sandbox apiserver`).
+    Sandbox(sandbox::Args),
     /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
     Exporter(exporter::Args),
 }
@@ -52,6 +55,7 @@ impl From<crate::input::InputError> for Failure {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Crd(args) => crd::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
         Command::Exporter(args) => exporter::run(args),
     }
 }
