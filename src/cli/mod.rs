@@ -2,8 +2,8 @@
 //! into the library; `main.rs` only dispatches.
 
 pub mod crd;
-pub mod sandbox;
 pub mod exporter;
+pub mod sandbox;
 
 use clap::{Parser, Subcommand};
 
