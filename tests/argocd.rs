@@ -2,7 +2,8 @@
 //! settings shipped in config/argocd/, and the Helm chart as Argo CD would render it (`helm template`).
 //!
 //! Needs `lua5.4` and `lua5.1` (Debian packages; Argo CD itself runs gopher-lua, a Lua 5.1) and helm
-//! (`.ci/helm` fetches it; set HELM to use another). `.ci/run` installs all three.
+//! (`.ci/helm` fetches it; set HELM to use another), and kubectl 1.32+ for the server dry run against the
+//! sandbox API server. `.ci/run` installs or checks all of them.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -310,4 +311,78 @@ fn chart_rejects_bad_values_through_its_schema() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The rendered chart goes through the real kubectl into an API server (the sandbox) with a server-side
+/// dry run: every object of a kind the server serves must be accepted (the CRDs' schemas and defaults,
+/// the Deployment, the Service, the PodDisruptionBudget). Kinds the sandbox does not serve (RBAC,
+/// ServiceAccount) are checked by the typed parse above instead.
+#[tokio::test]
+async fn chart_objects_are_accepted_by_an_api_server_through_kubectl() {
+    use hybridscale::sandbox::{Sandbox, SandboxOptions};
+
+    hybridscale::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let sb = Sandbox::start(SandboxOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        kubeconfig_path: Some(kubeconfig.clone()),
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let kubectl = |args: &[&str], stdin: Option<String>| {
+        let kubeconfig = kubeconfig.clone();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut child = Command::new("kubectl")
+                    .args(&args)
+                    .env("KUBECONFIG", &kubeconfig)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("kubectl on PATH");
+                let input = stdin.unwrap_or_default();
+                child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+                child.wait_with_output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let served = kubectl(&["api-resources", "--no-headers", "-o", "name"], None).await;
+    assert!(served.status.success(), "{}", String::from_utf8_lossy(&served.stderr));
+    let served = String::from_utf8(served.stdout).unwrap();
+    let plural = |kind: &str| match kind {
+        "CustomResourceDefinition" => "customresourcedefinitions.apiextensions.k8s.io",
+        "Deployment" => "deployments.apps",
+        "Service" => "services",
+        "PodDisruptionBudget" => "poddisruptionbudgets.policy",
+        "ServiceAccount" => "serviceaccounts",
+        "ClusterRole" => "clusterroles.rbac.authorization.k8s.io",
+        "ClusterRoleBinding" => "clusterrolebindings.rbac.authorization.k8s.io",
+        "Role" => "roles.rbac.authorization.k8s.io",
+        "RoleBinding" => "rolebindings.rbac.authorization.k8s.io",
+        other => panic!("unexpected kind {other} in the chart"),
+    };
+    let docs: Vec<Value> =
+        render(&[]).into_iter().filter(|d| served.lines().any(|l| l == plural(d["kind"].as_str().unwrap()))).collect();
+    let kinds: BTreeSet<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    for must in ["CustomResourceDefinition", "Deployment", "Service", "PodDisruptionBudget"] {
+        assert!(kinds.contains(must), "the API server should serve {must}: {served}");
+    }
+    let ns = kubectl(&["create", "namespace", "hybridscale-system"], None).await;
+    assert!(ns.status.success(), "{}", String::from_utf8_lossy(&ns.stderr));
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": docs});
+    let out = kubectl(&["apply", "--dry-run=server", "--validate=false", "-f", "-"], Some(list.to_string())).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kubectl apply refused the chart:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().filter(|l| l.ends_with("(server dry run)")).count(), docs.len(), "{stdout}");
+    sb.stop().await;
 }
