@@ -41,7 +41,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// A JSON response.
 pub fn json_response(code: u16, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(code, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A response with an already serialized JSON body.
+pub fn bytes_response(code: u16, bytes: Vec<u8>) -> Response {
     Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/json")
@@ -196,7 +200,11 @@ async fn handle(
         Verb::Watch => return super::watch::serve(&req).await,
         Verb::Get | Verb::List if req.target.sub.is_some() => subresource::get(&req),
         Verb::Get => resource::get(&req),
-        Verb::List => resource::list(&req),
+        Verb::List => match resource::list_fast(&req) {
+            Some(Ok(bytes)) => return bytes_response(200, bytes),
+            Some(Err(e)) => return e.into_response(),
+            None => resource::list(&req),
+        },
         Verb::Create if req.target.sub.as_deref() == Some("eviction") => subresource::evict(&req),
         Verb::Create => resource::create(&req),
         Verb::Update if req.target.sub.is_some() => subresource::update(&req),
