@@ -408,3 +408,49 @@ async fn spot_interruption_taints_then_removes_the_node_and_the_pod_moves() {
     cluster.shutdown().await;
     sandbox.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_through_injected_faults_and_watch_cuts() {
+    use hybridscale::sandbox::faults::{FaultConfig, WatchCut};
+    init_tracing();
+    let rules = ["create:pods:500:0.35", "patch:pods:409:0.35", "delete:pods:500:0.35", "create:nodes:500:0.35"]
+        .into_iter()
+        .chain(["patch:nodes:409:0.35", "patch:nodepools:500:0.35", "patch:deployments:500:0.35", "list:pods:500:0.2"])
+        .map(|r| r.parse().expect("fault rule"))
+        .collect();
+    let faults = FaultConfig {
+        seed: 9,
+        rules,
+        watch_cut: Some(WatchCut { max_events: 20, max_age: Duration::from_secs(2) }),
+        ..FaultConfig::default()
+    };
+    let (sandbox, cluster) =
+        start_sandbox_with_cluster(SandboxOptions { faults, ..SandboxOptions::default() }, options(4))
+            .await
+            .expect("start sandbox");
+    let client = sandbox.client().expect("client");
+    create_nodepool(&client, "gpu", "on-demand", 1, 3).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment =
+        serde_json::from_value(gpu_workload("Deployment", "llm", 3, ("karpenter.sh/nodepool", "gpu"))).expect("d");
+    deployments.create(&PostParams::default(), &d).await.expect("create deployment");
+    eventually("3 ready replicas on 3 nodes despite faults", || async {
+        let s = deployments.get("llm").await.ok()?.status?;
+        let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.ok()?.items;
+        (s.ready_replicas == Some(3) && nodes.len() == 3).then_some(())
+    })
+    .await;
+    eventually("scaled to 1", || async {
+        let patch = Patch::Merge(json!({"spec": {"replicas": 1}}));
+        deployments.patch_scale("llm", &PatchParams::default(), &patch).await.ok().map(|_| ())
+    })
+    .await;
+    eventually("one node left and 1 ready replica", || async {
+        let s = deployments.get("llm").await.ok()?.status?;
+        let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.ok()?.items;
+        (s.ready_replicas == Some(1) && s.replicas == Some(1) && nodes.len() == 1).then_some(())
+    })
+    .await;
+    cluster.shutdown().await;
+    sandbox.stop().await;
+}

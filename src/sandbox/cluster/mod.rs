@@ -144,6 +144,11 @@ pub(crate) fn is_status(err: &kube::Error, code: u16) -> bool {
     matches!(err, kube::Error::Api(e) if e.code == code)
 }
 
+/// Whether an API error carries this `reason` (e.g. `AlreadyExists`, as opposed to another 409).
+pub(crate) fn is_reason(err: &kube::Error, reason: &str) -> bool {
+    matches!(err, kube::Error::Api(e) if e.reason == reason)
+}
+
 /// State shared by every loop: the client, the options and the seeded RNG.
 pub(crate) struct Shared {
     pub client: kube::Client,
