@@ -2,6 +2,7 @@
 //! into the library; `main.rs` only dispatches.
 
 pub mod crd;
+pub mod exporter;
 pub mod sandbox;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ pub enum Command {
     Crd(crd::Args),
     /// Local Kubernetes API emulator for tests and demos (`sandbox apiserver`).
     Sandbox(sandbox::Args),
+    /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
+    Exporter(exporter::Args),
 }
 
 /// A failed command: the one-line message and the process exit code.
@@ -53,5 +56,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Crd(args) => crd::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Exporter(args) => exporter::run(args),
     }
 }
