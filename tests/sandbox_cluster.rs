@@ -454,3 +454,43 @@ async fn converges_through_injected_faults_and_watch_cuts() {
     cluster.shutdown().await;
     sandbox.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_random_spot_interruptions_hit_spot_nodes_only() {
+    init_tracing();
+    // About five interruptions per spot node per second: the first comes within a few passes.
+    let opts = ClusterOptions { spot_interruptions_per_node_hour: 5.0 * 3600.0, ..options(5) };
+    let (sandbox, cluster) = start_sandbox_with_cluster(SandboxOptions::default(), opts).await.expect("start");
+    let client = sandbox.client().expect("client");
+    create_nodepool(&client, "spot", "spot", 1, 1).await;
+    create_nodepool(&client, "od", "on-demand", 1, 1).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    for (name, pool) in [("a", "spot"), ("b", "od")] {
+        let d: Deployment =
+            serde_json::from_value(gpu_workload("Deployment", name, 1, ("karpenter.sh/nodepool", pool))).expect("d");
+        deployments.create(&PostParams::default(), &d).await.expect("create deployment");
+    }
+    let nodes: Api<Node> = Api::all(client.clone());
+    let od_node = eventually("an on-demand node", || async {
+        nodes_labelled(&client, "karpenter.sh/nodepool=od").await.into_iter().next().and_then(|n| n.metadata.name)
+    })
+    .await;
+    eventually("a spot node noticed without being asked", || async {
+        let spot = nodes_labelled(&client, "karpenter.sh/nodepool=spot").await;
+        spot.iter()
+            .any(|n| {
+                n.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("sandbox.hybridscale.dev/terminate-at"))
+            })
+            .then_some(())
+    })
+    .await;
+    let od = nodes.get(&od_node).await.expect("the on-demand node is still there");
+    assert!(
+        od.spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .is_none_or(|t| t.iter().all(|t| t.key != "aws-node-termination-handler/spot-itn"))
+    );
+    cluster.shutdown().await;
+    sandbox.stop().await;
+}
