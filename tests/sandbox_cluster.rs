@@ -351,6 +351,20 @@ async fn machine_deployment_scale_creates_and_removes_nodes() {
     let after = mds.get("md-l4").await.expect("get md").metadata.resource_version;
     assert_eq!(after, before, "no status rewrites at rest (the CRD prunes fields the simulation writes)");
 
+    // Deleting the Node by hand deletes its pods; the MachineDeployment replaces the node and the
+    // StatefulSet's pods come back on the new one.
+    let old_node =
+        nodes_labelled(&client, selector).await.into_iter().next().and_then(|n| n.metadata.name).expect("node");
+    Api::<Node>::all(client.clone()).delete(&old_node, &Default::default()).await.expect("delete node");
+    eventually("a replacement node with both pods Ready on it", || async {
+        let nodes = nodes_labelled(&client, selector).await;
+        let new_node = nodes.first().and_then(|n| n.metadata.name.clone()).filter(|n| *n != old_node)?;
+        let pods = pods_of(&client, "vllm").await;
+        let moved = pods.len() == 2 && pods.iter().all(|p| ready(p) && node_of(p).as_ref() == Some(&new_node));
+        (nodes.len() == 1 && moved).then_some(())
+    })
+    .await;
+
     cluster.shutdown().await;
     sandbox.stop().await;
 }

@@ -78,7 +78,8 @@ async fn reconcile(d: Arc<Deployment>, shared: Arc<Shared>) -> Result<Action, Cl
             .map_err(api_err(format!("{where_}: patch status")))?;
         shared.status_written(&key, &status);
     }
-    Ok(Action::requeue(shared.opts.resync))
+    // Pod and workload events trigger reconciles; the periodic one is only a safety net.
+    Ok(Action::requeue(shared.opts.resync * 6))
 }
 
 /// What one reconcile does: pods to create and delete, and the counts after it.

@@ -182,7 +182,8 @@ async fn reconcile(s: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action, C
             .map_err(api_err(format!("{where_}: patch status")))?;
         shared.status_written(&key, &status);
     }
-    Ok(Action::requeue(shared.opts.resync))
+    // Pod and workload events trigger reconciles; the periodic one is only a safety net.
+    Ok(Action::requeue(shared.opts.resync * 6))
 }
 
 #[cfg(test)]
