@@ -133,7 +133,12 @@ async fn handle(
     let Some(rt) = rt else {
         return ApiError::no_route(&path).into_response();
     };
-    if rt.namespaced != target.namespace.is_some() && target.name.is_some() {
+    // Cluster-scoped kinds have no namespaced paths; namespaced kinds are only listed and watched across
+    // namespaces (a write or a named read needs the namespace in the path), as on the real server.
+    let cross_namespace_ok = method == Method::GET && target.name.is_none();
+    if (!rt.namespaced && target.namespace.is_some())
+        || (rt.namespaced && target.namespace.is_none() && !cross_namespace_ok)
+    {
         return ApiError::no_route(&path).into_response();
     }
     let watching = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
