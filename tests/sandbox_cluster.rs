@@ -508,3 +508,43 @@ async fn seeded_random_spot_interruptions_hit_spot_nodes_only() {
     cluster.shutdown().await;
     sandbox.stop().await;
 }
+
+/// `hybridscale sandbox apiserver --simulate-cluster` runs the simulation next to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiserver_command_runs_the_simulation() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hybridscale"))
+        .args(["sandbox", "apiserver", "--simulate-cluster", "--time-scale", "0.005", "--gpus-per-node", "2"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start hybridscale sandbox apiserver");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    tokio::time::timeout(WAIT, tokio::io::BufReader::new(stdout).read_line(&mut first))
+        .await
+        .expect("kubeconfig path printed in time")
+        .expect("read stdout");
+    assert_eq!(first.trim(), kubeconfig.display().to_string());
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("kubeconfig");
+    let client = kube::Client::try_from(config).expect("client");
+
+    create_nodepool(&client, "gpu", "on-demand", 2, 2).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment =
+        serde_json::from_value(gpu_workload("Deployment", "llm", 2, ("karpenter.sh/nodepool", "gpu"))).expect("d");
+    deployments.create(&PostParams::default(), &d).await.expect("create deployment");
+    eventually("2 ready replicas on one 2-GPU node", || async {
+        let s = deployments.get("llm").await.ok()?.status?;
+        let nodes = nodes_labelled(&client, "karpenter.sh/nodepool=gpu").await;
+        (s.ready_replicas == Some(2) && nodes.len() == 1 && gpus(&nodes[0]) == 2).then_some(())
+    })
+    .await;
+    child.kill().await.expect("stop the server");
+}
