@@ -329,16 +329,24 @@ async fn machine_deployment_scale_creates_and_removes_nodes() {
     let names: BTreeSet<String> = pods_of(&client, "vllm").await.into_iter().filter_map(|p| p.metadata.name).collect();
     assert_eq!(names, BTreeSet::from(["vllm-0".to_string(), "vllm-1".to_string()]));
 
-    // Down to one node: its pods are evicted and come back on the remaining node (2 GPUs fit both).
+    // The operator hands a node back: it cordons it, then scales the MachineDeployment down. That node
+    // goes; its pods are evicted and come back on the other node (2 GPUs fit both).
+    let mut names: Vec<String> =
+        nodes_labelled(&client, selector).await.into_iter().filter_map(|n| n.metadata.name).collect();
+    names.sort();
+    let (keep, give_back) = (names[0].clone(), names[1].clone());
+    Api::<Node>::all(client.clone())
+        .patch(&give_back, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}})))
+        .await
+        .expect("cordon");
     mds.patch_scale("md-l4", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 1}})))
         .await
         .expect("scale machinedeployment down");
-    eventually("one node, statefulset 2 ready on it", || async {
+    eventually("only the kept node, statefulset 2 ready on it", || async {
         let nodes = nodes_labelled(&client, selector).await;
         let pods = pods_of(&client, "vllm").await;
-        let on_node = nodes.first().and_then(|n| n.metadata.name.clone());
-        let all_there = pods.len() == 2 && pods.iter().all(|p| ready(p) && node_of(p) == on_node);
-        (nodes.len() == 1 && all_there).then_some(())
+        let all_there = pods.len() == 2 && pods.iter().all(|p| ready(p) && node_of(p).as_ref() == Some(&keep));
+        (nodes.len() == 1 && nodes[0].metadata.name.as_ref() == Some(&keep) && all_there).then_some(())
     })
     .await;
     eventually("machinedeployment status 1/1", || async {

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::cache::{Cache, Needs, Pass, nodepool_resource};
-use super::launcher::{Launcher, no_schedule_taint, remove_node};
+use super::launcher::{Launcher, marked_for_removal, no_schedule_taint, remove_node};
 use super::pods::{condition_true, is_active, node_name};
 use super::predicates::{NodeShape, PodNeeds, whole_quantity};
 use super::scheduler::{gpus_in_use, is_pending, node_usable, scheduling_order};
@@ -281,6 +281,7 @@ impl Karpenter {
                 pods: pod_count.get(name.as_str()).copied().unwrap_or(0),
                 gpus: shape.gpus,
                 launching: false,
+                marked: marked_for_removal(node),
                 created_ms: node.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_millisecond()),
                 name,
             };
@@ -340,6 +341,7 @@ impl Karpenter {
                     gpus: l.shape.gpus,
                     pods: 0,
                     launching: true,
+                    marked: false,
                     created_ms: l.launched_ms,
                 }));
                 let since = *self.over_since.entry(name.clone()).or_insert(now);
@@ -364,7 +366,9 @@ impl Karpenter {
                 continue;
             }
             for (node, member) in nodes {
-                if self.removed.contains(&member.name) || member.pods > 0 {
+                let blocked =
+                    node.metadata.annotations.as_ref().and_then(|a| a.get(KARPENTER_DO_NOT_DISRUPT_ANNOTATION));
+                if self.removed.contains(&member.name) || member.pods > 0 || blocked.is_some_and(|v| v == "true") {
                     self.empty_since.remove(&member.name);
                     continue;
                 }

@@ -94,6 +94,16 @@ impl Launcher {
     }
 }
 
+/// Whether someone marked the node for removal: cordoned or annotated `cluster.x-k8s.io/delete-machine`.
+pub(crate) fn marked_for_removal(node: &Node) -> bool {
+    node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
+        || node
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(super::well_known::CAPI_DELETE_MACHINE_ANNOTATION))
+}
+
 /// The kubelet version simulated nodes report (the Kubernetes version k8s-openapi is built for).
 const KUBELET_VERSION: &str = "v1.33.0-sandbox";
 

@@ -83,17 +83,21 @@ pub struct Member {
     pub pods: usize,
     /// Still being launched: not a Node yet, so cancelling it disturbs nothing.
     pub launching: bool,
+    /// Marked for removal by someone else: cordoned, or annotated `cluster.x-k8s.io/delete-machine`.
+    pub marked: bool,
     /// Creation time in milliseconds since the epoch (launch time for nodes in flight).
     pub created_ms: i64,
 }
 
-/// The order in which a shrinking pool gives nodes back: launches in flight first, then empty nodes,
-/// then nodes with the fewest pods; within each, the newest first (ties by name, for determinism).
+/// The order in which a shrinking pool gives nodes back: launches in flight first, then nodes marked
+/// for removal (an operator cordons the idle node it hands back), then empty nodes, then nodes with the
+/// fewest pods; within each, the newest first (ties by name, for determinism).
 pub fn removal_order(members: &[Member]) -> Vec<&Member> {
     let mut order: Vec<&Member> = members.iter().collect();
     order.sort_by(|a, b| {
         b.launching
             .cmp(&a.launching)
+            .then_with(|| b.marked.cmp(&a.marked))
             .then_with(|| a.pods.cmp(&b.pods))
             .then_with(|| b.created_ms.cmp(&a.created_ms))
             .then_with(|| b.name.cmp(&a.name))
@@ -193,7 +197,7 @@ mod tests {
     }
 
     fn member(name: &str, gpus: u64, pods: usize, launching: bool, created_ms: i64) -> Member {
-        Member { name: name.into(), gpus, pods, launching, created_ms }
+        Member { name: name.into(), gpus, pods, launching, marked: false, created_ms }
     }
 
     #[test]
@@ -210,5 +214,8 @@ mod tests {
         assert_eq!(trim_to_gpu_limit(&members, 3), ["flight", "new-empty"]);
         assert_eq!(trim_to_gpu_limit(&members, 5), Vec::<String>::new());
         assert_eq!(trim_to_count(&members, 1), ["flight", "new-empty", "old-empty", "light"]);
+        let mut members = members.to_vec();
+        members[2].marked = true;
+        assert_eq!(trim_to_count(&members, 3), ["flight", "busy"], "a cordoned node goes before empty ones");
     }
 }
