@@ -126,6 +126,11 @@ async fn selectors_finalizers_and_cascading_delete() {
     assert_eq!(names(cms.list(&ListParams::default().labels("tier notin (gpu),app")).await.unwrap()), ["b"]);
     assert_eq!(names(cms.list(&ListParams::default().labels("tier in (gpu,cpu),!missing")).await.unwrap()).len(), 3);
     assert_eq!(names(cms.list(&ListParams::default().fields("metadata.name!=a")).await.unwrap()), ["b", "c"]);
+    // Metadata-only lists (kube's metadata watcher) get PartialObjectMetadata.
+    let meta = cms.list_metadata(&ListParams::default().labels("tier=gpu")).await.unwrap();
+    let meta_names: Vec<String> = meta.items.iter().map(|m| m.name_any()).collect();
+    assert_eq!(meta_names, ["a", "c"]);
+    assert_eq!(meta.items[0].types.as_ref().map(|t| t.kind.as_str()), Some("PartialObjectMetadata"));
 
     // Finalizers hold deletion: deletionTimestamp is set, the object goes when the last one is removed.
     let p = json!({"metadata": {"finalizers": ["hybridscale.dev/cleanup"]}});

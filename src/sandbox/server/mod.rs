@@ -112,6 +112,20 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
 }
 
+/// Whether the client asked for metadata only (`as=PartialObjectMetadata[List]`, kube's metadata watcher).
+pub fn wants_metadata(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=PartialObjectMetadata"))
+}
+
+/// The `meta.k8s.io/v1` PartialObjectMetadata view of an object.
+pub fn partial_metadata(obj: &Value) -> Value {
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+    })
+}
+
 async fn handle(
     State(state): State<Arc<AppState>>,
     method: Method,

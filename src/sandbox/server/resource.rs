@@ -17,7 +17,7 @@ use super::super::registry::ResourceType;
 use super::super::selector::{FieldSelector, LabelSelector};
 use super::super::store::{DeleteOpts, Inner, Propagation, Subresource, WriteOpts, now_rfc3339};
 use super::super::table;
-use super::{AppState, Target, wants_table};
+use super::{AppState, Target, partial_metadata, wants_metadata, wants_table};
 
 /// One API request, parsed.
 pub struct Request {
@@ -138,6 +138,9 @@ pub fn get(req: &Request) -> Reply {
         let include = req.query.get("includeObject").map(String::as_str).unwrap_or("Metadata");
         return Ok((200, table::table(&req.rt, &[&*obj], &rv, include, true)));
     }
+    if wants_metadata(&req.headers) {
+        return Ok((200, partial_metadata(&obj)));
+    }
     Ok((200, present(&req.rt, &obj)))
 }
 
@@ -153,6 +156,14 @@ pub fn list(req: &Request) -> Reply {
         let include = req.query.get("includeObject").map(String::as_str).unwrap_or("Metadata");
         let refs: Vec<&Value> = items.iter().map(|o| &**o).collect();
         return Ok((200, table::table(&req.rt, &refs, &rv.to_string(), include, true)));
+    }
+    if wants_metadata(&req.headers) {
+        let items: Vec<Value> = items.iter().map(|o| partial_metadata(o)).collect();
+        return Ok((
+            200,
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                   "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+        ));
     }
     let items: Vec<Value> = items.iter().map(|o| present(&req.rt, o)).collect();
     Ok((
