@@ -26,7 +26,7 @@ use super::predicates::{NodeShape, PodNeeds, whole_quantity};
 use super::scheduler::{gpus_in_use, is_pending, node_usable, scheduling_order};
 use super::sizing::{Member, PoolShape, plan_launches, trim_to_gpu_limit};
 use super::well_known::*;
-use super::{ClusterError, ClusterOptions, Shared, api_err, is_status};
+use super::{ClusterError, ClusterOptions, Shared, api_err, is_status, later};
 
 /// What the simulation reads from a NodePool.
 #[derive(Debug, Clone, PartialEq)]
@@ -349,8 +349,9 @@ impl Karpenter {
                     if self.launcher.cancel(&victim) {
                         continue;
                     }
-                    if now < since + delay {
-                        next = Some(next.map_or(since + delay, |n| n.min(since + delay)));
+                    let due = later(since, delay);
+                    if now < due {
+                        next = Some(next.map_or(due, |n| n.min(due)));
                         continue;
                     }
                     if let Some((node, _)) = nodes.iter().find(|(_, m)| m.name == victim)
@@ -373,8 +374,9 @@ impl Karpenter {
                     continue;
                 }
                 let since = *self.empty_since.entry(member.name.clone()).or_insert(now);
-                if now < since + delay {
-                    next = Some(next.map_or(since + delay, |n| n.min(since + delay)));
+                let due = later(since, delay);
+                if now < due {
+                    next = Some(next.map_or(due, |n| n.min(due)));
                 } else if let Err(e) = self.remove(node).await {
                     first_err.get_or_insert(e);
                 }

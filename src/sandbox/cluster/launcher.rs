@@ -53,7 +53,7 @@ impl Launcher {
         self.inflight.push(Launching {
             pool: pool.to_string(),
             shape,
-            due: now + self.shared.opts.provisioning_delay,
+            due: super::later(now, self.shared.opts.provisioning_delay),
             launched_ms: jiff::Timestamp::now().as_millisecond(),
             created: false,
         });
@@ -63,7 +63,7 @@ impl Launcher {
     pub(crate) async fn register_due(&mut self, cached: &HashSet<String>, now: Instant) -> Result<(), ClusterError> {
         // A created Node the cache never shows was deleted before the watch delivered it: forget it.
         let patience = (self.shared.opts.resync * 4).max(std::time::Duration::from_secs(2));
-        let vanished = |l: &Launching| l.created && now > l.due + patience;
+        let vanished = |l: &Launching| l.created && now > super::later(l.due, patience);
         self.inflight.retain(|l| !(cached.contains(&l.shape.name) || vanished(l)));
         let mut first_err = None;
         for i in 0..self.inflight.len() {

@@ -96,9 +96,11 @@ impl Default for ClusterOptions {
 
 impl ClusterOptions {
     /// Every delay multiplied by `factor` (and the interruption rate divided by it), so `0.01` runs
-    /// a two-minute model load in 1.2 s with the same proportions.
+    /// a two-minute model load in 1.2 s with the same proportions. A factor that is not a positive
+    /// number leaves the options as they are; others are clamped to 10^-6..10^6.
     pub fn time_scaled(mut self, factor: f64) -> Self {
-        let f = if factor.is_finite() && factor > 0.0 { factor } else { 1.0 };
+        // Bounded so no delay overflows a Duration (10^6 turns two minutes into about four years).
+        let f = if factor.is_finite() && factor > 0.0 { factor.clamp(1e-6, 1e6) } else { 1.0 };
         for d in [
             &mut self.startup_delay,
             &mut self.provisioning_delay,
@@ -137,6 +139,13 @@ pub enum ClusterError {
 pub(crate) fn api_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> ClusterError {
     let action = action.into();
     move |source| ClusterError::Api { action, source }
+}
+
+/// `t + d`, saturating at a year ahead instead of overflowing `Instant` (delays come from options,
+/// annotations and CLI flags, so any value must be safe).
+pub(crate) fn later(t: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    t + d.min(YEAR)
 }
 
 /// Whether an API error is this HTTP status.

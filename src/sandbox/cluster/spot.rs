@@ -183,7 +183,7 @@ impl Pass for Spot {
                 }
                 Some(at) => {
                     let left = wall_now.duration_until(at).unsigned_abs();
-                    let due = now + left;
+                    let due = super::later(now, left);
                     next = Some(next.map_or(due, |n| n.min(due)));
                 }
                 None => {
@@ -192,7 +192,7 @@ impl Pass for Spot {
                         match self.notice(node).await {
                             Ok(()) => {
                                 self.noticed.insert(name);
-                                let due = now + self.shared.opts.interruption_notice;
+                                let due = super::later(now, self.shared.opts.interruption_notice);
                                 next = Some(next.map_or(due, |n| n.min(due)));
                             }
                             Err(e) => {
