@@ -427,6 +427,23 @@ async fn spot_interruption_taints_then_removes_the_node_and_the_pod_moves() {
     assert!(pods.iter().all(|p| p.metadata.name != victim_pod.metadata.name), "the victim's pod was replaced");
     assert!(nodes_labelled(&client, "karpenter.sh/nodepool=spot").await.len() <= 4);
 
+    // A template change rolls the pods (25% surge: one extra pod, on a node launched for it).
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"model-revision": "2"}}}}});
+    deployments.patch("llm", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("change the template");
+    eventually("rolled out: 2 updated, ready pods of the new template", || async {
+        let d = deployments.get("llm").await.ok()?;
+        let s = d.status?;
+        let pods = pods_of(&client, "llm").await;
+        let all_new = pods.len() == 2
+            && pods.iter().all(|p| {
+                ready(p)
+                    && p.metadata.annotations.as_ref().and_then(|a| a.get("model-revision")).is_some_and(|v| v == "2")
+            });
+        let done = s.updated_replicas == Some(2) && s.ready_replicas == Some(2) && s.replicas == Some(2);
+        (all_new && done && s.observed_generation == d.metadata.generation).then_some(())
+    })
+    .await;
+
     cluster.shutdown().await;
     sandbox.stop().await;
 }
