@@ -239,6 +239,15 @@ async fn nodepool_provisions_within_its_gpu_limit_and_consolidates() {
         .and_then(|c| c.message)
         .unwrap_or_default();
     assert!(message.starts_with("0/2 nodes are available: 2 Insufficient nvidia.com/gpu"), "{message}");
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let pending_name = pending.metadata.name.clone();
+    let events = events.list(&ListParams::default()).await.expect("list events").items;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("FailedScheduling") && e.involved_object.name == pending_name),
+        "a FailedScheduling event for the pending pod"
+    );
 
     // Scaled down to 1, the emptied node is consolidated away.
     scale_deployment(&client, "llm", 1).await;

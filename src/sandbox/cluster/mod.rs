@@ -28,6 +28,7 @@ mod args;
 mod cache;
 pub mod capi;
 pub mod deployment;
+mod events;
 pub mod karpenter;
 pub mod kubelet;
 mod launcher;

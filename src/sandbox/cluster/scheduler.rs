@@ -129,7 +129,18 @@ impl Scheduler {
         }]}});
         let api: Api<Pod> = Api::namespaced(self.shared.client.clone(), ns);
         match api.patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                super::events::record(
+                    &self.shared.client,
+                    pod,
+                    DEFAULT_SCHEDULER,
+                    "Warning",
+                    "FailedScheduling",
+                    message,
+                )
+                .await;
+                Ok(())
+            }
             Err(e) if is_status(&e, 404) => Ok(()),
             Err(e) => Err(api_err(format!("mark pod {ns}/{name} unschedulable"))(e)),
         }
@@ -193,6 +204,18 @@ impl Pass for Scheduler {
             let outcome = match result {
                 Ok(node) => match self.bind(&pod, &node).await {
                     Ok(true) => {
+                        let (ns, name) = (pod.metadata.namespace.as_deref(), pod.metadata.name.as_deref());
+                        let message =
+                            format!("Successfully assigned {}/{} to {node}", ns.unwrap_or(""), name.unwrap_or(""));
+                        super::events::record(
+                            &self.shared.client,
+                            pod.as_ref(),
+                            DEFAULT_SCHEDULER,
+                            "Normal",
+                            "Scheduled",
+                            &message,
+                        )
+                        .await;
                         if let Some(uid) = &pod.metadata.uid {
                             self.assumed.insert(uid.clone(), (node.clone(), needs.gpus));
                         }

@@ -120,7 +120,20 @@ impl Spot {
             .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": {"conditions": conditions}})))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                let message = format!("Spot instance interruption notice: the node terminates at {at}");
+                let client = &self.shared.client;
+                super::events::record(
+                    client,
+                    node,
+                    "aws-node-termination-handler",
+                    "Warning",
+                    "SpotInterruption",
+                    &message,
+                )
+                .await;
+                Ok(())
+            }
             Err(e) if is_status(&e, 404) => Ok(()),
             Err(e) => Err(api_err(format!("set spot condition on node {name}"))(e)),
         }
