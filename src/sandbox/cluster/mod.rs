@@ -5,24 +5,27 @@
 //! - Deployment and StatefulSet controllers ([`deployment`], [`statefulset`]): kube-runtime
 //!   `Controller`s that create and delete pods to match `spec.replicas` and write the status counts.
 //!   Deployments own their pods directly (no ReplicaSet objects).
-//! - Scheduler ([`scheduler`]): binds pending pods to nodes through `pods/binding`, honouring
-//!   nodeSelector, required node affinity, taints (NoSchedule, NoExecute), cordons and `nvidia.com/gpu`
-//!   capacity; otherwise marks them `PodScheduled=False` / `Unschedulable` with the real message form.
+//! - Scheduler ([`scheduler`]): binds pending pods to nodes through `pods/binding` (by patching
+//!   `spec.nodeName` where the server has no binding subresource), honouring nodeSelector, required node
+//!   affinity, taints (NoSchedule, NoExecute), cordons, scheduling gates, priority order and
+//!   `nvidia.com/gpu` capacity; otherwise marks them `PodScheduled=False` / `Unschedulable` with the real
+//!   message form and a `FailedScheduling` event.
 //! - Kubelet ([`kubelet`]): a bound pod turns Running and Ready after the start-up (model load) delay;
 //!   pods of deleted nodes, pods not tolerating a NoExecute taint, and terminating pods are removed.
 //! - Karpenter ([`karpenter`]): NodePools launch nodes for unschedulable pods after the provisioning
 //!   delay, within `spec.limits["nvidia.com/gpu"]`, and remove empty nodes and nodes over a lowered
-//!   limit after the consolidation delay.
+//!   limit after the consolidation delay, draining through the eviction API (PodDisruptionBudgets hold).
 //! - Cluster API ([`capi`]): MachineDeployments keep `spec.replicas` nodes and report status.
 //! - Spot interruptions ([`spot`]): on request or at a seeded Poisson rate.
 //!
 //! Everything random (pod and node name suffixes, random interruptions) comes from ChaCha RNGs seeded
-//! by [`ClusterOptions::seed`], one stream per workload, pool and loop; decisions iterate in name order. Timing still depends on the
-//! scheduler of the host, so only the decisions, not their exact instants, are reproducible.
+//! by [`ClusterOptions::seed`], one stream per workload, pool and loop; decisions iterate in name order.
+//! Timing still depends on the host's scheduling, so the decisions, not their exact instants, are
+//! reproducible.
 //!
-//! What is not simulated: CPU and memory requests (only GPUs and the pod count are capacity), preemption,
-//! pod (anti-)affinity and topology spread, ReplicaSets, PodDisruptionBudgets, NodeClaims and Machines
-//! (node pools create Nodes directly; nodes in flight are only visible in the pool's status).
+//! What is not simulated: CPU, memory and pod-count capacity (only GPUs), preemption, pod
+//! (anti-)affinity and topology spread, ReplicaSets, NodeClaims and Machines (node pools create Nodes
+//! directly; nodes in flight are only visible in the pool's status), node leases and heartbeats.
 
 mod args;
 mod cache;
