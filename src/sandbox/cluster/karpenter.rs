@@ -5,8 +5,8 @@
 //! `status.resources` (counting nodes in flight, as Karpenter counts NodeClaims).
 //!
 //! A pool's nodes carry `karpenter.sh/nodepool=<pool>`, `karpenter.sh/capacity-type` (from the
-//! requirements, else `on-demand`), the template's labels, one label per `In` requirement (its first
-//! value), and the template's taints. GPUs per node come from, in order: [`ClusterOptions::
+//! requirements, else `on-demand`), the template's labels, one label per `In` requirement (the value the
+//! pending pod asks for when it is one of the allowed values, else the first), and the template's taints. GPUs per node come from, in order: [`ClusterOptions::
 //! pool_gpus_per_node`](super::ClusterOptions), the annotation `sandbox.hybridscale.dev/gpus-per-node`,
 //! the template label or `In` requirement `karpenter.k8s.aws/instance-gpu-count`, else the default.
 
@@ -58,9 +58,15 @@ pub fn parse_nodepool(obj: &DynamicObject, opts: &ClusterOptions) -> Result<Node
     let tmpl = &spec["template"];
     let mut labels = string_map(&tmpl["metadata"]["labels"]);
     let mut gpus_from_requirement = None;
+    let mut choices = BTreeMap::new();
     for req in tmpl["spec"]["requirements"].as_array().into_iter().flatten() {
         let (Some(key), Some("In")) = (req["key"].as_str(), req["operator"].as_str()) else { continue };
-        if let Some(first) = req["values"].as_array().and_then(|v| v.first()).and_then(Value::as_str) {
+        let values: Vec<String> =
+            req["values"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+        if values.len() > 1 && !labels.contains_key(key) {
+            choices.insert(key.to_string(), values.clone());
+        }
+        if let Some(first) = values.first() {
             labels.entry(key.to_string()).or_insert_with(|| first.to_string());
             if key == KARPENTER_GPU_COUNT_LABEL {
                 gpus_from_requirement = first.parse::<u64>().ok();
@@ -105,7 +111,7 @@ pub fn parse_nodepool(obj: &DynamicObject, opts: &ClusterOptions) -> Result<Node
     let weight = spec["weight"].as_i64().unwrap_or(0);
     let never_consolidate = spec["disruption"]["consolidateAfter"].as_str() == Some("Never");
     let template = NodeShape { name: String::new(), labels, taints, unschedulable: false, gpus };
-    Ok(NodePoolView { shape: PoolShape { name, weight, template, gpu_limit }, never_consolidate })
+    Ok(NodePoolView { shape: PoolShape { name, weight, template, gpu_limit, choices }, never_consolidate })
 }
 
 /// The Karpenter loop's state.
@@ -315,10 +321,9 @@ impl Karpenter {
         capacity.extend(self.launcher.inflight.iter().map(|l| (l.shape.clone(), 0)));
         let shapes: Vec<PoolShape> = view.pools.iter().map(|p| p.shape.clone()).collect();
         for launch in plan_launches(&view.pending, &shapes, &capacity, &self.pool_gpus(view)) {
-            let Some(pool) = view.pools.iter().find(|p| p.shape.name == launch.pool) else { continue };
             for _ in 0..launch.nodes {
                 tracing::info!(nodepool = %launch.pool, "karpenter: launching a node");
-                self.launcher.launch(&launch.pool, &pool.shape.template, cached, now);
+                self.launcher.launch(&launch.pool, &launch.template, cached, now);
             }
         }
     }
