@@ -422,7 +422,8 @@ mod tests {
                         "requirements": [
                             {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]},
                             {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "In", "values": ["4"]},
-                            {"key": "kubernetes.io/arch", "operator": "Exists"}
+                            {"key": "kubernetes.io/arch", "operator": "Exists"},
+                            {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["g5.xlarge", "g6.xlarge"]}
                         ],
                         "taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
                     }
@@ -441,6 +442,11 @@ mod tests {
             (4, Some(8), 10, true)
         );
         assert_eq!(view.shape.template.taints.len(), 1);
+        assert_eq!(labels.get("node.kubernetes.io/instance-type").map(String::as_str), Some("g5.xlarge"));
+        let choices: Vec<&str> =
+            view.shape.choices["node.kubernetes.io/instance-type"].iter().map(String::as_str).collect();
+        assert_eq!(choices, ["g5.xlarge", "g6.xlarge"]);
+        assert!(!view.shape.choices.contains_key("karpenter.sh/capacity-type"), "a single value is no choice");
 
         let mut opts = ClusterOptions::default();
         opts.pool_gpus_per_node.insert("gpu-spot".into(), 2);
