@@ -12,7 +12,9 @@
 //! - the annotation `sandbox.hybridscale.dev/terminate-at` with the termination time (RFC 3339).
 //!
 //! When the notice period has passed, the node's pods are deleted and the Node is deleted; the
-//! workload controllers then replace the pods elsewhere.
+//! workload controllers then replace the pods elsewhere. Pods keep running during the notice (as with
+//! the termination handler's `cordonOnly`), so what the operator does within the notice is observable;
+//! Karpenter and the handler's default would drain at once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
