@@ -2,14 +2,15 @@
 //! samples, `get` with printer columns, `explain`, create and scale a Deployment, `get --watch`, server-side
 //! apply conflicts, and every file in config/samples/invalid/ rejected with the message in its `# expect:`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
 use hybridscale::sandbox::{Sandbox, SandboxOptions};
 use tokio::process::Command;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
+// Whichever kubectl is first on PATH (.ci/run puts a 1.32+ one there).
+const KUBECTL: &str = "kubectl";
 
 struct Env {
     _sandbox: Sandbox,
@@ -23,7 +24,9 @@ fn root() -> PathBuf {
 }
 
 async fn start() -> Env {
-    assert!(Path::new(KUBECTL).exists(), "{KUBECTL} is required (installed by .ci/run)");
+    let found =
+        std::process::Command::new(KUBECTL).args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
+    assert!(found, "{KUBECTL} 1.32+ is required on PATH (.ci/run provides one)");
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
     let sandbox = Sandbox::start(SandboxOptions { kubeconfig_path: Some(kubeconfig.clone()), ..Default::default() })
