@@ -2,6 +2,7 @@
 //! into the library; `main.rs` only dispatches.
 
 pub mod crd;
+pub mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions, or write one file per CRD with --out-dir.
     Crd(crd::Args),
+    /// Replay a trace through the planner and the baselines and report what each would cost.
+    Simulate(simulate::Args),
 }
 
 /// A failed command: the one-line message and the process exit code.
@@ -49,5 +52,6 @@ impl From<crate::input::InputError> for Failure {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Crd(args) => crd::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

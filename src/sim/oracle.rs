@@ -1,0 +1,187 @@
+//! The oracle: a lower bound on the cost of any strategy that reaches the policy's SLO target on a
+//! trace, computed with perfect foresight.
+//!
+//! The exact offline optimum under the model's delays is an integer program over weeks of steps;
+//! instead we solve a **relaxation** of it, which is provably no more expensive:
+//!
+//! 1. Lead times and start-up billing are dropped: capacity is there exactly when needed and is
+//!    billed only while it serves (any real schedule pays at least that).
+//! 2. Replicas are fractional and run at 100% utilisation; the M/M/c tail is ignored (a real
+//!    strategy needs at least `λ/μ` ready replicas to serve a step within the SLO in the model).
+//! 3. Spot is never interrupted and always obtainable.
+//! 4. The policy's external `maxShare` is relaxed (the all-external baseline ignores it too); the
+//!    physical limits stay: the external rate limit and latency, class maxima, the pool maximum and
+//!    the spot-fraction cap (every strategy but all-external honours those; all-external uses no
+//!    replicas so they cannot bind it). Per-class minimums are dropped.
+//! 5. Requests may be dropped up to the SLO target's allowance (`1 − targetAttainment` of all
+//!    requests), choosing globally, with hindsight, the most expensive ones to drop.
+//!
+//! Why it is a lower bound: in the model a request counts within the SLO only if its own step
+//! serves it, so in every step a strategy's on-time requests are bounded by its ready replicas'
+//! rated throughput plus the external rate limit, and it pays at least the ready replicas' price
+//! for that step. That (fractional) configuration is feasible for the per-step linear program
+//! below, whose optimum is therefore no higher. Summing over steps, and since a strategy with
+//! attainment ≥ the target drops at most the allowance, its cost is ≥ the oracle's. The reserved
+//! commitment is paid by both. The only strategy the argument does not cover is static-peak, which
+//! signs a larger reservation than the pool's; `tests/sim.rs` checks it against the oracle anyway.
+//!
+//! Per step the LP is: serve `A` requests from reserved (free, up to the commitment), spot unlocked
+//! by the reserved replicas under the spot-fraction cap, bundles of one on-demand replica with the
+//! `f/(1−f)` spot replicas it unlocks, on-demand alone, and the external API. These bundles have
+//! independent capacities and fixed per-request prices, so filling them cheapest first is optimal.
+
+use super::model::Bill;
+use super::run::{Recorder, StrategyResult};
+use super::spec::SimSpec;
+use super::trace::Trace;
+use crate::api::inference_pool::CapacityClassName as Class;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Reserved,
+    Spot,
+    Bundle,
+    OnDemand,
+    External,
+}
+
+/// One filled slice of a step: what served `amount` requests at `price` per request.
+#[derive(Clone, Copy, Debug)]
+struct Slice {
+    step: usize,
+    kind: Kind,
+    price: f64,
+    amount: f64,
+    /// Requests per replica-second for this step's mix.
+    mu: f64,
+}
+
+/// The oracle's result on a trace.
+pub fn oracle(trace: &Trace, spec: &SimSpec) -> StrategyResult {
+    let dt = trace.step_s;
+    let r = spec.reserved_commitment() as f64;
+    let f = spec.max_spot_fraction.clamp(0.0, 1.0);
+    let k = if f >= 1.0 { f64::INFINITY } else { f / (1.0 - f) };
+    let s_max = spec.class(Class::Spot).map_or(0.0, |c| c.max as f64);
+    let o_max = spec.class(Class::OnDemand).map_or(0.0, |c| c.max as f64);
+    let m = (spec.max_replicas as f64).max(r);
+    let p_s = spec.replica_usd_per_s(Class::Spot);
+    let p_o = spec.replica_usd_per_s(Class::OnDemand);
+    let bundle_spot_share = if k.is_finite() { k / (1.0 + k) } else { 1.0 };
+
+    let mut slices: Vec<Slice> = Vec::with_capacity(trace.len() * 3);
+    let mut total = 0.0;
+    let mut forced_drop = 0.0;
+    for i in 0..trace.len() {
+        let a = trace.arrivals[i];
+        total += a;
+        let mu = spec.replica_rps_for(trace.mean_input[i], trace.mean_output[i]);
+        let per = mu * dt; // requests one replica serves in the step
+        let mut options: Vec<(Kind, f64, f64)> = Vec::with_capacity(5); // (kind, price, cap)
+        options.push((Kind::Reserved, 0.0, r * per));
+        let s1 = if k.is_finite() { (k * r).min(s_max) } else { s_max }.min(m - r).max(0.0);
+        options.push((Kind::Spot, p_s * dt / per, s1 * per));
+        let s_rem = s_max - s1;
+        let room = (m - r - s1).max(0.0);
+        let o1 = if k.is_finite() && k > 0.0 { o_max.min(s_rem / k).min(room / (1.0 + k)) } else { 0.0 };
+        if o1 > 0.0 {
+            let price = (p_o + k * p_s) * dt / ((1.0 + k) * per);
+            options.push((Kind::Bundle, price, (1.0 + k) * o1 * per));
+        }
+        let o2 = (o_max - o1).min(room - (1.0 + k.min(1e12)) * o1).max(0.0);
+        options.push((Kind::OnDemand, p_o * dt / per, o2 * per));
+        if spec.external_meets_slo() {
+            let cap = spec.external.as_ref().and_then(|e| e.max_rps).map_or(a, |x| (x * dt).min(a));
+            options.push((Kind::External, spec.external_usd_per_request(trace.mean_input[i], trace.mean_output[i]), cap));
+        }
+        options.sort_by(|x, y| x.1.total_cmp(&y.1));
+        let mut left = a;
+        for (kind, price, cap) in options {
+            if left <= 0.0 {
+                break;
+            }
+            let take = cap.min(left);
+            if take > 0.0 {
+                slices.push(Slice { step: i, kind, price, amount: take, mu });
+                left -= take;
+            }
+        }
+        forced_drop += left.max(0.0);
+    }
+
+    // Drop the most expensive requests up to the allowance.
+    let mut allowance = ((1.0 - spec.target_attainment) * total - forced_drop).max(0.0);
+    let mut order: Vec<usize> = (0..slices.len()).filter(|&j| slices[j].price > 0.0).collect();
+    order.sort_by(|&x, &y| slices[y].price.total_cmp(&slices[x].price));
+    let mut dropped = forced_drop;
+    for j in order {
+        if allowance <= 0.0 {
+            break;
+        }
+        let d = slices[j].amount.min(allowance);
+        slices[j].amount -= d;
+        allowance -= d;
+        dropped += d;
+    }
+
+    // Account.
+    let mut step_cost = vec![0.0; trace.len()];
+    let mut capacity = vec![[0.0f64; 3]; trace.len()];
+    let mut external = vec![0.0; trace.len()];
+    let mut bill = Bill { reserved: r * spec.replica_usd_per_s(Class::Reserved) * dt * trace.len() as f64, ..Bill::default() };
+    let g = spec.gpus_per_replica as f64;
+    let mut used_replica_s = 0.0;
+    let mut reserved_used_s = 0.0;
+    for s in &slices {
+        let cost = s.price * s.amount;
+        step_cost[s.step] += cost;
+        let replicas = s.amount / (s.mu * dt);
+        match s.kind {
+            Kind::Reserved => {
+                capacity[s.step][0] += s.amount / dt;
+                reserved_used_s += replicas * dt;
+            }
+            Kind::Spot => {
+                bill.spot += cost;
+                capacity[s.step][1] += s.amount / dt;
+                used_replica_s += replicas * dt;
+            }
+            Kind::Bundle => {
+                let spot_cost = p_s * bundle_spot_share / (p_s * bundle_spot_share + p_o * (1.0 - bundle_spot_share));
+                bill.spot += cost * spot_cost;
+                bill.on_demand += cost * (1.0 - spot_cost);
+                capacity[s.step][1] += s.amount / dt * bundle_spot_share;
+                capacity[s.step][2] += s.amount / dt * (1.0 - bundle_spot_share);
+                used_replica_s += replicas * dt;
+            }
+            Kind::OnDemand => {
+                bill.on_demand += cost;
+                capacity[s.step][2] += s.amount / dt;
+                used_replica_s += replicas * dt;
+            }
+            Kind::External => {
+                bill.external += cost;
+                external[s.step] += s.amount;
+            }
+        }
+    }
+    let reserved_s = r * dt * trace.len() as f64;
+    let mut recorder = Recorder::new(trace.len());
+    let mut cumulative = 0.0;
+    let reserved_per_step = r * spec.replica_usd_per_s(Class::Reserved) * dt;
+    for i in 0..trace.len() {
+        cumulative += step_cost[i] + reserved_per_step;
+        recorder.push(i as f64 * dt, trace.rps(i), capacity[i], trace.arrivals[i], external[i], cumulative);
+    }
+    let ext_total: f64 = external.iter().sum();
+    StrategyResult {
+        strategy: "oracle".into(),
+        cost_usd: bill.total(),
+        cost_breakdown_usd: bill,
+        slo_attainment: if total > 0.0 { (total - dropped) / total } else { 1.0 },
+        gpu_hours: (reserved_s + used_replica_s) * g / 3600.0,
+        idle_gpu_hours: (reserved_s - reserved_used_s).max(0.0) * g / 3600.0,
+        external_share: if total > 0.0 { ext_total / total } else { 0.0 },
+        timeline: recorder.finish(bill.total()),
+    }
+}
