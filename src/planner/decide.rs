@@ -101,7 +101,19 @@ fn fresh(
     let idle_for = mem.idle_since.map_or(0.0, |s| now - s);
     let idle_release = config.idle_reclaim && mem.idle_since.is_some() && idle_for >= config.idle_s;
 
+    // Idle for the whole idle period: release down to the minimum, whatever the economics would keep
+    // (the policy asked for idle GPUs back); the external API carries the trickle while cold.
+    if idle_release {
+        alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
+        allocate::fit_limits(config, &mut alloc.replicas, &bounds);
+    }
+
     let longest = windows.iter().copied().fold(0.0, f64::max);
+    if mem.recommendations.is_empty() {
+        // First tick (or state lost): what runs counts as wanted, so a window must pass before any
+        // scale-down; a fresh start is no evidence that less is enough.
+        scale_down::record(&mut mem, now, obs.desired, longest);
+    }
     scale_down::record(&mut mem, now, alloc.replicas, longest);
     let wmax = scale_down::window_max(&mem, now, windows);
     let (mut target, mut damping) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
@@ -119,6 +131,10 @@ fn fresh(
         // Cheapest tier first: no new on-demand, spot past its fraction (within its class maximum).
         bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand as usize], ..bounds };
         alloc = allocate::allocate(config, econ, &fc, &bounds);
+        if idle_release {
+            alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
+            allocate::fit_limits(config, &mut alloc.replicas, &bounds);
+        }
         let (t, d) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
         (target, damping) = (t, d);
         allocate::fit_limits(config, &mut target, &bounds);
