@@ -9,8 +9,9 @@
 //! - Billing is per second per replica's GPUs from the moment it is asked for (the node boots on our
 //!   bill) until it is released; node packing of several replicas per node is not modelled.
 //!   Reserved GPUs are committed: the commitment is paid every second, used or not.
-//! - A request counts as within the SLO only when its step's capacity serves it (the rated capacity
-//!   is already the throughput within the SLO) and its M/M/c wait is within the slack. Requests the
+//! - A request counts as within the SLO only when its step's capacity serves it and its M/M/c wait
+//!   is within the slack. A replica saturates at `h` times its rated capacity, `h` chosen so that
+//!   Poisson load at the rated capacity meets the SLO target exactly (`queueing::saturation_factor`). Requests the
 //!   step cannot serve wait in a backlog that is served first in the next steps (they are late
 //!   already); the backlog is capped at four SLOs of capacity (clients give up).
 //! - The route splits by weight, as an HTTPRoute does: `external_weight`% of every step's requests
@@ -63,7 +64,7 @@ pub struct StepOutcome {
     pub within: f64,
     /// Requests sent to the external API.
     pub external: f64,
-    /// Requests per second one replica serves for this step's token mix.
+    /// Requests per second one replica completes at saturation for this step's token mix.
     pub replica_rps: f64,
     /// Utilisation of the ready replicas (0..1).
     pub utilization: f64,
@@ -238,7 +239,7 @@ impl<'a> Cluster<'a> {
         let spec = self.spec;
         let ready = self.ready(t);
         let n: u32 = ready.iter().sum();
-        let mu = spec.replica_rps_for(mean_input, mean_output);
+        let mu = spec.replica_saturation_rps(mean_input, mean_output);
 
         // External share, rate limit, latency.
         let to_external = arrivals * self.external_weight as f64 / 100.0;
@@ -254,7 +255,7 @@ impl<'a> Cluster<'a> {
         // Self-hosted: fluid backlog plus the M/M/c tail.
         let to_self = arrivals - to_external;
         let capacity_rps = n as f64 * mu;
-        let service_s = spec.slo_s / 2.0;
+        let service_s = spec.service_s();
         let servers = (capacity_rps * service_s).round().max(if n > 0 { 1.0 } else { 0.0 }) as u32;
         let (self_within, served, utilization, latency_s) = if n == 0 {
             self.backlog = 0.0;

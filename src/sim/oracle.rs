@@ -6,8 +6,8 @@
 //!
 //! 1. Lead times and start-up billing are dropped: capacity is there exactly when needed and is
 //!    billed only while it serves (any real schedule pays at least that).
-//! 2. Replicas are fractional and run at 100% utilisation; the M/M/c tail is ignored (a real
-//!    strategy needs at least `λ/μ` ready replicas to serve a step within the SLO in the model).
+//! 2. Replicas are fractional and run at their saturation throughput `h·μ`; the M/M/c tail is
+//!    ignored (in the model no strategy serves more than `h·μ` per ready replica within a step).
 //! 3. Spot is never interrupted and always obtainable.
 //! 4. The policy's external `maxShare` is relaxed (the all-external baseline ignores it too); the
 //!    physical limits stay: the external rate limit and latency, class maxima, the pool maximum and
@@ -18,7 +18,7 @@
 //!
 //! Why it is a lower bound: in the model a request counts within the SLO only if its own step
 //! serves it, so in every step a strategy's on-time requests are bounded by its ready replicas'
-//! rated throughput plus the external rate limit, and it pays at least the ready replicas' price
+//! saturation throughput plus the external rate limit, and it pays at least the ready replicas' price
 //! for that step. That (fractional) configuration is feasible for the per-step linear program
 //! below, whose optimum is therefore no higher. Summing over steps, and since a strategy with
 //! attainment ≥ the target drops at most the allowance, its cost is ≥ the oracle's. The reserved
@@ -75,7 +75,7 @@ pub fn oracle(trace: &Trace, spec: &SimSpec) -> StrategyResult {
     for i in 0..trace.len() {
         let a = trace.arrivals[i];
         total += a;
-        let mu = spec.replica_rps_for(trace.mean_input[i], trace.mean_output[i]);
+        let mu = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]);
         let per = mu * dt; // requests one replica serves in the step
         let mut options: Vec<(Kind, f64, f64)> = Vec::with_capacity(5); // (kind, price, cap)
         options.push((Kind::Reserved, 0.0, r * per));

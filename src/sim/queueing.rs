@@ -9,6 +9,30 @@
 //! C the Erlang-C probability of waiting. It makes the cost of running hot visible: at 98% load a
 //! small pool misses its SLO for a tenth of requests even though it has the throughput.
 
+/// How much faster than its rated capacity a replica saturates. The rated capacity (the CRD's
+/// `requestsPerSecond`) is the Poisson arrival rate at which one replica still meets the SLO for
+/// the target share of requests, as `vllm benchmark_serving` measures it; so the saturation rate
+/// `h·μ` is the one at which one replica's M/M/c late share at `λ = μ` is exactly `1 − target`.
+/// Solved by bisection (the late share falls as `h` grows).
+pub fn saturation_factor(rated_rps: f64, service_s: f64, slack_s: f64, target: f64) -> f64 {
+    let allowed = (1.0 - target).max(1e-9);
+    let late = |h: f64| {
+        let capacity = h * rated_rps;
+        let servers = (capacity * service_s).round().max(1.0) as u32;
+        late_share(servers, rated_rps, capacity, slack_s)
+    };
+    let (mut lo, mut hi) = (1.0, 2.0);
+    while late(hi) > allowed && hi < 1e3 {
+        lo = hi;
+        hi *= 2.0;
+    }
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if late(mid) > allowed { lo = mid } else { hi = mid }
+    }
+    hi
+}
+
 /// Probability that a request waits at all in M/M/c with `c` servers and offered load `a` Erlangs
 /// (a < c). Computed through the Erlang-B recursion, which is stable for thousands of servers.
 pub fn erlang_c(c: u32, a: f64) -> f64 {
@@ -69,6 +93,15 @@ mod tests {
         assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(erlang_c(10, 10.0), 1.0);
         assert_eq!(erlang_c(1000, 100.0), 0.0);
+    }
+
+    #[test]
+    fn saturation_factor_makes_the_rated_rate_meet_the_target() {
+        let h = saturation_factor(2.5, 10.0, 10.0, 0.999);
+        assert!(h > 1.0 && h < 2.0, "{h}");
+        let cap = h * 2.5;
+        let late = late_share((cap * 10.0).round() as u32, 2.5, cap, 10.0);
+        assert!(late <= 0.001 && late > 0.0005, "{late}");
     }
 
     #[test]

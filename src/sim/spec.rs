@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::api::cost_policy::CostPolicy;
 use crate::api::inference_pool::{CapacityClassName as Class, InferencePool};
+use super::queueing;
 use crate::input::InputError;
 
 /// External API latency assumed when the pool does not state one, seconds. Hosted LLM APIs answer
@@ -71,6 +72,9 @@ pub struct SimSpec {
     pub spare_spot_replicas: u32,
     /// Scale-down stabilisation, seconds.
     pub stabilization_s: f64,
+    /// Saturation throughput of a replica over its rated throughput (see
+    /// [`queueing::saturation_factor`]).
+    pub saturation: f64,
 }
 
 impl SimSpec {
@@ -126,11 +130,26 @@ impl SimSpec {
             max_spot_fraction: p.spot.max_fraction,
             spare_spot_replicas: p.spot.spare_replicas,
             stabilization_s: p.scale_down.stabilization_seconds as f64,
+            saturation: 1.0,
         };
         if !(spec.replica_rps > 0.0 && spec.slo_s > 0.0) {
             return Err(InputError::invalid(path, "replicaCapacity.requestsPerSecond and slo.latencySeconds must be > 0"));
         }
+        let mut spec = spec;
+        spec.saturation =
+            queueing::saturation_factor(spec.replica_rps, spec.service_s(), spec.slo_s - spec.service_s(), spec.target_attainment);
         Ok(spec)
+    }
+
+    /// Seconds one request takes in service at full batch: half the SLO, the other half being the
+    /// queueing slack (see `queueing.rs`).
+    pub fn service_s(&self) -> f64 {
+        self.slo_s / 2.0
+    }
+
+    /// Requests per second one replica completes at saturation for a token mix.
+    pub fn replica_saturation_rps(&self, mean_input: f64, mean_output: f64) -> f64 {
+        self.saturation * self.replica_rps_for(mean_input, mean_output)
     }
 
     /// Reserved replicas committed (and paid for) all the time: the reserved class's maximum.
@@ -146,10 +165,10 @@ impl SimSpec {
     /// Requests per second one replica really serves within the SLO for a token mix.
     ///
     /// Without a token rate the rated request rate holds for every mix. With one, a request costs
-    /// its output tokens at the rated decode rate plus its prompt at ten times that rate: prefill
-    /// is compute-bound and batches a whole prompt per step, and 10x is the ratio vLLM's own
-    /// benchmarks show for 8B-70B models on H100/L4-class GPUs. Long prompts (Mooncake, Azure code)
-    /// therefore cost real capacity even when outputs are short.
+    /// its output tokens at the rated decode rate plus its prompt at ten times that rate. The 10x is
+    /// this simulator's assumption (prefill is compute-bound and processes a whole prompt per
+    /// batch step, decode one token per sequence per step); it is not measured here. It makes long
+    /// prompts (Mooncake, Azure code) cost real capacity even when outputs are short.
     pub fn replica_rps_for(&self, mean_input: f64, mean_output: f64) -> f64 {
         match self.replica_output_tokens_per_s {
             Some(tps) if tps > 0.0 => {

@@ -18,7 +18,7 @@ impl StaticPeak {
         let mut peak = spec.reserved_commitment().max(1);
         for i in 0..trace.len() {
             let rate = trace.rps(i);
-            let mu = spec.replica_rps_for(trace.mean_input[i], trace.mean_output[i]);
+            let mu = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]);
             peak = peak.max(replicas_for(spec, rate, mu, peak));
         }
         StaticPeak { replicas: peak }
@@ -30,10 +30,11 @@ impl StaticPeak {
     }
 }
 
-/// Fewest replicas (at least `from`) whose M/M/c late share at `rate` is within the SLO target.
+/// Fewest replicas (at least `from`) whose M/M/c late share at `rate` is within the SLO target,
+/// `mu` being a replica's saturation throughput.
 pub(crate) fn replicas_for(spec: &SimSpec, rate: f64, mu: f64, from: u32) -> u32 {
     let allowed = 1.0 - spec.target_attainment;
-    let service_s = spec.slo_s / 2.0;
+    let service_s = spec.service_s();
     let mut n = from.max((rate / mu).ceil() as u32).max(1);
     loop {
         let cap = n as f64 * mu;
