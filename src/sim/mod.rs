@@ -9,6 +9,7 @@
 pub mod loaders;
 pub mod model;
 pub mod oracle;
+mod oracle_integer;
 pub mod policy;
 pub mod queueing;
 pub mod report;
