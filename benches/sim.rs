@@ -134,7 +134,10 @@ fn scenarios() -> Vec<ScenarioDef> {
     let l4 = gpu_prices("g6.xlarge", "us-east-1");
     let premium = api_prices("claude-sonnet-4-5");
     let cheap = api_prices("gpt-4o-mini");
-    println!("Prices (USD): H100 (p5.48xlarge us-east-1) on-demand {:.3}/GPU-h, median spot {:.3}/GPU-h; L4 (g6.xlarge us-east-1) on-demand {:.4}/GPU-h, median spot {:.4}/GPU-h; reserved = 0.6 x on-demand (assumed); claude-sonnet-4-5 {}/{} and gpt-4o-mini {}/{} per million input/output tokens.\n", h100.0, h100.1, l4.0, l4.1, premium.0, premium.1, cheap.0, cheap.1);
+    println!(
+        "Prices (USD): H100 (p5.48xlarge us-east-1) on-demand {:.3}/GPU-h, median spot {:.3}/GPU-h; L4 (g6.xlarge us-east-1) on-demand {:.4}/GPU-h, median spot {:.4}/GPU-h; reserved = 0.6 x on-demand (assumed); claude-sonnet-4-5 {}/{} and gpt-4o-mini {}/{} per million input/output tokens.\n",
+        h100.0, h100.1, l4.0, l4.1, premium.0, premium.1, cheap.0, cheap.1
+    );
     vec![
         ScenarioDef {
             name: "70B-4xH100-vs-premium",
@@ -169,12 +172,32 @@ struct TraceDef {
 }
 
 const TRACES: [TraceDef; 5] = [
-    TraceDef { name: "azure-code", file: "azure_llm_inference_2023/AzureLLMInferenceTrace_code.csv", cap_times_mean: None },
-    TraceDef { name: "azure-conv", file: "azure_llm_inference_2023/AzureLLMInferenceTrace_conv.csv", cap_times_mean: None },
-    TraceDef { name: "servegen-m-mid", file: "servegen_alibaba_bailian/servegen_m-mid_aggregate_rate.csv", cap_times_mean: None },
-    TraceDef { name: "servegen-m-small", file: "servegen_alibaba_bailian/servegen_m-small_aggregate_rate.csv", cap_times_mean: None },
+    TraceDef {
+        name: "azure-code",
+        file: "azure_llm_inference_2023/AzureLLMInferenceTrace_code.csv",
+        cap_times_mean: None,
+    },
+    TraceDef {
+        name: "azure-conv",
+        file: "azure_llm_inference_2023/AzureLLMInferenceTrace_conv.csv",
+        cap_times_mean: None,
+    },
+    TraceDef {
+        name: "servegen-m-mid",
+        file: "servegen_alibaba_bailian/servegen_m-mid_aggregate_rate.csv",
+        cap_times_mean: None,
+    },
+    TraceDef {
+        name: "servegen-m-small",
+        file: "servegen_alibaba_bailian/servegen_m-small_aggregate_rate.csv",
+        cap_times_mean: None,
+    },
     // SpotHedge scales these counts down and caps them at 3.5x the scaled mean (1.5 req/s); we do the same.
-    TraceDef { name: "maf-functions", file: "maf_azure_functions_per_minute/maf1_per_minute_requests.csv", cap_times_mean: Some(3.5) },
+    TraceDef {
+        name: "maf-functions",
+        file: "maf_azure_functions_per_minute/maf1_per_minute_requests.csv",
+        cap_times_mean: Some(3.5),
+    },
 ];
 
 const SPOT_TRACE: &str = "spot_traces_skypilot/availability/16-node/aws-08-27-2023/us-west-2a_v100_1.json";
@@ -211,7 +234,11 @@ fn planner_micros(scenario: &Scenario) -> f64 {
             ClassObservation { desired: 3, ready: 2, interrupted: 0 },
         ],
         traffic: Default::default(),
-        spend: Spend { policy_month_to_date_usd: 1000.0, other_pools_usd_per_hour: 0.0, seconds_left_in_month: 20.0 * 86400.0 },
+        spend: Spend {
+            policy_month_to_date_usd: 1000.0,
+            other_pools_usd_per_hour: 0.0,
+            seconds_left_in_month: 20.0 * 86400.0,
+        },
     };
     let memory = Memory::default();
     let n = 20_000;
@@ -226,8 +253,12 @@ fn planner_micros(scenario: &Scenario) -> f64 {
 }
 
 fn main() {
-    let conv = loaders::parse(&data(TRACES[1].file), &std::fs::read_to_string(data(TRACES[1].file)).expect("conv"), sim::TraceFormat::Azure)
-        .expect("conv");
+    let conv = loaders::parse(
+        &data(TRACES[1].file),
+        &std::fs::read_to_string(data(TRACES[1].file)).expect("conv"),
+        sim::TraceFormat::Azure,
+    )
+    .expect("conv");
     // Rate series draw token sizes from the Azure conversation trace (chat-like, like ServeGen's language models).
     let conv_tokens = sim::TokenSample::from_raw(&data(TRACES[1].file), &conv).expect("tokens");
     let market = SpotMarket::load(&data(SPOT_TRACE)).expect("spot trace");
@@ -235,7 +266,10 @@ fn main() {
     std::fs::create_dir_all(&plots).expect("plot dir");
 
     let defs = scenarios();
-    println!("Spot market: {} (AWS V100, 16-node availability, 300 s ticks, repeated when shorter than the trace).\n", market.describe());
+    println!(
+        "Spot market: {} (AWS V100, 16-node availability, 300 s ticks, repeated when shorter than the trace).\n",
+        market.describe()
+    );
     println!("| trace | scenario | strategy | cost $ | SLO attained | vs oracle | external | replay s |");
     println!("|---|---|---|---|---|---|---|---|");
     let mut speed: Vec<(String, &str, String, usize, f64)> = Vec::new();

@@ -56,7 +56,11 @@ fn loaders_read_every_public_trace() {
 fn a_malformed_row_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.csv");
-    std::fs::write(&p, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9,10,2\n2023-11-16 18:17:04.1,x,2\n").unwrap();
+    std::fs::write(
+        &p,
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9,10,2\n2023-11-16 18:17:04.1,x,2\n",
+    )
+    .unwrap();
     let e = loaders::load(&p, &opts(10.0)).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}:3:1:", p.display())), "{e}");
     let e = loaders::load(&p, &LoadOptions { format: TraceFormat::PerMinute, ..opts(10.0) }).unwrap_err().to_string();
@@ -70,7 +74,10 @@ fn bundled_traces() -> Vec<sim::Trace> {
     v.push(loaders::load(&data(AZURE_CONV), &opts(10.0)).unwrap());
     v.push(loaders::load(&data(MOONCAKE), &LoadOptions { rate_scale: 0.5, ..opts(10.0) }).unwrap());
     v.push(loaders::load(&data(SERVEGEN_SMALL), &LoadOptions { rate_scale: 12.0 / 1174.0, ..opts(60.0) }).unwrap());
-    v.push(loaders::load(&data(MAF), &LoadOptions { rate_scale: 1e-4 * 12.0 / 0.43, max_rps: Some(40.0), ..opts(60.0) }).unwrap());
+    v.push(
+        loaders::load(&data(MAF), &LoadOptions { rate_scale: 1e-4 * 12.0 / 0.43, max_rps: Some(40.0), ..opts(60.0) })
+            .unwrap(),
+    );
     v
 }
 
@@ -113,7 +120,10 @@ fn all_external_pays_exactly_the_token_bill_and_static_peak_meets_the_slo() {
     let trace = loaders::load(&data(AZURE_CONV), &opts(10.0)).unwrap();
     let ext = scenario.spec.external.clone().unwrap();
     let expected: f64 = (0..trace.len())
-        .map(|i| trace.arrivals[i] * (trace.mean_input[i] * ext.usd_per_input_token + trace.mean_output[i] * ext.usd_per_output_token))
+        .map(|i| {
+            trace.arrivals[i]
+                * (trace.mean_input[i] * ext.usd_per_input_token + trace.mean_output[i] * ext.usd_per_output_token)
+        })
         .sum();
     let r = sim::run_one("all-external", &trace, &scenario, &SpotMarket::Steady, 1, None).unwrap();
     // conv peaks at 16 requests in a second but never near the 50 rps limit over 10 s steps.

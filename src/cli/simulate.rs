@@ -68,7 +68,11 @@ pub struct Args {
 }
 
 fn positive(name: &str, v: f64) -> Result<(), Failure> {
-    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Failure::usage(format!("--{name} must be a positive number, got {v}"))) }
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!("--{name} must be a positive number, got {v}")))
+    }
 }
 
 /// Run the simulation and print the report.

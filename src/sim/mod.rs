@@ -72,8 +72,7 @@ impl Scenario {
     /// From a CostPolicy and an InferencePool; `path` names their file in errors.
     pub fn from_resources(path: &Path, policy: &CostPolicy, pool: &InferencePool) -> Result<Self, InputError> {
         let spec = SimSpec::from_resources(path, policy, pool)?;
-        let config =
-            PoolConfig::from_resources(policy, pool).map_err(|e| InputError::invalid(path, e.to_string()))?;
+        let config = PoolConfig::from_resources(policy, pool).map_err(|e| InputError::invalid(path, e.to_string()))?;
         let prices = Prices::from_resources(policy, pool).map_err(|e| InputError::invalid(path, e.to_string()))?;
         Ok(Scenario { spec, config, prices })
     }

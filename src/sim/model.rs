@@ -120,7 +120,11 @@ impl<'a> Cluster<'a> {
             rng: ChaCha8Rng::seed_from_u64(seed),
             replicas: Default::default(),
             desired: [0; 3],
-            max: [class_max(Class::Reserved).max(reserved_commitment), class_max(Class::Spot), class_max(Class::OnDemand)],
+            max: [
+                class_max(Class::Reserved).max(reserved_commitment),
+                class_max(Class::Spot),
+                class_max(Class::OnDemand),
+            ],
             reserved_commitment,
             external_weight: 0,
             backlog: 0.0,
@@ -158,7 +162,9 @@ impl<'a> Cluster<'a> {
 
     /// Ready replicas under an interruption notice, per class.
     pub fn interrupted(&self, t: f64) -> [u32; 3] {
-        std::array::from_fn(|i| self.replicas[i].iter().filter(|r| r.ready_at <= t && r.gone_at.is_some()).count() as u32)
+        std::array::from_fn(|i| {
+            self.replicas[i].iter().filter(|r| r.ready_at <= t && r.gone_at.is_some()).count() as u32
+        })
     }
 
     /// External weight in force.
@@ -215,7 +221,8 @@ impl<'a> Cluster<'a> {
             let healthy = self.replicas[c].iter().filter(|r| r.gone_at.is_none()).count();
             if healthy > want {
                 // Release the ones that would serve last: not-ready before ready, newest first.
-                let mut idx: Vec<usize> = (0..self.replicas[c].len()).filter(|&i| self.replicas[c][i].gone_at.is_none()).collect();
+                let mut idx: Vec<usize> =
+                    (0..self.replicas[c].len()).filter(|&i| self.replicas[c][i].gone_at.is_none()).collect();
                 idx.sort_by(|&a, &b| self.replicas[c][b].ready_at.total_cmp(&self.replicas[c][a].ready_at));
                 let drop: Vec<usize> = idx.into_iter().take(healthy - want).collect();
                 let mut i = 0;

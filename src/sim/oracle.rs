@@ -160,7 +160,11 @@ pub fn fractional(trace: &Trace, spec: &SimSpec) -> StrategyResult {
         options.push((Kind::OnDemand, p_o * dt / per, o2 * per));
         if spec.external_meets_slo() {
             let cap = spec.external.as_ref().and_then(|e| e.max_rps).map_or(a, |x| (x * dt).min(a));
-            options.push((Kind::External, spec.external_usd_per_request(trace.mean_input[i], trace.mean_output[i]), cap));
+            options.push((
+                Kind::External,
+                spec.external_usd_per_request(trace.mean_input[i], trace.mean_output[i]),
+                cap,
+            ));
         }
         options.sort_by(|x, y| x.1.total_cmp(&y.1));
         let mut left = a;
@@ -196,7 +200,8 @@ pub fn fractional(trace: &Trace, spec: &SimSpec) -> StrategyResult {
     let mut step_cost = vec![0.0; trace.len()];
     let mut capacity = vec![[0.0f64; 3]; trace.len()];
     let mut external = vec![0.0; trace.len()];
-    let mut bill = Bill { reserved: r * spec.replica_usd_per_s(Class::Reserved) * dt * trace.len() as f64, ..Bill::default() };
+    let mut bill =
+        Bill { reserved: r * spec.replica_usd_per_s(Class::Reserved) * dt * trace.len() as f64, ..Bill::default() };
     let g = spec.gpus_per_replica as f64;
     let mut used_replica_s = 0.0;
     let mut reserved_used_s = 0.0;

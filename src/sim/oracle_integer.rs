@@ -158,7 +158,10 @@ fn upper_hull_segments(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
         }
         hull.push(pt);
     }
-    hull.windows(2).filter(|w| w[1].0 > w[0].0).map(|w| ((w[1].1 - w[0].1) / (w[1].0 - w[0].0), w[1].0 - w[0].0)).collect()
+    hull.windows(2)
+        .filter(|w| w[1].0 > w[0].0)
+        .map(|w| ((w[1].1 - w[0].1) / (w[1].0 - w[0].0), w[1].0 - w[0].0))
+        .collect()
 }
 
 #[cfg(test)]

@@ -25,14 +25,16 @@ pub fn parse(path: &Path, text: &str) -> Result<(CostPolicy, InferencePool), Inp
         let kind = doc.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
         match kind.as_str() {
             "CostPolicy" if policy.is_none() => {
-                policy = Some(serde_json::from_value::<CostPolicy>(doc).map_err(|e| {
-                    InputError::invalid(path, format!("CostPolicy: {}", one_line(&e.to_string())))
-                })?)
+                policy = Some(
+                    serde_json::from_value::<CostPolicy>(doc)
+                        .map_err(|e| InputError::invalid(path, format!("CostPolicy: {}", one_line(&e.to_string()))))?,
+                )
             }
             "InferencePool" if pool.is_none() => {
-                pool = Some(serde_json::from_value::<InferencePool>(doc).map_err(|e| {
-                    InputError::invalid(path, format!("InferencePool: {}", one_line(&e.to_string())))
-                })?)
+                pool =
+                    Some(serde_json::from_value::<InferencePool>(doc).map_err(|e| {
+                        InputError::invalid(path, format!("InferencePool: {}", one_line(&e.to_string())))
+                    })?)
             }
             "CostPolicy" | "InferencePool" => {
                 return Err(InputError::invalid(path, format!("more than one {kind}; the simulator replays one pool")));

@@ -80,14 +80,17 @@ impl Report {
     pub fn to_table(&self) -> String {
         let rows = self.rows();
         let header = Self::header();
-        let widths: Vec<usize> =
-            (0..header.len()).map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+            .collect();
         let mut out = format!("{}\n", self.title());
         let line = |cells: Vec<&str>| {
             cells
                 .iter()
                 .enumerate()
-                .map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
+                .map(
+                    |(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) },
+                )
                 .collect::<Vec<_>>()
                 .join("  ")
         };

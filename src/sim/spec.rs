@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
+use super::queueing;
 use crate::api::cost_policy::CostPolicy;
 use crate::api::inference_pool::{CapacityClassName as Class, InferencePool};
-use super::queueing;
 use crate::input::InputError;
 
 /// External API latency assumed when the pool does not state one, seconds. Hosted LLM APIs answer
@@ -91,9 +91,12 @@ impl SimSpec {
         };
         let external = match (&s.external, p.external.allowed) {
             (Some(api), true) => {
-                let input = api.input_usd_per_million_tokens.or(p.external_prices.as_ref().map(|e| e.input_usd_per_million_tokens));
-                let output =
-                    api.output_usd_per_million_tokens.or(p.external_prices.as_ref().map(|e| e.output_usd_per_million_tokens));
+                let input = api
+                    .input_usd_per_million_tokens
+                    .or(p.external_prices.as_ref().map(|e| e.input_usd_per_million_tokens));
+                let output = api
+                    .output_usd_per_million_tokens
+                    .or(p.external_prices.as_ref().map(|e| e.output_usd_per_million_tokens));
                 let (Some(input), Some(output)) = (input, output) else {
                     return Err(InputError::invalid(
                         path,
@@ -133,11 +136,18 @@ impl SimSpec {
             saturation: 1.0,
         };
         if !(spec.replica_rps > 0.0 && spec.slo_s > 0.0) {
-            return Err(InputError::invalid(path, "replicaCapacity.requestsPerSecond and slo.latencySeconds must be > 0"));
+            return Err(InputError::invalid(
+                path,
+                "replicaCapacity.requestsPerSecond and slo.latencySeconds must be > 0",
+            ));
         }
         let mut spec = spec;
-        spec.saturation =
-            queueing::saturation_factor(spec.replica_rps, spec.service_s(), spec.slo_s - spec.service_s(), spec.target_attainment);
+        spec.saturation = queueing::saturation_factor(
+            spec.replica_rps,
+            spec.service_s(),
+            spec.slo_s - spec.service_s(),
+            spec.target_attainment,
+        );
         Ok(spec)
     }
 
@@ -181,7 +191,9 @@ impl SimSpec {
 
     /// USD of one external request of the given size.
     pub fn external_usd_per_request(&self, mean_input: f64, mean_output: f64) -> f64 {
-        self.external.as_ref().map_or(f64::INFINITY, |e| mean_input * e.usd_per_input_token + mean_output * e.usd_per_output_token)
+        self.external
+            .as_ref()
+            .map_or(f64::INFINITY, |e| mean_input * e.usd_per_input_token + mean_output * e.usd_per_output_token)
     }
 
     /// Whether an external request meets the SLO at all.

@@ -95,7 +95,9 @@ impl SpotMarket {
     pub fn describe(&self) -> String {
         match self {
             SpotMarket::Steady => "steady (no interruptions)".into(),
-            SpotMarket::Poisson { per_replica_hour } => format!("Poisson, {per_replica_hour} interruptions per replica-hour"),
+            SpotMarket::Poisson { per_replica_hour } => {
+                format!("Poisson, {per_replica_hour} interruptions per replica-hour")
+            }
             SpotMarket::Availability { name, .. } => format!("availability trace {name}"),
         }
     }

@@ -35,11 +35,23 @@ impl Panel {
             self.top,
             W - LEFT - RIGHT
         );
-        let _ = writeln!(out, r#"<text x="{LEFT}" y="{}" font-size="13" font-weight="bold">{}</text>"#, self.top - 6.0, esc(title));
+        let _ = writeln!(
+            out,
+            r#"<text x="{LEFT}" y="{}" font-size="13" font-weight="bold">{}</text>"#,
+            self.top - 6.0,
+            esc(title)
+        );
         for k in 0..=4 {
             let v = self.y_max * k as f64 / 4.0;
             let y = self.y(v);
-            let _ = writeln!(out, r#"<text x="{}" y="{}" font-size="10" text-anchor="end">{} {}</text>"#, LEFT - 4.0, y + 3.0, fmt(v), unit);
+            let _ = writeln!(
+                out,
+                r#"<text x="{}" y="{}" font-size="10" text-anchor="end">{} {}</text>"#,
+                LEFT - 4.0,
+                y + 3.0,
+                fmt(v),
+                unit
+            );
             let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/>"##, W - RIGHT);
         }
         for k in 0..=6 {
@@ -55,12 +67,15 @@ impl Panel {
     }
     fn line(&self, out: &mut String, t: &[f64], v: &[f64], color: &str) {
         let pts: Vec<String> = t.iter().zip(v).map(|(&t, &v)| format!("{:.1},{:.1}", self.x(t), self.y(v))).collect();
-        let _ = writeln!(out, r#"<polyline fill="none" stroke="{color}" stroke-width="1.3" points="{}"/>"#, pts.join(" "));
+        let _ =
+            writeln!(out, r#"<polyline fill="none" stroke="{color}" stroke-width="1.3" points="{}"/>"#, pts.join(" "));
     }
     fn area(&self, out: &mut String, t: &[f64], lo: &[f64], hi: &[f64], color: &str) {
-        let mut pts: Vec<String> = t.iter().zip(hi).map(|(&t, &v)| format!("{:.1},{:.1}", self.x(t), self.y(v))).collect();
+        let mut pts: Vec<String> =
+            t.iter().zip(hi).map(|(&t, &v)| format!("{:.1},{:.1}", self.x(t), self.y(v))).collect();
         pts.extend(t.iter().zip(lo).rev().map(|(&t, &v)| format!("{:.1},{:.1}", self.x(t), self.y(v))));
-        let _ = writeln!(out, r#"<polygon fill="{color}" fill-opacity="0.75" stroke="none" points="{}"/>"#, pts.join(" "));
+        let _ =
+            writeln!(out, r#"<polygon fill="{color}" fill-opacity="0.75" stroke="none" points="{}"/>"#, pts.join(" "));
     }
     fn legend(&self, out: &mut String, i: usize, label: &str, color: &str) {
         let x = W - RIGHT + 12.0;
@@ -75,7 +90,13 @@ fn esc(s: &str) -> String {
 }
 
 fn fmt(v: f64) -> String {
-    if v >= 1000.0 { format!("{:.0}", v) } else if v >= 10.0 { format!("{:.0}", v) } else { format!("{:.2}", v) }
+    if v >= 1000.0 {
+        format!("{:.0}", v)
+    } else if v >= 10.0 {
+        format!("{:.0}", v)
+    } else {
+        format!("{:.2}", v)
+    }
 }
 
 fn hours(t: f64) -> String {
@@ -114,7 +135,11 @@ pub fn render(report: &Report, focus: &str) -> String {
         .collect();
     let y_max = tl.demand_rps.iter().chain(stacked.iter().map(|s| &s[2])).cloned().fold(0.0, f64::max) * 1.05;
     let p1 = Panel { top: 30.0, x_max, y_max };
-    p1.frame(&mut out, &format!("{}: demand and self-hosted capacity of {} by class", report.trace.name, fr.strategy), "rps");
+    p1.frame(
+        &mut out,
+        &format!("{}: demand and self-hosted capacity of {} by class", report.trace.name, fr.strategy),
+        "rps",
+    );
     let zero = vec![0.0; tl.t.len()];
     for c in 0..3 {
         let lo: Vec<f64> = if c == 0 { zero.clone() } else { stacked.iter().map(|s| s[c - 1]).collect() };
@@ -132,7 +157,8 @@ pub fn render(report: &Report, focus: &str) -> String {
     p2.line(&mut out, &tl.t, &pct, "#9467bd");
 
     // Cumulative cost.
-    let c_max = report.results.iter().filter_map(|r| r.timeline.cumulative_usd.last()).cloned().fold(0.0, f64::max) * 1.05;
+    let c_max =
+        report.results.iter().filter_map(|r| r.timeline.cumulative_usd.last()).cloned().fold(0.0, f64::max) * 1.05;
     let p3 = Panel { top: 30.0 + 2.0 * (PANEL_H + 50.0), x_max, y_max: c_max };
     p3.frame(&mut out, "cumulative cost per strategy", "$");
     for (i, r) in report.results.iter().enumerate() {

@@ -68,7 +68,8 @@ mod tests {
 
     #[test]
     fn parses_rows_and_sorts() {
-        let text = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:04.5,10,2\n2023-11-16 18:17:03.9799600,4808,10";
+        let text =
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:04.5,10,2\n2023-11-16 18:17:03.9799600,4808,10";
         let r = parse(Path::new("a.csv"), text).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].input, 4808.0);
@@ -84,7 +85,8 @@ mod tests {
         assert!(e.starts_with("a.csv:3:1: ContextTokens"), "{e}");
         let e = parse(Path::new("a.csv"), "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,1,1").unwrap_err();
         assert!(e.to_string().starts_with("a.csv:2:1: TIMESTAMP"), "{e}");
-        let e = parse(Path::new("a.csv"), "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:04,1").unwrap_err();
+        let e =
+            parse(Path::new("a.csv"), "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:04,1").unwrap_err();
         assert!(e.to_string().contains("missing column GeneratedTokens"), "{e}");
     }
 }

@@ -197,9 +197,10 @@ pub fn bin(path: &Path, name: String, raw: &Raw, opts: &LoadOptions) -> Result<T
     match raw {
         Raw::Requests(reqs) => Ok(bin_requests(name, reqs, opts)),
         Raw::Rates(rates) => {
-            let tokens = opts.tokens.as_ref().ok_or_else(|| {
-                InputError::invalid(path, "a rate series needs token sizes from a request trace")
-            })?;
+            let tokens = opts
+                .tokens
+                .as_ref()
+                .ok_or_else(|| InputError::invalid(path, "a rate series needs token sizes from a request trace"))?;
             Ok(bin_rates(name, rates, tokens, opts))
         }
     }

@@ -22,10 +22,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Request>, InputError> {
         if line.trim().is_empty() {
             continue;
         }
-        let l: Line = serde_json::from_str(line).map_err(|e| {
-            InputError::Parse { path: path.to_path_buf(), line: i as u64 + 1, column: e.column() as u64, message: e.to_string() }
+        let l: Line = serde_json::from_str(line).map_err(|e| InputError::Parse {
+            path: path.to_path_buf(),
+            line: i as u64 + 1,
+            column: e.column() as u64,
+            message: e.to_string(),
         })?;
-        for (name, v) in [("timestamp", l.timestamp), ("input_length", l.input_length), ("output_length", l.output_length)] {
+        for (name, v) in
+            [("timestamp", l.timestamp), ("input_length", l.input_length), ("output_length", l.output_length)]
+        {
             if !v.is_finite() || v < 0.0 {
                 return Err(row_error(path, i + 1, format!("{name} must be a finite number >= 0")));
             }
@@ -46,7 +51,10 @@ mod tests {
         let r = parse(Path::new("m.jsonl"), text).unwrap();
         assert_eq!(r[0].t, 0.0);
         assert_eq!(r[1].t, 1.5);
-        let e = parse(Path::new("m.jsonl"), "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1}\n");
+        let e = parse(
+            Path::new("m.jsonl"),
+            "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1}\n",
+        );
         let e = e.unwrap_err().to_string();
         assert!(e.starts_with("m.jsonl:2:"), "{e}");
         assert!(!e.contains('\n'));

@@ -29,7 +29,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<(f64, f64)>, InputError> {
         if let Some(&(prev, _)) = rows.last()
             && start <= prev
         {
-            return Err(row_error(path, i + 1, format!("window_start_s {start} is not after the previous row's {prev}")));
+            return Err(row_error(
+                path,
+                i + 1,
+                format!("window_start_s {start} is not after the previous row's {prev}"),
+            ));
         }
         rows.push((start, rate));
     }

@@ -29,7 +29,14 @@ pub struct Hybridscale {
 impl Hybridscale {
     /// For a pool: its planner configuration and static prices, and the reserved commitment.
     pub fn new(config: PoolConfig, prices: Prices, reserved_commitment: u32) -> Self {
-        Hybridscale { config, prices, memory: Memory::default(), commitment: reserved_commitment, month_start_spend: 0.0, month: 0 }
+        Hybridscale {
+            config,
+            prices,
+            memory: Memory::default(),
+            commitment: reserved_commitment,
+            month_start_spend: 0.0,
+            month: 0,
+        }
     }
 
     fn snapshot(&mut self, obs: &Observation) -> Snapshot {
@@ -60,7 +67,10 @@ impl Hybridscale {
             },
             prices: self.prices.clone(),
             classes,
-            traffic: TrafficWeights { self_hosted_weight: 100 - obs.external_weight, external_weight: obs.external_weight },
+            traffic: TrafficWeights {
+                self_hosted_weight: 100 - obs.external_weight,
+                external_weight: obs.external_weight,
+            },
             spend: Spend {
                 policy_month_to_date_usd: obs.spend_usd - self.month_start_spend,
                 other_pools_usd_per_hour: 0.0,

@@ -39,7 +39,8 @@ impl Strategy for SpotHedge<'_> {
         let od_max = s.class(Class::OnDemand).map_or(0, |c| c.max);
         let rest = needed.saturating_sub(reserved);
         let total = reserved + rest + s.spare_spot_replicas;
-        let spot = ((s.max_spot_fraction * total as f64).floor() as u32).min(rest + s.spare_spot_replicas).min(spot_max);
+        let spot =
+            ((s.max_spot_fraction * total as f64).floor() as u32).min(rest + s.spare_spot_replicas).min(spot_max);
         // Fallback: on-demand covers what spot does not have ready and healthy right now, and at
         // least the share the spot cap leaves to other classes.
         let spot_healthy = obs.ready[Class::Spot as usize].saturating_sub(obs.interrupted[Class::Spot as usize]);
