@@ -58,7 +58,7 @@ impl SpotMarket {
             column: e.column() as u64,
             message: e.to_string(),
         })?;
-        if !(file.metadata.gap_seconds > 0.0) || file.data.is_empty() {
+        if file.metadata.gap_seconds.is_nan() || file.metadata.gap_seconds <= 0.0 || file.data.is_empty() {
             return Err(InputError::invalid(path, "needs metadata.gap_seconds > 0 and a non-empty data array"));
         }
         if file.data.iter().any(|v| !v.is_finite() || *v < 0.0) {

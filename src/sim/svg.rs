@@ -90,13 +90,7 @@ fn esc(s: &str) -> String {
 }
 
 fn fmt(v: f64) -> String {
-    if v >= 1000.0 {
-        format!("{:.0}", v)
-    } else if v >= 10.0 {
-        format!("{:.0}", v)
-    } else {
-        format!("{:.2}", v)
-    }
+    if v >= 10.0 { format!("{v:.0}") } else { format!("{v:.2}") }
 }
 
 fn hours(t: f64) -> String {
