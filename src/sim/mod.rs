@@ -116,7 +116,7 @@ pub fn run_one(
         "spot-hedge" => Box::new(strategies::SpotHedge::new(spec)),
         "all-external" if spec.external.is_some() => Box::new(strategies::AllExternal::new(spec)),
         "oracle" => {
-            let r = oracle::oracle(trace, spec);
+            let r = oracle::oracle(trace, spec, market);
             if let Some(p) = progress {
                 p.inc(trace.len() as u64);
             }

@@ -10,7 +10,8 @@
 //!    billed only while it serves (any real schedule pays at least that).
 //! 2. Replicas are fractional and run at their saturation throughput `h·μ`; the M/M/c tail is
 //!    ignored (in the model no strategy serves more than `h·μ` per ready replica within a step).
-//! 3. Spot is never interrupted and always obtainable.
+//! 3. Spot is never interrupted; it is obtainable up to the most the spot market could have let
+//!    any strategy hold ready in that step (`spot_limits`).
 //! 4. The policy's external `maxShare` is relaxed (the all-external baseline ignores it too); the
 //!    physical limits stay: the external rate limit and latency, class maxima, the pool maximum and
 //!    the spot-fraction cap (every strategy but all-external honours those; all-external uses no
@@ -36,6 +37,7 @@ use super::model::Bill;
 use super::oracle_integer::step_bounds;
 use super::run::{Recorder, StrategyResult};
 use super::spec::SimSpec;
+use super::spot::{NOTICE_S, SpotMarket};
 use super::trace::Trace;
 use crate::api::inference_pool::CapacityClassName as Class;
 
@@ -59,18 +61,44 @@ struct Slice {
     mu: f64,
 }
 
+/// Most spot replicas any strategy can have ready in each step.
+///
+/// With an availability trace, healthy spot replicas never exceed the available count at the last
+/// reconcile, and a replica under notice serves at most `NOTICE_S` more; when a new spot replica
+/// takes longer than that to become ready, everything ready at `t` was healthy at some reconcile
+/// in `[t − NOTICE_S − dt, t]`, so the largest available count over that window bounds it. (The
+/// first window of the replay is unbounded: the warm start may begin above the available count.)
+pub(crate) fn spot_limits(trace: &Trace, spec: &SimSpec, market: &SpotMarket) -> Vec<u32> {
+    let dt = trace.step_s;
+    let class = spec.class(Class::Spot);
+    let s_max = class.map_or(0, |c| c.max);
+    let lead = class.map_or(0.0, |c| c.node_provision_s) + spec.startup_s;
+    let caps: Vec<u32> = (0..trace.len()).map(|i| market.cap(i as f64 * dt, s_max)).collect();
+    let window = ((NOTICE_S + dt) / dt).ceil() as usize;
+    (0..trace.len())
+        .map(|i| {
+            if lead <= NOTICE_S + dt || i < window {
+                s_max
+            } else {
+                caps[i - window..=i].iter().copied().max().unwrap_or(s_max)
+            }
+        })
+        .collect()
+}
+
 /// The oracle's result on a trace: the tighter (higher) of the fractional bound below and the
 /// whole-replica bound of `oracle_integer.rs`. Both are lower bounds, so the higher one is too.
-pub fn oracle(trace: &Trace, spec: &SimSpec) -> StrategyResult {
-    let frac = fractional(trace, spec);
-    let int = integer(trace, spec);
+pub fn oracle(trace: &Trace, spec: &SimSpec, market: &SpotMarket) -> StrategyResult {
+    let spot = spot_limits(trace, spec, market);
+    let frac = fractional(trace, spec, &spot);
+    let int = integer(trace, spec, &spot);
     if int.cost_usd > frac.cost_usd { int } else { frac }
 }
 
 /// The whole-replica bound (see `oracle_integer.rs`).
-pub fn integer(trace: &Trace, spec: &SimSpec) -> StrategyResult {
+pub fn integer(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult {
     let dt = trace.step_s;
-    let bounds = step_bounds(trace, spec);
+    let bounds = step_bounds(trace, spec, spot);
     let total: f64 = trace.arrivals.iter().sum();
     let forced: f64 = bounds.iter().map(|b| b.forced_drop).sum();
     let mut allowance = ((1.0 - spec.target_attainment) * total - forced).max(0.0);
@@ -125,12 +153,11 @@ pub fn integer(trace: &Trace, spec: &SimSpec) -> StrategyResult {
 }
 
 /// The fractional bound.
-pub fn fractional(trace: &Trace, spec: &SimSpec) -> StrategyResult {
+pub fn fractional(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult {
     let dt = trace.step_s;
     let r = spec.reserved_commitment() as f64;
     let f = spec.max_spot_fraction.clamp(0.0, 1.0);
     let k = if f >= 1.0 { f64::INFINITY } else { f / (1.0 - f) };
-    let s_max = spec.class(Class::Spot).map_or(0.0, |c| c.max as f64);
     let o_max = spec.class(Class::OnDemand).map_or(0.0, |c| c.max as f64);
     let m = (spec.max_replicas as f64).max(r);
     let p_s = spec.replica_usd_per_s(Class::Spot);
@@ -145,6 +172,7 @@ pub fn fractional(trace: &Trace, spec: &SimSpec) -> StrategyResult {
         total += a;
         let mu = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]);
         let per = mu * dt; // requests one replica serves in the step
+        let s_max = spot[i] as f64;
         let mut options: Vec<(Kind, f64, f64)> = Vec::with_capacity(5); // (kind, price, cap)
         options.push((Kind::Reserved, 0.0, r * per));
         let s1 = if k.is_finite() { (k * r).min(s_max) } else { s_max }.min(m - r).max(0.0);
@@ -256,5 +284,59 @@ pub fn fractional(trace: &Trace, spec: &SimSpec) -> StrategyResult {
         idle_gpu_hours: (reserved_s - reserved_used_s).max(0.0) * g / 3600.0,
         external_share: if total > 0.0 { ext_total / total } else { 0.0 },
         timeline: recorder.finish(bill.total()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::policy;
+    use std::path::Path;
+
+    fn spec() -> SimSpec {
+        let (c, p) = policy::parse(Path::new("d"), policy::DEFAULT_POLICY).unwrap();
+        SimSpec::from_resources(Path::new("d"), &c, &p).unwrap()
+    }
+
+    fn flat(rps: f64, steps: usize) -> Trace {
+        Trace {
+            name: "flat".into(),
+            step_s: 10.0,
+            arrivals: vec![rps * 10.0; steps],
+            mean_input: vec![1000.0; steps],
+            mean_output: vec![200.0; steps],
+        }
+    }
+
+    #[test]
+    fn spot_limits_follow_the_market_over_the_notice_window() {
+        let s = spec();
+        let t = flat(1.0, 100);
+        let m = SpotMarket::Availability { name: "x".into(), gap_s: 300.0, share: vec![1.0, 0.0] };
+        let l = spot_limits(&t, &s, &m);
+        assert_eq!(l[0], 6);
+        assert_eq!(l[30], 6, "notice window after the drop at 300 s");
+        assert_eq!(l[50], 0);
+        assert_eq!(l[60], 6);
+        assert!(spot_limits(&t, &s, &SpotMarket::Steady).iter().all(|&x| x == 6));
+    }
+
+    #[test]
+    fn the_bound_is_below_simple_feasible_plans_and_meets_the_target() {
+        let s = spec();
+        let t = flat(5.0, 360);
+        let o = oracle(&t, &s, &SpotMarket::Steady);
+        assert!(o.slo_attainment >= s.target_attainment - 1e-12);
+        // Everything external is feasible (5 rps < 50 rps limit, 8 s < 20 s SLO).
+        let ext: f64 =
+            (0..t.len()).map(|i| t.arrivals[i] * s.external_usd_per_request(t.mean_input[i], t.mean_output[i])).sum();
+        let reserved = s.replica_usd_per_s(Class::Reserved) * 3600.0;
+        assert!(o.cost_usd <= reserved + ext + 1e-9, "{} > {}", o.cost_usd, reserved + ext);
+        // So is enough on-demand replicas for the whole hour.
+        let mu = s.replica_saturation_rps(1000.0, 200.0);
+        let od = (5.0 / mu).ceil() * s.replica_usd_per_s(Class::OnDemand) * 3600.0;
+        assert!(o.cost_usd <= reserved + od + 1e-9);
+        // And it pays the reservation at least.
+        assert!(o.cost_usd >= reserved - 1e-9);
     }
 }

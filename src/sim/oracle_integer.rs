@@ -4,7 +4,8 @@
 //! `x` requests in step `t` with whole replicas, `C_t(x) = min_n P(n) + c_ext·(x − n·cap)⁺` (with the
 //! external part within its rate limit, `P(n)` the cheapest spot/on-demand mix of `n` replicas over
 //! the free reservation under the spot-fraction cap and class limits), is at most what it pays in
-//! that step. Lead times, interruptions and the M/M/c tail are relaxed as in `oracle.rs`.
+//! that step. Lead times, interruptions and the M/M/c tail are relaxed as in `oracle.rs`; spot is
+//! limited per step as there (`spot` argument).
 //!
 //! Dropping requests (up to the SLO allowance) makes the per-step costs non-convex, so instead of
 //! solving that knapsack we bound the savings from above: each step's savings curve
@@ -93,13 +94,14 @@ fn cost_of(p: &Pricing, x: f64, cap: f64, ext_cap: f64, c_e: f64, n_max: u32) ->
 }
 
 /// Bound every step of a trace.
-pub(crate) fn step_bounds(trace: &Trace, spec: &SimSpec) -> Vec<StepBound> {
+pub(crate) fn step_bounds(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> Vec<StepBound> {
     let dt = trace.step_s;
-    let p = Pricing::new(spec, dt);
-    let n_max = p.max_replicas();
+    let mut p = Pricing::new(spec, dt);
     let ext_ok = spec.external_meets_slo();
     let mut out = Vec::with_capacity(trace.len());
     for i in 0..trace.len() {
+        p.s_max = spot[i];
+        let n_max = p.max_replicas();
         let a = trace.arrivals[i];
         let cap = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]) * dt;
         let (c_e, ext_cap) = if ext_ok {
