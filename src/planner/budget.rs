@@ -43,9 +43,10 @@ pub fn exceeds(a: Option<Allowance>, burn: f64) -> bool {
     a.is_some_and(|a| burn > a.usd_per_hour + 1e-9)
 }
 
-/// Remove replicas added over `floor` (dearest class first) while the burn passes the allowance.
-/// `burn_of` prices a replica count. Never goes below `floor` per class nor `total_floor` in all (the
-/// configured minimums outrank the budget).
+/// Remove replicas added over `floor` (dearest class first) while the burn passes the allowance and
+/// removing one lowers it (a replica that takes load off a dearer external API stays). `burn_of`
+/// prices a replica count. Never goes below `floor` per class nor `total_floor` in all (the configured
+/// minimums outrank the budget).
 pub fn trim_additions(
     r: &mut [u32; 3],
     floor: [u32; 3],
@@ -59,7 +60,12 @@ pub fn trim_additions(
     let mut removed = 0;
     for i in order {
         while r[i] > floor[i] && r.iter().sum::<u32>() > total_floor && burn_of(r) > allowance + 1e-9 {
-            r[i] -= 1;
+            let mut fewer = *r;
+            fewer[i] -= 1;
+            if burn_of(&fewer) >= burn_of(r) {
+                break;
+            }
+            *r = fewer;
             removed += 1;
         }
     }

@@ -156,8 +156,7 @@ fn fresh(
         f64::from(usable) * econ.mu
     };
     let weights = traffic::weights(config, rate, ready_rps_for(&target));
-    let ext_rps = rate * f64::from(weights.external_weight) / 100.0;
-    let burn_of = |t: &[u32; 3]| econ.gpu_usd_per_hour(*t) + ext_usd_per_hour(econ, ext_rps);
+    let burn_of = |t: &[u32; 3]| burn(config, econ, obs, Some(rate), t);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
         let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
         let total_floor = allocate::pool_floor(config);
@@ -237,7 +236,7 @@ fn stale(
         let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
         let total_floor = allocate::pool_floor(config);
         budget::trim_additions(&mut target, floor, total_floor, econ.replica_hour, a.usd_per_hour, |t| {
-            econ.gpu_usd_per_hour(*t)
+            burn(config, econ, obs, None, t)
         });
     }
     let weights = traffic::held(config, snapshot.traffic, obs.ready.iter().sum(), obs.healthy());
@@ -249,6 +248,25 @@ fn stale(
 
 fn ext_usd_per_hour(econ: &Economics, ext_rps: f64) -> f64 {
     econ.ext_cost_per_request.map_or(0.0, |c| c * ext_rps * 3600.0)
+}
+
+/// The burn of replica counts once they are ready: their GPUs plus the external share the route would
+/// then need at the current demand (a replica that takes load off a dearer external API lowers it).
+/// Without a known rate, GPUs only.
+fn burn(config: &PoolConfig, econ: &Economics, obs: &Observed, rate: Option<f64>, t: &[u32; 3]) -> f64 {
+    let gpus = econ.gpu_usd_per_hour(*t);
+    let Some(rate) = rate else { return gpus };
+    let healthy_cap = f64::from(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total())) * econ.mu;
+    let w = traffic::weights(config, rate, healthy_cap);
+    gpus + ext_usd_per_hour(econ, rate * f64::from(w.external_weight) / 100.0)
+}
+
+/// What `replicas` would cost per hour once ready, priced as [`plan`] prices its own `usd_per_hour`:
+/// for the ledger's projections, the simulator and checks that additions stay within budget.
+pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64, replicas: [u32; 3]) -> f64 {
+    let econ = Economics::new(config, snapshot, memory);
+    let obs = Observed::new(snapshot);
+    burn(config, &econ, &obs, fresh_rate(config, snapshot, now).ok(), &replicas)
 }
 
 /// GPUs the node pool of a class must offer for its replicas, in whole nodes: replicas are packed

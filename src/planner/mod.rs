@@ -23,7 +23,7 @@ pub mod traffic;
 mod tests;
 
 pub use config::{BudgetConfig, ClassConfig, ConfigError, ExternalConfig, PoolConfig};
-pub use decide::{node_pool_gpus, plan};
+pub use decide::{node_pool_gpus, plan, usd_per_hour};
 pub use memory::MemoryError;
 pub use plan::{Change, ChangeKind, Plan};
 pub use snapshot::{ClassObservation, LoadSignals, Memory, Prices, Sample, Snapshot, Spend};
