@@ -160,8 +160,17 @@ impl PoolConfig {
         check("CostPolicy", &cname, "spec.slo.latencySeconds", slo, slo > 0.0, "must be > 0")?;
         let frac = c.spot.max_fraction;
         check("CostPolicy", &cname, "spec.spot.maxFraction", frac, (0.0..=1.0).contains(&frac), "must be in 0..1")?;
-        let share = c.external.max_share;
-        check("CostPolicy", &cname, "spec.external.maxShare", share, (0.0..=1.0).contains(&share), "must be in 0..1")?;
+        if let Some(share) = c.external.max_share {
+            check(
+                "CostPolicy",
+                &cname,
+                "spec.external.maxShare",
+                share,
+                (0.0..=1.0).contains(&share),
+                "must be in 0..1",
+            )?;
+        }
+        let share = c.external.effective_max_share();
         let idle_u = c.idle_reclaim.utilization_threshold;
         check(
             "CostPolicy",
