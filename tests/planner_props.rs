@@ -191,7 +191,7 @@ fn check_limits(config: &PoolConfig, p: &Plan) -> Result<(), TestCaseError> {
     prop_assert!(total <= config.max_replicas, "total {total} > max {}", config.max_replicas);
     prop_assert!(total >= config.min_replicas, "total {total} < min {}", config.min_replicas);
     let class_room: u32 = config.classes.iter().flatten().map(|c| c.max_replicas).sum();
-    if config.external.is_none() && config.max_replicas > 0 && class_room > 0 {
+    if config.external_path().is_none() && config.max_replicas > 0 && class_room > 0 {
         prop_assert!(total >= 1, "no external API and no replica: no path for traffic");
     }
     Ok(())
@@ -205,7 +205,7 @@ proptest! {
         let p = plan(&config, &snapshot, &memory, NOW);
         prop_assert_eq!(p.traffic.self_hosted_weight + p.traffic.external_weight, 100);
         check_limits(&config, &p)?;
-        if config.external.is_none() {
+        if config.external_path().is_none() {
             prop_assert_eq!(p.traffic.external_weight, 0);
         }
         prop_assert!(p.usd_per_hour.is_finite() && p.usd_per_hour >= 0.0);
@@ -253,7 +253,7 @@ proptest! {
         // Additions may only pass the allowance where each lowers the burn (taking load off a dearer
         // external API) or the configured minimum needs them: never above what the plan would cost
         // without them, unless at the pool floor.
-        let at_floor = p.replicas.total() <= config.min_replicas.max(u32::from(config.external.is_none()));
+        let at_floor = p.replicas.total() <= config.min_replicas.max(u32::from(config.external_path().is_none()));
         let floor = Class::ALL.map(|c| {
             r[c as usize].min(snapshot.classes[c as usize].desired.max(config.class(c).map_or(0, |cc| cc.min_replicas)))
         });

@@ -47,7 +47,7 @@ pub fn class_min(config: &PoolConfig, c: Class) -> u32 {
 
 /// How much of `demand` the external API may take.
 pub fn external_capacity(config: &PoolConfig, econ: &Economics, demand: f64) -> f64 {
-    match &config.external {
+    match config.external_path() {
         Some(e) if econ.external_substitutes() => {
             let by_share = e.max_share.clamp(0.0, 1.0) * demand;
             e.max_rps.map_or(by_share, |r| by_share.min(r.max(0.0)))
@@ -149,7 +149,7 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
 /// Fewest replicas the pool may have: its minimum, and at least one when there is no external API
 /// (the replicas are then the only path for traffic).
 pub fn pool_floor(config: &PoolConfig) -> u32 {
-    let floor = if config.external.is_none() { config.min_replicas.max(1) } else { config.min_replicas };
+    let floor = if config.external_path().is_none() { config.min_replicas.max(1) } else { config.min_replicas };
     floor.min(config.max_replicas)
 }
 

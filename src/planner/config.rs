@@ -260,6 +260,13 @@ impl PoolConfig {
         })
     }
 
+    /// The external API if it can take any traffic: configured, with a share and a rate limit above 0.
+    /// An external API allowed 0% is no path for traffic, so the pool then keeps a replica like a pool
+    /// without one.
+    pub fn external_path(&self) -> Option<&ExternalConfig> {
+        self.external.as_ref().filter(|e| e.max_share > 0.0 && e.max_rps.is_none_or(|r| r > 0.0))
+    }
+
     /// The configuration of one class, if the pool may use it.
     pub fn class(&self, c: Class) -> Option<&ClassConfig> {
         self.classes[c as usize].as_ref()

@@ -51,8 +51,8 @@ impl Economics {
         Economics {
             mu,
             ext_cost_per_request,
-            external: config.external.is_some(),
-            external_meets_slo: config.external.as_ref().is_some_and(|e| e.latency_s <= config.slo_latency_s),
+            external: config.external_path().is_some(),
+            external_meets_slo: config.external_path().is_some_and(|e| e.latency_s <= config.slo_latency_s),
             replica_hour,
             lead_s,
         }

@@ -89,14 +89,14 @@ fn up_reason(ctx: &Context, c: Class) -> String {
             num(ctx.econ.break_even(c) * 100.0)
         ));
     }
-    if ctx.alloc.must_rps > 0.0 && ctx.config.external.is_some() {
+    if ctx.alloc.must_rps > 0.0 && ctx.config.external_path().is_some() {
         let cap = allocate::external_capacity(ctx.config, ctx.econ, fc.peak_rps);
         if ctx.econ.external_substitutes() {
             parts.push(format!("the external API may take at most {} rps", num(cap)));
         } else {
             parts.push(format!(
                 "external latency {} s misses the SLO {} s",
-                num(ctx.config.external.as_ref().map_or(0.0, |e| e.latency_s)),
+                num(ctx.config.external_path().map_or(0.0, |e| e.latency_s)),
                 num(ctx.config.slo_latency_s)
             ));
         }
@@ -179,11 +179,11 @@ pub(crate) fn changes(ctx: &Context) -> Vec<Change> {
 fn traffic_change(ctx: &Context) -> Change {
     let (a, b) = (ctx.previous.external_weight, ctx.weights.external_weight);
     let mut why = format!("demand {} rps, ready capacity {} rps", num(ctx.rate), num(ctx.ready_rps));
-    if ctx.config.external.is_none() {
-        why = "no external API (data may not leave the cluster)".into();
+    if ctx.config.external_path().is_none() {
+        why = "no external API (none configured, data may not leave the cluster, or its share is 0)".into();
     } else if ctx.ready_rps <= 0.0 {
         why.push_str(": no ready replicas, all traffic external");
-    } else if let Some(e) = &ctx.config.external
+    } else if let Some(e) = ctx.config.external_path()
         && b > 0
         && f64::from(b) + 0.5 < 100.0 * (ctx.rate - ctx.ready_rps) / ctx.rate.max(1e-9)
     {
@@ -270,8 +270,8 @@ pub(crate) fn stale(
     }
     if weights != previous {
         let (a, b) = (previous.external_weight, weights.external_weight);
-        let what = if config.external.is_none() {
-            "no external API (data may not leave the cluster)".to_string()
+        let what = if config.external_path().is_none() {
+            "no external API (none configured, data may not leave the cluster, or its share is 0)".to_string()
         } else if obs.healthy() == 0 {
             "no ready replicas, all traffic external".to_string()
         } else {

@@ -1,7 +1,7 @@
 //! Spot interruptions: count new notices once, keep an hour of history, and halve the spot share
 //! while the rate is above the policy's threshold.
 
-use super::{Memory, PoolConfig, Snapshot};
+use super::{Class, Memory, PoolConfig, Snapshot};
 
 /// Interruption history kept, seconds.
 const HISTORY_S: f64 = 3600.0;
@@ -10,7 +10,8 @@ const MAX_KEPT: usize = 64;
 
 /// Record notices that were not there at the last tick. Returns how many are new.
 pub fn record(memory: &mut Memory, snapshot: &Snapshot, now: f64) -> u32 {
-    let seen_now: u32 = snapshot.classes.iter().map(|c| c.interrupted.min(c.ready)).sum();
+    let spot = &snapshot.classes[Class::Spot as usize];
+    let seen_now = spot.interrupted.min(spot.ready);
     let new = seen_now.saturating_sub(memory.interrupted_seen);
     memory.interrupted_seen = seen_now;
     memory.spot_interruptions.retain(|t| *t > now - HISTORY_S && *t <= now);
