@@ -160,8 +160,11 @@ fn scale_down_waits_for_the_window_and_steps() {
     let paid = |p: &Plan| p.replicas.spot + p.replicas.on_demand;
     // The spot window is the rent-or-buy keep time 300 s × (1 + 1/0.556) = 14 min; on-demand's 12.75 min.
     let first_drop = plans.iter().position(|p| paid(p) < 7).expect("scaled down eventually");
-    let waited = 15.0 * first_drop as f64;
-    assert!((300.0..=900.0).contains(&waited), "first scale-down after {waited} s");
+    // On-demand goes first, once its 12.75 min window has wholly passed (the first tick after 765 s).
+    assert_eq!(15 * first_drop, 780, "{}", plans[first_drop].summary);
+    assert!(plans[first_drop].replicas.on_demand < 2 && plans[first_drop].replicas.spot == 5);
+    let spot_drop = plans.iter().position(|p| p.replicas.spot < 5).expect("spot scaled down");
+    assert_eq!(15 * spot_drop, 855, "spot's window is 14 min");
     for w in plans.windows(2) {
         for cl in [Class::Spot, Class::OnDemand] {
             assert!(w[0].replicas.get(cl) <= w[1].replicas.get(cl) + 2, "step limit");
@@ -390,4 +393,36 @@ fn config_from_the_sample_resources() {
     bad.spec.min_replicas = 20;
     let e = PoolConfig::from_resources(&policy, &bad).unwrap_err();
     assert_eq!(e.to_string(), "InferencePool inference/llama-70b: spec minReplicas 20 exceeds maxReplicas 16");
+}
+
+#[test]
+fn weights_round_towards_the_external_api_and_respect_its_limits() {
+    let c = config();
+    assert_eq!(traffic::weights(&c, 30.0, 25.0).external_weight, 17, "16.7% rounds up, never overloading");
+    assert_eq!(traffic::weights(&c, 30.0, 30.0).external_weight, 0);
+    assert_eq!(traffic::weights(&c, 0.0, 10.0).external_weight, 0, "no demand: self-hosted");
+    assert_eq!(traffic::weights(&c, 0.0, 0.0).external_weight, 100, "nothing ready: the only path");
+    let mut capped = c.clone();
+    capped.external = Some(ExternalConfig { max_share: 0.3, max_rps: Some(6.0), latency_s: 1.0 });
+    assert_eq!(traffic::weights(&capped, 40.0, 10.0).external_weight, 15, "6 rps of 40");
+    let mut zero = c.clone();
+    zero.external = Some(ExternalConfig { max_share: 0.0, max_rps: None, latency_s: 1.0 });
+    assert_eq!(traffic::weights(&zero, 40.0, 0.0).external_weight, 0, "a 0% external API is no path");
+}
+
+#[test]
+fn node_pools_are_sized_in_whole_nodes() {
+    let mut c = config();
+    c.gpus_per_replica = 4;
+    // 8-GPU nodes hold two 4-GPU replicas: 3 replicas need 2 nodes.
+    assert_eq!(node_pool_gpus(&c, [3, 0, 1]), [16, 0, 8]);
+    // A 16-GPU replica spans two 8-GPU nodes.
+    c.gpus_per_replica = 16;
+    assert_eq!(node_pool_gpus(&c, [1, 2, 0]), [16, 32, 0]);
+    // Without a node pool, GPUs are replicas × GPUs per replica.
+    c.gpus_per_replica = 3;
+    if let Some(s) = c.classes[1].as_mut() {
+        s.gpus_per_node = None;
+    }
+    assert_eq!(node_pool_gpus(&c, [0, 5, 0]), [0, 15, 0]);
 }
