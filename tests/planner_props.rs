@@ -134,6 +134,8 @@ prop_compose! {
         interruptions in prop::collection::vec(0.0f64..7200.0, 0..8),
         last_safe in prop::option::of(prop::array::uniform3(0u32..20)),
         recs in prop::collection::vec((0.0f64..3600.0, prop::array::uniform3(0u32..20)), 0..10),
+        pending in prop::option::of(0.0f64..3600.0),
+        scarce in prop::option::of(-600.0f64..1800.0),
     ) -> (PoolConfig, Snapshot, Memory) {
         let classes = observations(&config, raw);
         let n = history.len();
@@ -168,6 +170,8 @@ prop_compose! {
             last_safe: last_safe.map(|r| (NOW - 600.0, ClassReplicas { reserved: r[0], spot: r[1], on_demand: r[2] }, TrafficWeights::default())),
             learned_replica_rps: None,
             interrupted_seen: 0,
+            spot_pending_since: pending.map(|s| NOW - s),
+            spot_scarce_until: scarce.map(|s| NOW + s),
         };
         (config, snapshot, memory)
     }

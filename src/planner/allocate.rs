@@ -21,6 +21,8 @@ pub struct Bounds {
     pub on_demand_max: u32,
     /// Replicas on nodes with an interruption notice, per class; replaced on top of the target.
     pub interrupted: [u32; 3],
+    /// Most spot replicas (interrupted included) while spot capacity is unavailable: what is ready.
+    pub spot_max: u32,
 }
 
 /// Raw targets and the figures behind them, for reasons.
@@ -56,10 +58,17 @@ pub fn external_capacity(config: &PoolConfig, econ: &Economics, demand: f64) -> 
     }
 }
 
-fn spot_fits(config: &PoolConfig, r: &[u32; 3], fraction: f64) -> bool {
+/// Most spot replicas this tick: the class maximum, or what is ready while spot is unavailable.
+fn spot_limit(config: &PoolConfig, b: &Bounds) -> u32 {
+    class_max(config, Class::Spot).min(b.spot_max)
+}
+
+/// Whether one more healthy spot replica fits (interrupted ones hold slots until they go).
+fn spot_fits(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> bool {
     let spot = r[Class::Spot as usize];
     let total = r.iter().sum::<u32>();
-    spot < class_max(config, Class::Spot) && f64::from(spot + 1) <= fraction * f64::from(total + 1) + EPS
+    let room = spot_limit(config, b).saturating_sub(b.interrupted[Class::Spot as usize]);
+    spot < room && f64::from(spot + 1) <= b.spot_fraction * f64::from(total + 1) + EPS
 }
 
 /// The class the next paid replica goes to, if any has room: spot within its fraction, else on-demand.
@@ -67,7 +76,7 @@ fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option<Class> {
     if r.iter().sum::<u32>() >= config.max_replicas {
         return None;
     }
-    if spot_fits(config, r, b.spot_fraction) {
+    if spot_fits(config, r, b) {
         Some(Class::Spot)
     } else if r[Class::OnDemand as usize] < class_max(config, Class::OnDemand).min(b.on_demand_max) {
         Some(Class::OnDemand)
@@ -123,7 +132,7 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
     while r[1] + r[2] < must_total {
         if let Some(c) = next_paid(config, &r, b) {
             r[c as usize] += 1;
-        } else if r[1] < class_max(config, Class::Spot) && r.iter().sum::<u32>() < config.max_replicas {
+        } else if r[1] + b.interrupted[1] < spot_limit(config, b) && r.iter().sum::<u32>() < config.max_replicas {
             // No other class has room: the SLO outranks the spot fraction.
             r[1] += 1;
             spot_over_fraction = true;
@@ -134,13 +143,14 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
 
     // Spares hedge the spot replicas against interruptions.
     if r[1] > 0 {
-        r[1] = (r[1] + config.spare_spot_replicas).min(class_max(config, Class::Spot));
+        r[1] = (r[1] + config.spare_spot_replicas).min(spot_limit(config, b));
     }
     // Replacements: interrupted replicas are still counted in their workload until their node goes,
     // so the target carries them on top to start the replacements now.
     for c in Class::ALL {
         let i = c as usize;
-        r[i] = (r[i] + b.interrupted[i]).min(class_max(config, c));
+        let max = if c == Class::Spot { spot_limit(config, b) } else { class_max(config, c) };
+        r[i] = (r[i] + b.interrupted[i]).min(max.max(r[i]));
     }
     fit_limits(config, &mut r, b);
     Allocation { replicas: r, must_rps, spot_over_fraction }

@@ -87,7 +87,9 @@ fn fresh(
         .fold(0.0, f64::max);
     let persist = buy_time(config, econ, windows);
     let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist);
-    let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted };
+    let spot_scarce = spot::scarcity(&mut mem, snapshot, now, econ.lead_s[Class::Spot as usize]);
+    let spot_max = if spot_scarce { obs.ready[Class::Spot as usize] } else { u32::MAX };
+    let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max };
     let mut alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
 
     // Idle: demand below the threshold of what the healthy ready replicas serve.
@@ -117,6 +119,11 @@ fn fresh(
     scale_down::record(&mut mem, now, alloc.replicas, longest);
     let wmax = scale_down::window_max(&mem, now, windows);
     let (mut target, mut damping) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
+    if spot_scarce {
+        // Spot replicas that never got capacity are not running: cancelling them is no scale-down.
+        let s = Class::Spot as usize;
+        target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
+    }
     allocate::fit_limits(config, &mut target, &bounds);
 
     // Budget: judged on the burn now and on the burn the plan would have.
@@ -137,6 +144,10 @@ fn fresh(
         }
         let (t, d) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
         (target, damping) = (t, d);
+        if spot_scarce {
+            let s = Class::Spot as usize;
+            target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
+        }
         allocate::fit_limits(config, &mut target, &bounds);
         degraded = true;
     }
@@ -182,6 +193,7 @@ fn fresh(
         idle_release,
         idle_for,
         spot_halved,
+        spot_scarce,
         interruptions_per_hour: spot::per_hour(&mem),
         new_interruptions,
         trimmed,
@@ -230,7 +242,7 @@ fn stale(
     }
     // The pool minimum still holds (this only adds, unless what runs is above a lowered maximum).
     let (spot_fraction, _) = spot::fraction(config, &mem);
-    let bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted };
+    let bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max: u32::MAX };
     allocate::fit_limits(config, &mut target, &bounds);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
         let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));

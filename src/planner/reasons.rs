@@ -27,6 +27,7 @@ pub(crate) struct Context<'a> {
     pub idle_release: bool,
     pub idle_for: f64,
     pub spot_halved: bool,
+    pub spot_scarce: bool,
     pub interruptions_per_hour: f64,
     pub new_interruptions: u32,
     pub trimmed: u32,
@@ -108,6 +109,9 @@ fn up_reason(ctx: &Context, c: Class) -> String {
     if c == Class::Spot && ctx.alloc.spot_over_fraction {
         parts.push("past the spot fraction: no other class has room".into());
     }
+    if c == Class::OnDemand && ctx.spot_scarce {
+        parts.push("spot capacity unavailable (asked-for spot replicas never became ready)".into());
+    }
     if c == Class::OnDemand && ctx.spot_halved {
         parts.push(format!(
             "spot share halved after {} interruptions in the last hour",
@@ -151,6 +155,9 @@ fn down_reason(ctx: &Context, c: Class) -> String {
     }
     if ctx.degraded {
         s.push_str("; budget exceeded (Degrade): moving to the cheapest tier");
+    }
+    if c == Class::Spot && ctx.spot_scarce {
+        s.push_str("; spot capacity unavailable: pending spot replicas cancelled, on-demand instead for now");
     }
     s
 }
@@ -233,6 +240,9 @@ pub(crate) fn summary(ctx: &Context, usd_per_hour: f64) -> String {
     }
     if ctx.spot_halved {
         s.push_str("; spot share halved (frequent interruptions)");
+    }
+    if ctx.spot_scarce {
+        s.push_str("; spot unavailable, retrying later");
     }
     s
 }

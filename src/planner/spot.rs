@@ -35,3 +35,31 @@ pub fn fraction(config: &PoolConfig, memory: &Memory) -> (f64, bool) {
     let f = config.max_spot_fraction.clamp(0.0, 1.0);
     if per_hour(memory) > config.interruptions_per_hour_threshold { (f / 2.0, true) } else { (f, false) }
 }
+
+/// How long spot stays "unavailable" once detected before it is tried again, seconds.
+const SCARCE_RETRY_S: f64 = 1800.0;
+
+/// Track spot replicas that were asked for but never became ready. Pending for more than two lead
+/// times means the spot market has no capacity: spot then counts as unavailable for half an hour (or
+/// two lead times, if longer), so on-demand takes its place instead of the external API covering a gap
+/// that will not close. Returns whether spot is unavailable now.
+pub fn scarcity(memory: &mut Memory, snapshot: &Snapshot, now: f64, lead_s: f64) -> bool {
+    let spot = &snapshot.classes[Class::Spot as usize];
+    if spot.desired > spot.ready {
+        let since = *memory.spot_pending_since.get_or_insert(now);
+        if now - since > 2.0 * lead_s.max(60.0) {
+            memory.spot_scarce_until = Some(now + SCARCE_RETRY_S.max(2.0 * lead_s));
+            memory.spot_pending_since = None;
+        }
+    } else {
+        memory.spot_pending_since = None;
+    }
+    match memory.spot_scarce_until {
+        Some(until) if now < until => true,
+        Some(_) => {
+            memory.spot_scarce_until = None;
+            false
+        }
+        None => false,
+    }
+}

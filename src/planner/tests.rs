@@ -426,3 +426,31 @@ fn node_pools_are_sized_in_whole_nodes() {
     }
     assert_eq!(node_pool_gpus(&c, [0, 5, 0]), [0, 15, 0]);
 }
+
+#[test]
+fn spot_that_never_arrives_is_replaced_by_on_demand() {
+    // 40 rps for an hour; spot replicas are asked for but the market has none (never ready).
+    let c = config();
+    let mut memory = Memory::default();
+    let mut counts = [2, 0, 0];
+    let mut plans = Vec::new();
+    for k in 0..80 {
+        let now = T0 + 15.0 * f64::from(k);
+        let mut s = snapshot(|_| 40.0, counts.map(|n| (n, n)));
+        s.classes[1].ready = 0;
+        s.load.request_rate = Some(Sample { value: 40.0, at: now });
+        let p = plan(&c, &s, &memory, now);
+        counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand];
+        memory = p.memory.clone();
+        plans.push(p);
+    }
+    assert!(plans[0].replicas.spot >= 4 && plans[0].replicas.on_demand <= 2, "{}", plans[0].summary);
+    // Pending (from the second tick) for more than two spot lead times (2 × 5 min): spot is given up
+    // and on-demand takes over.
+    let switched = plans.iter().position(|p| p.replicas.on_demand >= 6).expect("on-demand took over");
+    assert_eq!(15 * switched, 630, "{}", plans[switched].summary);
+    assert_eq!(plans[switched].replicas.spot, 0);
+    assert!(plans[switched].summary.contains("spot unavailable"), "{}", plans[switched].summary);
+    assert!(reason(&plans[switched], Class::OnDemand).contains("spot capacity unavailable"));
+    assert!(memory.spot_scarce_until.is_some_and(|u| u > T0 + 1800.0));
+}
