@@ -166,8 +166,10 @@ fn fresh(
         let usable = healthy.min(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total()));
         f64::from(usable) * econ.mu
     };
-    let weights = traffic::weights(config, rate, ready_rps_for(&target));
-    let burn_of = |t: &[u32; 3]| burn(config, econ, obs, Some(rate), t);
+    // Weights are set for the recent peak: they hold until the next tick, and bursts between ticks
+    // must not overload the replicas.
+    let weights = traffic::weights(config, fc.recent_peak_rps, ready_rps_for(&target));
+    let burn_of = |t: &[u32; 3]| burn(config, econ, obs, Some((rate, fc.recent_peak_rps)), t);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
         let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
         let total_floor = allocate::pool_floor(config);
@@ -264,12 +266,12 @@ fn ext_usd_per_hour(econ: &Economics, ext_rps: f64) -> f64 {
 
 /// The burn of replica counts once they are ready: their GPUs plus the external share the route would
 /// then need at the current demand (a replica that takes load off a dearer external API lowers it).
-/// Without a known rate, GPUs only.
-fn burn(config: &PoolConfig, econ: &Economics, obs: &Observed, rate: Option<f64>, t: &[u32; 3]) -> f64 {
+/// `rates` is the current rate and the recent peak the weights are set for; without them, GPUs only.
+fn burn(config: &PoolConfig, econ: &Economics, obs: &Observed, rates: Option<(f64, f64)>, t: &[u32; 3]) -> f64 {
     let gpus = econ.gpu_usd_per_hour(*t);
-    let Some(rate) = rate else { return gpus };
+    let Some((rate, peak)) = rates else { return gpus };
     let healthy_cap = f64::from(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total())) * econ.mu;
-    let w = traffic::weights(config, rate, healthy_cap);
+    let w = traffic::weights(config, peak.max(rate), healthy_cap);
     gpus + ext_usd_per_hour(econ, rate * f64::from(w.external_weight) / 100.0)
 }
 
@@ -278,7 +280,11 @@ fn burn(config: &PoolConfig, econ: &Economics, obs: &Observed, rate: Option<f64>
 pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64, replicas: [u32; 3]) -> f64 {
     let econ = Economics::new(config, snapshot, memory);
     let obs = Observed::new(snapshot);
-    burn(config, &econ, &obs, fresh_rate(config, snapshot, now).ok(), &replicas)
+    let rates = fresh_rate(config, snapshot, now).ok().map(|rate| {
+        let fc = forecast::forecast(&snapshot.load.history, now, rate, 0.0, 0.0);
+        (rate, fc.recent_peak_rps)
+    });
+    burn(config, &econ, &obs, rates, &replicas)
 }
 
 /// GPUs the node pool of a class must offer for its replicas, in whole nodes: replicas are packed

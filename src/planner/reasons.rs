@@ -185,14 +185,25 @@ pub(crate) fn changes(ctx: &Context) -> Vec<Change> {
 
 fn traffic_change(ctx: &Context) -> Change {
     let (a, b) = (ctx.previous.external_weight, ctx.weights.external_weight);
-    let mut why = format!("demand {} rps, ready capacity {} rps", num(ctx.rate), num(ctx.ready_rps));
+    let peak = ctx.fc.recent_peak_rps;
+    let mut why = if peak > ctx.rate + 0.05 {
+        format!(
+            "demand {} rps (peak {} rps in the last {}), ready capacity {} rps",
+            num(ctx.rate),
+            num(peak),
+            dur(super::forecast::BURST_WINDOW_S),
+            num(ctx.ready_rps)
+        )
+    } else {
+        format!("demand {} rps, ready capacity {} rps", num(ctx.rate), num(ctx.ready_rps))
+    };
     if ctx.config.external_path().is_none() {
         why = "no external API (none configured, data may not leave the cluster, or its share is 0)".into();
     } else if ctx.ready_rps <= 0.0 {
         why.push_str(": no ready replicas, all traffic external");
     } else if let Some(e) = ctx.config.external_path()
         && b > 0
-        && f64::from(b) + 0.5 < 100.0 * (ctx.rate - ctx.ready_rps) / ctx.rate.max(1e-9)
+        && f64::from(b) + 0.5 < 100.0 * (peak - ctx.ready_rps) / peak.max(1e-9)
     {
         why.push_str(&format!(
             ": external capped by its max share {}%{}",

@@ -454,3 +454,16 @@ fn spot_that_never_arrives_is_replaced_by_on_demand() {
     assert!(reason(&plans[switched], Class::OnDemand).contains("spot capacity unavailable"));
     assert!(memory.spot_scarce_until.is_some_and(|u| u > T0 + 1800.0));
 }
+
+#[test]
+fn a_recent_burst_keeps_a_standing_external_share() {
+    // 10 rps with a 30 rps burst two minutes ago, on 2 reserved + 1 spot (15 rps ready): the weights
+    // hold until the next tick, so they are set for the burst: 15 of 30 rps external.
+    let s = snapshot(|t| if (T0 - 130.0..T0 - 110.0).contains(&t) { 30.0 } else { 10.0 }, [(2, 2), (1, 1), (0, 0)]);
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    assert_eq!(p.traffic.external_weight, 50);
+    let change = p.changes.iter().find(|c| matches!(c.kind, ChangeKind::Traffic { .. })).expect("route change");
+    assert_eq!(change.reason, "external 0%->50%: demand 10 rps (peak 30 rps in the last 5 min), ready capacity 15 rps");
+    // No GPUs are bought for a burst the external API can take.
+    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 1, on_demand: 0 });
+}
