@@ -8,6 +8,9 @@
 pub mod api;
 pub mod cli;
 pub mod input;
+pub mod modelserver;
 pub mod planner;
+pub mod sandbox;
+pub mod signals;
 pub mod sim;
 pub mod tls;

@@ -2,6 +2,8 @@
 //! into the library; `main.rs` only dispatches.
 
 pub mod crd;
+pub mod exporter;
+pub mod sandbox;
 pub mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions, or write one file per CRD with --out-dir.
     Crd(crd::Args),
+    /// Local Kubernetes API emulator for tests and demos (`sandbox apiserver`).
+    Sandbox(sandbox::Args),
+    /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
+    Exporter(exporter::Args),
     /// Replay a trace through the planner and the baselines and report what each would cost.
     Simulate(simulate::Args),
 }
@@ -52,6 +58,8 @@ impl From<crate::input::InputError> for Failure {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Crd(args) => crd::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
+        Command::Exporter(args) => exporter::run(args),
         Command::Simulate(args) => simulate::run(args),
     }
 }

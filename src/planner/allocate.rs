@@ -21,6 +21,8 @@ pub struct Bounds {
     pub on_demand_max: u32,
     /// Replicas on nodes with an interruption notice, per class; replaced on top of the target.
     pub interrupted: [u32; 3],
+    /// Most spot replicas (interrupted included) while spot capacity is unavailable: what is ready.
+    pub spot_max: u32,
 }
 
 /// Raw targets and the figures behind them, for reasons.
@@ -47,7 +49,7 @@ pub fn class_min(config: &PoolConfig, c: Class) -> u32 {
 
 /// How much of `demand` the external API may take.
 pub fn external_capacity(config: &PoolConfig, econ: &Economics, demand: f64) -> f64 {
-    match &config.external {
+    match config.external_path() {
         Some(e) if econ.external_substitutes() => {
             let by_share = e.max_share.clamp(0.0, 1.0) * demand;
             e.max_rps.map_or(by_share, |r| by_share.min(r.max(0.0)))
@@ -56,10 +58,17 @@ pub fn external_capacity(config: &PoolConfig, econ: &Economics, demand: f64) -> 
     }
 }
 
-fn spot_fits(config: &PoolConfig, r: &[u32; 3], fraction: f64) -> bool {
+/// Most spot replicas this tick: the class maximum, or what is ready while spot is unavailable.
+fn spot_limit(config: &PoolConfig, b: &Bounds) -> u32 {
+    class_max(config, Class::Spot).min(b.spot_max)
+}
+
+/// Whether one more healthy spot replica fits (interrupted ones hold slots until they go).
+fn spot_fits(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> bool {
     let spot = r[Class::Spot as usize];
     let total = r.iter().sum::<u32>();
-    spot < class_max(config, Class::Spot) && f64::from(spot + 1) <= fraction * f64::from(total + 1) + EPS
+    let room = spot_limit(config, b).saturating_sub(b.interrupted[Class::Spot as usize]);
+    spot < room && f64::from(spot + 1) <= b.spot_fraction * f64::from(total + 1) + EPS
 }
 
 /// The class the next paid replica goes to, if any has room: spot within its fraction, else on-demand.
@@ -67,7 +76,7 @@ fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option<Class> {
     if r.iter().sum::<u32>() >= config.max_replicas {
         return None;
     }
-    if spot_fits(config, r, b.spot_fraction) {
+    if spot_fits(config, r, b) {
         Some(Class::Spot)
     } else if r[Class::OnDemand as usize] < class_max(config, Class::OnDemand).min(b.on_demand_max) {
         Some(Class::OnDemand)
@@ -76,7 +85,24 @@ fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option<Class> {
     }
 }
 
-/// Compute the raw targets.
+/// Raw targets: replicas worth buying for the persisting base, and at least as many of those already
+/// running as are worth keeping for the current demand. Buying needs persistence (a new replica costs
+/// its lead time and a whole window before it can go); keeping does not (a running replica costs only
+/// its hour), so a replica stays while the current demand keeps it at or above break-even.
+pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds, desired: [u32; 3]) -> Allocation {
+    let mut buy = allocate(config, econ, fc, b);
+    if fc.now_rps > fc.base_rps {
+        let keep_fc = Forecast { base_rps: fc.now_rps, ..*fc };
+        let keep = allocate(config, econ, &keep_fc, b);
+        for (b, (k, d)) in buy.replicas.iter_mut().zip(keep.replicas.iter().zip(desired)) {
+            *b = (*b).max((*k).min(d));
+        }
+        fit_limits(config, &mut buy.replicas, b);
+    }
+    buy
+}
+
+/// Replicas worth buying for the forecast's persisting base, plus what the external API cannot take.
 pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds) -> Allocation {
     let mu = econ.mu;
     let mut r = [0u32; 3];
@@ -106,7 +132,7 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
     while r[1] + r[2] < must_total {
         if let Some(c) = next_paid(config, &r, b) {
             r[c as usize] += 1;
-        } else if r[1] < class_max(config, Class::Spot) && r.iter().sum::<u32>() < config.max_replicas {
+        } else if r[1] + b.interrupted[1] < spot_limit(config, b) && r.iter().sum::<u32>() < config.max_replicas {
             // No other class has room: the SLO outranks the spot fraction.
             r[1] += 1;
             spot_over_fraction = true;
@@ -117,16 +143,24 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
 
     // Spares hedge the spot replicas against interruptions.
     if r[1] > 0 {
-        r[1] = (r[1] + config.spare_spot_replicas).min(class_max(config, Class::Spot));
+        r[1] = (r[1] + config.spare_spot_replicas).min(spot_limit(config, b));
     }
     // Replacements: interrupted replicas are still counted in their workload until their node goes,
     // so the target carries them on top to start the replacements now.
     for c in Class::ALL {
         let i = c as usize;
-        r[i] = (r[i] + b.interrupted[i]).min(class_max(config, c));
+        let max = if c == Class::Spot { spot_limit(config, b) } else { class_max(config, c) };
+        r[i] = (r[i] + b.interrupted[i]).min(max.max(r[i]));
     }
     fit_limits(config, &mut r, b);
     Allocation { replicas: r, must_rps, spot_over_fraction }
+}
+
+/// Fewest replicas the pool may have: its minimum, and at least one when there is no external API
+/// (the replicas are then the only path for traffic).
+pub fn pool_floor(config: &PoolConfig) -> u32 {
+    let floor = if config.external_path().is_none() { config.min_replicas.max(1) } else { config.min_replicas };
+    floor.min(config.max_replicas)
 }
 
 /// Bring counts within per-class and pool minimum and maximum. Minimums are filled cheapest first;
@@ -137,8 +171,7 @@ pub fn fit_limits(config: &PoolConfig, r: &mut [u32; 3], b: &Bounds) {
         let i = c as usize;
         r[i] = r[i].clamp(class_min(config, c), class_max(config, c).max(class_min(config, c)));
     }
-    let floor = if config.external.is_none() { config.min_replicas.max(1) } else { config.min_replicas };
-    let floor = floor.min(config.max_replicas);
+    let floor = pool_floor(config);
     while r.iter().sum::<u32>() < floor {
         let c = if r[0] < class_max(config, Class::Reserved) {
             Class::Reserved

@@ -43,23 +43,50 @@ pub fn exceeds(a: Option<Allowance>, burn: f64) -> bool {
     a.is_some_and(|a| burn > a.usd_per_hour + 1e-9)
 }
 
-/// Remove replicas added over `floor` (dearest class first) while the burn passes the allowance.
-/// `burn_of` prices a replica count. Never goes below `floor`.
+/// Cut replicas added over `floor` so that additions never push the burn past the allowance unless
+/// they lower it (a replica that takes load off a dearer external API stays). Class by class, dearest
+/// first, keep the most additions that fit the allowance, else the count with the lowest burn; if the
+/// result still burns more than `floor` itself, fall back to `floor`. The burn is not monotone in the
+/// count (the external share is capped, so dropping a whole class can be cheaper than dropping one
+/// replica), hence the scan rather than a greedy step. `burn_of` prices counts; `total_floor` is the
+/// pool minimum, which outranks the budget. Returns the number of replicas cut.
 pub fn trim_additions(
     r: &mut [u32; 3],
     floor: [u32; 3],
+    total_floor: u32,
     replica_hour: [f64; 3],
     allowance: f64,
     burn_of: impl Fn(&[u32; 3]) -> f64,
 ) -> u32 {
+    let fits = |b: f64| b <= allowance + 1e-9;
+    let before: u32 = r.iter().sum();
+    if fits(burn_of(r)) {
+        return 0;
+    }
     let mut order = [0usize, 1, 2];
     order.sort_by(|a, b| replica_hour[*b].total_cmp(&replica_hour[*a]));
-    let mut removed = 0;
     for i in order {
-        while r[i] > floor[i] && burn_of(r) > allowance + 1e-9 {
-            r[i] -= 1;
-            removed += 1;
+        let mut best = (*r, burn_of(r));
+        let mut candidate = *r;
+        while candidate[i] > floor[i] && candidate.iter().sum::<u32>() > total_floor {
+            candidate[i] -= 1;
+            let b = burn_of(&candidate);
+            if fits(b) {
+                best = (candidate, b);
+                break;
+            }
+            if b < best.1 - 1e-9 {
+                best = (candidate, b);
+            }
+        }
+        *r = best.0;
+        if fits(best.1) {
+            return before - r.iter().sum::<u32>();
         }
     }
-    removed
+    let base: [u32; 3] = std::array::from_fn(|i| r[i].min(floor[i]));
+    if base.iter().sum::<u32>() >= total_floor && burn_of(&base) < burn_of(r) {
+        *r = base;
+    }
+    before - r.iter().sum::<u32>()
 }

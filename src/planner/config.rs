@@ -160,8 +160,17 @@ impl PoolConfig {
         check("CostPolicy", &cname, "spec.slo.latencySeconds", slo, slo > 0.0, "must be > 0")?;
         let frac = c.spot.max_fraction;
         check("CostPolicy", &cname, "spec.spot.maxFraction", frac, (0.0..=1.0).contains(&frac), "must be in 0..1")?;
-        let share = c.external.max_share;
-        check("CostPolicy", &cname, "spec.external.maxShare", share, (0.0..=1.0).contains(&share), "must be in 0..1")?;
+        if let Some(share) = c.external.max_share {
+            check(
+                "CostPolicy",
+                &cname,
+                "spec.external.maxShare",
+                share,
+                (0.0..=1.0).contains(&share),
+                "must be in 0..1",
+            )?;
+        }
+        let share = c.external.effective_max_share();
         let idle_u = c.idle_reclaim.utilization_threshold;
         check(
             "CostPolicy",
@@ -249,6 +258,13 @@ impl PoolConfig {
             tick_s: f64::from(c.tick_seconds),
             signal_max_age_s: f64::from(p.metrics.max_age_seconds),
         })
+    }
+
+    /// The external API if it can take any traffic: configured, with a share and a rate limit above 0.
+    /// An external API allowed 0% is no path for traffic, so the pool then keeps a replica like a pool
+    /// without one.
+    pub fn external_path(&self) -> Option<&ExternalConfig> {
+        self.external.as_ref().filter(|e| e.max_share > 0.0 && e.max_rps.is_none_or(|r| r > 0.0))
     }
 
     /// The configuration of one class, if the pool may use it.

@@ -87,8 +87,10 @@ fn fresh(
         .fold(0.0, f64::max);
     let persist = buy_time(config, econ, windows);
     let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist);
-    let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted };
-    let mut alloc = allocate::allocate(config, econ, &fc, &bounds);
+    let spot_scarce = spot::scarcity(&mut mem, snapshot, now, econ.lead_s[Class::Spot as usize]);
+    let spot_max = if spot_scarce { obs.ready[Class::Spot as usize] } else { u32::MAX };
+    let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max };
+    let mut alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
 
     // Idle: demand below the threshold of what the healthy ready replicas serve.
     let healthy = obs.healthy();
@@ -117,6 +119,11 @@ fn fresh(
     scale_down::record(&mut mem, now, alloc.replicas, longest);
     let wmax = scale_down::window_max(&mem, now, windows);
     let (mut target, mut damping) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
+    if spot_scarce {
+        // Spot replicas that never got capacity are not running: cancelling them is no scale-down.
+        let s = Class::Spot as usize;
+        target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
+    }
     allocate::fit_limits(config, &mut target, &bounds);
 
     // Budget: judged on the burn now and on the burn the plan would have.
@@ -130,13 +137,17 @@ fn fresh(
     if over_now && action == Some(BudgetAction::Degrade) {
         // Cheapest tier first: no new on-demand, spot past its fraction (within its class maximum).
         bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand as usize], ..bounds };
-        alloc = allocate::allocate(config, econ, &fc, &bounds);
+        alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
         if idle_release {
             alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
             allocate::fit_limits(config, &mut alloc.replicas, &bounds);
         }
         let (t, d) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
         (target, damping) = (t, d);
+        if spot_scarce {
+            let s = Class::Spot as usize;
+            target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
+        }
         allocate::fit_limits(config, &mut target, &bounds);
         degraded = true;
     }
@@ -147,18 +158,22 @@ fn fresh(
             trimmed += target[i].saturating_sub(keep);
             target[i] = target[i].min(keep);
         }
+        // The configured minimums still hold.
+        allocate::fit_limits(config, &mut target, &bounds);
     }
     // Hold and Degrade never let additions pass the allowance.
     let ready_rps_for = |t: &[u32; 3]| {
         let usable = healthy.min(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total()));
         f64::from(usable) * econ.mu
     };
-    let weights = traffic::weights(config, rate, ready_rps_for(&target));
-    let ext_rps = rate * f64::from(weights.external_weight) / 100.0;
-    let burn_of = |t: &[u32; 3]| econ.gpu_usd_per_hour(*t) + ext_usd_per_hour(econ, ext_rps);
+    // Weights are set for the recent peak: they hold until the next tick, and bursts between ticks
+    // must not overload the replicas.
+    let weights = traffic::weights(config, fc.recent_peak_rps, ready_rps_for(&target));
+    let burn_of = |t: &[u32; 3]| burn(config, econ, obs, Some((rate, fc.recent_peak_rps)), t);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
         let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
-        trimmed += budget::trim_additions(&mut target, floor, econ.replica_hour, a.usd_per_hour, burn_of);
+        let total_floor = allocate::pool_floor(config);
+        trimmed += budget::trim_additions(&mut target, floor, total_floor, econ.replica_hour, a.usd_per_hour, burn_of);
     }
     let usd_per_hour = burn_of(&target);
     let budget_exceeded = over_now || budget::exceeds(allowance, usd_per_hour);
@@ -180,6 +195,7 @@ fn fresh(
         idle_release,
         idle_for,
         spot_halved,
+        spot_scarce,
         interruptions_per_hour: spot::per_hour(&mem),
         new_interruptions,
         trimmed,
@@ -205,10 +221,12 @@ fn stale(
 ) -> Plan {
     mem.idle_since = None;
     let safe = mem.last_safe.map(|(_, r, _)| scale_down::to_array(&r)).unwrap_or(obs.desired);
+    // The external bill is unknown without a rate: the budget is judged on the GPUs.
     let allowance = budget::allowance(config.budget.as_ref(), &snapshot.spend);
     let burn_now = econ.gpu_usd_per_hour(obs.desired);
     let over = budget::exceeds(allowance, burn_now);
-    let hold_budget = over && config.budget.as_ref().is_some_and(|b| b.on_exceeded == BudgetAction::Hold);
+    let action = config.budget.as_ref().map(|b| b.on_exceeded);
+    let hold_budget = over && action == Some(BudgetAction::Hold);
     let mut target = obs.desired;
     for c in Class::ALL {
         let i = c as usize;
@@ -224,6 +242,17 @@ fn stale(
         let excess = target.iter().sum::<u32>().saturating_sub(config.max_replicas);
         target[i] -= excess.min(target[i] - obs.desired[i]);
     }
+    // The pool minimum still holds (this only adds, unless what runs is above a lowered maximum).
+    let (spot_fraction, _) = spot::fraction(config, &mem);
+    let bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max: u32::MAX };
+    allocate::fit_limits(config, &mut target, &bounds);
+    if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
+        let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
+        let total_floor = allocate::pool_floor(config);
+        budget::trim_additions(&mut target, floor, total_floor, econ.replica_hour, a.usd_per_hour, |t| {
+            burn(config, econ, obs, None, t)
+        });
+    }
     let weights = traffic::held(config, snapshot.traffic, obs.ready.iter().sum(), obs.healthy());
     let usd_per_hour = econ.gpu_usd_per_hour(target);
     let budget_exceeded = over || budget::exceeds(allowance, usd_per_hour);
@@ -233,6 +262,29 @@ fn stale(
 
 fn ext_usd_per_hour(econ: &Economics, ext_rps: f64) -> f64 {
     econ.ext_cost_per_request.map_or(0.0, |c| c * ext_rps * 3600.0)
+}
+
+/// The burn of replica counts once they are ready: their GPUs plus the external share the route would
+/// then need at the current demand (a replica that takes load off a dearer external API lowers it).
+/// `rates` is the current rate and the recent peak the weights are set for; without them, GPUs only.
+fn burn(config: &PoolConfig, econ: &Economics, obs: &Observed, rates: Option<(f64, f64)>, t: &[u32; 3]) -> f64 {
+    let gpus = econ.gpu_usd_per_hour(*t);
+    let Some((rate, peak)) = rates else { return gpus };
+    let healthy_cap = f64::from(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total())) * econ.mu;
+    let w = traffic::weights(config, peak.max(rate), healthy_cap);
+    gpus + ext_usd_per_hour(econ, rate * f64::from(w.external_weight) / 100.0)
+}
+
+/// What `replicas` would cost per hour once ready, priced as [`plan`] prices its own `usd_per_hour`:
+/// for the ledger's projections, the simulator and checks that additions stay within budget.
+pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64, replicas: [u32; 3]) -> f64 {
+    let econ = Economics::new(config, snapshot, memory);
+    let obs = Observed::new(snapshot);
+    let rates = fresh_rate(config, snapshot, now).ok().map(|rate| {
+        let fc = forecast::forecast(&snapshot.load.history, now, rate, 0.0, 0.0);
+        (rate, fc.recent_peak_rps)
+    });
+    burn(config, &econ, &obs, rates, &replicas)
 }
 
 /// GPUs the node pool of a class must offer for its replicas, in whole nodes: replicas are packed

@@ -23,14 +23,16 @@ pub struct Economics {
 }
 
 impl Economics {
-    /// Derive the tick's economics. μ follows the live token mix when the pool states output tokens per
-    /// second and the mean output length is known; learned throughput only ever raises it (the
-    /// configured figure is the floor of what is believed).
+    /// Derive the tick's economics. μ is the configured requests per second, lowered when the pool
+    /// states output tokens per second and the live mean output is longer than that rate allows
+    /// (tps / mean output). It is never raised by the token mix: output tokens per second says nothing
+    /// about prompt (prefill) work, so short outputs with long prompts would otherwise look far cheaper
+    /// to serve than they are. Learned throughput only ever raises it.
     pub fn new(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory) -> Economics {
         let load = &snapshot.load;
         let mean_out = load.mean_output_tokens.map(|s| s.value).filter(|v| v.is_finite() && *v > 0.0);
         let mut mu = match (config.replica_output_tokens_per_s, mean_out) {
-            (Some(tps), Some(out)) => tps / out,
+            (Some(tps), Some(out)) => config.replica_rps.min(tps / out),
             _ => config.replica_rps,
         };
         if let Some(l) = memory.learned_replica_rps.filter(|l| l.is_finite()) {
@@ -51,8 +53,8 @@ impl Economics {
         Economics {
             mu,
             ext_cost_per_request,
-            external: config.external.is_some(),
-            external_meets_slo: config.external.as_ref().is_some_and(|e| e.latency_s <= config.slo_latency_s),
+            external: config.external_path().is_some(),
+            external_meets_slo: config.external_path().is_some_and(|e| e.latency_s <= config.slo_latency_s),
             replica_hour,
             lead_s,
         }

@@ -2,7 +2,8 @@
 //! explainable: two numbers, each a sentence in a reason.
 //!
 //! - `peak`: demand expected when a replica asked for now is ready: the current rate, raised by the
-//!   trend over the lead time. The external API must bridge up to this while replicas start.
+//!   trend over the lead time, or the highest burst of the last five minutes if higher. The external
+//!   API must bridge up to this while replicas start; replicas must carry what it cannot take.
 //! - `base`: the level that has lasted at least the ski-rental buy time (the minimum of the rate over
 //!   that window), carried forward by the trend. Only this level is worth buying replicas for: a spike
 //!   shorter than the buy time never reaches it and stays on the external API.
@@ -26,7 +27,14 @@ pub struct Forecast {
     pub horizon_s: f64,
     /// Window the base level had to persist over, seconds.
     pub persist_s: f64,
+    /// Highest rate within the last [`BURST_WINDOW_S`] (at least the current rate). Route weights are
+    /// set for it: they hold until the next tick, and a burst seen minutes ago is the best guess of the
+    /// burst that arrives between ticks.
+    pub recent_peak_rps: f64,
 }
+
+/// How far back bursts count for the route weights and the peak, seconds.
+pub const BURST_WINDOW_S: f64 = 300.0;
 
 /// Minimum rate over `[from, to]` of the history and the current sample; `None` when no sample falls
 /// inside. The history must be sorted by time.
@@ -60,14 +68,21 @@ pub fn forecast(history: &[(f64, f64)], now: f64, now_rps: f64, horizon_s: f64, 
         Some(then) => ((trend_now - then) / lag).max(0.0),
         None => 0.0,
     };
-    let peak_rps = now_rps + trend * horizon_s;
+    let recent_peak_rps = hist[hist.partition_point(|(t, _)| *t < now - BURST_WINDOW_S)..]
+        .iter()
+        .take_while(|(t, _)| *t <= now)
+        .map(|(_, v)| *v)
+        .filter(|v| v.is_finite())
+        .fold(now_rps, f64::max);
+    // The peak to bridge: the trend carried over the lead time, or a burst seen in the last minutes.
+    let peak_rps = (now_rps + trend * horizon_s).max(recent_peak_rps);
     let base_rps = if persist.is_finite() {
         let level = min_over(hist, now - persist, now, cur).unwrap_or(now_rps);
         (level + trend * (persist + horizon_s)).min(peak_rps)
     } else {
         0.0
     };
-    Forecast { now_rps, peak_rps, base_rps, trend, horizon_s, persist_s: persist }
+    Forecast { now_rps, peak_rps, base_rps, trend, horizon_s, persist_s: persist, recent_peak_rps }
 }
 
 #[cfg(test)]

@@ -74,6 +74,8 @@ impl TryFrom<&PlannerState> for Memory {
             last_safe,
             learned_replica_rps: s.learned_requests_per_second,
             interrupted_seen: 0,
+            spot_pending_since: None,
+            spot_scarce_until: None,
         })
     }
 }
@@ -92,7 +94,7 @@ mod tests {
             spot_interruptions: vec![1_700_000_200.25],
             last_safe: Some((1_700_000_300.0, r, TrafficWeights { self_hosted_weight: 80, external_weight: 20 })),
             learned_replica_rps: Some(2.5),
-            interrupted_seen: 0,
+            ..Default::default()
         };
         let s = PlannerState::from(&m);
         assert_eq!(s.idle_since.as_deref(), Some("2023-11-14T22:15:00Z"));

@@ -27,6 +27,7 @@ pub(crate) struct Context<'a> {
     pub idle_release: bool,
     pub idle_for: f64,
     pub spot_halved: bool,
+    pub spot_scarce: bool,
     pub interruptions_per_hour: f64,
     pub new_interruptions: u32,
     pub trimmed: u32,
@@ -83,20 +84,20 @@ fn up_reason(ctx: &Context, c: Class) -> String {
     }
     if c != Class::Reserved && fc.base_rps + 1e-9 < fc.peak_rps && ctx.econ.external_substitutes() {
         parts.push(format!(
-            "{} rps has lasted {} (the buy time at break-even utilisation {}%)",
+            "{} rps of it has lasted the {} buy time (break-even utilisation {}%)",
             num(fc.base_rps),
             dur(fc.persist_s),
             num(ctx.econ.break_even(c) * 100.0)
         ));
     }
-    if ctx.alloc.must_rps > 0.0 && ctx.config.external.is_some() {
+    if ctx.alloc.must_rps > 0.0 && ctx.config.external_path().is_some() {
         let cap = allocate::external_capacity(ctx.config, ctx.econ, fc.peak_rps);
         if ctx.econ.external_substitutes() {
             parts.push(format!("the external API may take at most {} rps", num(cap)));
         } else {
             parts.push(format!(
                 "external latency {} s misses the SLO {} s",
-                num(ctx.config.external.as_ref().map_or(0.0, |e| e.latency_s)),
+                num(ctx.config.external_path().map_or(0.0, |e| e.latency_s)),
                 num(ctx.config.slo_latency_s)
             ));
         }
@@ -107,6 +108,9 @@ fn up_reason(ctx: &Context, c: Class) -> String {
     }
     if c == Class::Spot && ctx.alloc.spot_over_fraction {
         parts.push("past the spot fraction: no other class has room".into());
+    }
+    if c == Class::OnDemand && ctx.spot_scarce {
+        parts.push("spot capacity unavailable (asked-for spot replicas never became ready)".into());
     }
     if c == Class::OnDemand && ctx.spot_halved {
         parts.push(format!(
@@ -147,10 +151,13 @@ fn down_reason(ctx: &Context, c: Class) -> String {
             dur(ctx.windows[i])
         )),
         Damping::Step => s.push_str(&format!("; at most {} removed per tick", ctx.config.max_scale_down_step)),
-        Damping::None => {}
+        Damping::None => s.push_str(&format!(" and has for the whole {} rent-or-buy window", dur(ctx.windows[i]))),
     }
     if ctx.degraded {
         s.push_str("; budget exceeded (Degrade): moving to the cheapest tier");
+    }
+    if c == Class::Spot && ctx.spot_scarce {
+        s.push_str("; spot capacity unavailable: pending spot replicas cancelled, on-demand instead for now");
     }
     s
 }
@@ -178,14 +185,25 @@ pub(crate) fn changes(ctx: &Context) -> Vec<Change> {
 
 fn traffic_change(ctx: &Context) -> Change {
     let (a, b) = (ctx.previous.external_weight, ctx.weights.external_weight);
-    let mut why = format!("demand {} rps, ready capacity {} rps", num(ctx.rate), num(ctx.ready_rps));
-    if ctx.config.external.is_none() {
-        why = "no external API (data may not leave the cluster)".into();
+    let peak = ctx.fc.recent_peak_rps;
+    let mut why = if peak > ctx.rate + 0.05 {
+        format!(
+            "demand {} rps (peak {} rps in the last {}), ready capacity {} rps",
+            num(ctx.rate),
+            num(peak),
+            dur(super::forecast::BURST_WINDOW_S),
+            num(ctx.ready_rps)
+        )
+    } else {
+        format!("demand {} rps, ready capacity {} rps", num(ctx.rate), num(ctx.ready_rps))
+    };
+    if ctx.config.external_path().is_none() {
+        why = "no external API (none configured, data may not leave the cluster, or its share is 0)".into();
     } else if ctx.ready_rps <= 0.0 {
         why.push_str(": no ready replicas, all traffic external");
-    } else if let Some(e) = &ctx.config.external
+    } else if let Some(e) = ctx.config.external_path()
         && b > 0
-        && f64::from(b) + 0.5 < 100.0 * (ctx.rate - ctx.ready_rps) / ctx.rate.max(1e-9)
+        && f64::from(b) + 0.5 < 100.0 * (peak - ctx.ready_rps) / peak.max(1e-9)
     {
         why.push_str(&format!(
             ": external capped by its max share {}%{}",
@@ -234,6 +252,9 @@ pub(crate) fn summary(ctx: &Context, usd_per_hour: f64) -> String {
     if ctx.spot_halved {
         s.push_str("; spot share halved (frequent interruptions)");
     }
+    if ctx.spot_scarce {
+        s.push_str("; spot unavailable, retrying later");
+    }
     s
 }
 
@@ -270,8 +291,8 @@ pub(crate) fn stale(
     }
     if weights != previous {
         let (a, b) = (previous.external_weight, weights.external_weight);
-        let what = if config.external.is_none() {
-            "no external API (data may not leave the cluster)".to_string()
+        let what = if config.external_path().is_none() {
+            "no external API (none configured, data may not leave the cluster, or its share is 0)".to_string()
         } else if obs.healthy() == 0 {
             "no ready replicas, all traffic external".to_string()
         } else {

@@ -98,4 +98,10 @@ pub struct Memory {
     /// after a restart a notice still pending may be counted a second time, which only errs towards
     /// less spot.
     pub interrupted_seen: u32,
+    /// Since when spot replicas have been asked for but not ready (spot capacity may be unavailable).
+    /// Not persisted in status: after a restart scarcity is detected again within two lead times.
+    pub spot_pending_since: Option<f64>,
+    /// Until when spot counts as unavailable: no more spot than is ready is asked for, and on-demand
+    /// takes its place. Not persisted in status.
+    pub spot_scarce_until: Option<f64>,
 }

@@ -12,7 +12,7 @@ use super::{PoolConfig, TrafficWeights};
 /// - Otherwise the overflow share, rounded up to a whole percent (rounding down would overload the
 ///   replicas), capped by the external share and rate limit.
 pub fn weights(config: &PoolConfig, demand_rps: f64, ready_rps: f64) -> TrafficWeights {
-    let Some(ext) = &config.external else {
+    let Some(ext) = config.external_path() else {
         return TrafficWeights { self_hosted_weight: 100, external_weight: 0 };
     };
     if ready_rps <= 0.0 {
@@ -35,7 +35,7 @@ pub fn weights(config: &PoolConfig, demand_rps: f64, ready_rps: f64) -> TrafficW
 /// Weights held while signals are stale: the current weights, except that interrupted replicas' share
 /// moves to the external API at once, and traffic never goes to a path that cannot take it.
 pub fn held(config: &PoolConfig, current: TrafficWeights, ready: u32, healthy: u32) -> TrafficWeights {
-    let Some(ext) = &config.external else {
+    let Some(ext) = config.external_path() else {
         return TrafficWeights { self_hosted_weight: 100, external_weight: 0 };
     };
     if healthy == 0 {
