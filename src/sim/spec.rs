@@ -108,7 +108,7 @@ impl SimSpec {
                     usd_per_output_token: output / 1e6,
                     latency_s: api.latency_seconds.unwrap_or(DEFAULT_EXTERNAL_LATENCY_S),
                     max_rps: p.external.max_requests_per_second,
-                    max_share: p.external.max_share,
+                    max_share: p.external.max_share.unwrap_or(1.0),
                 })
             }
             _ => None,
