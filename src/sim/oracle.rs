@@ -167,12 +167,12 @@ pub fn fractional(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult
     let mut slices: Vec<Slice> = Vec::with_capacity(trace.len() * 3);
     let mut total = 0.0;
     let mut forced_drop = 0.0;
-    for i in 0..trace.len() {
+    for (i, &spot_i) in spot.iter().enumerate().take(trace.len()) {
         let a = trace.arrivals[i];
         total += a;
         let mu = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]);
         let per = mu * dt; // requests one replica serves in the step
-        let s_max = spot[i] as f64;
+        let s_max = spot_i as f64;
         let mut options: Vec<(Kind, f64, f64)> = Vec::with_capacity(5); // (kind, price, cap)
         options.push((Kind::Reserved, 0.0, r * per));
         let s1 = if k.is_finite() { (k * r).min(s_max) } else { s_max }.min(m - r).max(0.0);

@@ -99,8 +99,8 @@ pub(crate) fn step_bounds(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> Vec<St
     let mut p = Pricing::new(spec, dt);
     let ext_ok = spec.external_meets_slo();
     let mut out = Vec::with_capacity(trace.len());
-    for i in 0..trace.len() {
-        p.s_max = spot[i];
+    for (i, &spot_i) in spot.iter().enumerate().take(trace.len()) {
+        p.s_max = spot_i;
         let n_max = p.max_replicas();
         let a = trace.arrivals[i];
         let cap = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]) * dt;
