@@ -124,6 +124,10 @@ fn fresh(
         let s = Class::Spot as usize;
         target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
     }
+    let healthy_ready: [u32; 3] = std::array::from_fn(|i| obs.ready[i] - obs.interrupted[i]);
+    if !idle_release {
+        scale_down::bridge(&mut target, &mut damping, alloc.replicas, obs.desired, healthy_ready, obs.interrupted);
+    }
     allocate::fit_limits(config, &mut target, &bounds);
 
     // Budget: judged on the burn now and on the burn the plan would have.
@@ -147,6 +151,9 @@ fn fresh(
         if spot_scarce {
             let s = Class::Spot as usize;
             target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
+        }
+        if !idle_release {
+            scale_down::bridge(&mut target, &mut damping, alloc.replicas, obs.desired, healthy_ready, obs.interrupted);
         }
         allocate::fit_limits(config, &mut target, &bounds);
         degraded = true;

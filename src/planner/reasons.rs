@@ -151,6 +151,9 @@ fn down_reason(ctx: &Context, c: Class) -> String {
             dur(ctx.windows[i])
         )),
         Damping::Step => s.push_str(&format!("; at most {} removed per tick", ctx.config.max_scale_down_step)),
+        Damping::Bridge => {
+            s.push_str(&format!("; keeping {} ready until the replicas taking over are ready", ctx.target[i]))
+        }
         Damping::None => s.push_str(&format!(" and has for the whole {} rent-or-buy window", dur(ctx.windows[i]))),
     }
     if ctx.degraded {

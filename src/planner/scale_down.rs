@@ -71,6 +71,30 @@ pub enum Damping {
     Window,
     /// Limited by the per-tick step.
     Step,
+    /// Kept because the replicas meant to take over are not ready yet (make before break).
+    Bridge,
+}
+
+/// Make before break: never let ready replicas go while the healthy ready capacity left would fall
+/// below what the raw targets want (their replacements in another class are still starting). Ready
+/// replicas being removed are kept, cheapest class first, until enough are ready elsewhere.
+pub fn bridge(
+    target: &mut [u32; 3],
+    why: &mut [Damping; 3],
+    raw: [u32; 3],
+    desired: [u32; 3],
+    healthy_ready: [u32; 3],
+    interrupted: [u32; 3],
+) {
+    let want: u32 = raw.iter().sum::<u32>().saturating_sub(interrupted.iter().sum());
+    let mut ready_after: u32 = (0..3).map(|i| target[i].min(healthy_ready[i])).sum();
+    for i in 0..3 {
+        while ready_after < want && target[i] < desired[i] && target[i] < healthy_ready[i] {
+            target[i] += 1;
+            ready_after += 1;
+            why[i] = Damping::Bridge;
+        }
+    }
 }
 
 /// Damp scale-down. `idle_release` lets idle classes drop straight to their raw targets.

@@ -467,3 +467,23 @@ fn a_recent_burst_keeps_a_standing_external_share() {
     // No GPUs are bought for a burst the external API can take.
     assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 1, on_demand: 0 });
 }
+
+#[test]
+fn ready_replicas_stay_until_their_replacements_are_ready() {
+    // 20 rps on 4 ready on-demand replicas, nothing else ready. Spot was asked for (4 pending) and the
+    // on-demand window has long passed: on-demand must still not drop while spot is not ready.
+    let mut s = snapshot(|_| 20.0, [(0, 0), (4, 0), (4, 4)]);
+    s.load.request_rate = Some(Sample { value: 20.0, at: T0 });
+    let old = ClassReplicas { reserved: 0, spot: 4, on_demand: 0 };
+    let memory = Memory { recommendations: vec![(T0 - 3000.0, old)], ..Default::default() };
+    let mut c = config();
+    c.classes[0] = None;
+    let p = plan(&c, &s, &memory, T0);
+    // The economics want 2 spot + 1 spare and 2 on-demand; without the bridge on-demand would drop to
+    // 2, leaving 10 rps ready for 20 rps while the spot replicas start.
+    assert_eq!(p.replicas, ClassReplicas { reserved: 0, spot: 3, on_demand: 4 }, "{:#?}", p.changes);
+    // Once the spot replicas are ready, on-demand goes.
+    s.classes[1] = ClassObservation { desired: 3, ready: 3, interrupted: 0 };
+    let p = plan(&c, &s, &p.memory, T0 + 15.0);
+    assert_eq!(p.replicas, ClassReplicas { reserved: 0, spot: 3, on_demand: 2 }, "{:#?}", p.changes);
+}
