@@ -14,4 +14,5 @@ pub mod modelserver;
 pub mod planner;
 pub mod sandbox;
 pub mod signals;
+pub mod sim;
 pub mod tls;

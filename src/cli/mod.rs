@@ -4,6 +4,7 @@
 pub mod crd;
 pub mod exporter;
 pub mod sandbox;
+pub mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,8 @@ pub enum Command {
     Sandbox(sandbox::Args),
     /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
     Exporter(exporter::Args),
+    /// Replay a trace through the planner and the baselines and report what each would cost.
+    Simulate(simulate::Args),
 }
 
 /// A failed command: the one-line message and the process exit code.
@@ -57,5 +60,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Crd(args) => crd::run(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Exporter(args) => exporter::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

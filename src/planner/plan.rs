@@ -19,7 +19,9 @@ pub struct Plan {
     pub signals_stale: bool,
     /// The budget is exceeded (projected month or hourly burn).
     pub budget_exceeded: bool,
-    /// Estimated burn rate of this plan once applied, USD/hour.
+    /// Estimated burn rate of this plan once applied and its replicas ready, USD/hour: GPUs of all
+    /// classes (reserved at its price, as the ledger counts it) plus the external share the route will
+    /// need at the current demand. Stale plans count GPUs only (the demand is unknown).
     pub usd_per_hour: f64,
     /// Memory to keep for the next tick.
     pub memory: Memory,

@@ -93,4 +93,15 @@ pub struct Memory {
     pub last_safe: Option<(f64, ClassReplicas, TrafficWeights)>,
     /// Learned requests per second per replica.
     pub learned_replica_rps: Option<f64>,
+    /// Interruption notices already counted into `spot_interruptions` (the `interrupted` total seen at
+    /// the last tick), so a notice that lasts several ticks is counted once. Not persisted in status:
+    /// after a restart a notice still pending may be counted a second time, which only errs towards
+    /// less spot.
+    pub interrupted_seen: u32,
+    /// Since when spot replicas have been asked for but not ready (spot capacity may be unavailable).
+    /// Not persisted in status: after a restart scarcity is detected again within two lead times.
+    pub spot_pending_since: Option<f64>,
+    /// Until when spot counts as unavailable: no more spot than is ready is asked for, and on-demand
+    /// takes its place. Not persisted in status.
+    pub spot_scarce_until: Option<f64>,
 }

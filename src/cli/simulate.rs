@@ -1,0 +1,160 @@
+//! `hybridscale simulate`: replay a trace through the planner and the baselines against a model of
+//! the cluster and print what each would cost. With no arguments it replays an embedded excerpt of
+//! the Azure LLM code trace under an embedded Llama-3.1-70B policy.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Failure;
+use crate::sim::{self, LoadOptions, Scenario, SpotMarket, TraceFormat, loaders, policy};
+
+/// Output formats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// An aligned text table.
+    Table,
+    /// Exactly one JSON object.
+    Json,
+    /// A Markdown table.
+    Markdown,
+}
+
+/// Flags of `hybridscale simulate`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Trace to replay (Azure LLM CSV, Mooncake JSONL, ServeGen aggregate rate CSV or per-minute
+    /// counts CSV). Default: an embedded 30-minute excerpt of the Azure LLM code trace 2023.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Format of --trace.
+    #[arg(long, value_name = "FORMAT", default_value = "auto", value_parser = ["auto", "azure", "mooncake", "rate-csv", "per-minute"])]
+    pub trace_format: String,
+    /// Multi-document YAML with a CostPolicy and an InferencePool. Default: an embedded
+    /// Llama-3.1-70B-on-H100 policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Multiply every request rate by this factor.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub rate_scale: f64,
+    /// Stretch the time axis by this factor (same requests over X times the duration).
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Cap the request rate of rate series at this many requests per second (after scaling).
+    #[arg(long, value_name = "RPS")]
+    pub max_rps: Option<f64>,
+    /// Request trace whose token sizes are drawn for rate series. Default: the embedded excerpt.
+    #[arg(long, value_name = "FILE")]
+    pub tokens_from: Option<PathBuf>,
+    /// Seconds per simulation step.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub step: f64,
+    /// Spot availability trace (SkyPilot spot-traces JSON) instead of a Poisson interruption rate.
+    #[arg(long, value_name = "FILE")]
+    pub spot_trace: Option<PathBuf>,
+    /// Spot interruptions per replica-hour when no --spot-trace is given.
+    #[arg(long, value_name = "RATE", default_value_t = 0.1)]
+    pub spot_interruptions_per_hour: f64,
+    /// Seed for token draws and spot interruptions.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Also write an SVG plot of the replay to this file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+fn positive(name: &str, v: f64) -> Result<(), Failure> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!("--{name} must be a positive number, got {v}")))
+    }
+}
+
+/// Run the simulation and print the report.
+pub fn run(args: Args) -> Result<(), Failure> {
+    positive("rate-scale", args.rate_scale)?;
+    positive("time-scale", args.time_scale)?;
+    positive("step", args.step)?;
+    if let Some(m) = args.max_rps {
+        positive("max-rps", m)?;
+    }
+    if !(args.spot_interruptions_per_hour.is_finite() && args.spot_interruptions_per_hour >= 0.0) {
+        return Err(Failure::usage("--spot-interruptions-per-hour must be a number >= 0"));
+    }
+    let format: TraceFormat = args.trace_format.parse().map_err(Failure::usage)?;
+
+    let scenario = match &args.policy {
+        Some(p) => {
+            let text = crate::input::read_to_string(p)?;
+            Scenario::parse(p, &text)?
+        }
+        None => Scenario::parse(Path::new(policy::DEFAULT_POLICY_NAME), policy::DEFAULT_POLICY)?,
+    };
+    let tokens = match &args.tokens_from {
+        Some(p) => {
+            let text = crate::input::read_to_string(p)?;
+            let raw = loaders::parse(p, &text, TraceFormat::Auto)?;
+            sim::TokenSample::from_raw(p, &raw)?
+        }
+        None => sim::default_tokens()?,
+    };
+    let opts = LoadOptions {
+        format,
+        step_s: args.step,
+        rate_scale: args.rate_scale,
+        time_scale: args.time_scale,
+        max_rps: args.max_rps,
+        tokens: Some(tokens),
+        seed: args.seed,
+    };
+    let trace = match &args.trace {
+        Some(p) => loaders::load(p, &opts)?,
+        None => sim::default_trace(&opts)?,
+    };
+    let market = match &args.spot_trace {
+        Some(p) => SpotMarket::load(p)?,
+        None if args.spot_interruptions_per_hour > 0.0 => {
+            SpotMarket::Poisson { per_replica_hour: args.spot_interruptions_per_hour }
+        }
+        None => SpotMarket::Steady,
+    };
+
+    let names = sim::strategy_names(&scenario.spec);
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new((trace.len() * names.len()) as u64);
+        if let Ok(style) = ProgressStyle::with_template("{msg:>16} [{bar:40}] {percent:>3}% {elapsed}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    });
+    let mut results = Vec::new();
+    for name in names {
+        if let Some(p) = &progress {
+            p.set_message(name);
+        }
+        if let Some(r) = sim::run_one(name, &trace, &scenario, &market, args.seed, progress.as_ref()) {
+            results.push(r);
+        }
+    }
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    let report = sim::Report { trace: trace.stats(), results };
+
+    if let Some(path) = &args.plot {
+        let svg = sim::svg::render(&report, "hybridscale");
+        std::fs::write(path, svg).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    }
+    let text = match args.format {
+        Format::Table => report.to_table(),
+        Format::Json => report.to_json() + "\n",
+        Format::Markdown => report.to_markdown(),
+    };
+    print!("{text}");
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! The economics and limits of one pool under its policy, flattened for the cluster model, the
+//! baselines and the oracle. Built from the same CRDs the operator reads (a CostPolicy and an
+//! InferencePool), so a simulation prices exactly what `kubectl apply` would run.
+
+use std::path::Path;
+
+use super::queueing;
+use crate::api::cost_policy::CostPolicy;
+use crate::api::inference_pool::{CapacityClassName as Class, InferencePool};
+use crate::input::InputError;
+
+/// External API latency assumed when the pool does not state one, seconds. Hosted LLM APIs answer
+/// typical chat requests in a few seconds end to end.
+pub const DEFAULT_EXTERNAL_LATENCY_S: f64 = 5.0;
+
+/// One capacity class.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassSpec {
+    /// Fewest replicas.
+    pub min: u32,
+    /// Most replicas.
+    pub max: u32,
+    /// Seconds for a new node to join.
+    pub node_provision_s: f64,
+}
+
+/// The external API.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalSpec {
+    /// USD per prompt token.
+    pub usd_per_input_token: f64,
+    /// USD per generated token.
+    pub usd_per_output_token: f64,
+    /// End-to-end latency, seconds.
+    pub latency_s: f64,
+    /// Rate limit, requests per second.
+    pub max_rps: Option<f64>,
+    /// Largest share of requests the policy lets go external.
+    pub max_share: f64,
+}
+
+/// Everything the simulator needs to know about a pool and its policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimSpec {
+    /// Pool name (for reports).
+    pub name: String,
+    /// Classes, indexed by `Class as usize`.
+    pub classes: [Option<ClassSpec>; 3],
+    /// USD per GPU-hour, indexed by `Class as usize`.
+    pub gpu_hour_usd: [f64; 3],
+    /// GPUs per replica.
+    pub gpus_per_replica: u32,
+    /// Seconds from a replica being asked for (on an existing node) to serving.
+    pub startup_s: f64,
+    /// Fewest replicas over all classes.
+    pub min_replicas: u32,
+    /// Most replicas over all classes.
+    pub max_replicas: u32,
+    /// Rated requests per second per replica within the SLO.
+    pub replica_rps: f64,
+    /// Rated output tokens per second per replica, when the pool states it.
+    pub replica_output_tokens_per_s: Option<f64>,
+    /// The external API, if data may leave the cluster and the pool has one.
+    pub external: Option<ExternalSpec>,
+    /// Latency SLO, seconds.
+    pub slo_s: f64,
+    /// Share of requests that must meet the SLO.
+    pub target_attainment: f64,
+    /// Largest share of replicas on spot.
+    pub max_spot_fraction: f64,
+    /// Spare spot replicas against interruptions.
+    pub spare_spot_replicas: u32,
+    /// Scale-down stabilisation, seconds.
+    pub stabilization_s: f64,
+    /// Saturation throughput of a replica over its rated throughput (see
+    /// [`queueing::saturation_factor`]).
+    pub saturation: f64,
+}
+
+impl SimSpec {
+    /// Flatten a policy and a pool. `path` names the policy file in errors.
+    pub fn from_resources(path: &Path, policy: &CostPolicy, pool: &InferencePool) -> Result<Self, InputError> {
+        let p = &policy.spec;
+        let s = &pool.spec;
+        let class = |c: Class| {
+            s.capacity.get(c).map(|cc| ClassSpec {
+                min: cc.min_replicas.unwrap_or(0),
+                max: cc.max_replicas.unwrap_or(s.max_replicas).min(s.max_replicas),
+                node_provision_s: cc.node_provision_seconds as f64,
+            })
+        };
+        let external = match (&s.external, p.external.allowed) {
+            (Some(api), true) => {
+                let input = api
+                    .input_usd_per_million_tokens
+                    .or(p.external_prices.as_ref().map(|e| e.input_usd_per_million_tokens));
+                let output = api
+                    .output_usd_per_million_tokens
+                    .or(p.external_prices.as_ref().map(|e| e.output_usd_per_million_tokens));
+                let (Some(input), Some(output)) = (input, output) else {
+                    return Err(InputError::invalid(
+                        path,
+                        "the external API has no prices: set spec.externalPrices in the CostPolicy or input/output prices in the InferencePool's spec.external",
+                    ));
+                };
+                Some(ExternalSpec {
+                    usd_per_input_token: input / 1e6,
+                    usd_per_output_token: output / 1e6,
+                    latency_s: api.latency_seconds.unwrap_or(DEFAULT_EXTERNAL_LATENCY_S),
+                    max_rps: p.external.max_requests_per_second,
+                    max_share: p.external.max_share.unwrap_or(1.0),
+                })
+            }
+            _ => None,
+        };
+        let spec = SimSpec {
+            name: pool.metadata.name.clone().unwrap_or_else(|| "pool".into()),
+            classes: [class(Class::Reserved), class(Class::Spot), class(Class::OnDemand)],
+            gpu_hour_usd: [
+                p.gpu_prices.reserved.usd_per_gpu_hour,
+                p.gpu_prices.spot.usd_per_gpu_hour,
+                p.gpu_prices.on_demand.usd_per_gpu_hour,
+            ],
+            gpus_per_replica: s.gpus_per_replica.max(1),
+            startup_s: s.startup_seconds as f64,
+            min_replicas: s.min_replicas,
+            max_replicas: s.max_replicas,
+            replica_rps: s.replica_capacity.requests_per_second,
+            replica_output_tokens_per_s: s.replica_capacity.tokens_per_second,
+            external,
+            slo_s: p.slo.latency_seconds,
+            target_attainment: p.slo.target_attainment,
+            max_spot_fraction: p.spot.max_fraction,
+            spare_spot_replicas: p.spot.spare_replicas,
+            stabilization_s: p.scale_down.stabilization_seconds as f64,
+            saturation: 1.0,
+        };
+        if !(spec.replica_rps > 0.0 && spec.slo_s > 0.0) {
+            return Err(InputError::invalid(
+                path,
+                "replicaCapacity.requestsPerSecond and slo.latencySeconds must be > 0",
+            ));
+        }
+        let mut spec = spec;
+        spec.saturation = queueing::saturation_factor(
+            spec.replica_rps,
+            spec.service_s(),
+            spec.slo_s - spec.service_s(),
+            spec.target_attainment,
+        );
+        Ok(spec)
+    }
+
+    /// Seconds one request takes in service at full batch: half the SLO, the other half being the
+    /// queueing slack (see `queueing.rs`).
+    pub fn service_s(&self) -> f64 {
+        self.slo_s / 2.0
+    }
+
+    /// Requests per second one replica completes at saturation for a token mix.
+    pub fn replica_saturation_rps(&self, mean_input: f64, mean_output: f64) -> f64 {
+        self.saturation * self.replica_rps_for(mean_input, mean_output)
+    }
+
+    /// Reserved replicas committed (and paid for) all the time: the reserved class's maximum.
+    pub fn reserved_commitment(&self) -> u32 {
+        self.classes[Class::Reserved as usize].as_ref().map_or(0, |c| c.max)
+    }
+
+    /// USD per second of one replica on `class`.
+    pub fn replica_usd_per_s(&self, class: Class) -> f64 {
+        self.gpu_hour_usd[class as usize] * self.gpus_per_replica as f64 / 3600.0
+    }
+
+    /// Requests per second one replica really serves within the SLO for a token mix.
+    ///
+    /// Without a token rate the rated request rate holds for every mix. With one, a request costs
+    /// its output tokens at the rated decode rate plus its prompt at ten times that rate. The 10x is
+    /// this simulator's assumption (prefill is compute-bound and processes a whole prompt per
+    /// batch step, decode one token per sequence per step); it is not measured here. It makes long
+    /// prompts (Mooncake, Azure code) cost real capacity even when outputs are short.
+    pub fn replica_rps_for(&self, mean_input: f64, mean_output: f64) -> f64 {
+        match self.replica_output_tokens_per_s {
+            Some(tps) if tps > 0.0 => {
+                let seconds = mean_output / tps + mean_input / (10.0 * tps);
+                if seconds > 0.0 { 1.0 / seconds } else { self.replica_rps }
+            }
+            _ => self.replica_rps,
+        }
+    }
+
+    /// USD of one external request of the given size.
+    pub fn external_usd_per_request(&self, mean_input: f64, mean_output: f64) -> f64 {
+        self.external
+            .as_ref()
+            .map_or(f64::INFINITY, |e| mean_input * e.usd_per_input_token + mean_output * e.usd_per_output_token)
+    }
+
+    /// Whether an external request meets the SLO at all.
+    pub fn external_meets_slo(&self) -> bool {
+        self.external.as_ref().is_some_and(|e| e.latency_s <= self.slo_s)
+    }
+
+    /// Spec of a class, if the pool has it.
+    pub fn class(&self, c: Class) -> Option<&ClassSpec> {
+        self.classes[c as usize].as_ref()
+    }
+}

@@ -1,0 +1,220 @@
+//! The simulator end to end: loaders on the real public traces, the oracle as a lower bound on every
+//! bundled trace, and `hybridscale simulate` as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hybridscale::sim::{self, LoadOptions, Scenario, SpotMarket, TraceFormat, loaders, policy};
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
+}
+
+fn default_scenario() -> Scenario {
+    Scenario::parse(Path::new(policy::DEFAULT_POLICY_NAME), policy::DEFAULT_POLICY).expect("default policy")
+}
+
+fn opts(step_s: f64) -> LoadOptions {
+    LoadOptions { step_s, tokens: Some(sim::default_tokens().expect("tokens")), ..LoadOptions::default() }
+}
+
+const AZURE_CODE: &str = "azure_llm_inference_2023/AzureLLMInferenceTrace_code.csv";
+const AZURE_CONV: &str = "azure_llm_inference_2023/AzureLLMInferenceTrace_conv.csv";
+const MOONCAKE: &str = "mooncake_fast25_synthetic/synthetic_trace.jsonl";
+const SERVEGEN_MID: &str = "servegen_alibaba_bailian/servegen_m-mid_aggregate_rate.csv";
+const SERVEGEN_SMALL: &str = "servegen_alibaba_bailian/servegen_m-small_aggregate_rate.csv";
+const MAF: &str = "maf_azure_functions_per_minute/maf1_per_minute_requests.csv";
+const SPOT: &str = "spot_traces_skypilot/availability/16-node/aws-08-27-2023/us-west-2a_v100_1.json";
+
+#[test]
+fn loaders_read_every_public_trace() {
+    let o = opts(10.0);
+    let code = loaders::load(&data(AZURE_CODE), &o).unwrap();
+    assert_eq!(code.stats().requests, 8819.0);
+    let conv = loaders::load(&data(AZURE_CONV), &o).unwrap();
+    assert_eq!(conv.stats().requests, 19366.0);
+    let (input, output) = conv.mean_tokens();
+    assert!((input - 1155.0).abs() < 5.0 && (output - 211.0).abs() < 5.0, "{input} {output}");
+    let moon = loaders::load(&data(MOONCAKE), &o).unwrap();
+    assert_eq!(moon.stats().requests, 3993.0);
+    let mid = loaders::load(&data(SERVEGEN_MID), &o).unwrap();
+    assert_eq!(mid.len(), 14 * 8640);
+    let s = mid.stats();
+    // Gaps are filled, so the mean is a little above the README's 1790 rps (which counts them as 0).
+    assert!(s.mean_rps > 1790.0 && s.mean_rps < 1950.0, "{s:?}");
+    assert!((s.peak_rps - 3444.8).abs() < 0.1, "{s:?}");
+    let maf = loaders::load(&data(MAF), &LoadOptions { rate_scale: 1e-4, max_rps: Some(1.5), ..o.clone() }).unwrap();
+    assert_eq!(maf.len(), 48405 * 6);
+    assert!(maf.stats().peak_rps <= 1.5);
+    // Time scale keeps the requests and stretches the duration.
+    let stretched = loaders::load(&data(AZURE_CODE), &LoadOptions { time_scale: 3.0, ..o }).unwrap();
+    assert_eq!(stretched.stats().requests, 8819.0);
+    assert!((stretched.stats().duration_s - 3.0 * code.stats().duration_s).abs() < 40.0);
+}
+
+#[test]
+fn a_malformed_row_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.csv");
+    std::fs::write(
+        &p,
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9,10,2\n2023-11-16 18:17:04.1,x,2\n",
+    )
+    .unwrap();
+    let e = loaders::load(&p, &opts(10.0)).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:3:1:", p.display())), "{e}");
+    let e = loaders::load(&p, &LoadOptions { format: TraceFormat::PerMinute, ..opts(10.0) }).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:1:1:", p.display())), "{e}");
+}
+
+/// Every bundled trace: the embedded excerpt, and the public traces the benchmark uses (rate series
+/// scaled to the default pool and replayed at one-minute steps to keep the debug test quick).
+fn bundled_traces() -> Vec<sim::Trace> {
+    let mut v = vec![sim::default_trace(&opts(10.0)).unwrap()];
+    v.push(loaders::load(&data(AZURE_CONV), &opts(10.0)).unwrap());
+    v.push(loaders::load(&data(MOONCAKE), &LoadOptions { rate_scale: 0.5, ..opts(10.0) }).unwrap());
+    v.push(loaders::load(&data(SERVEGEN_SMALL), &LoadOptions { rate_scale: 12.0 / 1174.0, ..opts(60.0) }).unwrap());
+    v.push(
+        loaders::load(&data(MAF), &LoadOptions { rate_scale: 1e-4 * 12.0 / 0.43, max_rps: Some(40.0), ..opts(60.0) })
+            .unwrap(),
+    );
+    v
+}
+
+#[test]
+fn no_strategy_beats_the_oracle_at_equal_or_better_attainment() {
+    let scenario = default_scenario();
+    let markets = [SpotMarket::Poisson { per_replica_hour: 0.2 }, SpotMarket::load(&data(SPOT)).unwrap()];
+    for trace in bundled_traces() {
+        for market in &markets {
+            let report = sim::run_all(&trace, &scenario, market, 7, None);
+            let oracle = report.oracle().expect("oracle ran").clone();
+            assert!(oracle.slo_attainment >= scenario.spec.target_attainment - 1e-9, "{}", trace.name);
+            for r in &report.results {
+                assert!(r.cost_usd.is_finite() && r.cost_usd >= 0.0, "{}: {r:?}", trace.name);
+                assert!((0.0..=1.0 + 1e-9).contains(&r.slo_attainment), "{}: {r:?}", trace.name);
+                let parts = r.cost_breakdown_usd;
+                assert!((parts.reserved + parts.spot + parts.on_demand + parts.external - r.cost_usd).abs() < 1e-6);
+                if r.slo_attainment >= oracle.slo_attainment {
+                    assert!(
+                        r.cost_usd >= oracle.cost_usd * (1.0 - 1e-9),
+                        "{} on {} ({}): {} costs {:.2} < oracle {:.2} at attainment {:.5} >= {:.5}",
+                        r.strategy,
+                        trace.name,
+                        market.describe(),
+                        r.strategy,
+                        r.cost_usd,
+                        oracle.cost_usd,
+                        r.slo_attainment,
+                        oracle.slo_attainment
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn all_external_pays_exactly_the_token_bill_and_static_peak_meets_the_slo() {
+    let scenario = default_scenario();
+    let trace = loaders::load(&data(AZURE_CONV), &opts(10.0)).unwrap();
+    let ext = scenario.spec.external.clone().unwrap();
+    let expected: f64 = (0..trace.len())
+        .map(|i| {
+            trace.arrivals[i]
+                * (trace.mean_input[i] * ext.usd_per_input_token + trace.mean_output[i] * ext.usd_per_output_token)
+        })
+        .sum();
+    let r = sim::run_one("all-external", &trace, &scenario, &SpotMarket::Steady, 1, None).unwrap();
+    // conv peaks at 16 requests in a second but never near the 50 rps limit over 10 s steps.
+    assert!((r.cost_breakdown_usd.external - expected).abs() < 1e-6 * expected, "{r:?}");
+    assert_eq!(r.slo_attainment, 1.0);
+    assert_eq!(r.external_share, 1.0);
+    let s = sim::run_one("static-peak", &trace, &scenario, &SpotMarket::Steady, 1, None).unwrap();
+    assert!(s.slo_attainment >= scenario.spec.target_attainment, "{s:?}");
+    assert_eq!(s.cost_breakdown_usd.spot + s.cost_breakdown_usd.on_demand + s.cost_breakdown_usd.external, 0.0);
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hybridscale")).arg("simulate").args(args).output().expect("run hybridscale")
+}
+
+#[test]
+fn simulate_with_no_arguments_prints_one_json_object_and_a_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("p.svg");
+    let out = cli(&["--format", "json", "--plot", plot.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Not a terminal: no progress bar on stderr.
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("exactly one JSON object");
+    let trace = &v["trace"];
+    for k in ["name", "requests", "duration_s", "mean_rps", "peak_rps"] {
+        assert!(!trace[k].is_null(), "trace.{k} missing: {trace}");
+    }
+    let results = v["results"].as_array().unwrap();
+    let names: Vec<&str> = results.iter().map(|r| r["strategy"].as_str().unwrap()).collect();
+    assert_eq!(names, ["hybridscale", "static-peak", "target-tracking", "spot-hedge", "all-external", "oracle"]);
+    for r in results {
+        for k in ["cost_usd", "slo_attainment", "gpu_hours", "idle_gpu_hours", "external_share"] {
+            assert!(r[k].is_number(), "{k} in {r}");
+        }
+        for k in ["reserved", "spot", "on_demand", "external"] {
+            assert!(r["cost_breakdown_usd"][k].is_number(), "{k} in {r}");
+        }
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("cumulative cost per strategy"));
+    // Deterministic: the same inputs give the same figures.
+    let again = cli(&["--format", "json"]);
+    assert_eq!(out.stdout, again.stdout);
+}
+
+#[test]
+fn simulate_reads_files_and_formats() {
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sim/default_policy.yaml");
+    let out = cli(&[
+        "--trace",
+        data(SERVEGEN_MID).to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--rate-scale",
+        "0.005",
+        "--time-scale",
+        "0.1",
+        "--step",
+        "30",
+        "--format",
+        "markdown",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("| hybridscale |") && text.contains("| oracle |"), "{text}");
+    let out = cli(&["--trace", data(MOONCAKE).to_str().unwrap(), "--trace-format", "mooncake"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("static-peak"));
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |out: std::process::Output, needle: &str| {
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    };
+    check(cli(&["--trace", "/nonexistent/trace.csv"]), "/nonexistent/trace.csv");
+    check(cli(&["--policy", "/nonexistent/policy.yaml"]), "/nonexistent/policy.yaml");
+    let bad = dir.path().join("policy.yaml");
+    std::fs::write(&bad, "apiVersion: hybridscale.dev/v1alpha1\nkind: CostPolicy\nspec:\n  slo: {}\n").unwrap();
+    check(cli(&["--policy", bad.to_str().unwrap()]), "policy.yaml");
+    let only_one = dir.path().join("one.yaml");
+    std::fs::write(&only_one, policy::DEFAULT_POLICY.split("\n---\n").next().unwrap()).unwrap();
+    check(cli(&["--policy", only_one.to_str().unwrap()]), "no InferencePool");
+    let trace = dir.path().join("t.csv");
+    std::fs::write(&trace, "Time (min),Requests\n0,5\n1,five\n").unwrap();
+    check(cli(&["--trace", trace.to_str().unwrap()]), "t.csv:3:1");
+    check(cli(&["--rate-scale", "0"]), "--rate-scale");
+}
