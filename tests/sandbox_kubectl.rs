@@ -45,11 +45,10 @@ impl Env {
     }
 
     async fn run(&self, args: &[&str]) -> Output {
-        let out = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+        tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
             .await
             .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 60 s"))
-            .expect("kubectl runs");
-        out
+            .expect("kubectl runs")
     }
 
     /// Run kubectl and return stdout; panic with stderr if it fails.
@@ -173,8 +172,9 @@ spec:
 #[tokio::test]
 async fn deployment_scale_watch_and_server_side_apply() {
     let env = start().await;
-    let ns = apply_stdin(&env, INFERENCE_NS).await;
-    assert!(ns.status.success(), "{}", String::from_utf8_lossy(&ns.stderr));
+    // kubectl's generator sends the Namespace as protobuf.
+    let created = env.ok(&["create", "namespace", "inference"]).await;
+    assert!(created.contains("namespace/inference created"), "{created}");
     let out = apply_stdin(&env, DEPLOYMENT).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
@@ -244,4 +244,55 @@ spec:
     let header: Vec<&str> = got.lines().next().unwrap_or_default().split_whitespace().collect();
     assert_eq!(header, ["NAME", "CLUSTER", "DESIRED", "REPLICAS", "READY", "PHASE", "AGE"], "{got}");
     assert!(got.lines().nth(1).is_some_and(|l| l.starts_with("gpu") && l.contains("c1") && l.contains(" 4 ")), "{got}");
+}
+
+const NODE_AND_PODS: &str = "apiVersion: v1
+kind: Node
+metadata:
+  name: gpu-1
+status:
+  conditions:
+  - {type: Ready, status: \"True\"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p1, namespace: default, labels: {app: llm}}
+spec:
+  nodeName: gpu-1
+  containers: [{name: c, image: i}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p2, namespace: default, labels: {app: llm}}
+spec:
+  nodeName: gpu-1
+  containers: [{name: c, image: i}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: llm, namespace: default}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: llm}}
+";
+
+/// `kubectl drain` cordons the node and evicts through the Eviction API; the PodDisruptionBudget lets one
+/// of the two ready pods go and keeps the other (429, which kubectl retries until its timeout).
+#[tokio::test]
+async fn drain_cordons_and_evicts_within_the_disruption_budget() {
+    let env = start().await;
+    let out = apply_stdin(&env, NODE_AND_PODS).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for p in ["p1", "p2"] {
+        let status = r#"{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}"#;
+        env.ok(&["patch", "pod", p, "--subresource=status", "--type=merge", "-p", status]).await;
+    }
+    let drain = env.run(&["drain", "gpu-1", "--force", "--timeout=4s"]).await;
+    let stderr = String::from_utf8_lossy(&drain.stderr);
+    assert!(!drain.status.success(), "the budget keeps one pod: {stderr}");
+    assert!(stderr.contains("Cannot evict pod as it would violate the pod's disruption budget."), "{stderr}");
+    let nodes = env.ok(&["get", "nodes"]).await;
+    assert!(nodes.contains("Ready,SchedulingDisabled"), "{nodes}");
+    let pods = env.ok(&["get", "pods", "-o", "name"]).await;
+    assert_eq!(pods.lines().count(), 1, "one pod evicted, one kept: {pods}");
 }

@@ -101,6 +101,7 @@ const DEFS: &[Def] = &[
         scale: false,
         columns: &[("Type", ".type", 0), ("Reason", ".reason", 0), ("Message", ".message", 0), AGE],
     },
+    // Stored apart from core v1 Events (the real server shares one storage and converts between them).
     Def {
         gv: "events.k8s.io/v1",
         kind: "Event",

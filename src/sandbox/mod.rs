@@ -11,6 +11,7 @@
 
 pub mod admission;
 pub mod builtin;
+pub mod cluster;
 pub mod crd;
 pub mod discovery;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod kubeconfig;
 pub mod managed;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod server;

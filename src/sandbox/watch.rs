@@ -19,7 +19,7 @@ use super::faults::Faults;
 use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::server::resource::{Request, present};
-use super::server::wants_table;
+use super::server::{partial_metadata, wants_metadata, wants_table};
 use super::store::{Event, EventType};
 use super::table;
 
@@ -63,6 +63,7 @@ impl Filter {
 struct Encoder {
     rt: Arc<ResourceType>,
     table: bool,
+    metadata_only: bool,
     include: String,
     columns_sent: bool,
 }
@@ -76,6 +77,8 @@ impl Encoder {
             t
         } else if kind == "ERROR" || kind == "BOOKMARK" {
             obj.clone()
+        } else if self.metadata_only {
+            partial_metadata(obj)
         } else {
             present(&self.rt, obj)
         };
@@ -113,6 +116,7 @@ fn start(req: &Request) -> Result<Response, ApiError> {
     let mut enc = Encoder {
         rt: req.rt.clone(),
         table: wants_table(&req.headers),
+        metadata_only: wants_metadata(&req.headers),
         include: q("includeObject").unwrap_or("Metadata").to_string(),
         columns_sent: false,
     };

@@ -41,7 +41,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// A JSON response.
 pub fn json_response(code: u16, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(code, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A response with an already serialized JSON body.
+pub fn bytes_response(code: u16, bytes: Vec<u8>) -> Response {
     Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/json")
@@ -112,6 +116,20 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
 }
 
+/// Whether the client asked for metadata only (`as=PartialObjectMetadata[List]`, kube's metadata watcher).
+pub fn wants_metadata(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=PartialObjectMetadata"))
+}
+
+/// The `meta.k8s.io/v1` PartialObjectMetadata view of an object.
+pub fn partial_metadata(obj: &Value) -> Value {
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+    })
+}
+
 async fn handle(
     State(state): State<Arc<AppState>>,
     method: Method,
@@ -133,7 +151,12 @@ async fn handle(
     let Some(rt) = rt else {
         return ApiError::no_route(&path).into_response();
     };
-    if rt.namespaced != target.namespace.is_some() && target.name.is_some() {
+    // Cluster-scoped kinds have no namespaced paths; namespaced kinds are only listed and watched across
+    // namespaces (a write or a named read needs the namespace in the path), as on the real server.
+    let cross_namespace_ok = method == Method::GET && target.name.is_none();
+    if (!rt.namespaced && target.namespace.is_some())
+        || (rt.namespaced && target.namespace.is_none() && !cross_namespace_ok)
+    {
         return ApiError::no_route(&path).into_response();
     }
     let watching = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
@@ -177,7 +200,11 @@ async fn handle(
         Verb::Watch => return super::watch::serve(&req).await,
         Verb::Get | Verb::List if req.target.sub.is_some() => subresource::get(&req),
         Verb::Get => resource::get(&req),
-        Verb::List => resource::list(&req),
+        Verb::List => match resource::list_fast(&req) {
+            Some(Ok(bytes)) => return bytes_response(200, bytes),
+            Some(Err(e)) => return e.into_response(),
+            None => resource::list(&req),
+        },
         Verb::Create if req.target.sub.as_deref() == Some("eviction") => subresource::evict(&req),
         Verb::Create => resource::create(&req),
         Verb::Update if req.target.sub.is_some() => subresource::update(&req),

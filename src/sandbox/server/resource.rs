@@ -12,11 +12,12 @@ use super::super::admission::FieldValidation;
 use super::super::error::{ApiError, ApiResult};
 use super::super::managed;
 use super::super::patch::{self, PatchType};
+use super::super::protobuf;
 use super::super::registry::ResourceType;
 use super::super::selector::{FieldSelector, LabelSelector};
 use super::super::store::{DeleteOpts, Inner, Propagation, Subresource, WriteOpts, now_rfc3339};
 use super::super::table;
-use super::{AppState, Target, wants_table};
+use super::{AppState, Target, partial_metadata, wants_metadata, wants_table};
 
 /// One API request, parsed.
 pub struct Request {
@@ -66,8 +67,11 @@ impl Request {
             return Err(ApiError::bad_request("the request body is empty"));
         }
         let ct = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if ct.contains("protobuf") || ct.contains("cbor") {
-            // Only JSON (and YAML for apply) is served; clients fall back to JSON on 415.
+        if ct.contains("protobuf") {
+            // kubectl's imperative generators send protobuf; a few kinds are decoded (protobuf.rs).
+            return protobuf::decode(&self.body).map_err(|e| ApiError::new(415, "UnsupportedMediaType", e.to_string()));
+        }
+        if ct.contains("cbor") {
             return Err(ApiError::unsupported_media_type(ct));
         }
         match serde_json::from_slice::<Value>(&self.body) {
@@ -134,6 +138,9 @@ pub fn get(req: &Request) -> Reply {
         let include = req.query.get("includeObject").map(String::as_str).unwrap_or("Metadata");
         return Ok((200, table::table(&req.rt, &[&*obj], &rv, include, true)));
     }
+    if wants_metadata(&req.headers) {
+        return Ok((200, partial_metadata(&obj)));
+    }
     Ok((200, present(&req.rt, &obj)))
 }
 
@@ -150,16 +157,75 @@ pub fn list(req: &Request) -> Reply {
         let refs: Vec<&Value> = items.iter().map(|o| &**o).collect();
         return Ok((200, table::table(&req.rt, &refs, &rv.to_string(), include, true)));
     }
-    let items: Vec<Value> = items.iter().map(|o| present(&req.rt, o)).collect();
-    Ok((
-        200,
-        json!({
-            "kind": format!("{}List", req.rt.kind),
-            "apiVersion": req.rt.api_version(),
-            "metadata": {"resourceVersion": rv.to_string()},
-            "items": items,
-        }),
-    ))
+    if wants_metadata(&req.headers) {
+        let items: Vec<Value> = items.iter().map(|o| partial_metadata(o)).collect();
+        return Ok((
+            200,
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                   "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+        ));
+    }
+    Ok((200, ListBody::new(&req.rt, rv, &items).to_value()))
+}
+
+/// A list response, serialized straight from the stored objects (no deep copies: lists of a thousand
+/// objects are the hot path of every informer's relist).
+#[derive(serde::Serialize)]
+pub struct ListBody<'a> {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    metadata: Value,
+    items: Vec<std::borrow::Cow<'a, Value>>,
+}
+
+impl<'a> ListBody<'a> {
+    /// The list of `items` at resourceVersion `rv`, each in the requested version.
+    pub fn new(rt: &ResourceType, rv: u64, items: &'a [Arc<Value>]) -> Self {
+        let api_version = rt.api_version();
+        let items = items
+            .iter()
+            .map(|o| {
+                if o.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str()) {
+                    std::borrow::Cow::Borrowed(&**o)
+                } else {
+                    std::borrow::Cow::Owned(present(rt, o))
+                }
+            })
+            .collect();
+        ListBody {
+            kind: format!("{}List", rt.kind),
+            api_version,
+            metadata: json!({"resourceVersion": rv.to_string()}),
+            items,
+        }
+    }
+
+    /// Serialized JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// As a JSON value (for callers that need one).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// GET a collection as plain JSON, serialized without copying the objects; other representations (Table,
+/// PartialObjectMetadata) go through [`list`].
+pub fn list_fast(req: &Request) -> Option<ApiResult<Vec<u8>>> {
+    if wants_table(&req.headers) || wants_metadata(&req.headers) {
+        return None;
+    }
+    Some((|| {
+        let (labels, fields) = req.selectors()?;
+        let (items, rv) = {
+            let s = req.state.store.lock();
+            (s.list(&req.rt, req.ns(), &labels, &fields), s.resource_version())
+        };
+        Ok(ListBody::new(&req.rt, rv, &items).to_bytes())
+    })())
 }
 
 /// POST.

@@ -186,9 +186,16 @@ pub fn evict(req: &Request) -> Reply {
             } else {
                 expected
             };
-            // Evicting a pod that is not healthy never lowers the healthy count.
-            let allowed = if pod_ready(&pod) { healthy - desired } else { 1 };
-            if allowed <= 0 {
+            // As the real eviction handler: pods that are not running go regardless of the budget; a healthy
+            // pod needs a disruption to spare; a running but unhealthy one (policy IfHealthyBudget, the
+            // default) needs the budget to be met already.
+            let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending");
+            let permitted = match phase {
+                "Pending" | "Succeeded" | "Failed" => true,
+                _ if pod_ready(&pod) => healthy - desired > 0,
+                _ => healthy >= desired,
+            };
+            if !permitted {
                 let name = pdb.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
                 let mut e = ApiError::new(
                     429,
