@@ -87,7 +87,12 @@ fn fresh(
         .fold(0.0, f64::max);
     let persist = buy_time(config, econ, windows);
     let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist);
-    let spot_scarce = spot::scarcity(&mut mem, snapshot, now, econ.lead_s[Class::Spot as usize]);
+    // Spot that never arrives is replaced by on-demand only where no external API can bridge: in the
+    // simulator, on-demand brought in and out around an intermittent spot market cost more and met the
+    // SLO less often than letting the external API carry the pending spot share (ServeGen m-mid on the
+    // SkyPilot V100 availability trace: $132.6k at 99.78% against $128.2k at 99.92%).
+    let spot_scarce =
+        spot::scarcity(&mut mem, snapshot, now, econ.lead_s[Class::Spot as usize]) && !econ.external_substitutes();
     let spot_max = if spot_scarce { obs.ready[Class::Spot as usize] } else { u32::MAX };
     let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max };
     let mut alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);

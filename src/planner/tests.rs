@@ -429,8 +429,10 @@ fn node_pools_are_sized_in_whole_nodes() {
 
 #[test]
 fn spot_that_never_arrives_is_replaced_by_on_demand() {
-    // 40 rps for an hour; spot replicas are asked for but the market has none (never ready).
-    let c = config();
+    // 40 rps for an hour; spot replicas are asked for but the market has none (never ready). Without an
+    // external API nothing else can carry their share.
+    let mut c = config();
+    c.external = None;
     let mut memory = Memory::default();
     let mut counts = [2, 0, 0];
     let mut plans = Vec::new();
@@ -486,4 +488,25 @@ fn ready_replicas_stay_until_their_replacements_are_ready() {
     s.classes[1] = ClassObservation { desired: 3, ready: 3, interrupted: 0 };
     let p = plan(&c, &s, &p.memory, T0 + 15.0);
     assert_eq!(p.replicas, ClassReplicas { reserved: 0, spot: 3, on_demand: 2 }, "{:#?}", p.changes);
+}
+
+#[test]
+fn with_an_external_api_pending_spot_is_bridged_not_replaced() {
+    let c = config();
+    let mut memory = Memory::default();
+    let mut counts = [2, 0, 0];
+    let mut last = None;
+    for k in 0..80 {
+        let now = T0 + 15.0 * f64::from(k);
+        let mut s = snapshot(|_| 40.0, counts.map(|n| (n, n)));
+        s.classes[1].ready = 0;
+        s.load.request_rate = Some(Sample { value: 40.0, at: now });
+        let p = plan(&c, &s, &memory, now);
+        counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand];
+        memory = p.memory.clone();
+        last = Some(p);
+    }
+    let last = last.unwrap();
+    assert!(last.replicas.spot >= 4, "{}", last.summary);
+    assert!(last.traffic.external_weight >= 50, "{}", last.summary);
 }
