@@ -209,9 +209,7 @@ fn the_default_check_finds_the_metrics_default() {
     let errs: Vec<String> = CrdSchema::new(&bad).check().iter().map(|e| e.render()).collect();
     assert_eq!(
         errs,
-        vec![
-            "openAPIV3Schema.default.n: Invalid value: 0: openAPIV3Schema.default.n in body should be greater than or equal to 5"
-        ]
+        vec!["openAPIV3Schema.default.n: Invalid value: 0: n in body should be greater than or equal to 5"]
     );
 }
 
