@@ -239,6 +239,15 @@ async fn nodepool_provisions_within_its_gpu_limit_and_consolidates() {
         .and_then(|c| c.message)
         .unwrap_or_default();
     assert!(message.starts_with("0/2 nodes are available: 2 Insufficient nvidia.com/gpu"), "{message}");
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let pending_name = pending.metadata.name.clone();
+    let events = events.list(&ListParams::default()).await.expect("list events").items;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("FailedScheduling") && e.involved_object.name == pending_name),
+        "a FailedScheduling event for the pending pod"
+    );
 
     // Scaled down to 1, the emptied node is consolidated away.
     scale_deployment(&client, "llm", 1).await;
@@ -329,16 +338,24 @@ async fn machine_deployment_scale_creates_and_removes_nodes() {
     let names: BTreeSet<String> = pods_of(&client, "vllm").await.into_iter().filter_map(|p| p.metadata.name).collect();
     assert_eq!(names, BTreeSet::from(["vllm-0".to_string(), "vllm-1".to_string()]));
 
-    // Down to one node: its pods are evicted and come back on the remaining node (2 GPUs fit both).
+    // The operator hands a node back: it cordons it, then scales the MachineDeployment down. That node
+    // goes; its pods are evicted and come back on the other node (2 GPUs fit both).
+    let mut names: Vec<String> =
+        nodes_labelled(&client, selector).await.into_iter().filter_map(|n| n.metadata.name).collect();
+    names.sort();
+    let (keep, give_back) = (names[0].clone(), names[1].clone());
+    Api::<Node>::all(client.clone())
+        .patch(&give_back, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}})))
+        .await
+        .expect("cordon");
     mds.patch_scale("md-l4", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 1}})))
         .await
         .expect("scale machinedeployment down");
-    eventually("one node, statefulset 2 ready on it", || async {
+    eventually("only the kept node, statefulset 2 ready on it", || async {
         let nodes = nodes_labelled(&client, selector).await;
         let pods = pods_of(&client, "vllm").await;
-        let on_node = nodes.first().and_then(|n| n.metadata.name.clone());
-        let all_there = pods.len() == 2 && pods.iter().all(|p| ready(p) && node_of(p) == on_node);
-        (nodes.len() == 1 && all_there).then_some(())
+        let all_there = pods.len() == 2 && pods.iter().all(|p| ready(p) && node_of(p).as_ref() == Some(&keep));
+        (nodes.len() == 1 && nodes[0].metadata.name.as_ref() == Some(&keep) && all_there).then_some(())
     })
     .await;
     eventually("machinedeployment status 1/1", || async {
@@ -350,6 +367,20 @@ async fn machine_deployment_scale_creates_and_removes_nodes() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let after = mds.get("md-l4").await.expect("get md").metadata.resource_version;
     assert_eq!(after, before, "no status rewrites at rest (the CRD prunes fields the simulation writes)");
+
+    // Deleting the Node by hand deletes its pods; the MachineDeployment replaces the node and the
+    // StatefulSet's pods come back on the new one.
+    let old_node =
+        nodes_labelled(&client, selector).await.into_iter().next().and_then(|n| n.metadata.name).expect("node");
+    Api::<Node>::all(client.clone()).delete(&old_node, &Default::default()).await.expect("delete node");
+    eventually("a replacement node with both pods Ready on it", || async {
+        let nodes = nodes_labelled(&client, selector).await;
+        let new_node = nodes.first().and_then(|n| n.metadata.name.clone()).filter(|n| *n != old_node)?;
+        let pods = pods_of(&client, "vllm").await;
+        let moved = pods.len() == 2 && pods.iter().all(|p| ready(p) && node_of(p).as_ref() == Some(&new_node));
+        (nodes.len() == 1 && moved).then_some(())
+    })
+    .await;
 
     cluster.shutdown().await;
     sandbox.stop().await;
@@ -405,6 +436,149 @@ async fn spot_interruption_taints_then_removes_the_node_and_the_pod_moves() {
     assert!(pods.iter().all(|p| p.metadata.name != victim_pod.metadata.name), "the victim's pod was replaced");
     assert!(nodes_labelled(&client, "karpenter.sh/nodepool=spot").await.len() <= 4);
 
+    // A template change rolls the pods (25% surge: one extra pod, on a node launched for it).
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"model-revision": "2"}}}}});
+    deployments.patch("llm", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("change the template");
+    eventually("rolled out: 2 updated, ready pods of the new template", || async {
+        let d = deployments.get("llm").await.ok()?;
+        let s = d.status?;
+        let pods = pods_of(&client, "llm").await;
+        let all_new = pods.len() == 2
+            && pods.iter().all(|p| {
+                ready(p)
+                    && p.metadata.annotations.as_ref().and_then(|a| a.get("model-revision")).is_some_and(|v| v == "2")
+            });
+        let done = s.updated_replicas == Some(2) && s.ready_replicas == Some(2) && s.replicas == Some(2);
+        (all_new && done && s.observed_generation == d.metadata.generation).then_some(())
+    })
+    .await;
+
     cluster.shutdown().await;
     sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_through_injected_faults_and_watch_cuts() {
+    use hybridscale::sandbox::faults::{FaultConfig, WatchCut};
+    init_tracing();
+    let rules = ["create:pods:500:0.35", "patch:pods:409:0.35", "delete:pods:500:0.35", "create:nodes:500:0.35"]
+        .into_iter()
+        .chain(["patch:nodes:409:0.35", "patch:nodepools:500:0.35", "patch:deployments:500:0.35", "list:pods:500:0.2"])
+        .map(|r| r.parse().expect("fault rule"))
+        .collect();
+    let faults = FaultConfig {
+        seed: 9,
+        rules,
+        watch_cut: Some(WatchCut { max_events: 20, max_age: Duration::from_secs(2) }),
+        ..FaultConfig::default()
+    };
+    let (sandbox, cluster) =
+        start_sandbox_with_cluster(SandboxOptions { faults, ..SandboxOptions::default() }, options(4))
+            .await
+            .expect("start sandbox");
+    let client = sandbox.client().expect("client");
+    create_nodepool(&client, "gpu", "on-demand", 1, 3).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment =
+        serde_json::from_value(gpu_workload("Deployment", "llm", 3, ("karpenter.sh/nodepool", "gpu"))).expect("d");
+    deployments.create(&PostParams::default(), &d).await.expect("create deployment");
+    eventually("3 ready replicas on 3 nodes despite faults", || async {
+        let s = deployments.get("llm").await.ok()?.status?;
+        let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.ok()?.items;
+        (s.ready_replicas == Some(3) && nodes.len() == 3).then_some(())
+    })
+    .await;
+    eventually("scaled to 1", || async {
+        let patch = Patch::Merge(json!({"spec": {"replicas": 1}}));
+        deployments.patch_scale("llm", &PatchParams::default(), &patch).await.ok().map(|_| ())
+    })
+    .await;
+    eventually("one node left and 1 ready replica", || async {
+        let s = deployments.get("llm").await.ok()?.status?;
+        let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.ok()?.items;
+        (s.ready_replicas == Some(1) && s.replicas == Some(1) && nodes.len() == 1).then_some(())
+    })
+    .await;
+    cluster.shutdown().await;
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_random_spot_interruptions_hit_spot_nodes_only() {
+    init_tracing();
+    // About five interruptions per spot node per second: the first comes within a few passes.
+    let opts = ClusterOptions { spot_interruptions_per_node_hour: 5.0 * 3600.0, ..options(5) };
+    let (sandbox, cluster) = start_sandbox_with_cluster(SandboxOptions::default(), opts).await.expect("start");
+    let client = sandbox.client().expect("client");
+    create_nodepool(&client, "spot", "spot", 1, 1).await;
+    create_nodepool(&client, "od", "on-demand", 1, 1).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    for (name, pool) in [("a", "spot"), ("b", "od")] {
+        let d: Deployment =
+            serde_json::from_value(gpu_workload("Deployment", name, 1, ("karpenter.sh/nodepool", pool))).expect("d");
+        deployments.create(&PostParams::default(), &d).await.expect("create deployment");
+    }
+    let nodes: Api<Node> = Api::all(client.clone());
+    let od_node = eventually("an on-demand node", || async {
+        nodes_labelled(&client, "karpenter.sh/nodepool=od").await.into_iter().next().and_then(|n| n.metadata.name)
+    })
+    .await;
+    eventually("a spot node noticed without being asked", || async {
+        let spot = nodes_labelled(&client, "karpenter.sh/nodepool=spot").await;
+        spot.iter()
+            .any(|n| {
+                n.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("sandbox.hybridscale.dev/terminate-at"))
+            })
+            .then_some(())
+    })
+    .await;
+    let od = nodes.get(&od_node).await.expect("the on-demand node is still there");
+    assert!(
+        od.spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .is_none_or(|t| t.iter().all(|t| t.key != "aws-node-termination-handler/spot-itn"))
+    );
+    cluster.shutdown().await;
+    sandbox.stop().await;
+}
+
+/// `hybridscale sandbox apiserver --simulate-cluster` runs the simulation next to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiserver_command_runs_the_simulation() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hybridscale"))
+        .args(["sandbox", "apiserver", "--simulate-cluster", "--time-scale", "0.005", "--gpus-per-node", "2"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start hybridscale sandbox apiserver");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    tokio::time::timeout(WAIT, tokio::io::BufReader::new(stdout).read_line(&mut first))
+        .await
+        .expect("kubeconfig path printed in time")
+        .expect("read stdout");
+    assert_eq!(first.trim(), kubeconfig.display().to_string());
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("kubeconfig");
+    let client = kube::Client::try_from(config).expect("client");
+
+    create_nodepool(&client, "gpu", "on-demand", 2, 2).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment =
+        serde_json::from_value(gpu_workload("Deployment", "llm", 2, ("karpenter.sh/nodepool", "gpu"))).expect("d");
+    deployments.create(&PostParams::default(), &d).await.expect("create deployment");
+    eventually("2 ready replicas on one 2-GPU node", || async {
+        let s = deployments.get("llm").await.ok()?.status?;
+        let nodes = nodes_labelled(&client, "karpenter.sh/nodepool=gpu").await;
+        (s.ready_replicas == Some(2) && nodes.len() == 1 && gpus(&nodes[0]) == 2).then_some(())
+    })
+    .await;
+    child.kill().await.expect("stop the server");
 }

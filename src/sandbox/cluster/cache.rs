@@ -146,7 +146,7 @@ pub(crate) async fn drive<L: Pass>(mut l: L, cache: Cache, stop: impl Future<Out
                 None
             }
         };
-        let cap = Instant::now() + resync;
+        let cap = super::later(Instant::now(), resync);
         let deadline = next.map_or(cap, |n| n.min(cap));
         tokio::select! {
             changed = changes.changed(), if changes_open => {

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::cache::{Cache, Needs, Pass, machine_deployment_resource};
-use super::launcher::{Launcher, remove_node};
+use super::launcher::{Launcher, marked_for_removal, remove_node};
 use super::pods::{is_active, node_name};
 use super::predicates::NodeShape;
 use super::scheduler::node_usable;
@@ -234,6 +234,7 @@ impl Pass for MachineDeployments {
                         pods: pods_on.get(&name).copied().unwrap_or(0),
                         gpus: NodeShape::of(n).gpus,
                         launching: false,
+                        marked: marked_for_removal(n),
                         created_ms: n.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_millisecond()),
                         name,
                     }
@@ -246,6 +247,7 @@ impl Pass for MachineDeployments {
                         gpus: l.shape.gpus,
                         pods: 0,
                         launching: true,
+                        marked: false,
                         created_ms: l.launched_ms,
                     },
                 ),

@@ -1,15 +1,17 @@
 //! The Deployment controller: keeps `spec.replicas` pods of the current template and writes the status
 //! fields the real controller writes.
 //!
-//! Difference from the real one (documented in the module docs): pods are owned by the Deployment
-//! directly, without a ReplicaSet in between. A template change rolls like `maxSurge: 100%,
-//! maxUnavailable: 0`: new pods are created at once and old ones are deleted as new ones become Ready.
+//! Difference from the real one: pods are owned by the Deployment directly, without a ReplicaSet in
+//! between (each pod carries `pod-template-hash`). A template change rolls by `spec.strategy`
+//! (`RollingUpdate` with `maxSurge`/`maxUnavailable`, or `Recreate`); `minReadySeconds`,
+//! `progressDeadlineSeconds` and `paused` are not simulated (Ready counts as Available).
 
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
@@ -56,42 +58,19 @@ async fn reconcile(d: Arc<Deployment>, shared: Arc<Shared>) -> Result<Action, Cl
         .map_err(api_err(format!("{where_}: list pods")))?;
     let pods: Vec<&Pod> = listed.items.iter().filter(|p| controlled_by(p, uid) && is_active(p)).collect();
     let hash = template_hash(&spec.template);
-    let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) =
-        pods.iter().partition(|p| p.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")) == Some(&hash));
-
-    // Scale the current template's pods to the target.
-    let mut created = 0usize;
-    if new.len() < want {
-        let owner = super::pods::controller_ref("apps/v1", "Deployment", name, uid);
-        for _ in new.len()..want {
-            create_pod(&shared, &pods_api, &spec.template, ns, name, &hash, owner.clone()).await?;
-            created += 1;
-        }
+    let plan = plan_rollout(want, &hash, Strategy::of(spec, want), &pods);
+    let owner = super::pods::controller_ref("apps/v1", "Deployment", name, uid);
+    for _ in 0..plan.create {
+        create_pod(&shared, &pods_api, &spec.template, ns, name, &hash, owner.clone()).await?;
     }
-    let mut deleted = Vec::new();
-    if new.len() > want {
-        sort_for_deletion(&mut new);
-        deleted.extend(new.drain(..new.len() - want).filter_map(|p| p.metadata.name.clone()));
-    }
-    // Old pods go as new ones become Ready: never fewer Ready pods than the target during a rollout.
-    let ready_new = new.iter().filter(|p| is_ready(p)).count();
-    let keep_old = want.saturating_sub(ready_new);
-    if old.len() > keep_old {
-        sort_for_deletion(&mut old);
-        deleted.extend(old.drain(..old.len() - keep_old).filter_map(|p| p.metadata.name.clone()));
-    }
-    for pod in &deleted {
+    for pod in &plan.delete {
         match pods_api.delete(pod, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(e) if is_status(&e, 404) => {}
             Err(e) => return Err(api_err(format!("{where_}: delete pod {pod}"))(e)),
         }
     }
-
-    let remaining: Vec<&Pod> = new.iter().chain(old.iter()).copied().collect();
-    let replicas = remaining.len() + created;
-    let updated = new.len() + created;
-    let ready = remaining.iter().filter(|p| is_ready(p)).count();
+    let RolloutPlan { replicas, updated, ready, .. } = plan;
     let status = deployment_status(&d, want, replicas, updated, ready);
     let key = format!("deployment/{uid}");
     if shared.status_needs_write(&key, &super::to_json(d.status.as_ref()), &status) {
@@ -101,7 +80,109 @@ async fn reconcile(d: Arc<Deployment>, shared: Arc<Shared>) -> Result<Action, Cl
             .map_err(api_err(format!("{where_}: patch status")))?;
         shared.status_written(&key, &status);
     }
-    Ok(Action::requeue(shared.opts.resync))
+    // Pod and workload events trigger reconciles; the periodic one is only a safety net.
+    Ok(Action::requeue(shared.opts.resync * 6))
+}
+
+/// What one reconcile does: pods to create and delete, and the counts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutPlan {
+    /// Pods of the current template to create.
+    pub create: usize,
+    /// Pods to delete, by name.
+    pub delete: Vec<String>,
+    /// Pods after the changes (status.replicas).
+    pub replicas: usize,
+    /// Pods of the current template after the changes (status.updatedReplicas).
+    pub updated: usize,
+    /// Ready pods that remain (status.readyReplicas).
+    pub ready: usize,
+}
+
+/// How a Deployment replaces the pods of an older template (`spec.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Delete every old pod first; create new ones once they are gone.
+    Recreate,
+    /// At most `want + max_surge` pods, and old pods removed only while at least `want - max_unavailable`
+    /// stay Ready.
+    RollingUpdate { max_surge: usize, max_unavailable: usize },
+}
+
+/// An int-or-percent of `want`: percentages round up for surge and down for unavailability, as the
+/// real controller resolves them; unparseable values fall back to `default_pct`.
+fn resolve(v: Option<&IntOrString>, want: usize, round_up: bool, default_pct: usize) -> usize {
+    let pct = |p: usize| if round_up { (want * p).div_ceil(100) } else { want * p / 100 };
+    match v {
+        Some(IntOrString::Int(n)) => usize::try_from(*n).unwrap_or(0),
+        Some(IntOrString::String(s)) => s.strip_suffix('%').and_then(|p| p.parse().ok()).map_or(pct(default_pct), pct),
+        None => pct(default_pct),
+    }
+}
+
+impl Strategy {
+    /// The strategy of `spec` for `want` replicas (default RollingUpdate with 25% surge and 25%
+    /// unavailable; both resolving to 0 means one may be unavailable, as the real controller does).
+    pub fn of(spec: &DeploymentSpec, want: usize) -> Self {
+        let strategy = spec.strategy.as_ref();
+        if strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate") {
+            return Strategy::Recreate;
+        }
+        let ru = strategy.and_then(|s| s.rolling_update.as_ref());
+        let max_surge = resolve(ru.and_then(|r| r.max_surge.as_ref()), want, true, 25);
+        let mut max_unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), want, false, 25);
+        if max_surge == 0 && max_unavailable == 0 {
+            max_unavailable = 1;
+        }
+        Strategy::RollingUpdate { max_surge, max_unavailable }
+    }
+}
+
+/// Plans a reconcile of `pods` (the Deployment's active pods) towards `want` pods of template `hash`.
+/// Pods of the current template are scaled to `want` (surplus deleted in [`sort_for_deletion`] order).
+/// Old-template pods are replaced by `strategy`, with the real controller's arithmetic: new pods up to
+/// `want + maxSurge` in all; unhealthy old pods removed up to `old + readyNew - minAvailable`, then
+/// Ready old pods while more than `minAvailable = want - maxUnavailable` pods are Ready.
+pub fn plan_rollout(want: usize, hash: &str, strategy: Strategy, pods: &[&Pod]) -> RolloutPlan {
+    let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) = pods.iter().partition(|p| {
+        p.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")).map(String::as_str) == Some(hash)
+    });
+    let mut delete = Vec::new();
+    if new.len() > want {
+        sort_for_deletion(&mut new);
+        delete.extend(new.drain(..new.len() - want).filter_map(|p| p.metadata.name.clone()));
+    }
+    let missing = want - new.len();
+    let create = match strategy {
+        _ if old.is_empty() => missing,
+        Strategy::Recreate => {
+            delete.extend(old.drain(..).filter_map(|p| p.metadata.name.clone()));
+            0
+        }
+        Strategy::RollingUpdate { max_surge, max_unavailable } => {
+            let create = missing.min((want + max_surge).saturating_sub(new.len() + old.len()));
+            let min_available = want.saturating_sub(max_unavailable);
+            let ready_new = new.iter().filter(|p| is_ready(p)).count();
+            let ready_old = old.iter().filter(|p| is_ready(p)).count();
+            let mut unhealthy_budget = (old.len() + ready_new).saturating_sub(min_available);
+            let mut ready_budget = (ready_new + ready_old).saturating_sub(min_available);
+            sort_for_deletion(&mut old);
+            let mut kept = Vec::new();
+            for p in old.drain(..) {
+                let budget = if is_ready(p) { &mut ready_budget } else { &mut unhealthy_budget };
+                if *budget > 0 {
+                    *budget -= 1;
+                    delete.extend(p.metadata.name.clone());
+                } else {
+                    kept.push(p);
+                }
+            }
+            old = kept;
+            create
+        }
+    };
+    let ready = new.iter().chain(old.iter()).filter(|p| is_ready(p)).count();
+    RolloutPlan { create, delete, replicas: new.len() + old.len() + create, updated: new.len() + create, ready }
 }
 
 async fn create_pod(
@@ -165,4 +246,81 @@ fn deployment_status(d: &Deployment, want: usize, replicas: usize, updated: usiz
     // The real controller omits zero counts (omitempty); null removes them in a merge patch.
     super::zero_counts_to_null(&mut status);
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, hash: &str, ready: bool) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"pod-template-hash": hash}},
+            "spec": {"containers": [], "nodeName": "n"},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        }))
+        .expect("pod")
+    }
+
+    const DEFAULT_4: Strategy = Strategy::RollingUpdate { max_surge: 1, max_unavailable: 1 };
+
+    #[test]
+    fn strategy_defaults_and_percentages() {
+        let spec = |v: serde_json::Value| -> DeploymentSpec { serde_json::from_value(v).expect("spec") };
+        let base = json!({"selector": {}, "template": {}});
+        assert_eq!(Strategy::of(&spec(base.clone()), 4), DEFAULT_4);
+        assert_eq!(Strategy::of(&spec(base.clone()), 2), Strategy::RollingUpdate { max_surge: 1, max_unavailable: 0 });
+        let mut v = base.clone();
+        v["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}});
+        assert_eq!(Strategy::of(&spec(v), 3), Strategy::RollingUpdate { max_surge: 0, max_unavailable: 1 });
+        let mut v = base;
+        v["strategy"] = json!({"type": "Recreate"});
+        assert_eq!(Strategy::of(&spec(v), 3), Strategy::Recreate);
+    }
+
+    #[test]
+    fn scales_up_and_down_the_current_template() {
+        let pods = [pod("a", "h1", true), pod("b", "h1", false)];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let up = plan_rollout(4, "h1", DEFAULT_4, &refs);
+        assert_eq!((up.create, up.delete.len(), up.replicas, up.updated, up.ready), (2, 0, 4, 4, 1));
+        let down = plan_rollout(1, "h1", DEFAULT_4, &refs);
+        assert_eq!(down.delete, ["b"], "the not-ready pod goes first");
+        assert_eq!((down.create, down.replicas, down.ready), (0, 1, 1));
+    }
+
+    #[test]
+    fn rolling_update_respects_surge_and_availability() {
+        let strategy = Strategy::RollingUpdate { max_surge: 1, max_unavailable: 0 };
+        let pods = [pod("old1", "h1", true), pod("old2", "h1", true)];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let start = plan_rollout(2, "h2", strategy, &refs);
+        assert_eq!((start.create, start.delete.len(), start.replicas, start.updated), (1, 0, 3, 1));
+        let pods = [pod("old1", "h1", true), pod("old2", "h1", true), pod("new1", "h2", false)];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let waiting = plan_rollout(2, "h2", strategy, &refs);
+        assert_eq!((waiting.create, waiting.delete.len()), (0, 0), "no Ready new pod yet: nothing goes");
+        let pods = [pod("old1", "h1", true), pod("old2", "h1", true), pod("new1", "h2", true)];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let step = plan_rollout(2, "h2", strategy, &refs);
+        assert_eq!((step.create, step.delete.len(), step.replicas, step.updated), (0, 1, 2, 1));
+    }
+
+    #[test]
+    fn max_unavailable_frees_capacity_when_new_pods_cannot_start() {
+        // Four GPUs all busy: with maxUnavailable 1 one old pod goes even though no new pod is Ready.
+        let pods = [pod("o1", "h1", true), pod("o2", "h1", true), pod("o3", "h1", true), pod("o4", "h1", true)];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let plan = plan_rollout(4, "h2", DEFAULT_4, &refs);
+        assert_eq!((plan.create, plan.delete.len(), plan.replicas), (1, 1, 4));
+    }
+
+    #[test]
+    fn recreate_deletes_old_pods_before_creating() {
+        let pods = [pod("o1", "h1", true), pod("o2", "h1", false)];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let plan = plan_rollout(2, "h2", Strategy::Recreate, &refs);
+        assert_eq!((plan.create, plan.delete.len(), plan.replicas, plan.updated), (0, 2, 0, 0));
+        let plan = plan_rollout(2, "h2", Strategy::Recreate, &[]);
+        assert_eq!(plan.create, 2);
+    }
 }

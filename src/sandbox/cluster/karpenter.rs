@@ -5,8 +5,8 @@
 //! `status.resources` (counting nodes in flight, as Karpenter counts NodeClaims).
 //!
 //! A pool's nodes carry `karpenter.sh/nodepool=<pool>`, `karpenter.sh/capacity-type` (from the
-//! requirements, else `on-demand`), the template's labels, one label per `In` requirement (its first
-//! value), and the template's taints. GPUs per node come from, in order: [`ClusterOptions::
+//! requirements, else `on-demand`), the template's labels, one label per `In` requirement (the value the
+//! pending pod asks for when it is one of the allowed values, else the first), and the template's taints. GPUs per node come from, in order: [`ClusterOptions::
 //! pool_gpus_per_node`](super::ClusterOptions), the annotation `sandbox.hybridscale.dev/gpus-per-node`,
 //! the template label or `In` requirement `karpenter.k8s.aws/instance-gpu-count`, else the default.
 
@@ -20,13 +20,13 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::cache::{Cache, Needs, Pass, nodepool_resource};
-use super::launcher::{Launcher, no_schedule_taint, remove_node};
+use super::launcher::{Launcher, marked_for_removal, no_schedule_taint, remove_node};
 use super::pods::{condition_true, is_active, node_name};
 use super::predicates::{NodeShape, PodNeeds, whole_quantity};
 use super::scheduler::{gpus_in_use, is_pending, node_usable, scheduling_order};
 use super::sizing::{Member, PoolShape, plan_launches, trim_to_gpu_limit};
 use super::well_known::*;
-use super::{ClusterError, ClusterOptions, Shared, api_err, is_status};
+use super::{ClusterError, ClusterOptions, Shared, api_err, is_status, later};
 
 /// What the simulation reads from a NodePool.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,9 +58,15 @@ pub fn parse_nodepool(obj: &DynamicObject, opts: &ClusterOptions) -> Result<Node
     let tmpl = &spec["template"];
     let mut labels = string_map(&tmpl["metadata"]["labels"]);
     let mut gpus_from_requirement = None;
+    let mut choices = BTreeMap::new();
     for req in tmpl["spec"]["requirements"].as_array().into_iter().flatten() {
         let (Some(key), Some("In")) = (req["key"].as_str(), req["operator"].as_str()) else { continue };
-        if let Some(first) = req["values"].as_array().and_then(|v| v.first()).and_then(Value::as_str) {
+        let values: Vec<String> =
+            req["values"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+        if values.len() > 1 && !labels.contains_key(key) {
+            choices.insert(key.to_string(), values.clone());
+        }
+        if let Some(first) = values.first() {
             labels.entry(key.to_string()).or_insert_with(|| first.to_string());
             if key == KARPENTER_GPU_COUNT_LABEL {
                 gpus_from_requirement = first.parse::<u64>().ok();
@@ -105,7 +111,7 @@ pub fn parse_nodepool(obj: &DynamicObject, opts: &ClusterOptions) -> Result<Node
     let weight = spec["weight"].as_i64().unwrap_or(0);
     let never_consolidate = spec["disruption"]["consolidateAfter"].as_str() == Some("Never");
     let template = NodeShape { name: String::new(), labels, taints, unschedulable: false, gpus };
-    Ok(NodePoolView { shape: PoolShape { name, weight, template, gpu_limit }, never_consolidate })
+    Ok(NodePoolView { shape: PoolShape { name, weight, template, gpu_limit, choices }, never_consolidate })
 }
 
 /// The Karpenter loop's state.
@@ -135,6 +141,9 @@ impl Karpenter {
     }
 
     async fn remove(&mut self, node: &Node) -> Result<(), ClusterError> {
+        if node.metadata.name.as_ref().is_some_and(|n| self.removed.contains(n)) {
+            return Ok(());
+        }
         let Some(name) = node.metadata.name.clone() else { return Ok(()) };
         tracing::info!(node = %name, "karpenter: removing node");
         let taint = Some(no_schedule_taint(KARPENTER_DISRUPTED_TAINT, None));
@@ -181,12 +190,61 @@ impl Pass for Karpenter {
 
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let now = Instant::now();
-        let delay = self.shared.opts.consolidation_delay;
         let nodes: Vec<Arc<Node>> = self.cache.nodes.state();
-        let cached_names: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
-        self.removed.retain(|n| cached_names.contains(n));
-        let mut first_err = self.launcher.register_due(&cached_names, now).await.err();
+        let cached: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        self.removed.retain(|n| cached.contains(n));
+        self.empty_since.retain(|n, _| cached.contains(n));
+        let mut first_err = self.launcher.register_due(&cached, now).await.err();
+        let view = self.view(&nodes);
+        let pool_names: HashSet<&str> = view.pools.iter().map(|p| p.shape.name.as_str()).collect();
+        self.launcher.inflight.retain(|l| pool_names.contains(l.pool.as_str()) && !cached.contains(&l.shape.name));
 
+        // Nodes of pools that no longer exist go.
+        for node in &view.orphans {
+            if let Err(e) = self.remove(node).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.provision(&view, &cached, now);
+        let next = match self.disrupt(&view, now).await {
+            Ok(next) => next,
+            Err(e) => {
+                first_err.get_or_insert(e);
+                None
+            }
+        };
+        for pool in &view.pools {
+            let name = &pool.shape.name;
+            let members = view.members.get(name).map(Vec::as_slice).unwrap_or_default();
+            let kept: Vec<&Member> =
+                members.iter().map(|(_, m)| m).filter(|m| !self.removed.contains(&m.name)).collect();
+            let inflight: Vec<u64> =
+                self.launcher.inflight.iter().filter(|l| &l.pool == name).map(|l| l.shape.gpus).collect();
+            let gpus = kept.iter().map(|m| m.gpus).sum::<u64>() + inflight.iter().sum::<u64>();
+            if let Err(e) = self.write_status(name, kept.len() + inflight.len(), gpus).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        let next = [next, self.launcher.next_due()].into_iter().flatten().min();
+        first_err.map_or(Ok(next), Err)
+    }
+}
+
+/// One pass's reading of the cache.
+struct View {
+    pools: Vec<NodePoolView>,
+    /// Registered nodes of each pool that are not being removed, with their sizing view.
+    members: BTreeMap<String, Vec<(Arc<Node>, Member)>>,
+    /// Nodes labelled with a pool that does not exist (any more).
+    orphans: Vec<Node>,
+    /// Every usable node (of any pool or none) with the GPUs in use on it.
+    capacity: Vec<(NodeShape, u64)>,
+    /// Pods the scheduler found no room for, in scheduling order.
+    pending: Vec<PodNeeds>,
+}
+
+impl Karpenter {
+    fn view(&self, nodes: &[Arc<Node>]) -> View {
         let mut pools = Vec::new();
         for obj in self.cache.nodepools.state() {
             if obj.metadata.deletion_timestamp.is_some() {
@@ -198,9 +256,6 @@ impl Pass for Karpenter {
             }
         }
         pools.sort_by(|a, b| a.shape.name.cmp(&b.shape.name));
-        let pool_names: HashSet<&str> = pools.iter().map(|p| p.shape.name.as_str()).collect();
-        self.launcher.inflight.retain(|l| pool_names.contains(l.pool.as_str()));
-
         let pods: Vec<Arc<Pod>> = self.cache.pods.state();
         let used = gpus_in_use(pods.iter().map(AsRef::as_ref));
         let mut pod_count: HashMap<&str, usize> = HashMap::new();
@@ -209,56 +264,34 @@ impl Pass for Karpenter {
                 *pod_count.entry(n).or_default() += 1;
             }
         }
-        let live_nodes: Vec<&Arc<Node>> = nodes
-            .iter()
-            .filter(|n| n.metadata.deletion_timestamp.is_none())
-            .filter(|n| n.metadata.name.as_ref().is_some_and(|name| !self.removed.contains(name)))
-            .collect();
-
-        // Nodes of pools that no longer exist go.
-        let orphans: Vec<Node> = live_nodes
-            .iter()
-            .filter(|n| {
-                n.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(KARPENTER_NODEPOOL_LABEL))
-                    .is_some_and(|p| !pool_names.contains(p.as_str()))
-            })
-            .map(|n| n.as_ref().clone())
-            .collect();
-        for node in &orphans {
-            if let Err(e) = self.remove(node).await {
-                first_err.get_or_insert(e);
+        let mut members: BTreeMap<String, Vec<(Arc<Node>, Member)>> = BTreeMap::new();
+        let mut orphans = Vec::new();
+        let mut capacity = Vec::new();
+        for node in nodes {
+            let Some(name) = node.metadata.name.clone() else { continue };
+            if node.metadata.deletion_timestamp.is_some() || self.removed.contains(&name) {
+                continue;
             }
-        }
-
-        // Provisioning: pods the scheduler could not place, packed onto everything that could take them.
-        let mut capacity: Vec<(NodeShape, u64)> = live_nodes
-            .iter()
-            .filter(|n| node_usable(n))
-            .map(|n| {
-                let s = NodeShape::of(n);
-                let u = used.get(&s.name).copied().unwrap_or(0);
-                (s, u)
-            })
-            .collect();
-        capacity.extend(
-            self.launcher
-                .inflight
-                .iter()
-                .filter(|l| !cached_names.contains(&l.shape.name))
-                .map(|l| (l.shape.clone(), 0)),
-        );
-        let pool_of = |n: &Node| n.metadata.labels.as_ref().and_then(|l| l.get(KARPENTER_NODEPOOL_LABEL)).cloned();
-        let mut pool_gpus: BTreeMap<String, u64> = BTreeMap::new();
-        for n in &live_nodes {
-            if let Some(p) = pool_of(n) {
-                *pool_gpus.entry(p).or_default() += NodeShape::of(n).gpus;
+            let shape = NodeShape::of(node);
+            if node_usable(node) {
+                capacity.push((shape.clone(), used.get(&name).copied().unwrap_or(0)));
             }
-        }
-        for l in self.launcher.inflight.iter().filter(|l| !cached_names.contains(&l.shape.name)) {
-            *pool_gpus.entry(l.pool.clone()).or_default() += l.shape.gpus;
+            let Some(pool) = node.metadata.labels.as_ref().and_then(|l| l.get(KARPENTER_NODEPOOL_LABEL)) else {
+                continue;
+            };
+            if !pools.iter().any(|p| &p.shape.name == pool) {
+                orphans.push(node.as_ref().clone());
+                continue;
+            }
+            let member = Member {
+                pods: pod_count.get(name.as_str()).copied().unwrap_or(0),
+                gpus: shape.gpus,
+                launching: false,
+                marked: marked_for_removal(node),
+                created_ms: node.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_millisecond()),
+                name,
+            };
+            members.entry(pool.clone()).or_default().push((node.clone(), member));
         }
         let mut pending: Vec<Arc<Pod>> = pods
             .iter()
@@ -266,66 +299,70 @@ impl Pass for Karpenter {
             .cloned()
             .collect();
         scheduling_order(&mut pending);
-        let needs: Vec<PodNeeds> = pending.iter().filter_map(|p| PodNeeds::of(p).ok()).collect();
-        let shapes: Vec<PoolShape> = pools.iter().map(|p| p.shape.clone()).collect();
-        for launch in plan_launches(&needs, &shapes, &capacity, &pool_gpus) {
-            let Some(pool) = pools.iter().find(|p| p.shape.name == launch.pool) else { continue };
+        let pending = pending.iter().filter_map(|p| PodNeeds::of(p).ok()).collect();
+        View { pools, members, orphans, capacity, pending }
+    }
+
+    /// GPUs per pool: registered nodes plus launches in flight.
+    fn pool_gpus(&self, view: &View) -> BTreeMap<String, u64> {
+        let mut gpus: BTreeMap<String, u64> = BTreeMap::new();
+        for (pool, members) in &view.members {
+            *gpus.entry(pool.clone()).or_default() += members.iter().map(|(_, m)| m.gpus).sum::<u64>();
+        }
+        for l in &self.launcher.inflight {
+            *gpus.entry(l.pool.clone()).or_default() += l.shape.gpus;
+        }
+        gpus
+    }
+
+    /// Launches nodes for the pending pods that nothing registered or in flight can take.
+    fn provision(&mut self, view: &View, cached: &HashSet<String>, now: Instant) {
+        let mut capacity = view.capacity.clone();
+        capacity.extend(self.launcher.inflight.iter().map(|l| (l.shape.clone(), 0)));
+        let shapes: Vec<PoolShape> = view.pools.iter().map(|p| p.shape.clone()).collect();
+        for launch in plan_launches(&view.pending, &shapes, &capacity, &self.pool_gpus(view)) {
             for _ in 0..launch.nodes {
                 tracing::info!(nodepool = %launch.pool, "karpenter: launching a node");
-                self.launcher.launch(&launch.pool, &pool.shape.template, &cached_names, now);
-                *pool_gpus.entry(launch.pool.clone()).or_default() += pool.shape.template.gpus;
+                self.launcher.launch(&launch.pool, &launch.template, cached, now);
             }
         }
+    }
 
-        // Disruption: over a lowered limit, then empty nodes.
-        let mut next = self.launcher.next_due();
-        let mut soonest = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
-        for pool in &pools {
+    /// Removes nodes over a lowered limit (launches in flight at once, Nodes after the consolidation
+    /// delay) and nodes empty for the consolidation delay. Returns when a delay next runs out.
+    async fn disrupt(&mut self, view: &View, now: Instant) -> Result<Option<Instant>, ClusterError> {
+        let delay = self.shared.opts.consolidation_delay;
+        let pool_gpus = self.pool_gpus(view);
+        let mut next: Option<Instant> = None;
+        let mut first_err = None;
+        for pool in &view.pools {
             let name = &pool.shape.name;
-            let members_nodes: Vec<&Arc<Node>> =
-                live_nodes.iter().copied().filter(|n| pool_of(n).as_ref() == Some(name)).collect();
+            let nodes = view.members.get(name).map(Vec::as_slice).unwrap_or_default();
             let over = pool.shape.gpu_limit.filter(|limit| pool_gpus.get(name).copied().unwrap_or(0) > *limit);
             if let Some(limit) = over {
-                // Launches in flight are cancelled at once; Nodes go after the consolidation delay.
-                let mut members: Vec<Member> = members_nodes
-                    .iter()
-                    .map(|n| Member {
-                        name: n.metadata.name.clone().unwrap_or_default(),
-                        gpus: NodeShape::of(n).gpus,
-                        pods: n.metadata.name.as_deref().and_then(|x| pod_count.get(x)).copied().unwrap_or(0),
-                        launching: false,
-                        created_ms: n.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_millisecond()),
-                    })
-                    .collect();
-                members.extend(
-                    self.launcher
-                        .inflight
-                        .iter()
-                        .filter(|l| &l.pool == name && !cached_names.contains(&l.shape.name))
-                        .map(|l| Member {
-                            name: l.shape.name.clone(),
-                            gpus: l.shape.gpus,
-                            pods: 0,
-                            launching: true,
-                            created_ms: l.launched_ms,
-                        }),
-                );
+                let mut members: Vec<Member> = nodes.iter().map(|(_, m)| m.clone()).collect();
+                members.extend(self.launcher.inflight.iter().filter(|l| &l.pool == name).map(|l| Member {
+                    name: l.shape.name.clone(),
+                    gpus: l.shape.gpus,
+                    pods: 0,
+                    launching: true,
+                    marked: false,
+                    created_ms: l.launched_ms,
+                }));
                 let since = *self.over_since.entry(name.clone()).or_insert(now);
                 for victim in trim_to_gpu_limit(&members, limit) {
                     if self.launcher.cancel(&victim) {
                         continue;
                     }
-                    if now < since + delay {
-                        soonest(since + delay);
+                    let due = later(since, delay);
+                    if now < due {
+                        next = Some(next.map_or(due, |n| n.min(due)));
                         continue;
                     }
-                    if let Some(node) =
-                        members_nodes.iter().find(|n| n.metadata.name.as_deref() == Some(victim.as_str()))
+                    if let Some((node, _)) = nodes.iter().find(|(_, m)| m.name == victim)
+                        && let Err(e) = self.remove(node).await
                     {
-                        let node = node.as_ref().clone();
-                        if let Err(e) = self.remove(&node).await {
-                            first_err.get_or_insert(e);
-                        }
+                        first_err.get_or_insert(e);
                     }
                 }
             } else {
@@ -334,43 +371,20 @@ impl Pass for Karpenter {
             if pool.never_consolidate {
                 continue;
             }
-            for node in members_nodes {
-                let Some(node_name) = node.metadata.name.clone() else { continue };
-                if self.removed.contains(&node_name) || pod_count.get(node_name.as_str()).copied().unwrap_or(0) > 0 {
-                    self.empty_since.remove(&node_name);
+            for (node, member) in nodes {
+                let blocked =
+                    node.metadata.annotations.as_ref().and_then(|a| a.get(KARPENTER_DO_NOT_DISRUPT_ANNOTATION));
+                if self.removed.contains(&member.name) || member.pods > 0 || blocked.is_some_and(|v| v == "true") {
+                    self.empty_since.remove(&member.name);
                     continue;
                 }
-                let since = *self.empty_since.entry(node_name.clone()).or_insert(now);
-                if now >= since + delay {
-                    let node = node.as_ref().clone();
-                    if let Err(e) = self.remove(&node).await {
-                        first_err.get_or_insert(e);
-                    }
-                } else {
-                    soonest(since + delay);
+                let since = *self.empty_since.entry(member.name.clone()).or_insert(now);
+                let due = later(since, delay);
+                if now < due {
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                } else if let Err(e) = self.remove(node).await {
+                    first_err.get_or_insert(e);
                 }
-            }
-        }
-        self.empty_since.retain(|n, _| cached_names.contains(n));
-
-        for pool in &pools {
-            let name = &pool.shape.name;
-            let count = live_nodes
-                .iter()
-                .filter(|n| {
-                    pool_of(n).as_ref() == Some(name)
-                        && !self.removed.contains(n.metadata.name.as_deref().unwrap_or(""))
-                })
-                .count()
-                + self
-                    .launcher
-                    .inflight
-                    .iter()
-                    .filter(|l| &l.pool == name && !cached_names.contains(&l.shape.name))
-                    .count();
-            let gpus = count as u64 * pool.shape.template.gpus;
-            if let Err(e) = self.write_status(name, count, gpus).await {
-                first_err.get_or_insert(e);
             }
         }
         first_err.map_or(Ok(next), Err)
@@ -408,7 +422,8 @@ mod tests {
                         "requirements": [
                             {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]},
                             {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "In", "values": ["4"]},
-                            {"key": "kubernetes.io/arch", "operator": "Exists"}
+                            {"key": "kubernetes.io/arch", "operator": "Exists"},
+                            {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["g5.xlarge", "g6.xlarge"]}
                         ],
                         "taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
                     }
@@ -427,6 +442,11 @@ mod tests {
             (4, Some(8), 10, true)
         );
         assert_eq!(view.shape.template.taints.len(), 1);
+        assert_eq!(labels.get("node.kubernetes.io/instance-type").map(String::as_str), Some("g5.xlarge"));
+        let choices: Vec<&str> =
+            view.shape.choices["node.kubernetes.io/instance-type"].iter().map(String::as_str).collect();
+        assert_eq!(choices, ["g5.xlarge", "g6.xlarge"]);
+        assert!(!view.shape.choices.contains_key("karpenter.sh/capacity-type"), "a single value is no choice");
 
         let mut opts = ClusterOptions::default();
         opts.pool_gpus_per_node.insert("gpu-spot".into(), 2);

@@ -189,7 +189,7 @@ impl Pass for Kubelet {
                 match first_seen {
                     Ok(t) => {
                         self.started.insert(uid.clone(), t);
-                        let due = t + startup_delay(pod, self.shared.opts.startup_delay);
+                        let due = super::later(t, startup_delay(pod, self.shared.opts.startup_delay));
                         if due <= now {
                             let ready = pod_status(pod, node_obj, true, &start_time);
                             self.patch_status(pod, &ready).await.map(|()| Outcome::Ready)

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -12,7 +13,7 @@ use tokio::time::Instant;
 use super::pods::name_suffix;
 use super::predicates::NodeShape;
 use super::well_known::GPU;
-use super::{ClusterError, Shared, api_err, is_status, now_rfc3339};
+use super::{ClusterError, Shared, api_err, is_reason, is_status, now_rfc3339};
 
 /// A node on its way: decided, not yet a Node object the cache has shown.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ impl Launcher {
         self.inflight.push(Launching {
             pool: pool.to_string(),
             shape,
-            due: now + self.shared.opts.provisioning_delay,
+            due: super::later(now, self.shared.opts.provisioning_delay),
             launched_ms: jiff::Timestamp::now().as_millisecond(),
             created: false,
         });
@@ -61,7 +62,10 @@ impl Launcher {
 
     /// Forgets launches the cache now shows as Nodes, and creates the Nodes of launches that are due.
     pub(crate) async fn register_due(&mut self, cached: &HashSet<String>, now: Instant) -> Result<(), ClusterError> {
-        self.inflight.retain(|l| !cached.contains(&l.shape.name));
+        // A created Node the cache never shows was deleted before the watch delivered it: forget it.
+        let patience = (self.shared.opts.resync * 4).max(std::time::Duration::from_secs(2));
+        let vanished = |l: &Launching| l.created && now > super::later(l.due, patience);
+        self.inflight.retain(|l| !(cached.contains(&l.shape.name) || vanished(l)));
         let mut first_err = None;
         for i in 0..self.inflight.len() {
             let l = &self.inflight[i];
@@ -91,6 +95,16 @@ impl Launcher {
     }
 }
 
+/// Whether someone marked the node for removal: cordoned or annotated `cluster.x-k8s.io/delete-machine`.
+pub(crate) fn marked_for_removal(node: &Node) -> bool {
+    node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
+        || node
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(super::well_known::CAPI_DELETE_MACHINE_ANNOTATION))
+}
+
 /// The kubelet version simulated nodes report (the Kubernetes version k8s-openapi is built for).
 const KUBELET_VERSION: &str = "v1.33.0-sandbox";
 
@@ -114,20 +128,8 @@ pub(crate) async fn create_node(client: &kube::Client, shape: &NodeShape) -> Res
         ("memory", format!("{}Gi", 64 * shape.gpus.max(1))),
         ("pods", "110".to_string()),
     ]);
-    let node = json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"providerID": format!("sandbox:///{name}"), "taints": shape.taints, "unschedulable": shape.unschedulable},
-    });
-    let api: Api<Node> = Api::all(client.clone());
-    let node: Node = serde_json::from_value(node).map_err(|e| ClusterError::Invalid(format!("node {name}: {e}")))?;
-    match api.create(&PostParams::default(), &node).await {
-        Ok(_) => {}
-        Err(e) if is_status(&e, 409) => {}
-        Err(e) => return Err(api_err(format!("create node {name}"))(e)),
-    }
     let now = now_rfc3339();
-    let status = json!({"status": {
+    let status = json!({
         "capacity": resources, "allocatable": resources,
         "addresses": [{"type": "InternalIP", "address": node_ip(name)}, {"type": "Hostname", "address": name}],
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
@@ -138,11 +140,53 @@ pub(crate) async fn create_node(client: &kube::Client, shape: &NodeShape) -> Res
             "kernelVersion": "sandbox", "containerRuntimeVersion": "sandbox://0", "kubeletVersion": KUBELET_VERSION,
             "kubeProxyVersion": KUBELET_VERSION, "machineID": name, "systemUUID": name, "bootID": name,
         },
-    }});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .map_err(api_err(format!("report status of node {name}")))?;
+    });
+    // The status goes in the create (so the node appears with its GPUs in one event where the server
+    // keeps it, as the sandbox does for Nodes) and again through /status for servers that drop it.
+    let node = json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"providerID": format!("sandbox:///{name}"), "taints": shape.taints, "unschedulable": shape.unschedulable},
+        "status": status,
+    });
+    let api: Api<Node> = Api::all(client.clone());
+    let node: Node = serde_json::from_value(node).map_err(|e| ClusterError::Invalid(format!("node {name}: {e}")))?;
+    let (uid, has_status) = match api.create(&PostParams::default(), &node).await {
+        Ok(created) => (created.metadata.uid, created.status.is_some_and(|s| s.allocatable.is_some())),
+        Err(e) if is_reason(&e, "AlreadyExists") => (None, false),
+        Err(e) => return Err(api_err(format!("create node {name}"))(e)),
+    };
+    if !has_status {
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
+            .await
+            .map_err(api_err(format!("report status of node {name}")))?;
+    }
+    if let Some(uid) = uid {
+        create_lease(client, name, &uid).await;
+    }
     Ok(())
+}
+
+/// The node's heartbeat Lease in `kube-node-lease`, owned by the Node (so it goes with it), as the
+/// kubelet creates it. Best effort: `kubectl describe node` shows it, nothing else reads it.
+async fn create_lease(client: &kube::Client, node: &str, uid: &str) {
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": node, "namespace": "kube-node-lease", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "Node", "name": node, "uid": uid}]},
+        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40,
+                 "renewTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()},
+    });
+    let result = match serde_json::from_value::<Lease>(lease) {
+        Ok(lease) => {
+            let api: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+            api.create(&PostParams::default(), &lease).await.map(|_| ()).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
+        tracing::debug!(node, "node lease: {e}");
+    }
 }
 
 /// Removes a node the way node-pool controllers do: cordon it and add `taint` (if any), drain it through

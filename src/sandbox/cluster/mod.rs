@@ -5,29 +5,33 @@
 //! - Deployment and StatefulSet controllers ([`deployment`], [`statefulset`]): kube-runtime
 //!   `Controller`s that create and delete pods to match `spec.replicas` and write the status counts.
 //!   Deployments own their pods directly (no ReplicaSet objects).
-//! - Scheduler ([`scheduler`]): binds pending pods to nodes through `pods/binding`, honouring
-//!   nodeSelector, required node affinity, taints (NoSchedule, NoExecute), cordons and `nvidia.com/gpu`
-//!   capacity; otherwise marks them `PodScheduled=False` / `Unschedulable` with the real message form.
+//! - Scheduler ([`scheduler`]): binds pending pods to nodes through `pods/binding` (by patching
+//!   `spec.nodeName` where the server has no binding subresource), honouring nodeSelector, required node
+//!   affinity, taints (NoSchedule, NoExecute), cordons, scheduling gates, priority order and
+//!   `nvidia.com/gpu` capacity; otherwise marks them `PodScheduled=False` / `Unschedulable` with the real
+//!   message form and a `FailedScheduling` event.
 //! - Kubelet ([`kubelet`]): a bound pod turns Running and Ready after the start-up (model load) delay;
 //!   pods of deleted nodes, pods not tolerating a NoExecute taint, and terminating pods are removed.
 //! - Karpenter ([`karpenter`]): NodePools launch nodes for unschedulable pods after the provisioning
 //!   delay, within `spec.limits["nvidia.com/gpu"]`, and remove empty nodes and nodes over a lowered
-//!   limit after the consolidation delay.
+//!   limit after the consolidation delay, draining through the eviction API (PodDisruptionBudgets hold).
 //! - Cluster API ([`capi`]): MachineDeployments keep `spec.replicas` nodes and report status.
 //! - Spot interruptions ([`spot`]): on request or at a seeded Poisson rate.
 //!
 //! Everything random (pod and node name suffixes, random interruptions) comes from ChaCha RNGs seeded
-//! by [`ClusterOptions::seed`], one stream per workload, pool and loop; decisions iterate in name order. Timing still depends on the
-//! scheduler of the host, so only the decisions, not their exact instants, are reproducible.
+//! by [`ClusterOptions::seed`], one stream per workload, pool and loop; decisions iterate in name order.
+//! Timing still depends on the host's scheduling, so the decisions, not their exact instants, are
+//! reproducible.
 //!
-//! What is not simulated: CPU and memory requests (only GPUs and the pod count are capacity), preemption,
-//! pod (anti-)affinity and topology spread, ReplicaSets, PodDisruptionBudgets, NodeClaims and Machines
-//! (node pools create Nodes directly; nodes in flight are only visible in the pool's status).
+//! What is not simulated: CPU, memory and pod-count capacity (only GPUs), preemption, pod
+//! (anti-)affinity and topology spread, ReplicaSets, NodeClaims and Machines (node pools create Nodes
+//! directly; nodes in flight are only visible in the pool's status), node leases and heartbeats.
 
 mod args;
 mod cache;
 pub mod capi;
 pub mod deployment;
+mod events;
 pub mod karpenter;
 pub mod kubelet;
 mod launcher;
@@ -96,9 +100,11 @@ impl Default for ClusterOptions {
 
 impl ClusterOptions {
     /// Every delay multiplied by `factor` (and the interruption rate divided by it), so `0.01` runs
-    /// a two-minute model load in 1.2 s with the same proportions.
+    /// a two-minute model load in 1.2 s with the same proportions. A factor that is not a positive
+    /// number leaves the options as they are; others are clamped to 10^-6..10^6.
     pub fn time_scaled(mut self, factor: f64) -> Self {
-        let f = if factor.is_finite() && factor > 0.0 { factor } else { 1.0 };
+        // Bounded so no delay overflows a Duration (10^6 turns two minutes into about four years).
+        let f = if factor.is_finite() && factor > 0.0 { factor.clamp(1e-6, 1e6) } else { 1.0 };
         for d in [
             &mut self.startup_delay,
             &mut self.provisioning_delay,
@@ -139,9 +145,21 @@ pub(crate) fn api_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> 
     move |source| ClusterError::Api { action, source }
 }
 
+/// `t + d`, saturating at a year ahead instead of overflowing `Instant` (delays come from options,
+/// annotations and CLI flags, so any value must be safe).
+pub(crate) fn later(t: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    t + d.min(YEAR)
+}
+
 /// Whether an API error is this HTTP status.
 pub(crate) fn is_status(err: &kube::Error, code: u16) -> bool {
     matches!(err, kube::Error::Api(e) if e.code == code)
+}
+
+/// Whether an API error carries this `reason` (e.g. `AlreadyExists`, as opposed to another 409).
+pub(crate) fn is_reason(err: &kube::Error, reason: &str) -> bool {
+    matches!(err, kube::Error::Api(e) if e.reason == reason)
 }
 
 /// State shared by every loop: the client, the options and the seeded RNG.
@@ -250,22 +268,26 @@ pub(crate) fn conditions_with_times(previous: &Value, wanted: &[(&str, &str, &st
 /// A running simulation; dropping it stops every loop.
 pub struct ClusterHandle {
     stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    /// Controllers and loops: they stop when `stop` says so.
+    loops: JoinSet<()>,
+    /// Reflectors feeding the caches: they run until aborted.
+    reflectors: JoinSet<()>,
 }
 
 impl ClusterHandle {
     /// Stops every loop and waits for them to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        // Controllers stop gracefully; the watch-driven loops are aborted (they hold no state worth saving).
+        // Loops stop between passes; one stuck in a slow API call is aborted after a grace period.
         let grace = tokio::time::sleep(Duration::from_secs(2));
         tokio::pin!(grace);
         loop {
             tokio::select! {
-                next = self.tasks.join_next() => if next.is_none() { return },
-                () = &mut grace => { self.tasks.shutdown().await; return }
+                next = self.loops.join_next() => if next.is_none() { break },
+                () = &mut grace => { self.loops.shutdown().await; break }
             }
         }
+        self.reflectors.shutdown().await;
     }
 }
 
@@ -274,26 +296,27 @@ impl ClusterHandle {
 pub fn spawn_cluster(client: kube::Client, opts: ClusterOptions) -> ClusterHandle {
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared::new(client, opts));
-    let mut tasks = JoinSet::new();
-    let cache = cache::Cache::start(&shared.client, &mut tasks);
+    let mut reflectors = JoinSet::new();
+    let cache = cache::Cache::start(&shared.client, &mut reflectors);
     let until_stop = move || {
         let mut rx = stopped.clone();
         async move {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    tasks.spawn(deployment::run(shared.clone(), until_stop()));
-    tasks.spawn(statefulset::run(shared.clone(), until_stop()));
-    tasks.spawn(cache::drive(scheduler::Scheduler::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    tasks.spawn(cache::drive(kubelet::Kubelet::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    tasks.spawn(cache::drive(karpenter::Karpenter::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    tasks.spawn(cache::drive(
+    let mut loops = JoinSet::new();
+    loops.spawn(deployment::run(shared.clone(), until_stop()));
+    loops.spawn(statefulset::run(shared.clone(), until_stop()));
+    loops.spawn(cache::drive(scheduler::Scheduler::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
+    loops.spawn(cache::drive(kubelet::Kubelet::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
+    loops.spawn(cache::drive(karpenter::Karpenter::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
+    loops.spawn(cache::drive(
         capi::MachineDeployments::new(shared.clone(), cache.clone()),
         cache.clone(),
         until_stop(),
     ));
-    tasks.spawn(cache::drive(spot::Spot::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    ClusterHandle { stop, tasks }
+    loops.spawn(cache::drive(spot::Spot::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
+    ClusterHandle { stop, loops, reflectors }
 }
 
 /// Runs the simulated cluster until `shutdown` completes (for `hybridscale sandbox` and tests that own

@@ -238,6 +238,10 @@ pub fn choose_node<'a>(pod: &PodNeeds, nodes: &'a [(NodeShape, u64)]) -> Result<
 /// The scheduler's FailedScheduling message in the real form:
 /// `0/3 nodes are available: 1 Insufficient nvidia.com/gpu, 2 node(s) didn't match Pod's node affinity/selector.`
 pub fn unschedulable_message(total: usize, reasons: &[Unfit]) -> String {
+    if total == 0 {
+        // kube-scheduler's ErrNoNodesAvailable.
+        return "no nodes available to schedule pods".to_string();
+    }
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in reasons {
         let text = match r {

@@ -132,6 +132,7 @@ fn choose_node_best_fit_then_name_and_explains_failure() {
         unschedulable_message(nodes.len(), &reasons),
         "0/5 nodes are available: 4 Insufficient nvidia.com/gpu, 1 node(s) were unschedulable."
     );
+    assert_eq!(unschedulable_message(0, &[]), "no nodes available to schedule pods");
 }
 
 #[test]

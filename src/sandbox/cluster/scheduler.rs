@@ -52,10 +52,13 @@ pub fn gpus_in_use<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> BTreeMap<Stri
     used
 }
 
-/// Whether this scheduler is responsible for the pod: unbound, active, default scheduler.
+/// Whether this scheduler is responsible for the pod: unbound, active, default scheduler, and no
+/// scheduling gates left (gated pods wait, as with the real scheduler).
 pub fn is_pending(pod: &Pod) -> bool {
-    let scheduler = pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).unwrap_or(DEFAULT_SCHEDULER);
-    node_name(pod).is_none() && is_active(pod) && scheduler == DEFAULT_SCHEDULER
+    let spec = pod.spec.as_ref();
+    let scheduler = spec.and_then(|s| s.scheduler_name.as_deref()).unwrap_or(DEFAULT_SCHEDULER);
+    let gated = spec.and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty());
+    node_name(pod).is_none() && is_active(pod) && scheduler == DEFAULT_SCHEDULER && !gated
 }
 
 /// Pending pods in scheduling order: higher priority first, then oldest, then namespace/name.
@@ -126,7 +129,18 @@ impl Scheduler {
         }]}});
         let api: Api<Pod> = Api::namespaced(self.shared.client.clone(), ns);
         match api.patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                super::events::record(
+                    &self.shared.client,
+                    pod,
+                    DEFAULT_SCHEDULER,
+                    "Warning",
+                    "FailedScheduling",
+                    message,
+                )
+                .await;
+                Ok(())
+            }
             Err(e) if is_status(&e, 404) => Ok(()),
             Err(e) => Err(api_err(format!("mark pod {ns}/{name} unschedulable"))(e)),
         }
@@ -190,6 +204,18 @@ impl Pass for Scheduler {
             let outcome = match result {
                 Ok(node) => match self.bind(&pod, &node).await {
                     Ok(true) => {
+                        let (ns, name) = (pod.metadata.namespace.as_deref(), pod.metadata.name.as_deref());
+                        let message =
+                            format!("Successfully assigned {}/{} to {node}", ns.unwrap_or(""), name.unwrap_or(""));
+                        super::events::record(
+                            &self.shared.client,
+                            pod.as_ref(),
+                            DEFAULT_SCHEDULER,
+                            "Normal",
+                            "Scheduled",
+                            &message,
+                        )
+                        .await;
                         if let Some(uid) = &pod.metadata.uid {
                             self.assumed.insert(uid.clone(), (node.clone(), needs.gpus));
                         }
@@ -208,5 +234,44 @@ impl Pass for Scheduler {
             }
         }
         first_err.map_or(Ok(None), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(spec: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": spec})).expect("pod")
+    }
+
+    #[test]
+    fn pending_means_unbound_ungated_and_ours() {
+        assert!(is_pending(&pod(json!({"containers": []}))));
+        assert!(!is_pending(&pod(json!({"containers": [], "nodeName": "n"}))));
+        assert!(!is_pending(&pod(json!({"containers": [], "schedulerName": "volcano"}))));
+        assert!(!is_pending(&pod(json!({"containers": [], "schedulingGates": [{"name": "wait"}]}))));
+    }
+
+    #[test]
+    fn order_is_priority_then_age_then_name() {
+        let mk = |name: &str, prio: i32, created: &str| {
+            Arc::new(
+                serde_json::from_value::<Pod>(json!({
+                    "metadata": {"name": name, "namespace": "ns", "creationTimestamp": created},
+                    "spec": {"containers": [], "priority": prio}
+                }))
+                .expect("pod"),
+            )
+        };
+        let mut pods = vec![
+            mk("late", 0, "2026-01-01T00:00:10Z"),
+            mk("early", 0, "2026-01-01T00:00:01Z"),
+            mk("urgent", 100, "2026-01-01T00:00:20Z"),
+        ];
+        scheduling_order(&mut pods);
+        let names: Vec<_> = pods.iter().filter_map(|p| p.metadata.name.as_deref()).collect();
+        assert_eq!(names, ["urgent", "early", "late"]);
     }
 }

@@ -16,13 +16,41 @@ pub struct PoolShape {
     pub template: NodeShape,
     /// `spec.limits["nvidia.com/gpu"]`; `None` means unlimited.
     pub gpu_limit: Option<u64>,
+    /// Labels the pool may set to any of several values (a Karpenter `In` requirement with several
+    /// values, e.g. instance types): the template carries the first, a pod asking for another gets it.
+    pub choices: BTreeMap<String, Vec<String>>,
 }
 
-/// How many nodes one pool should launch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How many nodes of which shape one pool should launch.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Launch {
     pub pool: String,
     pub nodes: u64,
+    /// The node to launch: the pool's template, with label choices made for the pod that asked.
+    pub template: NodeShape,
+}
+
+/// The pool's template with each label choice set to the value the pod asks for (by nodeSelector or by
+/// an `In` expression of a required node-affinity term), as Karpenter picks an instance type that
+/// satisfies both the pool's requirements and the pod's.
+pub fn specialize(pool: &PoolShape, pod: &PodNeeds) -> NodeShape {
+    let mut node = pool.template.clone();
+    for (key, values) in &pool.choices {
+        let from_selector = pod.node_selector.get(key).filter(|v| values.contains(v));
+        let from_affinity = || {
+            pod.required_terms
+                .iter()
+                .flatten()
+                .flat_map(|t| t.match_expressions.iter().flatten())
+                .filter(|r| &r.key == key && r.operator == "In")
+                .flat_map(|r| r.values.iter().flatten())
+                .find(|v| values.contains(v))
+        };
+        if let Some(v) = from_selector.or_else(from_affinity) {
+            node.labels.insert(key.clone(), v.clone());
+        }
+    }
+    node
 }
 
 /// Decides the launches for `pending` pods (in the order given, which should be the scheduler's).
@@ -43,7 +71,7 @@ pub fn plan_launches(
     let mut pool_gpus = pool_gpus.clone();
     let mut order: Vec<&PoolShape> = pools.iter().collect();
     order.sort_by(|a, b| b.weight.cmp(&a.weight).then_with(|| a.name.cmp(&b.name)));
-    let mut launches: BTreeMap<String, u64> = BTreeMap::new();
+    let mut launches: Vec<Launch> = Vec::new();
     for pod in pending {
         if let Ok(node) = choose_node(pod, &capacity) {
             let name = node.name.clone();
@@ -53,25 +81,29 @@ pub fn plan_launches(
             continue;
         }
         for pool in &order {
-            if fits(pod, &pool.template, 0).is_err() {
+            let template = specialize(pool, pod);
+            if fits(pod, &template, 0).is_err() {
                 continue;
             }
             let used = pool_gpus.get(&pool.name).copied().unwrap_or(0);
-            let after = used.saturating_add(pool.template.gpus);
+            let after = used.saturating_add(template.gpus);
             if pool.gpu_limit.is_some_and(|limit| after > limit) {
                 continue;
             }
             pool_gpus.insert(pool.name.clone(), after);
-            let count = launches.entry(pool.name.clone()).or_default();
-            *count += 1;
-            let mut node = pool.template.clone();
+            let n = launches.len();
+            match launches.iter_mut().find(|l| l.pool == pool.name && l.template == template) {
+                Some(l) => l.nodes += 1,
+                None => launches.push(Launch { pool: pool.name.clone(), nodes: 1, template: template.clone() }),
+            }
+            let mut node = template;
             // Hypothetical names cannot clash with real ones (no '#' in Kubernetes names).
-            node.name = format!("{}#{}", pool.name, count);
+            node.name = format!("{}#{n}", pool.name);
             capacity.push((node, pod.gpus));
             break;
         }
     }
-    launches.into_iter().map(|(pool, nodes)| Launch { pool, nodes }).collect()
+    launches
 }
 
 /// A node of a pool (registered or in flight) as the scale-down decisions see it.
@@ -83,17 +115,21 @@ pub struct Member {
     pub pods: usize,
     /// Still being launched: not a Node yet, so cancelling it disturbs nothing.
     pub launching: bool,
+    /// Marked for removal by someone else: cordoned, or annotated `cluster.x-k8s.io/delete-machine`.
+    pub marked: bool,
     /// Creation time in milliseconds since the epoch (launch time for nodes in flight).
     pub created_ms: i64,
 }
 
-/// The order in which a shrinking pool gives nodes back: launches in flight first, then empty nodes,
-/// then nodes with the fewest pods; within each, the newest first (ties by name, for determinism).
+/// The order in which a shrinking pool gives nodes back: launches in flight first, then nodes marked
+/// for removal (an operator cordons the idle node it hands back), then empty nodes, then nodes with the
+/// fewest pods; within each, the newest first (ties by name, for determinism).
 pub fn removal_order(members: &[Member]) -> Vec<&Member> {
     let mut order: Vec<&Member> = members.iter().collect();
     order.sort_by(|a, b| {
         b.launching
             .cmp(&a.launching)
+            .then_with(|| b.marked.cmp(&a.marked))
             .then_with(|| a.pods.cmp(&b.pods))
             .then_with(|| b.created_ms.cmp(&a.created_ms))
             .then_with(|| b.name.cmp(&a.name))
@@ -134,6 +170,10 @@ mod tests {
         }
     }
 
+    fn launch(pool: &PoolShape, nodes: u64) -> Launch {
+        Launch { pool: pool.name.clone(), nodes, template: pool.template.clone() }
+    }
+
     fn pod(gpus: u64, selector: &[(&str, &str)]) -> PodNeeds {
         PodNeeds {
             gpus,
@@ -143,7 +183,7 @@ mod tests {
     }
 
     fn pool(name: &str, weight: i64, tmpl: NodeShape, limit: Option<u64>) -> PoolShape {
-        PoolShape { name: name.into(), weight, template: tmpl, gpu_limit: limit }
+        PoolShape { name: name.into(), weight, template: tmpl, gpu_limit: limit, choices: BTreeMap::new() }
     }
 
     #[test]
@@ -151,10 +191,10 @@ mod tests {
         let pools = [pool("spot", 0, template(&[("karpenter.sh/nodepool", "spot")], 2), Some(4))];
         let pending = vec![pod(1, &[("karpenter.sh/nodepool", "spot")]); 5];
         let plan = plan_launches(&pending, &pools, &[], &BTreeMap::new());
-        assert_eq!(plan, vec![Launch { pool: "spot".into(), nodes: 2 }], "4 GPUs fit 4 pods; the 5th waits");
+        assert_eq!(plan, vec![launch(&pools[0], 2)], "4 GPUs fit 4 pods; the 5th waits");
         let used = BTreeMap::from([("spot".to_string(), 2)]);
         let plan = plan_launches(&pending, &pools, &[], &used);
-        assert_eq!(plan, vec![Launch { pool: "spot".into(), nodes: 1 }]);
+        assert_eq!(plan, vec![launch(&pools[0], 1)]);
     }
 
     #[test]
@@ -164,9 +204,9 @@ mod tests {
         inflight.name = "p-abcde".into();
         let pending = vec![pod(1, &[("pool", "p")]), pod(1, &[("pool", "p")])];
         let plan = plan_launches(&pending, &pools, &[(inflight.clone(), 0)], &BTreeMap::new());
-        assert_eq!(plan, vec![Launch { pool: "p".into(), nodes: 1 }]);
+        assert_eq!(plan, vec![launch(&pools[0], 1)]);
         let plan = plan_launches(&pending, &pools, &[(inflight, 1)], &BTreeMap::new());
-        assert_eq!(plan, vec![Launch { pool: "p".into(), nodes: 2 }], "a full node absorbs nothing");
+        assert_eq!(plan, vec![launch(&pools[0], 2)], "a full node absorbs nothing");
     }
 
     #[test]
@@ -179,7 +219,7 @@ mod tests {
             pool("c-other", 100, template(&[("gpu", "no")], 1), None),
         ];
         let plan = plan_launches(&[pod(1, &[("gpu", "yes")])], &pools, &[], &BTreeMap::new());
-        assert_eq!(plan, vec![Launch { pool: "a-light".into(), nodes: 1 }], "b-heavy's taint is not tolerated");
+        assert_eq!(plan, vec![launch(&pools[0], 1)], "b-heavy's taint is not tolerated");
         let mut tolerant = pod(1, &[("gpu", "yes")]);
         tolerant.tolerations.push(Toleration {
             key: Some("spot".into()),
@@ -187,13 +227,26 @@ mod tests {
             ..Default::default()
         });
         let plan = plan_launches(&[tolerant], &pools, &[], &BTreeMap::new());
-        assert_eq!(plan, vec![Launch { pool: "b-heavy".into(), nodes: 1 }]);
+        assert_eq!(plan, vec![launch(&pools[1], 1)]);
         let plan = plan_launches(&[pod(2, &[("gpu", "yes")])], &pools, &[], &BTreeMap::new());
         assert!(plan.is_empty(), "no template has 2 GPUs");
     }
 
+    #[test]
+    fn label_choices_follow_the_pod() {
+        let mut pool = pool("g5", 0, template(&[("node.kubernetes.io/instance-type", "g5.xlarge")], 1), None);
+        pool.choices.insert("node.kubernetes.io/instance-type".into(), vec!["g5.xlarge".into(), "g5.12xlarge".into()]);
+        let big = pod(1, &[("node.kubernetes.io/instance-type", "g5.12xlarge")]);
+        let plan = plan_launches(&[big.clone(), pod(1, &[])], std::slice::from_ref(&pool), &[], &BTreeMap::new());
+        let types: Vec<(&str, u64)> =
+            plan.iter().map(|l| (l.template.labels["node.kubernetes.io/instance-type"].as_str(), l.nodes)).collect();
+        assert_eq!(types, [("g5.12xlarge", 1), ("g5.xlarge", 1)]);
+        let other = pod(1, &[("node.kubernetes.io/instance-type", "p5.48xlarge")]);
+        assert!(plan_launches(&[other], &[pool], &[], &BTreeMap::new()).is_empty(), "not among the choices");
+    }
+
     fn member(name: &str, gpus: u64, pods: usize, launching: bool, created_ms: i64) -> Member {
-        Member { name: name.into(), gpus, pods, launching, created_ms }
+        Member { name: name.into(), gpus, pods, launching, marked: false, created_ms }
     }
 
     #[test]
@@ -210,5 +263,8 @@ mod tests {
         assert_eq!(trim_to_gpu_limit(&members, 3), ["flight", "new-empty"]);
         assert_eq!(trim_to_gpu_limit(&members, 5), Vec::<String>::new());
         assert_eq!(trim_to_count(&members, 1), ["flight", "new-empty", "old-empty", "light"]);
+        let mut members = members.to_vec();
+        members[2].marked = true;
+        assert_eq!(trim_to_count(&members, 3), ["flight", "busy"], "a cordoned node goes before empty ones");
     }
 }

@@ -20,6 +20,11 @@ pub const CAPI_DEPLOYMENT_LABEL: &str = "cluster.x-k8s.io/deployment-name";
 pub const CAPI_CLUSTER_LABEL: &str = "cluster.x-k8s.io/cluster-name";
 /// Cluster API: Machine template labels with this prefix are propagated to the Node.
 pub const CAPI_NODE_LABEL_PREFIX: &str = "node.cluster.x-k8s.io/";
+/// Cluster API: annotation marking a Machine to delete first on scale-down (read here from the Node,
+/// since the simulation has no Machine objects).
+pub const CAPI_DELETE_MACHINE_ANNOTATION: &str = "cluster.x-k8s.io/delete-machine";
+/// Karpenter: annotation on a node (or a pod on it) that blocks voluntary disruption (consolidation).
+pub const KARPENTER_DO_NOT_DISRUPT_ANNOTATION: &str = "karpenter.sh/do-not-disrupt";
 /// Cluster autoscaler's Cluster API provider: GPU count per node for scale-from-zero.
 pub const CAPI_GPU_COUNT_ANNOTATION: &str = "capacity.cluster-autoscaler.kubernetes.io/gpu-count";
 /// Cluster autoscaler's Cluster API provider: node labels (`k=v,k2=v2`) for scale-from-zero.

@@ -180,7 +180,6 @@ fn the_generated_crds_rules_all_compile() {
 /// `MetricsSpec::default()`, whose maxAgeSeconds 0 and timeoutSeconds 0 break their own minimums (5 and 1),
 /// so the CRD would be rejected and every pool without `spec.metrics` fails admission here.
 #[test]
-#[ignore = "src/api bug: InferencePool spec.metrics default {maxAgeSeconds: 0, timeoutSeconds: 0} violates its minimums"]
 fn the_generated_crds_defaults_validate() {
     for kind in ["CostPolicy", "InferencePool"] {
         let errs = CrdSchema::new(&schema_for(kind)).check();
