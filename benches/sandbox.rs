@@ -70,23 +70,7 @@ fn deployment(i: usize) -> BenchResult<Deployment> {
 async fn install_crds(client: &kube::Client) -> BenchResult<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in hybridscale::api::crds() {
-        if let Err(e) = crds.create(&PostParams::default(), &crd).await {
-            // The generated InferencePool CRD has a `spec.metrics` default that violates its own minimums,
-            // which a real API server (and the sandbox) refuses. The benchmark measures the server, not the
-            // CRD: drop that default and say so.
-            eprintln!(
-                "note: CRD {} refused ({e}); retrying without spec.metrics' default",
-                crd.metadata.name.as_deref().unwrap_or("?")
-            );
-            let mut v = serde_json::to_value(&crd)?;
-            if let Some(m) = v
-                .pointer_mut("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/metrics")
-                .and_then(Value::as_object_mut)
-            {
-                m.remove("default");
-            }
-            crds.create(&PostParams::default(), &serde_json::from_value(v)?).await?;
-        }
+        crds.create(&PostParams::default(), &crd).await?;
     }
     Ok(())
 }
