@@ -9,4 +9,5 @@ pub mod api;
 pub mod cli;
 pub mod input;
 pub mod planner;
+pub mod telemetry;
 pub mod tls;
