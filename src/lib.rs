@@ -5,9 +5,13 @@
 //! `signals`; the planner sees plain snapshots, never clients or traits.
 #![forbid(unsafe_code)]
 
+pub mod actuate;
 pub mod api;
 pub mod cli;
 pub mod input;
+pub mod ledger;
+pub mod modelserver;
 pub mod planner;
+pub mod signals;
 pub mod telemetry;
 pub mod tls;

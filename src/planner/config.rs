@@ -1,9 +1,10 @@
 //! What the planner needs from an InferencePool and its CostPolicy, flattened into plain numbers.
 //! Built once per reconcile (or once per simulation) from the CRD types.
 
-use crate::api::cost_policy::BudgetAction;
+use crate::api::cost_policy::{BudgetAction, CostPolicy};
+use crate::api::inference_pool::InferencePool;
 
-use super::Class;
+use super::{Class, Prices};
 
 /// Static configuration of one pool under its policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,4 +88,204 @@ pub struct BudgetConfig {
     pub hourly_usd: Option<f64>,
     /// What happens when exceeded.
     pub on_exceeded: BudgetAction,
+}
+
+/// Why a CostPolicy and InferencePool cannot be turned into a [`PoolConfig`]. Each message names the
+/// field at fault so a simulator policy file or a status condition can point at it.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// The pool configures no capacity class.
+    #[error("InferencePool {pool}: spec.capacity needs at least one of reserved, spot or onDemand")]
+    NoClasses { pool: String },
+    /// A minimum is above its maximum.
+    #[error("InferencePool {pool}: {field} minReplicas {min} exceeds maxReplicas {max}")]
+    MinAboveMax { pool: String, field: String, min: u32, max: u32 },
+    /// A number is out of range (negative, zero where it must be positive, or not finite).
+    #[error("{kind} {name}: {field} is {value}, {expected}")]
+    OutOfRange { kind: &'static str, name: String, field: &'static str, value: f64, expected: &'static str },
+    /// The pool may overflow to an external API but no price is known for it.
+    #[error(
+        "InferencePool {pool}: spec.external has no input/output prices and CostPolicy {policy} has no \
+         spec.externalPrices; set one of them"
+    )]
+    NoExternalPrices { pool: String, policy: String },
+}
+
+fn name_of(meta: &kube::api::ObjectMeta) -> String {
+    match (&meta.namespace, &meta.name) {
+        (Some(ns), Some(n)) => format!("{ns}/{n}"),
+        (None, Some(n)) => n.clone(),
+        _ => "<unnamed>".into(),
+    }
+}
+
+fn check(
+    kind: &'static str,
+    name: &str,
+    field: &'static str,
+    value: f64,
+    ok: bool,
+    expected: &'static str,
+) -> Result<(), ConfigError> {
+    if ok && value.is_finite() {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange { kind, name: name.to_string(), field, value, expected })
+    }
+}
+
+impl PoolConfig {
+    /// Flatten a pool and its policy into planner numbers. `external` is `None` when the policy forbids
+    /// data leaving the cluster (`spec.external.allowed: false`) or the pool names no external API: the
+    /// planner then never routes anything outside.
+    pub fn from_resources(policy: &CostPolicy, pool: &InferencePool) -> Result<PoolConfig, ConfigError> {
+        let pname = name_of(&pool.metadata);
+        let cname = name_of(&policy.metadata);
+        let p = &pool.spec;
+        let c = &policy.spec;
+        if p.min_replicas > p.max_replicas {
+            return Err(ConfigError::MinAboveMax {
+                pool: pname,
+                field: "spec".into(),
+                min: p.min_replicas,
+                max: p.max_replicas,
+            });
+        }
+        let rps = p.replica_capacity.requests_per_second;
+        check("InferencePool", &pname, "spec.replicaCapacity.requestsPerSecond", rps, rps > 0.0, "must be > 0")?;
+        if let Some(t) = p.replica_capacity.tokens_per_second {
+            check("InferencePool", &pname, "spec.replicaCapacity.tokensPerSecond", t, t > 0.0, "must be > 0")?;
+        }
+        let slo = c.slo.latency_seconds;
+        check("CostPolicy", &cname, "spec.slo.latencySeconds", slo, slo > 0.0, "must be > 0")?;
+        let frac = c.spot.max_fraction;
+        check("CostPolicy", &cname, "spec.spot.maxFraction", frac, (0.0..=1.0).contains(&frac), "must be in 0..1")?;
+        let share = c.external.max_share;
+        check("CostPolicy", &cname, "spec.external.maxShare", share, (0.0..=1.0).contains(&share), "must be in 0..1")?;
+        let idle_u = c.idle_reclaim.utilization_threshold;
+        check(
+            "CostPolicy",
+            &cname,
+            "spec.idleReclaim.utilizationThreshold",
+            idle_u,
+            (0.0..=1.0).contains(&idle_u),
+            "must be in 0..1",
+        )?;
+
+        let mut classes: [Option<ClassConfig>; 3] = [None, None, None];
+        for class in Class::ALL {
+            let Some(cc) = p.capacity.get(class) else { continue };
+            let min = cc.min_replicas.unwrap_or(0);
+            let max = cc.max_replicas.unwrap_or(p.max_replicas);
+            if min > max {
+                return Err(ConfigError::MinAboveMax {
+                    pool: pname,
+                    field: format!("spec.capacity.{class}"),
+                    min,
+                    max,
+                });
+            }
+            classes[class as usize] = Some(ClassConfig {
+                class,
+                min_replicas: min,
+                max_replicas: max,
+                node_provision_s: f64::from(cc.node_provision_seconds),
+                gpus_per_node: cc.node_pool_ref.as_ref().map(|n| n.gpus_per_node),
+            });
+        }
+        if classes.iter().all(Option::is_none) {
+            return Err(ConfigError::NoClasses { pool: pname });
+        }
+        let class_mins: u32 = classes.iter().flatten().map(|c| c.min_replicas).sum();
+        if class_mins > p.max_replicas {
+            return Err(ConfigError::MinAboveMax {
+                pool: pname,
+                field: "spec.capacity (sum of the classes')".into(),
+                min: class_mins,
+                max: p.max_replicas,
+            });
+        }
+
+        let external = match (&p.external, c.external.allowed) {
+            (Some(api), true) => {
+                if let Some(max) = c.external.max_requests_per_second {
+                    check("CostPolicy", &cname, "spec.external.maxRequestsPerSecond", max, max >= 0.0, ">= 0")?;
+                }
+                Some(ExternalConfig {
+                    max_share: share,
+                    max_rps: c.external.max_requests_per_second,
+                    latency_s: api.latency_seconds.unwrap_or(0.0),
+                })
+            }
+            _ => None,
+        };
+
+        let budget = c.budget.as_ref().map(|b| BudgetConfig {
+            monthly_usd: b.monthly_usd,
+            hourly_usd: b.hourly_usd,
+            on_exceeded: b.on_exceeded,
+        });
+
+        Ok(PoolConfig {
+            classes,
+            gpus_per_replica: p.gpus_per_replica.max(1),
+            replica_rps: rps,
+            replica_output_tokens_per_s: p.replica_capacity.tokens_per_second,
+            startup_s: f64::from(p.startup_seconds),
+            min_replicas: p.min_replicas,
+            max_replicas: p.max_replicas,
+            external,
+            slo_latency_s: slo,
+            target_attainment: c.slo.target_attainment,
+            budget,
+            max_spot_fraction: frac,
+            spare_spot_replicas: c.spot.spare_replicas,
+            interruptions_per_hour_threshold: c.spot.interruptions_per_hour_threshold,
+            stabilization_s: f64::from(c.scale_down.stabilization_seconds),
+            max_scale_down_step: c.scale_down.max_step_replicas.max(1),
+            idle_reclaim: c.idle_reclaim.enabled,
+            idle_utilization: idle_u,
+            idle_s: f64::from(c.idle_reclaim.idle_seconds),
+            tick_s: f64::from(c.tick_seconds),
+            signal_max_age_s: f64::from(p.metrics.max_age_seconds),
+        })
+    }
+
+    /// The configuration of one class, if the pool may use it.
+    pub fn class(&self, c: Class) -> Option<&ClassConfig> {
+        self.classes[c as usize].as_ref()
+    }
+}
+
+impl Prices {
+    /// The static prices written in the CRDs: GPU prices from the policy (the fallback values when a
+    /// price query is set) and external prices from the pool's spec.external, else the policy's
+    /// externalPrices. Live prices (Prometheus queries, LiteLLM price files) are resolved by the signals
+    /// layer, which starts from these. External prices are 0 when the pool has no usable external API.
+    pub fn from_resources(policy: &CostPolicy, pool: &InferencePool) -> Result<Prices, ConfigError> {
+        let cname = name_of(&policy.metadata);
+        let g = &policy.spec.gpu_prices;
+        let gpu_hour = [g.reserved.usd_per_gpu_hour, g.spot.usd_per_gpu_hour, g.on_demand.usd_per_gpu_hour];
+        for (field, v) in [
+            ("spec.gpuPrices.reserved.usdPerGpuHour", gpu_hour[0]),
+            ("spec.gpuPrices.spot.usdPerGpuHour", gpu_hour[1]),
+            ("spec.gpuPrices.onDemand.usdPerGpuHour", gpu_hour[2]),
+        ] {
+            check("CostPolicy", &cname, field, v, v >= 0.0, "must be >= 0")?;
+        }
+        let (mut inp, mut out) = (0.0, 0.0);
+        if let (Some(api), true) = (&pool.spec.external, policy.spec.external.allowed) {
+            let fallback = policy.spec.external_prices.as_ref();
+            let i = api.input_usd_per_million_tokens.or(fallback.map(|f| f.input_usd_per_million_tokens));
+            let o = api.output_usd_per_million_tokens.or(fallback.map(|f| f.output_usd_per_million_tokens));
+            let (Some(i), Some(o)) = (i, o) else {
+                return Err(ConfigError::NoExternalPrices { pool: name_of(&pool.metadata), policy: cname });
+            };
+            check("CostPolicy", &cname, "external input price per million tokens", i, i >= 0.0, "must be >= 0")?;
+            check("CostPolicy", &cname, "external output price per million tokens", o, o >= 0.0, "must be >= 0")?;
+            inp = i / 1e6;
+            out = o / 1e6;
+        }
+        Ok(Prices { gpu_hour, external_input_token: inp, external_output_token: out })
+    }
 }

@@ -5,11 +5,26 @@
 //! controller, Recommend mode, the simulator, the tests and the benchmarks. Times are seconds since the
 //! Unix epoch as `f64` so the simulator can step through weeks of trace quickly.
 
+pub mod allocate;
+pub mod budget;
 pub mod config;
+mod decide;
+pub mod economics;
+pub mod forecast;
+pub mod memory;
 pub mod plan;
+mod reasons;
+pub mod scale_down;
 pub mod snapshot;
+pub mod spot;
+pub mod traffic;
 
-pub use config::{BudgetConfig, ClassConfig, ExternalConfig, PoolConfig};
+#[cfg(test)]
+mod tests;
+
+pub use config::{BudgetConfig, ClassConfig, ConfigError, ExternalConfig, PoolConfig};
+pub use decide::{node_pool_gpus, plan};
+pub use memory::MemoryError;
 pub use plan::{Change, ChangeKind, Plan};
 pub use snapshot::{ClassObservation, LoadSignals, Memory, Prices, Sample, Snapshot, Spend};
 

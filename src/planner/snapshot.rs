@@ -93,4 +93,9 @@ pub struct Memory {
     pub last_safe: Option<(f64, ClassReplicas, TrafficWeights)>,
     /// Learned requests per second per replica.
     pub learned_replica_rps: Option<f64>,
+    /// Interruption notices already counted into `spot_interruptions` (the `interrupted` total seen at
+    /// the last tick), so a notice that lasts several ticks is counted once. Not persisted in status:
+    /// after a restart a notice still pending may be counted a second time, which only errs towards
+    /// less spot.
+    pub interrupted_seen: u32,
 }

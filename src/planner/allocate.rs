@@ -1,0 +1,161 @@
+//! Raw replica targets per class from the forecast and the economics, before scale-down damping.
+//!
+//! Fill order is the design's: reserved (free at the margin) for all forecast demand; then, for the
+//! persisting base level above it, one replica at a time on spot (within the spot fraction) or else
+//! on-demand, each only while the load it would carry keeps it at or above its break-even
+//! utilisation; then whatever the external API cannot take (max share, rate limit, SLO) is added
+//! regardless of price; then spares, replacements for interrupted replicas and the limits.
+
+use super::economics::Economics;
+use super::forecast::Forecast;
+use super::{Class, PoolConfig};
+
+const EPS: f64 = 1e-9;
+
+/// What bounds the allocation this tick beyond the static configuration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bounds {
+    /// Effective spot fraction (halved under frequent interruptions, lifted under budget Degrade).
+    pub spot_fraction: f64,
+    /// Most on-demand replicas allowed (budget Degrade caps it at what runs).
+    pub on_demand_max: u32,
+    /// Replicas on nodes with an interruption notice, per class; replaced on top of the target.
+    pub interrupted: [u32; 3],
+}
+
+/// Raw targets and the figures behind them, for reasons.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Allocation {
+    /// Replicas per class, within class and pool limits.
+    pub replicas: [u32; 3],
+    /// Demand the external API cannot take (share, rate limit, SLO), so replicas must, rps.
+    pub must_rps: f64,
+    /// Spot replicas forced past the spot fraction because no other class had room for load the
+    /// external API cannot take.
+    pub spot_over_fraction: bool,
+}
+
+/// Largest replica count of a class (0 when the pool cannot use it).
+pub fn class_max(config: &PoolConfig, c: Class) -> u32 {
+    config.class(c).map_or(0, |cc| cc.max_replicas)
+}
+
+/// Smallest replica count of a class.
+pub fn class_min(config: &PoolConfig, c: Class) -> u32 {
+    config.class(c).map_or(0, |cc| cc.min_replicas)
+}
+
+/// How much of `demand` the external API may take.
+pub fn external_capacity(config: &PoolConfig, econ: &Economics, demand: f64) -> f64 {
+    match &config.external {
+        Some(e) if econ.external_substitutes() => {
+            let by_share = e.max_share.clamp(0.0, 1.0) * demand;
+            e.max_rps.map_or(by_share, |r| by_share.min(r.max(0.0)))
+        }
+        _ => 0.0,
+    }
+}
+
+fn spot_fits(config: &PoolConfig, r: &[u32; 3], fraction: f64) -> bool {
+    let spot = r[Class::Spot as usize];
+    let total = r.iter().sum::<u32>();
+    spot < class_max(config, Class::Spot) && f64::from(spot + 1) <= fraction * f64::from(total + 1) + EPS
+}
+
+/// The class the next paid replica goes to, if any has room: spot within its fraction, else on-demand.
+fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option<Class> {
+    if r.iter().sum::<u32>() >= config.max_replicas {
+        return None;
+    }
+    if spot_fits(config, r, b.spot_fraction) {
+        Some(Class::Spot)
+    } else if r[Class::OnDemand as usize] < class_max(config, Class::OnDemand).min(b.on_demand_max) {
+        Some(Class::OnDemand)
+    } else {
+        None
+    }
+}
+
+/// Compute the raw targets.
+pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds) -> Allocation {
+    let mu = econ.mu;
+    let mut r = [0u32; 3];
+    let must_rps = (fc.peak_rps - external_capacity(config, econ, fc.peak_rps)).max(0.0);
+
+    // Reserved: free at the margin, so it takes all the forecast demand it can.
+    let res_max = class_max(config, Class::Reserved).min(config.max_replicas);
+    r[0] = ((fc.peak_rps / mu - EPS).ceil().max(0.0) as u32).min(res_max);
+    let res_rps = f64::from(r[0]) * mu;
+
+    // Paid classes for the persisting base, one replica at a time while it pays for itself. The
+    // sequence of classes depends only on the counts so far, so more demand only ever extends it.
+    let mut left = (fc.base_rps - res_rps).max(0.0);
+    while left > EPS {
+        let Some(c) = next_paid(config, &r, b) else { break };
+        let load = left.min(mu);
+        if load / mu + EPS < econ.break_even(c) {
+            break;
+        }
+        r[c as usize] += 1;
+        left -= load;
+    }
+
+    // What the external API cannot take must be on replicas whatever it costs.
+    let must_total = ((must_rps - res_rps) / mu - EPS).ceil().max(0.0) as u32;
+    let mut spot_over_fraction = false;
+    while r[1] + r[2] < must_total {
+        if let Some(c) = next_paid(config, &r, b) {
+            r[c as usize] += 1;
+        } else if r[1] < class_max(config, Class::Spot) && r.iter().sum::<u32>() < config.max_replicas {
+            // No other class has room: the SLO outranks the spot fraction.
+            r[1] += 1;
+            spot_over_fraction = true;
+        } else {
+            break;
+        }
+    }
+
+    // Spares hedge the spot replicas against interruptions.
+    if r[1] > 0 {
+        r[1] = (r[1] + config.spare_spot_replicas).min(class_max(config, Class::Spot));
+    }
+    // Replacements: interrupted replicas are still counted in their workload until their node goes,
+    // so the target carries them on top to start the replacements now.
+    for c in Class::ALL {
+        let i = c as usize;
+        r[i] = (r[i] + b.interrupted[i]).min(class_max(config, c));
+    }
+    fit_limits(config, &mut r, b);
+    Allocation { replicas: r, must_rps, spot_over_fraction }
+}
+
+/// Bring counts within per-class and pool minimum and maximum. Minimums are filled cheapest first;
+/// excess over the pool maximum is removed dearest first. Without an external API the pool keeps at
+/// least one replica: it is the only path for traffic.
+pub fn fit_limits(config: &PoolConfig, r: &mut [u32; 3], b: &Bounds) {
+    for c in Class::ALL {
+        let i = c as usize;
+        r[i] = r[i].clamp(class_min(config, c), class_max(config, c).max(class_min(config, c)));
+    }
+    let floor = if config.external.is_none() { config.min_replicas.max(1) } else { config.min_replicas };
+    let floor = floor.min(config.max_replicas);
+    while r.iter().sum::<u32>() < floor {
+        let c = if r[0] < class_max(config, Class::Reserved) {
+            Class::Reserved
+        } else if let Some(c) = next_paid(config, r, b) {
+            c
+        } else if let Some(c) =
+            [Class::Spot, Class::OnDemand].into_iter().find(|c| r[*c as usize] < class_max(config, *c))
+        {
+            c
+        } else {
+            break;
+        };
+        r[c as usize] += 1;
+    }
+    for c in [Class::OnDemand, Class::Spot, Class::Reserved] {
+        let i = c as usize;
+        let excess = r.iter().sum::<u32>().saturating_sub(config.max_replicas);
+        r[i] -= excess.min(r[i].saturating_sub(class_min(config, c)));
+    }
+}

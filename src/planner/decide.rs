@@ -1,0 +1,278 @@
+//! `plan()`: one tick of the decision, wiring the steps together. Each step lives in its own module;
+//! this one only orders them and writes the reasons.
+
+use crate::api::cost_policy::BudgetAction;
+
+use super::allocate::{self, Bounds};
+use super::economics::Economics;
+use super::forecast;
+use super::reasons::{self, Context};
+use super::scale_down;
+use super::{Class, Memory, Plan, PoolConfig, Snapshot, TrafficWeights, budget, spot, traffic};
+
+/// Decide one pool for one tick. Pure: the same inputs always give the same plan.
+pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64) -> Plan {
+    let mut mem = memory.clone();
+    let new_interruptions = spot::record(&mut mem, snapshot, now);
+    let econ = Economics::new(config, snapshot, &mem);
+    let obs = Observed::new(snapshot);
+    match fresh_rate(config, snapshot, now) {
+        Ok(rate) => fresh(config, snapshot, mem, &econ, &obs, now, rate, new_interruptions),
+        Err(why) => stale(config, snapshot, mem, &econ, &obs, why),
+    }
+}
+
+/// Per-class observations as arrays.
+pub(crate) struct Observed {
+    pub desired: [u32; 3],
+    pub ready: [u32; 3],
+    /// Ready replicas with an interruption notice (never more than ready).
+    pub interrupted: [u32; 3],
+}
+
+impl Observed {
+    fn new(s: &Snapshot) -> Observed {
+        let ready = s.classes.map(|c| c.ready);
+        let interrupted = s.classes.map(|c| c.interrupted.min(c.ready));
+        Observed { desired: s.classes.map(|c| c.desired), ready, interrupted }
+    }
+    /// Ready replicas without an interruption notice.
+    pub fn healthy(&self) -> u32 {
+        (0..3).map(|i| self.ready[i] - self.interrupted[i]).sum()
+    }
+    pub fn interrupted_total(&self) -> u32 {
+        self.interrupted.iter().sum()
+    }
+}
+
+/// The request rate if it is fresh, else why not.
+fn fresh_rate(config: &PoolConfig, s: &Snapshot, now: f64) -> Result<f64, String> {
+    match s.load.request_rate {
+        None => Err("request rate is missing".into()),
+        Some(r) if !r.value.is_finite() || r.value < 0.0 => Err(format!("request rate {} is not a rate", r.value)),
+        Some(r) if !r.at.is_finite() || now - r.at > config.signal_max_age_s => {
+            Err(format!("request rate is {:.0} s old (max {:.0} s)", now - r.at, config.signal_max_age_s))
+        }
+        Some(r) => Ok(r.value),
+    }
+}
+
+/// Keep time of the cheapest paid class the pool has: the window the buy time is measured against.
+fn buy_time(config: &PoolConfig, econ: &Economics, windows: [f64; 3]) -> f64 {
+    [Class::Spot, Class::OnDemand]
+        .into_iter()
+        .filter(|c| config.class(*c).is_some_and(|cc| cc.max_replicas > 0))
+        .map(|c| econ.buy_after_s(c, windows[c as usize]))
+        .reduce(f64::min)
+        .unwrap_or(0.0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fresh(
+    config: &PoolConfig,
+    snapshot: &Snapshot,
+    mut mem: Memory,
+    econ: &Economics,
+    obs: &Observed,
+    now: f64,
+    rate: f64,
+    new_interruptions: u32,
+) -> Plan {
+    let (spot_fraction, spot_halved) = spot::fraction(config, &mem);
+    let windows = scale_down::windows(config, econ);
+    let horizon = Class::ALL
+        .into_iter()
+        .filter(|c| config.class(*c).is_some())
+        .map(|c| econ.lead_s[c as usize])
+        .fold(0.0, f64::max);
+    let persist = buy_time(config, econ, windows);
+    let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist);
+    let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted };
+    let mut alloc = allocate::allocate(config, econ, &fc, &bounds);
+
+    // Idle: demand below the threshold of what the healthy ready replicas serve.
+    let healthy = obs.healthy();
+    let util = rate / (f64::from(healthy.max(1)) * econ.mu);
+    if util < config.idle_utilization {
+        mem.idle_since.get_or_insert(now);
+    } else {
+        mem.idle_since = None;
+    }
+    let idle_for = mem.idle_since.map_or(0.0, |s| now - s);
+    let idle_release = config.idle_reclaim && mem.idle_since.is_some() && idle_for >= config.idle_s;
+
+    // Idle for the whole idle period: release down to the minimum, whatever the economics would keep
+    // (the policy asked for idle GPUs back); the external API carries the trickle while cold.
+    if idle_release {
+        alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
+        allocate::fit_limits(config, &mut alloc.replicas, &bounds);
+    }
+
+    let longest = windows.iter().copied().fold(0.0, f64::max);
+    if mem.recommendations.is_empty() {
+        // First tick (or state lost): what runs counts as wanted, so a window must pass before any
+        // scale-down; a fresh start is no evidence that less is enough.
+        scale_down::record(&mut mem, now, obs.desired, longest);
+    }
+    scale_down::record(&mut mem, now, alloc.replicas, longest);
+    let wmax = scale_down::window_max(&mem, now, windows);
+    let (mut target, mut damping) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
+    allocate::fit_limits(config, &mut target, &bounds);
+
+    // Budget: judged on the burn now and on the burn the plan would have.
+    let allowance = budget::allowance(config.budget.as_ref(), &snapshot.spend);
+    let ext_now = rate * f64::from(snapshot.traffic.external_weight.min(100)) / 100.0;
+    let burn_now = econ.gpu_usd_per_hour(obs.desired) + ext_usd_per_hour(econ, ext_now);
+    let action = config.budget.as_ref().map(|b| b.on_exceeded);
+    let over_now = budget::exceeds(allowance, burn_now);
+    let mut trimmed = 0;
+    let mut degraded = false;
+    if over_now && action == Some(BudgetAction::Degrade) {
+        // Cheapest tier first: no new on-demand, spot past its fraction (within its class maximum).
+        bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand as usize], ..bounds };
+        alloc = allocate::allocate(config, econ, &fc, &bounds);
+        if idle_release {
+            alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
+            allocate::fit_limits(config, &mut alloc.replicas, &bounds);
+        }
+        let (t, d) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
+        (target, damping) = (t, d);
+        allocate::fit_limits(config, &mut target, &bounds);
+        degraded = true;
+    }
+    if over_now && action == Some(BudgetAction::Hold) {
+        let mins = Class::ALL.map(|c| allocate::class_min(config, c));
+        for i in 0..3 {
+            let keep = obs.desired[i].max(mins[i]);
+            trimmed += target[i].saturating_sub(keep);
+            target[i] = target[i].min(keep);
+        }
+    }
+    // Hold and Degrade never let additions pass the allowance.
+    let ready_rps_for = |t: &[u32; 3]| {
+        let usable = healthy.min(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total()));
+        f64::from(usable) * econ.mu
+    };
+    let weights = traffic::weights(config, rate, ready_rps_for(&target));
+    let ext_rps = rate * f64::from(weights.external_weight) / 100.0;
+    let burn_of = |t: &[u32; 3]| econ.gpu_usd_per_hour(*t) + ext_usd_per_hour(econ, ext_rps);
+    if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
+        let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
+        trimmed += budget::trim_additions(&mut target, floor, econ.replica_hour, a.usd_per_hour, burn_of);
+    }
+    let usd_per_hour = burn_of(&target);
+    let budget_exceeded = over_now || budget::exceeds(allowance, usd_per_hour);
+
+    mem.last_safe = Some((now, scale_down::to_class(target), weights));
+    let ctx = Context {
+        config,
+        econ,
+        fc: &fc,
+        obs,
+        alloc: &alloc,
+        target,
+        damping,
+        windows,
+        weights,
+        previous: snapshot.traffic,
+        rate,
+        ready_rps: ready_rps_for(&target),
+        idle_release,
+        idle_for,
+        spot_halved,
+        interruptions_per_hour: spot::per_hour(&mem),
+        new_interruptions,
+        trimmed,
+        degraded,
+        budget_exceeded,
+        action,
+        projected_month: budget::projected_month(&snapshot.spend, usd_per_hour),
+    };
+    let changes = reasons::changes(&ctx);
+    let summary = reasons::summary(&ctx, usd_per_hour);
+    finish(config, target, weights, changes, summary, false, budget_exceeded, usd_per_hour, mem)
+}
+
+/// Signals are stale or missing: hold the last safe plan (or what runs), never scale down. The only
+/// additions are replacements for interrupted replicas, whose share moves to the external API.
+fn stale(
+    config: &PoolConfig,
+    snapshot: &Snapshot,
+    mut mem: Memory,
+    econ: &Economics,
+    obs: &Observed,
+    why: String,
+) -> Plan {
+    mem.idle_since = None;
+    let safe = mem.last_safe.map(|(_, r, _)| scale_down::to_array(&r)).unwrap_or(obs.desired);
+    let allowance = budget::allowance(config.budget.as_ref(), &snapshot.spend);
+    let burn_now = econ.gpu_usd_per_hour(obs.desired);
+    let over = budget::exceeds(allowance, burn_now);
+    let hold_budget = over && config.budget.as_ref().is_some_and(|b| b.on_exceeded == BudgetAction::Hold);
+    let mut target = obs.desired;
+    for c in Class::ALL {
+        let i = c as usize;
+        let max = allocate::class_max(config, c);
+        let mut want = safe[i].max(obs.desired[i]).max(allocate::class_min(config, c));
+        if !hold_budget {
+            want += obs.interrupted[i];
+        }
+        target[i] = obs.desired[i].max(want.min(max));
+    }
+    // Additions (never what runs) give way to the pool maximum, dearest first.
+    for i in [2usize, 1, 0] {
+        let excess = target.iter().sum::<u32>().saturating_sub(config.max_replicas);
+        target[i] -= excess.min(target[i] - obs.desired[i]);
+    }
+    let weights = traffic::held(config, snapshot.traffic, obs.ready.iter().sum(), obs.healthy());
+    let usd_per_hour = econ.gpu_usd_per_hour(target);
+    let budget_exceeded = over || budget::exceeds(allowance, usd_per_hour);
+    let (changes, summary) = reasons::stale(config, obs, &target, snapshot.traffic, weights, &why, usd_per_hour);
+    finish(config, target, weights, changes, summary, true, budget_exceeded, usd_per_hour, mem)
+}
+
+fn ext_usd_per_hour(econ: &Economics, ext_rps: f64) -> f64 {
+    econ.ext_cost_per_request.map_or(0.0, |c| c * ext_rps * 3600.0)
+}
+
+/// GPUs the node pool of a class must offer for its replicas, in whole nodes: replicas are packed
+/// `gpus_per_node / gpus_per_replica` to a node, and a replica larger than a node takes whole nodes.
+pub fn node_pool_gpus(config: &PoolConfig, replicas: [u32; 3]) -> [u32; 3] {
+    let g = config.gpus_per_replica.max(1);
+    Class::ALL.map(|c| {
+        let n = replicas[c as usize];
+        match config.class(c).and_then(|cc| cc.gpus_per_node) {
+            Some(per_node) if per_node > 0 => {
+                let nodes =
+                    if g <= per_node { n.div_ceil(per_node / g) } else { n.saturating_mul(g.div_ceil(per_node)) };
+                nodes.saturating_mul(per_node)
+            }
+            _ => n.saturating_mul(g),
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    config: &PoolConfig,
+    target: [u32; 3],
+    traffic: TrafficWeights,
+    changes: Vec<super::Change>,
+    summary: String,
+    signals_stale: bool,
+    budget_exceeded: bool,
+    usd_per_hour: f64,
+    memory: Memory,
+) -> Plan {
+    Plan {
+        replicas: scale_down::to_class(target),
+        node_pool_gpus: node_pool_gpus(config, target),
+        traffic,
+        changes,
+        summary,
+        signals_stale,
+        budget_exceeded,
+        usd_per_hour,
+        memory,
+    }
+}

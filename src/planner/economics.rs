@@ -1,0 +1,104 @@
+//! Prices turned into decisions: cost of a replica-hour, of an external request, the break-even
+//! utilisation and the two ski-rental horizons (when to buy a replica for new load, how long to keep
+//! an idle one).
+
+use super::{Class, Memory, PoolConfig, Snapshot};
+
+/// The numbers every other step works with, computed once per tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Economics {
+    /// Requests per second one replica serves within the SLO (μ) for the current token mix.
+    pub mu: f64,
+    /// USD per external request for the current token mix; `None` when the token mix is unknown.
+    pub ext_cost_per_request: Option<f64>,
+    /// Whether the external API can take load at all (configured, and data may leave).
+    pub external: bool,
+    /// Whether the external API answers within the SLO; if not, it only takes overflow that the
+    /// replicas could not serve anyway and never replaces capacity.
+    pub external_meets_slo: bool,
+    /// USD per replica-hour per class (P_c = g × $/GPU-hour).
+    pub replica_hour: [f64; 3],
+    /// Seconds from asking for a replica of a class to it serving: node provisioning plus start-up.
+    pub lead_s: [f64; 3],
+}
+
+impl Economics {
+    /// Derive the tick's economics. μ follows the live token mix when the pool states output tokens per
+    /// second and the mean output length is known; learned throughput only ever raises it (the
+    /// configured figure is the floor of what is believed).
+    pub fn new(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory) -> Economics {
+        let load = &snapshot.load;
+        let mean_out = load.mean_output_tokens.map(|s| s.value).filter(|v| v.is_finite() && *v > 0.0);
+        let mut mu = match (config.replica_output_tokens_per_s, mean_out) {
+            (Some(tps), Some(out)) => tps / out,
+            _ => config.replica_rps,
+        };
+        if let Some(l) = memory.learned_replica_rps.filter(|l| l.is_finite()) {
+            mu = mu.max(l);
+        }
+        let mu = if mu.is_finite() && mu > 0.0 { mu } else { config.replica_rps.max(1e-9) };
+
+        let mean_in = load.mean_input_tokens.map(|s| s.value).filter(|v| v.is_finite() && *v >= 0.0);
+        let ext_cost_per_request = match (mean_in, mean_out) {
+            (Some(i), Some(o)) => Some(
+                i * snapshot.prices.external_input_token.max(0.0) + o * snapshot.prices.external_output_token.max(0.0),
+            ),
+            _ => None,
+        };
+        let g = f64::from(config.gpus_per_replica);
+        let replica_hour = snapshot.prices.gpu_hour.map(|p| if p.is_finite() { g * p.max(0.0) } else { 0.0 });
+        let lead_s = Class::ALL.map(|c| config.class(c).map_or(0.0, |cc| cc.node_provision_s) + config.startup_s);
+        Economics {
+            mu,
+            ext_cost_per_request,
+            external: config.external.is_some(),
+            external_meets_slo: config.external.as_ref().is_some_and(|e| e.latency_s <= config.slo_latency_s),
+            replica_hour,
+            lead_s,
+        }
+    }
+
+    /// Whether the external API may replace self-hosted capacity (not only take overflow).
+    pub fn external_substitutes(&self) -> bool {
+        self.external && self.external_meets_slo
+    }
+
+    /// Break-even utilisation u* = P_c / (3600 · μ · c_ext) of a class: a replica that would run below it
+    /// costs more per request than the external API. Reserved capacity is already paid for, so its
+    /// marginal u* is 0. Without a usable external API, or with an unknown token mix, u* is 0 too:
+    /// replicas are then the only (or the only priced) way to serve, and the external API only bridges
+    /// start-up gaps.
+    pub fn break_even(&self, c: Class) -> f64 {
+        if c == Class::Reserved || !self.external_substitutes() {
+            return 0.0;
+        }
+        match self.ext_cost_per_request {
+            Some(ce) if ce > 0.0 => self.replica_hour[c as usize] / (3600.0 * self.mu * ce),
+            Some(_) => f64::INFINITY,
+            None => 0.0,
+        }
+    }
+
+    /// Ski-rental buy time: how long demand above the current level must have lasted before replicas are
+    /// bought for it. A replica, once asked for, costs at least its lead time plus the scale-down window
+    /// before it can go; serving one replica's worth of load externally for that long costs the same
+    /// when the load has lasted u* × (lead + window). Buying after that is 2-competitive with hindsight.
+    pub fn buy_after_s(&self, c: Class, window_s: f64) -> f64 {
+        let u = self.break_even(c);
+        if u.is_finite() { u * (self.lead_s[c as usize] + window_s) } else { f64::INFINITY }
+    }
+
+    /// Ski-rental keep time: how long an unneeded replica of a class is kept before it is removed. Having
+    /// to start it again costs its lead time in GPU-hours plus a replica's worth of load served
+    /// externally meanwhile: keep = lead × (1 + 1/u*). Without a priced external API the restart cost
+    /// is a latency risk rather than money, so the window is left at its configured bounds.
+    pub fn keep_s(&self, c: Class) -> f64 {
+        let u = self.break_even(c);
+        if u > 0.0 && u.is_finite() { self.lead_s[c as usize] * (1.0 + 1.0 / u) } else { f64::INFINITY }
+    }
+
+    /// USD per hour of a replica count per class.
+    pub fn gpu_usd_per_hour(&self, replicas: [u32; 3]) -> f64 {
+        (0..3).map(|i| f64::from(replicas[i]) * self.replica_hour[i]).sum()
+    }
+}

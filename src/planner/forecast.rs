@@ -1,0 +1,120 @@
+//! Demand forecast over the lead time, from the request-rate history. Deliberately simple and
+//! explainable: two numbers, each a sentence in a reason.
+//!
+//! - `peak`: demand expected when a replica asked for now is ready: the current rate, raised by the
+//!   trend over the lead time. The external API must bridge up to this while replicas start.
+//! - `base`: the level that has lasted at least the ski-rental buy time (the minimum of the rate over
+//!   that window), carried forward by the trend. Only this level is worth buying replicas for: a spike
+//!   shorter than the buy time never reaches it and stays on the external API.
+//!
+//! The trend is the slope of that persisting minimum (now versus one lead time ago), not of the raw
+//! rate: a sudden spike moves the raw slope but not the minimum, so a spike is not mistaken for a ramp.
+//! The trend only ever raises the forecast; falling demand is left to the scale-down rules.
+
+/// The forecast for one tick.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Forecast {
+    /// Current request rate.
+    pub now_rps: f64,
+    /// Rate expected at the end of the lead time.
+    pub peak_rps: f64,
+    /// Persisting level carried to the end of the lead time (≤ peak).
+    pub base_rps: f64,
+    /// Rising trend of the persisting level, requests/s per second (≥ 0).
+    pub trend: f64,
+    /// Lead time the forecast looks ahead, seconds.
+    pub horizon_s: f64,
+    /// Window the base level had to persist over, seconds.
+    pub persist_s: f64,
+}
+
+/// Minimum rate over `[from, to]` of the history and the current sample; `None` when no sample falls
+/// inside. The history must be sorted by time.
+fn min_over(history: &[(f64, f64)], from: f64, to: f64, current: Option<(f64, f64)>) -> Option<f64> {
+    let start = history.partition_point(|(t, _)| *t < from);
+    let inside = history[start..].iter().take_while(|(t, _)| *t <= to);
+    let cur = current.filter(|(t, _)| *t >= from && *t <= to);
+    inside.chain(cur.iter()).map(|(_, v)| *v).filter(|v| v.is_finite()).reduce(f64::min)
+}
+
+/// Forecast demand. `history` is (time, rps), oldest first; points after `now` are ignored.
+/// `horizon_s` is the lead time; `persist_s` the buy time (may be infinite: then nothing persists
+/// long enough to be worth a replica and the base is 0).
+pub fn forecast(history: &[(f64, f64)], now: f64, now_rps: f64, horizon_s: f64, persist_s: f64) -> Forecast {
+    let now_rps = if now_rps.is_finite() { now_rps.max(0.0) } else { 0.0 };
+    let horizon_s = horizon_s.max(0.0);
+    // Windows are found by bisection, which needs time order; an unsorted history is ignored rather
+    // than trusted.
+    let sorted = history.windows(2).all(|w| w[0].0 <= w[1].0);
+    let hist: &[(f64, f64)] = if sorted { history } else { &[] };
+    let cur = Some((now, now_rps));
+    let persist = if persist_s.is_finite() { persist_s.max(0.0) } else { f64::INFINITY };
+
+    // Trend of the persisting minimum over one lead time (at least a minute, so tick noise does not
+    // dominate), taken over windows at least as long as the buy time so that a spike younger than the
+    // buy time does not count as a rise.
+    let lag = horizon_s.max(60.0);
+    let w = if persist.is_finite() { persist.max(60.0) } else { lag };
+    let trend_now = min_over(hist, now - w, now, cur).unwrap_or(now_rps);
+    let trend = match min_over(hist, now - lag - w, now - lag, None) {
+        Some(then) => ((trend_now - then) / lag).max(0.0),
+        None => 0.0,
+    };
+    let peak_rps = now_rps + trend * horizon_s;
+    let base_rps = if persist.is_finite() {
+        let level = min_over(hist, now - persist, now, cur).unwrap_or(now_rps);
+        (level + trend * (persist + horizon_s)).min(peak_rps)
+    } else {
+        0.0
+    };
+    Forecast { now_rps, peak_rps, base_rps, trend, horizon_s, persist_s: persist }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(from: f64, to: f64, step: f64, f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+        let mut v = Vec::new();
+        let mut t = from;
+        while t < to {
+            v.push((t, f(t)));
+            t += step;
+        }
+        v
+    }
+
+    #[test]
+    fn steady_load_forecasts_itself() {
+        let h = series(0.0, 3600.0, 15.0, |_| 20.0);
+        let f = forecast(&h, 3600.0, 20.0, 480.0, 300.0);
+        assert_eq!((f.peak_rps, f.base_rps, f.trend), (20.0, 20.0, 0.0));
+    }
+
+    #[test]
+    fn ramp_is_carried_over_the_lead_time() {
+        // 0.01 rps per second: 10 rps at t=1000, 30 at t=3000.
+        let h = series(0.0, 3000.0, 15.0, |t| t / 100.0);
+        let f = forecast(&h, 3000.0, 30.0, 600.0, 300.0);
+        assert!((f.trend - 0.01).abs() < 1e-3, "{f:?}");
+        assert!((f.peak_rps - 36.0).abs() < 0.5, "{f:?}");
+        assert!((f.base_rps - 36.0).abs() < 0.5, "{f:?}");
+    }
+
+    #[test]
+    fn spike_shorter_than_buy_time_does_not_raise_the_base() {
+        let h = series(0.0, 3600.0, 15.0, |t| if t >= 3540.0 { 80.0 } else { 10.0 });
+        let f = forecast(&h, 3600.0, 80.0, 480.0, 300.0);
+        assert_eq!(f.base_rps, 10.0);
+        assert_eq!(f.trend, 0.0);
+        assert_eq!(f.peak_rps, 80.0);
+    }
+
+    #[test]
+    fn no_history_uses_the_current_rate() {
+        let f = forecast(&[], 100.0, 12.0, 480.0, 300.0);
+        assert_eq!((f.peak_rps, f.base_rps), (12.0, 12.0));
+        let f = forecast(&[], 100.0, 12.0, 480.0, f64::INFINITY);
+        assert_eq!((f.peak_rps, f.base_rps), (12.0, 0.0));
+    }
+}

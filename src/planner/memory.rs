@@ -1,0 +1,110 @@
+//! Conversions between the planner's [`Memory`] (Unix seconds as `f64`, fast for the simulator) and the
+//! [`PlannerState`] persisted in the InferencePool's status (RFC 3339 strings, readable with kubectl).
+
+use jiff::Timestamp;
+
+use crate::api::inference_pool::{PlannerState, SafePlan, TimedReplicas};
+
+use super::Memory;
+
+/// A time in status that is not RFC 3339.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("status.plannerState.{field}: {value:?} is not an RFC 3339 time: {message}")]
+pub struct MemoryError {
+    /// Which field.
+    pub field: &'static str,
+    /// The offending text.
+    pub value: String,
+    /// What the parser said.
+    pub message: String,
+}
+
+/// Unix seconds to RFC 3339 (UTC, millisecond precision). Times out of jiff's range are clamped to it.
+pub fn to_rfc3339(t: f64) -> String {
+    let ms = if t.is_finite() { (t * 1000.0).round() as i64 } else { 0 };
+    let ts = Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 { Timestamp::MIN } else { Timestamp::MAX });
+    // Whole seconds print without a fraction, which keeps status diffs small.
+    if ms % 1000 == 0 { format!("{ts:.0}") } else { format!("{ts:.3}") }
+}
+
+/// RFC 3339 to Unix seconds.
+pub fn from_rfc3339(field: &'static str, s: &str) -> Result<f64, MemoryError> {
+    let ts: Timestamp =
+        s.parse().map_err(|e: jiff::Error| MemoryError { field, value: s.to_string(), message: e.to_string() })?;
+    Ok(ts.as_millisecond() as f64 / 1000.0)
+}
+
+impl From<&Memory> for PlannerState {
+    fn from(m: &Memory) -> Self {
+        PlannerState {
+            recommendations: m
+                .recommendations
+                .iter()
+                .map(|(t, r)| TimedReplicas { time: to_rfc3339(*t), replicas: *r })
+                .collect(),
+            idle_since: m.idle_since.map(to_rfc3339),
+            spot_interruptions: m.spot_interruptions.iter().map(|t| to_rfc3339(*t)).collect(),
+            last_safe: m.last_safe.map(|(t, replicas, traffic)| SafePlan { time: to_rfc3339(t), replicas, traffic }),
+            learned_requests_per_second: m.learned_replica_rps,
+        }
+    }
+}
+
+impl TryFrom<&PlannerState> for Memory {
+    type Error = MemoryError;
+
+    fn try_from(s: &PlannerState) -> Result<Self, MemoryError> {
+        let recommendations = s
+            .recommendations
+            .iter()
+            .map(|r| Ok((from_rfc3339("recommendations.time", &r.time)?, r.replicas)))
+            .collect::<Result<Vec<_>, MemoryError>>()?;
+        let idle_since = s.idle_since.as_deref().map(|t| from_rfc3339("idleSince", t)).transpose()?;
+        let spot_interruptions =
+            s.spot_interruptions.iter().map(|t| from_rfc3339("spotInterruptions", t)).collect::<Result<Vec<_>, _>>()?;
+        let last_safe = s
+            .last_safe
+            .as_ref()
+            .map(|p| Ok::<_, MemoryError>((from_rfc3339("lastSafe.time", &p.time)?, p.replicas, p.traffic)))
+            .transpose()?;
+        Ok(Memory {
+            recommendations,
+            idle_since,
+            spot_interruptions,
+            last_safe,
+            learned_replica_rps: s.learned_requests_per_second,
+            interrupted_seen: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::inference_pool::{ClassReplicas, TrafficWeights};
+
+    #[test]
+    fn round_trips_through_status() {
+        let r = ClassReplicas { reserved: 1, spot: 2, on_demand: 3 };
+        let m = Memory {
+            recommendations: vec![(1_700_000_000.0, r), (1_700_000_015.5, r)],
+            idle_since: Some(1_700_000_100.0),
+            spot_interruptions: vec![1_700_000_200.25],
+            last_safe: Some((1_700_000_300.0, r, TrafficWeights { self_hosted_weight: 80, external_weight: 20 })),
+            learned_replica_rps: Some(2.5),
+            interrupted_seen: 0,
+        };
+        let s = PlannerState::from(&m);
+        assert_eq!(s.idle_since.as_deref(), Some("2023-11-14T22:15:00Z"));
+        assert_eq!(s.recommendations[1].time, "2023-11-14T22:13:35.500Z");
+        assert_eq!(Memory::try_from(&s), Ok(m));
+    }
+
+    #[test]
+    fn bad_time_names_the_field() {
+        let s = PlannerState { idle_since: Some("yesterday".into()), ..Default::default() };
+        let e = Memory::try_from(&s).unwrap_err();
+        assert_eq!(e.field, "idleSince");
+        assert!(e.to_string().starts_with("status.plannerState.idleSince: \"yesterday\""), "{e}");
+    }
+}

@@ -1,0 +1,388 @@
+//! Table tests: one scenario per behaviour the design promises, each stated in the numbers a platform
+//! engineer would check. Prices are chosen so the break-even utilisations are round-ish: μ = 5 rps,
+//! an external request costs $0.0001 (500 input tokens at $0.10/M plus 50 output tokens at $1/M),
+//! spot $1/GPU-h (u* = 0.56), on-demand $1.6/GPU-h (u* = 0.89).
+
+use super::*;
+use crate::api::cost_policy::BudgetAction;
+
+const T0: f64 = 1_800_000_000.0;
+
+fn class(class: Class, min: u32, max: u32, provision: f64) -> Option<ClassConfig> {
+    Some(ClassConfig {
+        class,
+        min_replicas: min,
+        max_replicas: max,
+        node_provision_s: provision,
+        gpus_per_node: Some(8),
+    })
+}
+
+pub(crate) fn config() -> PoolConfig {
+    PoolConfig {
+        classes: [
+            class(Class::Reserved, 0, 2, 0.0),
+            class(Class::Spot, 0, 10, 180.0),
+            class(Class::OnDemand, 0, 10, 240.0),
+        ],
+        gpus_per_replica: 1,
+        replica_rps: 5.0,
+        replica_output_tokens_per_s: None,
+        startup_s: 120.0,
+        min_replicas: 0,
+        max_replicas: 20,
+        external: Some(ExternalConfig { max_share: 1.0, max_rps: None, latency_s: 2.0 }),
+        slo_latency_s: 10.0,
+        target_attainment: 0.999,
+        budget: None,
+        max_spot_fraction: 0.7,
+        spare_spot_replicas: 1,
+        interruptions_per_hour_threshold: 2.0,
+        stabilization_s: 300.0,
+        max_scale_down_step: 2,
+        idle_reclaim: true,
+        idle_utilization: 0.1,
+        idle_s: 900.0,
+        tick_s: 15.0,
+        signal_max_age_s: 120.0,
+    }
+}
+
+fn prices() -> Prices {
+    Prices { gpu_hour: [2.0, 1.0, 1.6], external_input_token: 0.1e-6, external_output_token: 1e-6 }
+}
+
+fn sample(value: f64) -> Option<Sample> {
+    Some(Sample { value, at: T0 })
+}
+
+/// A snapshot at T0 with a rate history from `rate(t)` over the last hour at 15 s steps.
+fn snapshot(rate: impl Fn(f64) -> f64, counts: [(u32, u32); 3]) -> Snapshot {
+    let history = (0..240).map(|k| T0 - 3600.0 + 15.0 * f64::from(k)).map(|t| (t, rate(t))).collect();
+    Snapshot {
+        load: LoadSignals {
+            request_rate: sample(rate(T0)),
+            mean_input_tokens: sample(500.0),
+            mean_output_tokens: sample(50.0),
+            history,
+            ..Default::default()
+        },
+        prices: prices(),
+        classes: counts.map(|(desired, ready)| ClassObservation { desired, ready, interrupted: 0 }),
+        traffic: TrafficWeights::default(),
+        spend: Spend { policy_month_to_date_usd: 0.0, other_pools_usd_per_hour: 0.0, seconds_left_in_month: 86400.0 },
+    }
+}
+
+fn reason(plan: &Plan, class: Class) -> &str {
+    plan.changes
+        .iter()
+        .find(|c| matches!(c.kind, ChangeKind::Replicas { class: k, .. } if k == class))
+        .map_or("", |c| c.reason.as_str())
+}
+
+/// Replay `ticks` ticks from T0 with instant readiness: each tick observes what the last one planned.
+fn replay(config: &PoolConfig, start: [u32; 3], ticks: u32, rate: impl Fn(f64) -> f64) -> Vec<Plan> {
+    let mut memory = Memory::default();
+    let mut counts = start;
+    let mut traffic = TrafficWeights::default();
+    let mut plans = Vec::new();
+    for k in 0..ticks {
+        let now = T0 + 15.0 * f64::from(k);
+        let mut s = snapshot(|t| rate(t - T0 + now), counts.map(|n| (n, n)));
+        for (t, _) in &mut s.load.history {
+            *t += now - T0;
+        }
+        s.load.request_rate = Some(Sample { value: rate(now), at: now });
+        s.traffic = traffic;
+        let p = plan(config, &s, &memory, now);
+        counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand];
+        traffic = p.traffic;
+        memory = p.memory.clone();
+        plans.push(p);
+    }
+    plans
+}
+
+#[test]
+fn ramp_starts_spot_early_and_bridges_with_external() {
+    // 0.01 rps per second: 10 rps an hour... 30 rps now, 33.6 rps when a new spot replica is ready.
+    let s = snapshot(|t| 30.0 + (t - T0) * 0.01, [(2, 2), (3, 3), (0, 0)]);
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 5, on_demand: 0 }, "{:#?}", p.changes);
+    assert_eq!(p.traffic.external_weight, 17, "25 rps ready of 30 rps");
+    assert_eq!(
+        reason(&p, Class::Spot),
+        "spot 3->5: forecast 33.6 rps over the next 6 min exceeds ready capacity 25 rps; \
+         incl. 1 spare against interruptions; external 17% until they are ready"
+    );
+    assert!(!p.signals_stale && !p.budget_exceeded);
+    assert_eq!(p.node_pool_gpus, [8, 8, 0]);
+    assert!(p.summary.starts_with("7 replicas (reserved 2, spot 5, onDemand 0), external 17%"), "{}", p.summary);
+}
+
+#[test]
+fn short_spike_goes_external_without_new_gpus() {
+    // 10 rps for an hour, 40 rps for the last minute: far shorter than the ~10 min buy time.
+    let s = snapshot(|t| if t > T0 - 60.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 0, on_demand: 0 });
+    assert_eq!(p.traffic, TrafficWeights { self_hosted_weight: 25, external_weight: 75 });
+    assert_eq!(p.changes.len(), 1, "only the route changes: {:#?}", p.changes);
+}
+
+#[test]
+fn lasting_step_is_bought_after_the_buy_time() {
+    // The same step, lasting 20 minutes: past the buy time, so replicas are bought for it.
+    let s = snapshot(|t| if t > T0 - 1200.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    assert!(p.replicas.total() >= 8, "{:?}", p.replicas);
+    assert!(reason(&p, Class::Spot).contains("forecast 40 rps"), "{}", reason(&p, Class::Spot));
+}
+
+#[test]
+fn external_too_slow_for_the_slo_buys_replicas_for_spikes() {
+    let mut c = config();
+    c.external.as_mut().map(|e| e.latency_s = 30.0);
+    let s = snapshot(|t| if t > T0 - 60.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
+    let p = plan(&c, &s, &Memory::default(), T0);
+    assert!(p.replicas.total() >= 8, "{:?}", p.replicas);
+    assert!(reason(&p, Class::OnDemand).contains("misses the SLO"), "{:#?}", p.changes);
+}
+
+#[test]
+fn scale_down_waits_for_the_window_and_steps() {
+    // 40 rps for an hour, then 10 rps from T0 on.
+    let c = config();
+    let plans = replay(&c, [2, 5, 2], 120, |t| if t < T0 { 40.0 } else { 10.0 });
+    let paid = |p: &Plan| p.replicas.spot + p.replicas.on_demand;
+    // The spot window is the rent-or-buy keep time 300 s × (1 + 1/0.556) = 14 min; on-demand's 12.75 min.
+    let first_drop = plans.iter().position(|p| paid(p) < 7).expect("scaled down eventually");
+    let waited = 15.0 * first_drop as f64;
+    assert!((300.0..=900.0).contains(&waited), "first scale-down after {waited} s");
+    for w in plans.windows(2) {
+        for cl in [Class::Spot, Class::OnDemand] {
+            assert!(w[0].replicas.get(cl) <= w[1].replicas.get(cl) + 2, "step limit");
+        }
+    }
+    let last = plans.last().unwrap();
+    assert_eq!(last.replicas, ClassReplicas { reserved: 2, spot: 0, on_demand: 0 }, "{}", last.summary);
+    assert!(
+        plans[first_drop].changes.iter().any(|ch| ch.reason.contains("needs 0 here")),
+        "{:#?}",
+        plans[first_drop].changes
+    );
+}
+
+#[test]
+fn idle_pool_goes_cold_with_all_traffic_external() {
+    let mut c = config();
+    c.classes[0] = None;
+    // A trickle the economics alone would keep a spot replica for if external were dear.
+    let plans = replay(&c, [0, 2, 0], 80, |_| 0.2);
+    let at = |s: f64| &plans[(s / 15.0) as usize];
+    assert_eq!(at(600.0).traffic.external_weight, 0, "still served by the two replicas");
+    let last = plans.last().unwrap();
+    assert_eq!(last.replicas.total(), 0);
+    assert_eq!(last.traffic, TrafficWeights { self_hosted_weight: 0, external_weight: 100 });
+    assert_eq!(last.node_pool_gpus, [0, 0, 0]);
+}
+
+#[test]
+fn idle_release_overrides_economics_but_not_the_last_path() {
+    // External is dear here (u* tiny), so the economics keeps one replica for 0.2 rps; idle reclaim
+    // still gives it back after 15 minutes, and traffic goes external.
+    let mut c = config();
+    c.classes[0] = None;
+    let mut plans_dear = Vec::new();
+    let mut memory = Memory::default();
+    let mut counts = [0, 2, 0];
+    for k in 0..70 {
+        let now = T0 + 15.0 * f64::from(k);
+        let mut s = snapshot(|_| 0.2, counts.map(|n| (n, n)));
+        s.load.request_rate = Some(Sample { value: 0.2, at: now });
+        s.prices.external_output_token = 1e-3;
+        let p = plan(&c, &s, &memory, now);
+        counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand];
+        memory = p.memory.clone();
+        plans_dear.push(p);
+    }
+    assert_eq!(plans_dear[10].replicas.spot, 2, "one replica for the trickle and one spare");
+    let released = plans_dear.iter().position(|p| p.replicas.total() == 0).expect("released");
+    assert_eq!(released, 60, "after exactly 900 s idle");
+    assert!(reason(&plans_dear[released], Class::Spot).contains("idle for 15 min below 10% utilisation"));
+    assert_eq!(plans_dear[released].traffic.external_weight, 100);
+
+    // Without an external API the last replica stays: it is the only path for traffic.
+    c.external = None;
+    let plans = replay(&c, [0, 1, 0], 70, |_| 0.2);
+    assert_eq!(plans.last().unwrap().replicas.total(), 1);
+    assert_eq!(plans.last().unwrap().traffic.external_weight, 0);
+}
+
+#[test]
+fn spot_interruption_moves_traffic_and_starts_a_replacement() {
+    // 30 rps on 2 reserved + 4 spot (30 rps ready); one spot node gets an interruption notice.
+    let mut s = snapshot(|_| 30.0, [(2, 2), (4, 4), (0, 0)]);
+    s.classes[1].interrupted = 1;
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    // 4 spot for the load + 1 spare + 1 replacement for the interrupted one.
+    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 6, on_demand: 0 });
+    assert_eq!(p.traffic.external_weight, 17, "the interrupted replica's 5 rps of 30 moved at once");
+    assert_eq!(p.memory.spot_interruptions, vec![T0]);
+    assert!(
+        reason(&p, Class::Spot).starts_with("spot 4->6: 1 replica has an interruption notice: starting 1 replacement"),
+        "{}",
+        reason(&p, Class::Spot)
+    );
+    // The same notice at the next tick is not counted again.
+    let mut s2 = s.clone();
+    s2.load.request_rate = Some(Sample { value: 30.0, at: T0 + 15.0 });
+    let p2 = plan(&config(), &s2, &p.memory, T0 + 15.0);
+    assert_eq!(p2.memory.spot_interruptions.len(), 1);
+
+    // Three of four spot replicas interrupted: 3 healthy replicas serve 15 of 30 rps.
+    s.classes[1].interrupted = 3;
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    assert_eq!(p.traffic.external_weight, 50);
+    assert_eq!(p.memory.spot_interruptions.len(), 3);
+}
+
+#[test]
+fn frequent_interruptions_halve_the_spot_share() {
+    let s = snapshot(|_| 40.0, [(2, 2), (5, 5), (1, 1)]);
+    let calm = plan(&config(), &s, &Memory::default(), T0);
+    let memory = Memory { spot_interruptions: vec![T0 - 3000.0, T0 - 2000.0, T0 - 100.0], ..Default::default() };
+    let stormy = plan(&config(), &s, &memory, T0);
+    assert!(stormy.replicas.spot < calm.replicas.spot, "{:?} vs {:?}", stormy.replicas, calm.replicas);
+    assert!(stormy.summary.contains("spot share halved"), "{}", stormy.summary);
+    // Interruptions older than an hour are forgotten.
+    let old = Memory { spot_interruptions: vec![T0 - 7200.0, T0 - 5000.0, T0 - 4000.0], ..Default::default() };
+    assert_eq!(plan(&config(), &s, &old, T0).replicas, calm.replicas);
+}
+
+fn with_budget(action: BudgetAction, hourly: f64) -> PoolConfig {
+    PoolConfig {
+        budget: Some(BudgetConfig { monthly_usd: None, hourly_usd: Some(hourly), on_exceeded: action }),
+        ..config()
+    }
+}
+
+#[test]
+fn budget_actions() {
+    // 40 rps for 20 min on 2 reserved + 1 on-demand: the plan wants several paid replicas more.
+    let s = snapshot(|t| if t > T0 - 1200.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (1, 1)]);
+    let free = plan(&config(), &s, &Memory::default(), T0);
+    assert!(free.replicas.total() > 3 && !free.budget_exceeded);
+
+    let alert = plan(&with_budget(BudgetAction::Alert, 1.0), &s, &Memory::default(), T0);
+    assert!(alert.budget_exceeded);
+    assert_eq!(alert.replicas, free.replicas, "Alert only flags");
+
+    let hold = plan(&with_budget(BudgetAction::Hold, 1.0), &s, &Memory::default(), T0);
+    assert!(hold.budget_exceeded);
+    assert_eq!(hold.replicas, ClassReplicas { reserved: 2, spot: 0, on_demand: 1 }, "Hold adds nothing");
+    assert!(hold.summary.contains("budget exceeded (Hold)"), "{}", hold.summary);
+
+    // Degrade, with room in the budget for a few spot replicas: no new on-demand, spot past its fraction.
+    let cur = 2.0 * 2.0 + 1.6 + 0.0001 * 0.0 * 3600.0;
+    let degrade = plan(&with_budget(BudgetAction::Degrade, cur - 0.1), &s, &Memory::default(), T0);
+    assert!(degrade.budget_exceeded);
+    assert!(degrade.replicas.on_demand <= 1);
+    let roomy = with_budget(BudgetAction::Degrade, cur + 4.0);
+    let mut s2 = s.clone();
+    s2.traffic = TrafficWeights { self_hosted_weight: 20, external_weight: 80 };
+    let degrade = plan(&roomy, &s2, &Memory::default(), T0);
+    assert!(degrade.budget_exceeded, "the current external burn passes the allowance");
+    assert!(degrade.replicas.on_demand <= 1, "{:?}", degrade.replicas);
+    assert!(degrade.usd_per_hour <= cur + 4.0 + 1e-9 || degrade.replicas.spot == 0, "{}", degrade.summary);
+}
+
+#[test]
+fn stale_signals_hold_and_never_scale_down() {
+    let mut s = snapshot(|_| 1.0, [(2, 2), (4, 4), (3, 3)]);
+    s.load.request_rate = Some(Sample { value: 1.0, at: T0 - 300.0 });
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    assert!(p.signals_stale);
+    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 4, on_demand: 3 });
+    assert!(p.changes.is_empty());
+    assert!(p.summary.starts_with("signals stale (request rate is 300 s old (max 120 s)): holding 9 replicas"));
+
+    // Missing altogether, with a larger last safe plan: back up to it.
+    s.load.request_rate = None;
+    let safe = ClassReplicas { reserved: 2, spot: 6, on_demand: 1 };
+    let memory = Memory { last_safe: Some((T0 - 600.0, safe, TrafficWeights::default())), ..Default::default() };
+    let p = plan(&config(), &s, &memory, T0);
+    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 6, on_demand: 3 });
+    assert_eq!(
+        reason(&p, Class::Spot),
+        "spot 4->6: back to the last safe plan (signals stale: request rate is missing)"
+    );
+    assert_eq!(p.memory.last_safe, memory.last_safe, "a stale tick is not a safe plan");
+
+    // An interruption while stale: replacement started, its share moved external.
+    s.classes[1].interrupted = 2;
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    assert_eq!(p.replicas.spot, 6);
+    assert_eq!(p.traffic.external_weight, 23, "2 of 9 ready replicas");
+}
+
+#[test]
+fn external_forbidden_keeps_everything_inside() {
+    let mut c = config();
+    c.external = None;
+    let s = snapshot(|t| if t > T0 - 60.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
+    let p = plan(&c, &s, &Memory::default(), T0);
+    assert_eq!(p.traffic, TrafficWeights { self_hosted_weight: 100, external_weight: 0 });
+    assert!(p.replicas.total() >= 8, "the spike must be served inside: {:?}", p.replicas);
+    // Even with nothing ready, traffic stays on the only path it may take.
+    let s = snapshot(|_| 10.0, [(0, 0), (2, 0), (0, 0)]);
+    let p = plan(&c, &s, &Memory::default(), T0);
+    assert_eq!(p.traffic.external_weight, 0);
+}
+
+#[test]
+fn external_share_and_rate_limit_bound_the_overflow() {
+    let mut c = config();
+    c.external = Some(ExternalConfig { max_share: 0.5, max_rps: Some(8.0), latency_s: 2.0 });
+    let s = snapshot(|t| if t > T0 - 60.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
+    let p = plan(&c, &s, &Memory::default(), T0);
+    assert_eq!(p.traffic.external_weight, 20, "8 rps of 40");
+    // 40 - 8 = 32 rps must be on replicas: 7 replicas (2 reserved + 5 paid) at least.
+    assert!(p.replicas.total() >= 7, "{:?}", p.replicas);
+    assert!(reason(&p, Class::Spot).contains("the external API may take at most 8 rps"), "{:#?}", p.changes);
+}
+
+#[test]
+fn config_from_the_sample_resources() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
+    let policy: crate::api::CostPolicy =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("costpolicy.yaml")).unwrap()).unwrap();
+    let pool: crate::api::InferencePool =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("inferencepool.yaml")).unwrap()).unwrap();
+    let c = PoolConfig::from_resources(&policy, &pool).unwrap();
+    assert_eq!(c.gpus_per_replica, 4);
+    assert_eq!(c.class(Class::Reserved).map(|r| (r.min_replicas, r.max_replicas)), Some((2, 2)));
+    assert_eq!(c.external.as_ref().map(|e| (e.max_share, e.max_rps)), Some((0.5, Some(50.0))));
+    let p = Prices::from_resources(&policy, &pool).unwrap();
+    assert_eq!(p.gpu_hour, [7.37, 3.23, 12.29]);
+    assert!((p.external_output_token - 3.54e-6).abs() < 1e-15);
+
+    let mut forbidden = policy.clone();
+    forbidden.spec.external.allowed = false;
+    forbidden.spec.external.max_share = 0.0;
+    assert_eq!(PoolConfig::from_resources(&forbidden, &pool).unwrap().external, None);
+    let mut no_prices = policy.clone();
+    no_prices.spec.external_prices = None;
+    let mut pool_no_prices = pool.clone();
+    if let Some(e) = pool_no_prices.spec.external.as_mut() {
+        e.input_usd_per_million_tokens = None;
+        e.output_usd_per_million_tokens = None;
+    }
+    let e = Prices::from_resources(&no_prices, &pool_no_prices).unwrap_err();
+    assert!(e.to_string().contains("spec.externalPrices"), "{e}");
+    let mut bad = pool.clone();
+    bad.spec.min_replicas = 20;
+    let e = PoolConfig::from_resources(&policy, &bad).unwrap_err();
+    assert_eq!(e.to_string(), "InferencePool inference/llama-70b: spec minReplicas 20 exceeds maxReplicas 16");
+}

@@ -1,0 +1,52 @@
+//! Route weights. Self-hosted gets what the replicas that are ready (and not about to be interrupted
+//! or removed) can serve within the SLO; the external API takes the rest, within its share and rate.
+//! Weights follow READY capacity, never desired: a replica still starting serves nothing.
+
+use super::{PoolConfig, TrafficWeights};
+
+/// Weights for a demand and the self-hosted capacity that is ready for it.
+///
+/// - No external API: everything self-hosted (it is the only path).
+/// - No ready capacity: everything external, even past the external share, because the self-hosted
+///   backend has no endpoints and requests sent there would fail.
+/// - Otherwise the overflow share, rounded up to a whole percent (rounding down would overload the
+///   replicas), capped by the external share and rate limit.
+pub fn weights(config: &PoolConfig, demand_rps: f64, ready_rps: f64) -> TrafficWeights {
+    let Some(ext) = &config.external else {
+        return TrafficWeights { self_hosted_weight: 100, external_weight: 0 };
+    };
+    if ready_rps <= 0.0 {
+        return TrafficWeights { self_hosted_weight: 0, external_weight: 100 };
+    }
+    if demand_rps <= 0.0 || !demand_rps.is_finite() {
+        return TrafficWeights::default();
+    }
+    let overflow = ((demand_rps - ready_rps) / demand_rps).clamp(0.0, 1.0);
+    let mut cap = ext.max_share.clamp(0.0, 1.0);
+    if let Some(r) = ext.max_rps {
+        cap = cap.min((r.max(0.0) / demand_rps).clamp(0.0, 1.0));
+    }
+    let want = (overflow * 100.0 - 1e-6).ceil().max(0.0) as u32;
+    let limit = (cap * 100.0 + 1e-6).floor() as u32;
+    let external_weight = want.min(limit).min(100);
+    TrafficWeights { self_hosted_weight: 100 - external_weight, external_weight }
+}
+
+/// Weights held while signals are stale: the current weights, except that interrupted replicas' share
+/// moves to the external API at once, and traffic never goes to a path that cannot take it.
+pub fn held(config: &PoolConfig, current: TrafficWeights, ready: u32, healthy: u32) -> TrafficWeights {
+    let Some(ext) = &config.external else {
+        return TrafficWeights { self_hosted_weight: 100, external_weight: 0 };
+    };
+    if healthy == 0 {
+        return TrafficWeights { self_hosted_weight: 0, external_weight: 100 };
+    }
+    let cur_ext = current.external_weight.min(100);
+    let mut ext_w = cur_ext;
+    if healthy < ready {
+        let moved = f64::from(100 - cur_ext) * f64::from(ready - healthy) / f64::from(ready);
+        let limit = (ext.max_share.clamp(0.0, 1.0) * 100.0 + 1e-6).floor() as u32;
+        ext_w = (cur_ext + moved.ceil() as u32).min(limit.max(cur_ext)).min(100);
+    }
+    TrafficWeights { self_hosted_weight: 100 - ext_w, external_weight: ext_w }
+}

@@ -1,0 +1,398 @@
+//! A Prometheus HTTP API client with bounded timeouts, an optional bearer token and an optional
+//! custom CA (managed Prometheus services), built on prometheus-http-query. Credentials are never
+//! logged: their `Debug` is redacted by hand and the Authorization header is marked sensitive.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use prometheus_http_query::response::Data;
+
+/// A problem building the client from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL is not an http(s) URL.
+    #[error("Prometheus URL {url:?}: {message}")]
+    Url { url: String, message: String },
+    /// A credential file could not be read.
+    #[error("{path}: {source}")]
+    File { path: PathBuf, source: std::io::Error },
+    /// A Secret lacks the key, or the key is empty.
+    #[error("Secret {name}: {message}")]
+    Secret { name: String, message: String },
+    /// The bearer token is unusable (its value is never shown).
+    #[error("bearer token from {origin}: {message}")]
+    Token { origin: String, message: String },
+    /// The CA bundle is unusable.
+    #[error("CA bundle from {origin}: {message}")]
+    Ca { origin: String, message: String },
+    /// reqwest refused the TLS or HTTP settings.
+    #[error("building the Prometheus HTTP client: {0}")]
+    Build(String),
+}
+
+/// A failed query.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// Prometheus could not be reached or did not answer in time.
+    #[error("Prometheus unreachable: {0}")]
+    Unreachable(String),
+    /// Prometheus answered with an error (bad PromQL, query timeout, ...).
+    #[error("Prometheus rejected the query: {0}")]
+    Rejected(String),
+    /// The answer had an unexpected shape (e.g. a range vector for an instant query).
+    #[error("unexpected answer: {0}")]
+    Shape(String),
+}
+
+impl QueryError {
+    /// True when the server itself is unavailable (as opposed to one query being wrong).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, QueryError::Unreachable(_))
+    }
+}
+
+/// A bearer token. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// Wrap a token, trimming the trailing newline files and Secrets usually carry.
+    pub fn new(token: impl AsRef<str>) -> Self {
+        BearerToken(token.as_ref().trim().to_string())
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+/// How to authenticate to Prometheus and which CA to trust besides the system roots.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// Sent as `Authorization: Bearer ...`.
+    pub bearer_token: Option<BearerToken>,
+    /// PEM bundle of extra trusted CAs.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Where they came from, for error messages (never the values).
+    pub origin: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| format!("<{} bytes>", p.len())))
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|source| ClientError::File { path: path.to_path_buf(), source })
+}
+
+fn secret_key(secret: &Secret, key: &str) -> Result<Vec<u8>, ClientError> {
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    let value = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.clone())
+        .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.clone().into_bytes()));
+    match value {
+        Some(v) if !v.is_empty() => Ok(v),
+        Some(_) => Err(ClientError::Secret { name, message: format!("key {key:?} is empty") }),
+        None => Err(ClientError::Secret { name, message: format!("has no key {key:?}") }),
+    }
+}
+
+fn token_from_bytes(bytes: Vec<u8>, origin: &str) -> Result<BearerToken, ClientError> {
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ClientError::Token { origin: origin.into(), message: "not UTF-8".into() })?;
+    let token = BearerToken::new(text);
+    if token.0.is_empty() {
+        return Err(ClientError::Token { origin: origin.into(), message: "empty".into() });
+    }
+    Ok(token)
+}
+
+impl Credentials {
+    /// Read a token file and/or a CA bundle file (e.g. a mounted service-account token).
+    pub fn from_files(token: Option<&Path>, ca: Option<&Path>) -> Result<Self, ClientError> {
+        let mut origin = Vec::new();
+        let bearer_token = match token {
+            Some(p) => {
+                origin.push(p.display().to_string());
+                Some(token_from_bytes(read_file(p)?, &p.display().to_string())?)
+            }
+            None => None,
+        };
+        let ca_pem = match ca {
+            Some(p) => {
+                origin.push(p.display().to_string());
+                Some(read_file(p)?)
+            }
+            None => None,
+        };
+        Ok(Credentials { bearer_token, ca_pem, origin: origin.join(", ") })
+    }
+
+    /// Read the keys a pool's `spec.metrics.auth` names from the Secrets the caller fetched.
+    pub fn from_secrets(token: Option<(&Secret, &str)>, ca: Option<(&Secret, &str)>) -> Result<Self, ClientError> {
+        let describe = |s: &Secret, k: &str| format!("Secret {}/{k}", s.metadata.name.as_deref().unwrap_or(""));
+        let mut origin = Vec::new();
+        let bearer_token = match token {
+            Some((s, k)) => {
+                origin.push(describe(s, k));
+                Some(token_from_bytes(secret_key(s, k)?, &describe(s, k))?)
+            }
+            None => None,
+        };
+        let ca_pem = match ca {
+            Some((s, k)) => {
+                origin.push(describe(s, k));
+                Some(secret_key(s, k)?)
+            }
+            None => None,
+        };
+        Ok(Credentials { bearer_token, ca_pem, origin: origin.join(", ") })
+    }
+}
+
+/// Where Prometheus is and how to talk to it.
+#[derive(Clone, Debug)]
+pub struct PrometheusConfig {
+    /// Base URL, e.g. `http://prometheus.monitoring:9090` or a managed service's query endpoint.
+    pub url: String,
+    /// Bound on one HTTP request (connect, query, answer); also sent as Prometheus' query timeout.
+    pub timeout: Duration,
+    /// Token and CA.
+    pub credentials: Credentials,
+}
+
+impl PrometheusConfig {
+    /// A plain config: no credentials, the pool's default 5 s timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        PrometheusConfig { url: url.into(), timeout: Duration::from_secs(5), credentials: Credentials::default() }
+    }
+}
+
+/// Hide `user:password@` in a URL before it goes into an error or a log line.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let authority_end = url[scheme_end + 3..].find('/').map(|i| i + scheme_end + 3).unwrap_or(url.len());
+            if at < authority_end {
+                return format!("{}<redacted>@{}", &url[..scheme_end + 3], &url[at + 1..]);
+            }
+            url.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// One series of an instant answer: its labels are dropped, the value and sample time kept.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    /// Sample time, Unix seconds (the evaluation time for computed values).
+    pub at: f64,
+    /// Value; may be NaN or infinite as Prometheus returned it.
+    pub value: f64,
+}
+
+/// A Prometheus client: cheap to clone, one connection pool.
+#[derive(Clone)]
+pub struct PrometheusClient {
+    inner: prometheus_http_query::Client,
+    timeout: Duration,
+    url: String,
+}
+
+impl std::fmt::Debug for PrometheusClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusClient").field("url", &self.url).field("timeout", &self.timeout).finish()
+    }
+}
+
+impl PrometheusClient {
+    /// Build the client. Fails on a bad URL, token or CA bundle; does not contact Prometheus.
+    pub fn new(config: &PrometheusConfig) -> Result<Self, ClientError> {
+        crate::tls::install_crypto_provider();
+        let shown = redact_url(&config.url);
+        if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
+            return Err(ClientError::Url { url: shown, message: "must start with http:// or https://".into() });
+        }
+        let origin = if config.credentials.origin.is_empty() { "config" } else { &config.credentials.origin };
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)));
+        if let Some(token) = &config.credentials.bearer_token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0)).map_err(|_| {
+                ClientError::Token {
+                    origin: origin.into(),
+                    message: "contains characters not allowed in a header".into(),
+                }
+            })?;
+            value.set_sensitive(true);
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            builder = builder.default_headers(headers);
+        }
+        if let Some(pem) = &config.credentials.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::Ca { origin: origin.into(), message: e.to_string() })?;
+            if certs.is_empty() {
+                return Err(ClientError::Ca { origin: origin.into(), message: "no PEM certificate found".into() });
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(|e| ClientError::Build(e.to_string()))?;
+        let inner = prometheus_http_query::Client::from(http, &config.url)
+            .map_err(|e| ClientError::Url { url: shown.clone(), message: e.to_string() })?;
+        Ok(PrometheusClient { inner, timeout: config.timeout, url: shown })
+    }
+
+    /// The base URL, credentials redacted.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn timeout_ms(&self) -> i64 {
+        self.timeout.as_millis().min(i64::MAX as u128) as i64
+    }
+
+    /// Run an instant query at the server's current time. Empty answers are `Ok(vec![])`.
+    pub async fn instant(&self, query: &str) -> Result<Vec<Point>, QueryError> {
+        let answer = self.inner.query(query).timeout(self.timeout_ms()).get().await.map_err(map_error)?;
+        match answer.data() {
+            Data::Vector(v) => {
+                Ok(v.iter().map(|s| Point { at: s.sample().timestamp(), value: s.sample().value() }).collect())
+            }
+            Data::Scalar(s) => Ok(vec![Point { at: s.timestamp(), value: s.value() }]),
+            Data::Matrix(_) => Err(QueryError::Shape("a range vector; the query must return an instant vector".into())),
+        }
+    }
+
+    /// Run a range query; one list of points per series.
+    pub async fn range(&self, query: &str, start: i64, end: i64, step_s: f64) -> Result<Vec<Vec<Point>>, QueryError> {
+        let answer = self
+            .inner
+            .query_range(query, start, end, step_s)
+            .timeout(self.timeout_ms())
+            .get()
+            .await
+            .map_err(map_error)?;
+        match answer.data() {
+            Data::Matrix(m) => Ok(m
+                .iter()
+                .map(|s| s.samples().iter().map(|p| Point { at: p.timestamp(), value: p.value() }).collect())
+                .collect()),
+            _ => Err(QueryError::Shape("a range query did not return a matrix".into())),
+        }
+    }
+}
+
+fn map_error(e: prometheus_http_query::Error) -> QueryError {
+    match e {
+        prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
+        prometheus_http_query::Error::Client(c) => {
+            // The library's message is generic; the cause (connection refused, timeout, TLS) is in
+            // the source chain. reqwest never puts headers in its errors, so no token can leak here.
+            let mut msg = c.to_string();
+            let mut source = std::error::Error::source(&c);
+            while let Some(s) = source {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                source = s.source();
+            }
+            // A JSON-decoding failure of a 200 answer is a shape problem, not an outage, but reqwest
+            // reports both as client errors; a proxy's HTML error page is what that usually means.
+            QueryError::Unreachable(msg)
+        }
+        other => QueryError::Shape(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let c = Credentials { bearer_token: Some(BearerToken::new("s3cr3t\n")), ca_pem: None, origin: "f".into() };
+        let shown = format!("{c:?} {:?}", c.bearer_token);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn secrets_give_token_and_errors_name_the_key() {
+        let mut s = Secret::default();
+        s.metadata.name = Some("prom".into());
+        s.data = Some(BTreeMap::from([("token".to_string(), ByteString(b"abc\n".to_vec()))]));
+        let c = Credentials::from_secrets(Some((&s, "token")), None).unwrap();
+        assert_eq!(c.bearer_token, Some(BearerToken::new("abc")));
+        let err = Credentials::from_secrets(None, Some((&s, "ca.crt"))).unwrap_err().to_string();
+        assert_eq!(err, "Secret prom: has no key \"ca.crt\"");
+    }
+
+    #[test]
+    fn client_builds_with_token_and_ca_and_rejects_junk() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "abc\n").unwrap();
+        let mut cfg = PrometheusConfig::new("https://prom.example:9090");
+        cfg.credentials = Credentials::from_files(Some(&token), None).unwrap();
+        assert!(PrometheusClient::new(&cfg).is_ok());
+
+        cfg.credentials.ca_pem = Some(b"not a certificate".to_vec());
+        let err = PrometheusClient::new(&cfg).unwrap_err().to_string();
+        assert!(err.starts_with("CA bundle from"), "{err}");
+
+        let err = PrometheusClient::new(&PrometheusConfig::new("prom:9090")).unwrap_err().to_string();
+        assert!(err.contains("http://"), "{err}");
+        let err = Credentials::from_files(Some(Path::new("/nonexistent/token")), None).unwrap_err().to_string();
+        assert!(err.starts_with("/nonexistent/token: "), "{err}");
+    }
+
+    /// Prometheus itself cannot check bearer tokens (its web config knows basic auth only), so a
+    /// tiny stand-in records the header a managed Prometheus would check.
+    #[tokio::test]
+    async fn bearer_token_is_sent_as_authorization() {
+        use std::sync::{Arc, Mutex};
+        let seen: Arc<Mutex<Option<String>>> = Arc::default();
+        let record = seen.clone();
+        let app = axum::Router::new().route(
+            "/api/v1/query",
+            axum::routing::get(move |headers: axum::http::HeaderMap| async move {
+                *record.lock().unwrap() =
+                    headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+                (
+                    [("content-type", "application/json")],
+                    r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut cfg = PrometheusConfig::new(format!("http://{addr}"));
+        cfg.credentials.bearer_token = Some(BearerToken::new("tok-123\n"));
+        let client = PrometheusClient::new(&cfg).unwrap();
+        assert_eq!(client.instant("up").await.unwrap(), vec![]);
+        assert_eq!(seen.lock().unwrap().as_deref(), Some("Bearer tok-123"));
+        assert!(!format!("{client:?}").contains("tok-123"));
+        server.abort();
+    }
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(redact_url("https://u:p@prom:9090/x"), "https://<redacted>@prom:9090/x");
+        assert_eq!(redact_url("http://prom:9090/a@b"), "http://prom:9090/a@b");
+    }
+}

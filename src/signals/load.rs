@@ -1,0 +1,281 @@
+//! Load signals of one pool: what a [`LoadSource`](super::LoadSource) returns, and the Prometheus
+//! implementation that reads vLLM and DCGM metrics.
+//!
+//! Honesty rules: a query that answers nothing, NaN or infinity makes that signal unknown (`None`),
+//! never zero (the KEDA ignoreNullValues trap). A query that fails keeps the last value it gave, with
+//! that value's original sample time, so the planner sees exactly how old it is and treats it as
+//! stale once it passes `signal_max_age_s`. When Prometheus cannot be reached at all the reading says
+//! so and how long ago Prometheus last answered.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use futures::future::{BoxFuture, join, join_all};
+
+use super::client::{Point, PrometheusClient, QueryError};
+use super::promql::{PoolQueries, QueryConfigError, QueryParams, Signal};
+use crate::api::inference_pool::InferencePoolSpec;
+use crate::planner::{LoadSignals, Sample};
+
+/// Whether the source could answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Availability {
+    /// Every query answered (an empty answer is an unknown value, not a failure).
+    Available,
+    /// Some queries failed; those signals keep their last good value with its old sample time.
+    Partial {
+        /// Which signal ("history" for the range query) and why.
+        failures: Vec<(String, QueryError)>,
+    },
+    /// Nothing answered. Signals are the last good values, with their old sample times.
+    Unavailable {
+        /// Why (the first error).
+        error: QueryError,
+        /// When (Unix seconds) the source last answered, if ever.
+        last_good_at: Option<f64>,
+    },
+}
+
+/// One reading of a pool's load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadReading {
+    /// What the planner consumes. Every sample carries its own time.
+    pub signals: LoadSignals,
+    /// Prompt tokens per second.
+    pub prompt_token_rate: Option<Sample>,
+    /// Generated tokens per second.
+    pub generation_token_rate: Option<Sample>,
+    /// Mean KV-cache usage of the pool's replicas, 0..1.
+    pub kv_cache_usage: Option<Sample>,
+    /// Whether the source answered.
+    pub availability: Availability,
+    /// When the reading was taken (the `now` passed in).
+    pub read_at: f64,
+}
+
+impl LoadReading {
+    /// Seconds since the source last answered: 0 when it answered now, `None` when it never did.
+    pub fn last_good_age(&self) -> Option<f64> {
+        match &self.availability {
+            Availability::Unavailable { last_good_at, .. } => last_good_at.map(|t| (self.read_at - t).max(0.0)),
+            _ => Some(0.0),
+        }
+    }
+
+    /// True when Prometheus could not be reached at all.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.availability, Availability::Unavailable { .. })
+    }
+
+    /// One line for a status condition or an event.
+    pub fn summary(&self) -> String {
+        match &self.availability {
+            Availability::Available => "load signals read".into(),
+            Availability::Partial { failures } => {
+                let parts: Vec<String> = failures.iter().map(|(s, e)| format!("{s}: {e}")).collect();
+                format!("some load signals failed, holding their last values: {}", parts.join("; "))
+            }
+            Availability::Unavailable { error, .. } => match self.last_good_age() {
+                Some(age) => format!("load signals unavailable ({error}); last good reading {age:.0}s old"),
+                None => format!("load signals unavailable ({error}); no good reading yet"),
+            },
+        }
+    }
+}
+
+/// Request-rate history for the forecast: how far back and at what resolution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HistoryWindow {
+    /// Seconds of history before `now`.
+    pub lookback_s: f64,
+    /// Seconds between points.
+    pub step_s: f64,
+}
+
+impl Default for HistoryWindow {
+    fn default() -> Self {
+        HistoryWindow { lookback_s: 3600.0, step_s: 60.0 }
+    }
+}
+
+#[derive(Default)]
+struct LastGood {
+    values: BTreeMap<Signal, Sample>,
+    history: Vec<(f64, f64)>,
+    answered_at: Option<f64>,
+}
+
+/// Reads a pool's load from Prometheus. One per pool; it remembers the last good values.
+pub struct PrometheusLoadSource {
+    client: PrometheusClient,
+    queries: PoolQueries,
+    history: Option<HistoryWindow>,
+    last: Mutex<LastGood>,
+}
+
+impl std::fmt::Debug for PrometheusLoadSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusLoadSource")
+            .field("client", &self.client)
+            .field("queries", &self.queries)
+            .field("history", &self.history)
+            .finish()
+    }
+}
+
+fn finite(points: &[Point]) -> Vec<Point> {
+    points.iter().copied().filter(|p| p.value.is_finite()).collect()
+}
+
+impl PrometheusLoadSource {
+    /// A source running `queries`, with optional history for the forecast.
+    pub fn new(client: PrometheusClient, queries: PoolQueries, history: Option<HistoryWindow>) -> Self {
+        PrometheusLoadSource { client, queries, history, last: Mutex::new(LastGood::default()) }
+    }
+
+    /// A source for a pool: its selector and query overrides, the SLO quantile, a rate window.
+    pub fn for_pool(
+        client: PrometheusClient,
+        spec: &InferencePoolSpec,
+        latency_quantile: f64,
+        rate_window: &str,
+        history: Option<HistoryWindow>,
+    ) -> Result<Self, QueryConfigError> {
+        let mut params = QueryParams::for_pool(spec, latency_quantile);
+        params.rate_window = rate_window.to_string();
+        Ok(Self::new(client, PoolQueries::new(&params, &spec.metrics.queries)?, history))
+    }
+
+    /// The queries this source runs.
+    pub fn queries(&self) -> &PoolQueries {
+        &self.queries
+    }
+
+    async fn read_history(&self, now: f64) -> Option<Result<Vec<(f64, f64)>, QueryError>> {
+        let window = self.history?;
+        let end = now.floor() as i64;
+        let start = (now - window.lookback_s).floor() as i64;
+        let query = self.queries.get(Signal::RequestRate);
+        Some(self.client.range(query, start, end, window.step_s.max(1.0)).await.map(|series| {
+            // Several series (a per-pod override) add up per timestamp, like the instant value.
+            let mut by_time: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+            for p in series.iter().flat_map(|s| finite(s)) {
+                let e = by_time.entry((p.at * 1000.0).round() as i64).or_insert((p.at, 0.0));
+                e.1 += p.value;
+            }
+            by_time.into_values().collect()
+        }))
+    }
+
+    /// Read every signal once. Never fails: failures are in [`LoadReading::availability`].
+    pub async fn read(&self, now: f64) -> LoadReading {
+        let instants = join_all(self.queries.iter().map(|(s, q)| async move { (s, self.client.instant(q).await) }));
+        let (answers, history) = join(instants, self.read_history(now)).await;
+
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failures: Vec<(String, QueryError)> = Vec::new();
+        let mut answered = false;
+        for (signal, answer) in answers {
+            match answer {
+                Ok(points) => {
+                    answered = true;
+                    let points = finite(&points);
+                    let values: Vec<f64> = points.iter().map(|p| p.value).collect();
+                    let at = points.iter().map(|p| p.at).fold(f64::NEG_INFINITY, f64::max);
+                    match signal.combine(&values) {
+                        Some(value) => last.values.insert(signal, Sample { value, at }),
+                        // Answered with nothing usable: unknown now, so forget the old value.
+                        None => last.values.remove(&signal),
+                    };
+                }
+                Err(e) => failures.push((signal.name().to_string(), e)),
+            }
+        }
+        match history {
+            Some(Ok(h)) => {
+                answered = true;
+                last.history = h;
+            }
+            Some(Err(e)) => failures.push(("history".into(), e)),
+            None => {}
+        }
+        if answered {
+            last.answered_at = Some(now);
+        }
+        let availability = if failures.is_empty() {
+            Availability::Available
+        } else if !answered {
+            Availability::Unavailable { error: failures.swap_remove(0).1, last_good_at: last.answered_at }
+        } else {
+            Availability::Partial { failures }
+        };
+
+        let get = |s: Signal| last.values.get(&s).copied();
+        let request_rate = get(Signal::RequestRate);
+        let per_request = |tokens: Option<Sample>| match (tokens, request_rate) {
+            // No requests means no mean request size: unknown, not zero.
+            (Some(t), Some(r)) if r.value > 1e-9 => Some(Sample { value: t.value / r.value, at: t.at.min(r.at) }),
+            _ => None,
+        };
+        let prompt = get(Signal::PromptTokenRate);
+        let generation = get(Signal::GenerationTokenRate);
+        let signals = LoadSignals {
+            request_rate,
+            mean_input_tokens: per_request(prompt),
+            mean_output_tokens: per_request(generation),
+            running: get(Signal::Running),
+            waiting: get(Signal::Waiting),
+            latency_s: get(Signal::Latency),
+            gpu_utilization: get(Signal::GpuUtilization)
+                .map(|s| Sample { value: (s.value / 100.0).clamp(0.0, 1.0), at: s.at }),
+            history: last.history.clone(),
+        };
+        LoadReading {
+            signals,
+            prompt_token_rate: prompt,
+            generation_token_rate: generation,
+            kv_cache_usage: get(Signal::KvCacheUsage),
+            availability,
+            read_at: now,
+        }
+    }
+}
+
+impl super::LoadSource for PrometheusLoadSource {
+    fn load(&self, now: f64) -> BoxFuture<'_, LoadReading> {
+        Box::pin(self.read(now))
+    }
+}
+
+/// A fixed reading, for the simulator and for tests of code that consumes a [`super::LoadSource`].
+/// Sample times are moved to `now` on every read.
+#[derive(Clone, Debug, Default)]
+pub struct StaticLoad {
+    /// The values to report.
+    pub signals: LoadSignals,
+}
+
+impl super::LoadSource for StaticLoad {
+    fn load(&self, now: f64) -> BoxFuture<'_, LoadReading> {
+        let at_now = |s: Option<Sample>| s.map(|s| Sample { value: s.value, at: now });
+        let l = &self.signals;
+        let signals = LoadSignals {
+            request_rate: at_now(l.request_rate),
+            mean_input_tokens: at_now(l.mean_input_tokens),
+            mean_output_tokens: at_now(l.mean_output_tokens),
+            running: at_now(l.running),
+            waiting: at_now(l.waiting),
+            latency_s: at_now(l.latency_s),
+            gpu_utilization: at_now(l.gpu_utilization),
+            history: l.history.clone(),
+        };
+        Box::pin(std::future::ready(LoadReading {
+            signals,
+            prompt_token_rate: None,
+            generation_token_rate: None,
+            kv_cache_usage: None,
+            availability: Availability::Available,
+            read_at: now,
+        }))
+    }
+}

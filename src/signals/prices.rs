@@ -1,0 +1,360 @@
+//! Prices in force for a pool: GPU-hours per capacity class and the external API's token prices,
+//! each with where it came from so the status can say so.
+//!
+//! Sources, most specific first: the InferencePool's own `spec.external` prices; a LiteLLM price
+//! file the CostPolicy points at; the CostPolicy's static numbers. A GPU price with a `query` is read
+//! from Prometheus, and the policy's `usdPerGpuHour` is used instead, with the reason, whenever the
+//! query fails, answers nothing usable or is older than its `maxAgeSeconds`.
+
+use futures::future::{BoxFuture, join_all};
+
+use super::client::PrometheusClient;
+use super::litellm::PriceTable;
+use crate::api::cost_policy::{CostPolicySpec, GpuPrice};
+use crate::api::inference_pool::ExternalApi;
+use crate::planner::{Class, Prices};
+
+/// Where one price came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PriceOrigin {
+    /// The CostPolicy's static number.
+    Policy,
+    /// The InferencePool's `spec.external` override.
+    Pool,
+    /// A LiteLLM price file entry.
+    PriceFile {
+        /// The entry's key.
+        model: String,
+    },
+    /// A Prometheus query, sampled at `at` (Unix seconds).
+    Query {
+        /// Sample time.
+        at: f64,
+    },
+    /// A source failed; the CostPolicy's static number is in force.
+    Fallback {
+        /// Why the source was not used.
+        reason: String,
+    },
+    /// Nothing configures this price; it is 0 and unused (e.g. no external API).
+    Unset,
+}
+
+impl std::fmt::Display for PriceOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PriceOrigin::Policy => f.write_str("CostPolicy"),
+            PriceOrigin::Pool => f.write_str("InferencePool spec.external"),
+            PriceOrigin::PriceFile { model } => write!(f, "price file entry {model:?}"),
+            PriceOrigin::Query { .. } => f.write_str("Prometheus query"),
+            PriceOrigin::Fallback { reason } => write!(f, "CostPolicy fallback ({reason})"),
+            PriceOrigin::Unset => f.write_str("unset"),
+        }
+    }
+}
+
+/// Prices and their origins.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriceReading {
+    /// What the planner consumes.
+    pub prices: Prices,
+    /// Origin of each GPU price, indexed by `Class as usize`.
+    pub gpu_origin: [PriceOrigin; 3],
+    /// Origin of the external input-token price.
+    pub external_input_origin: PriceOrigin,
+    /// Origin of the external output-token price.
+    pub external_output_origin: PriceOrigin,
+}
+
+impl PriceReading {
+    /// True when some source failed and a fallback price is in force.
+    pub fn fell_back(&self) -> bool {
+        self.origins().any(|(_, o)| matches!(o, PriceOrigin::Fallback { .. }))
+    }
+
+    fn origins(&self) -> impl Iterator<Item = (String, &PriceOrigin)> {
+        Class::ALL.iter().map(|c| (format!("{c} GPU-hour"), &self.gpu_origin[*c as usize])).chain([
+            ("external input token".to_string(), &self.external_input_origin),
+            ("external output token".to_string(), &self.external_output_origin),
+        ])
+    }
+
+    /// One line per price that fell back, for the status and events: empty when all sources worked.
+    pub fn notes(&self) -> Vec<String> {
+        let value = |name: &str| -> String {
+            match name {
+                "external input token" => format!("${:.3}/M tokens", self.prices.external_input_token * 1e6),
+                "external output token" => format!("${:.3}/M tokens", self.prices.external_output_token * 1e6),
+                _ => {
+                    let i = Class::ALL.iter().position(|c| name.starts_with(c.as_str())).unwrap_or(0);
+                    format!("${:.4}/GPU-hour", self.prices.gpu_hour[i])
+                }
+            }
+        };
+        self.origins()
+            .filter_map(|(name, o)| match o {
+                PriceOrigin::Fallback { reason } => {
+                    Some(format!("{name} price: {reason}; using the CostPolicy's {}", value(&name)))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Something that knows the prices in force. Never fails: a failing source falls back and says so.
+pub trait PriceSource: Send + Sync {
+    /// The prices at `now` (Unix seconds).
+    fn prices(&self, now: f64) -> BoxFuture<'_, PriceReading>;
+}
+
+/// Prices that do not change between reads: the CostPolicy's numbers, refined by the pool's external
+/// override and a price file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StaticPrices {
+    reading: PriceReading,
+}
+
+fn gpu_prices(policy: &CostPolicySpec) -> [&GpuPrice; 3] {
+    [&policy.gpu_prices.reserved, &policy.gpu_prices.spot, &policy.gpu_prices.on_demand]
+}
+
+impl StaticPrices {
+    /// Fixed prices, e.g. for the simulator.
+    pub fn new(prices: Prices) -> Self {
+        StaticPrices {
+            reading: PriceReading {
+                prices,
+                gpu_origin: [PriceOrigin::Policy, PriceOrigin::Policy, PriceOrigin::Policy],
+                external_input_origin: PriceOrigin::Policy,
+                external_output_origin: PriceOrigin::Policy,
+            },
+        }
+    }
+
+    /// The policy's static prices; the pool's `spec.external` prices override the policy's external
+    /// prices, and a price file (the content of the policy's `externalPrices.priceFile`) replaces them
+    /// when it lists the pool's external model.
+    pub fn from_policy(policy: &CostPolicySpec, external: Option<&ExternalApi>, table: Option<&PriceTable>) -> Self {
+        let gpu = gpu_prices(policy);
+        let policy_ext = policy.external_prices.as_ref();
+        let from_file = match (external, table) {
+            (Some(ext), Some(t)) => Some(t.get(&ext.model).ok_or_else(|| ext.model.clone())),
+            _ => None,
+        };
+        // Per token price: pool override, then price file, then policy, then unset.
+        let pick = |pool: Option<f64>, file: Option<f64>, policy: Option<f64>| -> (f64, PriceOrigin) {
+            if let Some(p) = pool {
+                return (p / 1e6, PriceOrigin::Pool);
+            }
+            match (&from_file, file) {
+                (Some(Ok(_)), Some(per_token)) => {
+                    let model = external.map(|e| e.model.clone()).unwrap_or_default();
+                    return (per_token, PriceOrigin::PriceFile { model });
+                }
+                (Some(Err(model)), _) => {
+                    let reason = format!("model {model:?} is not in the price file");
+                    return match policy {
+                        Some(p) => (p / 1e6, PriceOrigin::Fallback { reason }),
+                        None => (0.0, PriceOrigin::Unset),
+                    };
+                }
+                _ => {}
+            }
+            match policy {
+                Some(p) => (p / 1e6, PriceOrigin::Policy),
+                None => (0.0, PriceOrigin::Unset),
+            }
+        };
+        let file_prices = from_file.as_ref().and_then(|r| r.as_ref().ok());
+        let (input, input_origin) = pick(
+            external.and_then(|e| e.input_usd_per_million_tokens),
+            file_prices.map(|p| p.input_usd_per_token),
+            policy_ext.map(|p| p.input_usd_per_million_tokens),
+        );
+        let (output, output_origin) = pick(
+            external.and_then(|e| e.output_usd_per_million_tokens),
+            file_prices.map(|p| p.output_usd_per_token),
+            policy_ext.map(|p| p.output_usd_per_million_tokens),
+        );
+        StaticPrices {
+            reading: PriceReading {
+                prices: Prices {
+                    gpu_hour: [gpu[0].usd_per_gpu_hour, gpu[1].usd_per_gpu_hour, gpu[2].usd_per_gpu_hour],
+                    external_input_token: input,
+                    external_output_token: output,
+                },
+                gpu_origin: [PriceOrigin::Policy, PriceOrigin::Policy, PriceOrigin::Policy],
+                external_input_origin: input_origin,
+                external_output_origin: output_origin,
+            },
+        }
+    }
+
+    /// The reading this source always returns.
+    pub fn reading(&self) -> &PriceReading {
+        &self.reading
+    }
+}
+
+impl PriceSource for StaticPrices {
+    fn prices(&self, _now: f64) -> BoxFuture<'_, PriceReading> {
+        Box::pin(std::future::ready(self.reading.clone()))
+    }
+}
+
+/// One GPU price read from Prometheus.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpuPriceQuery {
+    /// PromQL returning USD per GPU-hour.
+    pub query: String,
+    /// Oldest acceptable sample age, seconds.
+    pub max_age_s: f64,
+}
+
+/// GPU prices from Prometheus queries over static prices that serve as the fallback.
+#[derive(Clone, Debug)]
+pub struct PrometheusPrices {
+    client: Option<PrometheusClient>,
+    base: StaticPrices,
+    queries: [Option<GpuPriceQuery>; 3],
+}
+
+impl PrometheusPrices {
+    /// Query the classes whose policy price has a `query`; `base` holds the fallbacks. Without a
+    /// client (no Prometheus configured) every queried price falls back and says why.
+    pub fn new(client: Option<PrometheusClient>, base: StaticPrices, policy: &CostPolicySpec) -> Self {
+        let queries = gpu_prices(policy).map(|g| {
+            g.query.as_ref().map(|q| GpuPriceQuery { query: q.clone(), max_age_s: f64::from(g.max_age_seconds) })
+        });
+        PrometheusPrices { client, base, queries }
+    }
+
+    /// Read every queried price; fall back per class.
+    pub async fn read(&self, now: f64) -> PriceReading {
+        let mut reading = self.base.reading.clone();
+        let answers = join_all(self.queries.iter().map(|q| async move {
+            let q = q.as_ref()?;
+            let Some(client) = &self.client else {
+                return Some(Err("no Prometheus URL is configured".to_string()));
+            };
+            Some(match client.instant(&q.query).await {
+                Err(e) => Err(e.to_string()),
+                Ok(points) => {
+                    // Several series: take the dearest, so a price is never underestimated.
+                    let best = points
+                        .iter()
+                        .filter(|p| p.value.is_finite())
+                        .max_by(|a, b| a.value.total_cmp(&b.value))
+                        .copied();
+                    match best {
+                        None => Err("query returned no data".to_string()),
+                        Some(p) if p.value < 0.0 => Err(format!("query returned a negative price {}", p.value)),
+                        Some(p) if now - p.at > q.max_age_s => {
+                            Err(format!("query result is {:.0}s old (maxAgeSeconds {})", now - p.at, q.max_age_s))
+                        }
+                        Some(p) => Ok(p),
+                    }
+                }
+            })
+        }))
+        .await;
+        for (i, answer) in answers.into_iter().enumerate() {
+            match answer {
+                None => {}
+                Some(Ok(p)) => {
+                    reading.prices.gpu_hour[i] = p.value;
+                    reading.gpu_origin[i] = PriceOrigin::Query { at: p.at };
+                }
+                Some(Err(reason)) => reading.gpu_origin[i] = PriceOrigin::Fallback { reason },
+            }
+        }
+        reading
+    }
+}
+
+impl PriceSource for PrometheusPrices {
+    fn prices(&self, now: f64) -> BoxFuture<'_, PriceReading> {
+        Box::pin(self.read(now))
+    }
+}
+
+/// The price source for a pool under a policy: static prices, or Prometheus-read GPU prices when any
+/// class of the policy has a `query`.
+pub fn price_source_for(
+    policy: &CostPolicySpec,
+    external: Option<&ExternalApi>,
+    table: Option<&PriceTable>,
+    client: Option<PrometheusClient>,
+) -> Box<dyn PriceSource> {
+    let base = StaticPrices::from_policy(policy, external, table);
+    if gpu_prices(policy).iter().any(|g| g.query.is_some()) {
+        Box::new(PrometheusPrices::new(client, base, policy))
+    } else {
+        Box::new(base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn policy(extra: &str) -> CostPolicySpec {
+        let yaml = format!(
+            "gpuPrices:\n  reserved: {{usdPerGpuHour: 1.0}}\n  spot: {{usdPerGpuHour: 1.5, query: 'spot_price'}}\n  \
+             onDemand: {{usdPerGpuHour: 4.0}}\nslo: {{latencySeconds: 2}}\n{extra}"
+        );
+        crate::input::parse_yaml::<CostPolicySpec>(Path::new("policy.yaml"), &yaml).unwrap()
+    }
+
+    fn external(yaml: &str) -> ExternalApi {
+        crate::input::parse_yaml(Path::new("ext.yaml"), yaml).unwrap()
+    }
+
+    #[test]
+    fn static_prices_layer_pool_over_file_over_policy() {
+        let p = policy("externalPrices: {inputUsdPerMillionTokens: 1, outputUsdPerMillionTokens: 2}\n");
+        let table = PriceTable::parse(
+            Path::new("t.json"),
+            r#"{"gpt-4o": {"input_cost_per_token": 2.5e-6, "output_cost_per_token": 1e-5, "litellm_provider": "openai"}}"#,
+        )
+        .unwrap();
+
+        let r = StaticPrices::from_policy(&p, None, None).reading().clone();
+        assert_eq!(r.prices.gpu_hour, [1.0, 1.5, 4.0]);
+        assert_eq!(r.prices.external_input_token, 1e-6);
+        assert_eq!(r.external_output_origin, PriceOrigin::Policy);
+
+        let ext = external("model: gpt-4o\noutputUsdPerMillionTokens: 8\n");
+        let r = StaticPrices::from_policy(&p, Some(&ext), Some(&table)).reading().clone();
+        assert_eq!(r.prices.external_input_token, 2.5e-6);
+        assert_eq!(r.external_input_origin, PriceOrigin::PriceFile { model: "gpt-4o".into() });
+        assert_eq!(r.prices.external_output_token, 8e-6);
+        assert_eq!(r.external_output_origin, PriceOrigin::Pool);
+        assert!(!r.fell_back());
+
+        let ext = external("model: no-such-model\n");
+        let r = StaticPrices::from_policy(&p, Some(&ext), Some(&table)).reading().clone();
+        assert_eq!(r.prices.external_input_token, 1e-6);
+        assert!(r.fell_back());
+        assert!(r.notes()[0].contains("\"no-such-model\" is not in the price file"), "{:?}", r.notes());
+
+        let r = StaticPrices::from_policy(&policy(""), None, None).reading().clone();
+        assert_eq!(r.external_input_origin, PriceOrigin::Unset);
+    }
+
+    #[tokio::test]
+    async fn a_query_without_prometheus_falls_back_and_says_so() {
+        let p = policy("");
+        let source = price_source_for(&p, None, None, None);
+        let r = source.prices(1.0e9).await;
+        assert_eq!(r.prices.gpu_hour[Class::Spot as usize], 1.5);
+        assert_eq!(r.gpu_origin[Class::Reserved as usize], PriceOrigin::Policy);
+        assert!(r.fell_back());
+        assert_eq!(
+            r.notes(),
+            vec!["spot GPU-hour price: no Prometheus URL is configured; using the CostPolicy's $1.5000/GPU-hour"]
+        );
+    }
+}
