@@ -8,6 +8,7 @@
 pub mod actuate;
 pub mod api;
 pub mod cli;
+pub mod controller;
 pub mod input;
 pub mod ledger;
 pub mod modelserver;

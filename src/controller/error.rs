@@ -30,6 +30,9 @@ pub enum Error {
     /// Ledger: cost accounting failed (e.g. a corrupt accruedUntil).
     #[error("cost ledger: {0}")]
     Ledger(String),
+    /// The finalizer could not be added or removed.
+    #[error("finalizer: {0}")]
+    Finalizer(String),
     /// Any other Kubernetes API failure.
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
@@ -46,6 +49,7 @@ impl Error {
             Error::Apply(_) => "apply",
             Error::Status(_) => "status",
             Error::Ledger(_) => "ledger",
+            Error::Finalizer(_) => "finalizer",
             Error::Kube(_) => "kube",
         }
     }
@@ -60,6 +64,7 @@ impl Error {
             Error::Apply(_) => "ApplyFailed",
             Error::Status(_) => "StatusWriteFailed",
             Error::Ledger(_) => "LedgerError",
+            Error::Finalizer(_) => "FinalizerFailed",
             Error::Kube(_) => "KubernetesApiError",
         }
     }
