@@ -94,7 +94,7 @@ impl Prom {
                 cmd.arg(format!("--web.config.file={}", web.display()));
             }
             let child = cmd.spawn().expect("spawn prometheus");
-            let mut prom = Prom { child: Some(child), url: format!("{scheme}://localhost:{port}"), log };
+            let mut prom = Prom { child: Some(child), url: format!("{scheme}://127.0.0.1:{port}"), log };
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Some(c) = prom.child.as_mut()
@@ -194,6 +194,9 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     ex.set_load("ml", "llama", Load { rps: 6.0, mean_input_tokens: 200.0, mean_output_tokens: 50.0 });
     ex.set_replicas("ml", "mistral", 1);
     ex.set_load("ml", "mistral", Load::rps(2.0));
+    let t0 = now_unix();
+    ex.set_gauge("gpu_price_usd_per_hour", &[("class", "spot")], 1.23, None).expect("gauge");
+    ex.set_gauge("gpu_price_usd_per_hour", &[("class", "reserved")], 0.9, Some(t0 - 60.0)).expect("gauge");
 
     let mut prom = Prom::start(&bin, dir.path(), &dir.path().join("tsdb"), &[ex.addr().to_string()], None).await;
     let client = prom.client();
@@ -294,25 +297,36 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     let mistral_now = mistral.read(now_unix()).await;
     assert!(near(mistral_now.signals.request_rate, 2.0, 0.05), "other pool unaffected: {mistral_now:?}");
 
-    // Prices: a working query, one with no data, one with bad PromQL; reserved stays static.
+    // Prices: the exporter serves a fresh spot price and a reserved price stamped 60 s ago (both
+    // scraped since phase 1); on-demand's query finds nothing.
+    let pr_query = r#"gpu_price_usd_per_hour{class="CLASS"}"#;
+    let pr = |c: &str| pr_query.replace("CLASS", c);
     let policy: CostPolicySpec = hybridscale::input::parse_yaml(
         Path::new("policy.yaml"),
-        "gpuPrices:\n  reserved: {usdPerGpuHour: 1.0}\n  spot: {usdPerGpuHour: 1.5, query: 'vector(1.23)'}\n  \
-         onDemand: {usdPerGpuHour: 4.0, query: 'sum(no_such_price_metric)'}\nslo: {latencySeconds: 2}\n",
+        &format!(
+            "gpuPrices:\n  reserved: {{usdPerGpuHour: 1.0, maxAgeSeconds: 30, query: '{}'}}\n  \
+             spot: {{usdPerGpuHour: 1.5, query: '{}'}}\n  \
+             onDemand: {{usdPerGpuHour: 4.0, query: 'sum(no_such_price_metric)'}}\nslo: {{latencySeconds: 2}}\n",
+            pr("reserved"),
+            pr("spot")
+        ),
     )
     .expect("policy");
     let prices = price_source_for(&policy, None, None, Some(client.clone()));
     let now = now_unix();
     let pr = prices.prices(now).await;
-    assert_eq!(pr.prices.gpu_hour, [1.0, 1.23, 4.0]);
+    assert_eq!(pr.prices.gpu_hour, [1.0, 1.23, 4.0], "{pr:?}");
     assert!(matches!(pr.gpu_origin[Class::Spot as usize], PriceOrigin::Query { .. }), "{pr:?}");
-    assert!(
-        matches!(&pr.gpu_origin[Class::OnDemand as usize], PriceOrigin::Fallback { reason } if reason.contains("no data"))
-    );
-    assert_eq!(
-        pr.notes(),
-        vec!["onDemand GPU-hour price: query returned no data; using the CostPolicy's $4.0000/GPU-hour"]
-    );
+    let notes = pr.notes();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    let age: f64 = notes[0]
+        .strip_prefix("reserved GPU-hour price: query result is ")
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{notes:?}"));
+    assert!((60.0..60.0 + 60.0).contains(&age), "the stored sample's age, not the evaluation time: {age}");
+    assert!(notes[0].ends_with("s old (maxAgeSeconds 30); using the CostPolicy's $1.0000/GPU-hour"), "{notes:?}");
+    assert_eq!(notes[1], "onDemand GPU-hour price: query returned no data; using the CostPolicy's $4.0000/GPU-hour");
     // Older than maxAgeSeconds (default 900) counts as failed too.
     let late = prices.prices(now + 2000.0).await;
     assert_eq!(late.prices.gpu_hour[Class::Spot as usize], 1.5);

@@ -4,6 +4,10 @@
 //! engineer reading them, not for us. Durations are integer seconds (as in the HPA's
 //! `stabilizationWindowSeconds`) so the schema can bound them and CEL rules can compare them.
 
+// kube's `printcolumn(...)` attributes repeat keys such as `type_`, which clippy mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

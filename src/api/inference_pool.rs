@@ -4,6 +4,10 @@
 //! Named `inferencepools.hybridscale.dev` (short name `hpool`) so it never clashes with the Gateway API
 //! Inference Extension's `InferencePool` in `inference.networking.k8s.io`.
 
+// kube's `printcolumn(...)` attributes repeat keys such as `type_`, which clippy mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use kube::{CustomResource, KubeSchema};

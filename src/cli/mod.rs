@@ -2,6 +2,7 @@
 //! into the library; `main.rs` only dispatches.
 
 pub mod crd;
+pub mod exporter;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions, or write one file per CRD with --out-dir.
     Crd(crd::Args),
+    /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
+    Exporter(exporter::Args),
 }
 
 /// A failed command: the one-line message and the process exit code.
@@ -49,5 +52,6 @@ impl From<crate::input::InputError> for Failure {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Crd(args) => crd::run(args),
+        Command::Exporter(args) => exporter::run(args),
     }
 }

@@ -35,7 +35,7 @@ use axum::routing::get;
 pub use model::{LATENCY_BUCKETS, Load, PodState, Profile, Script};
 
 use model::{LoadPlan, ModelState};
-use render::ModelKey;
+use render::{ExtraSample, Extras, ModelKey};
 
 /// Sums over the pods of one model at one moment.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -59,6 +59,7 @@ pub struct ModelTotals {
 struct Fleet {
     clock: Instant,
     models: BTreeMap<ModelKey, ModelState>,
+    extras: Extras,
 }
 
 impl Fleet {
@@ -93,7 +94,8 @@ impl ModelServerExporter {
     pub async fn start(addr: SocketAddr) -> std::io::Result<ExporterHandle> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let fleet: Shared = Arc::new(Mutex::new(Fleet { clock: Instant::now(), models: BTreeMap::new() }));
+        let fleet: Shared =
+            Arc::new(Mutex::new(Fleet { clock: Instant::now(), models: BTreeMap::new(), extras: Extras::new() }));
         let app = Router::new()
             .route("/metrics", get(metrics))
             .route("/", get(|| async { "hybridscale synthetic model-server exporter: see /metrics\n" }))
@@ -114,7 +116,7 @@ async fn metrics(State(fleet): State<Shared>) -> impl IntoResponse {
     let body = {
         let mut f = lock(&fleet);
         f.advance_all();
-        render::render(&f.models)
+        render::render(&f.models, &f.extras)
     };
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
@@ -192,6 +194,31 @@ impl ExporterHandle {
         lock(&self.fleet).models.remove(&(namespace.to_string(), model.to_string()));
     }
 
+    /// Serve an extra gauge sample, e.g. an exported spot price for a CostPolicy query. `at` (Unix
+    /// seconds) makes the sample carry an explicit timestamp, so Prometheus stores it as that old;
+    /// without it the scrape time is used. The same name and labels replace the previous value.
+    /// Invalid metric or label names are refused: one bad line would fail the whole scrape.
+    pub fn set_gauge(&self, name: &str, labels: &[(&str, &str)], value: f64, at: Option<f64>) -> Result<(), String> {
+        let valid = |s: &str, colon: bool| {
+            let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':');
+            s.chars().next().is_some_and(|c| ok(c) && !c.is_ascii_digit()) && s.chars().all(ok)
+        };
+        if !valid(name, true) {
+            return Err(format!("{name:?} is not a valid metric name"));
+        }
+        if let Some((k, _)) = labels.iter().find(|(k, _)| !valid(k, false) || k.starts_with("__")) {
+            return Err(format!("{k:?} is not a valid label name"));
+        }
+        let mut f = lock(&self.fleet);
+        f.extras.entry(name.to_string()).or_default().insert(render::labels(labels), ExtraSample { value, at });
+        Ok(())
+    }
+
+    /// Stop serving an extra gauge (all its label sets).
+    pub fn remove_gauge(&self, name: &str) {
+        lock(&self.fleet).extras.remove(name);
+    }
+
     /// Per-pod state of a model now.
     pub fn pods(&self, namespace: &str, model: &str) -> BTreeMap<String, PodState> {
         let mut f = lock(&self.fleet);
@@ -224,7 +251,7 @@ impl ExporterHandle {
     pub fn render(&self) -> String {
         let mut f = lock(&self.fleet);
         f.advance_all();
-        render::render(&f.models)
+        render::render(&f.models, &f.extras)
     }
 
     /// Stop serving and wait for the server task to end.
@@ -278,6 +305,10 @@ mod tests {
         assert!(body.contains(r#"DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-00000001-sim""#));
         // Per-pod gauges reflect the load: 2 rps on a 5 rps pod is 40 percent.
         assert!(body.contains(r#"pod="vllm-m-x-1"} 40"#), "{body}");
+        ex.set_gauge("spot_price_usd", &[("zone", "a")], 1.25, Some(1000.5)).unwrap();
+        assert!(ex.set_gauge("1bad", &[], 1.0, None).is_err());
+        assert!(ex.set_gauge("ok", &[("bad-label", "x")], 1.0, None).is_err());
+        assert!(ex.render().ends_with("# TYPE spot_price_usd gauge\nspot_price_usd{zone=\"a\"} 1.25 1000500\n"));
 
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let t = ex.totals("ml", "m\"x");

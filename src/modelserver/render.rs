@@ -9,6 +9,21 @@ use super::model::{LATENCY_BUCKETS, ModelState};
 /// (namespace, model name).
 pub(crate) type ModelKey = (String, String);
 
+/// A gauge sample set by hand, with an optional explicit timestamp (Unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ExtraSample {
+    pub value: f64,
+    pub at: Option<f64>,
+}
+
+/// Extra gauges: metric name -> rendered label set -> sample.
+pub(crate) type Extras = BTreeMap<String, BTreeMap<String, ExtraSample>>;
+
+/// Render `k="v",...` from label pairs, escaped.
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",")
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
@@ -34,8 +49,8 @@ impl Family {
     }
 }
 
-/// Render every pod of every model.
-pub(crate) fn render(models: &BTreeMap<ModelKey, ModelState>) -> String {
+/// Render every pod of every model, then the extra gauges.
+pub(crate) fn render(models: &BTreeMap<ModelKey, ModelState>, extras: &Extras) -> String {
     let mut running = Family::new("vllm:num_requests_running", "gauge", "Number of requests currently running on GPU.");
     let mut waiting = Family::new("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.");
     let mut cache = Family::new("vllm:gpu_cache_usage_perc", "gauge", "GPU KV-cache usage. 1 means 100 percent usage.");
@@ -90,6 +105,16 @@ pub(crate) fn render(models: &BTreeMap<ModelKey, ModelState>) -> String {
     let mut out = String::new();
     for f in [&running, &waiting, &cache, &success, &prompt, &generation, &latency, &gpu] {
         f.write(&mut out);
+    }
+    for (name, series) in extras {
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (labels, sample) in series {
+            let _ = match sample.at {
+                // The text format takes milliseconds.
+                Some(at) => writeln!(out, "{name}{{{labels}}} {} {}", sample.value, (at * 1000.0).round() as i64),
+                None => writeln!(out, "{name}{{{labels}}} {}", sample.value),
+            };
+        }
     }
     out
 }

@@ -178,6 +178,24 @@ impl PrometheusConfig {
     pub fn new(url: impl Into<String>) -> Self {
         PrometheusConfig { url: url.into(), timeout: Duration::from_secs(5), credentials: Credentials::default() }
     }
+
+    /// The config of a pool: its `spec.metrics.prometheusUrl` or the operator's default URL, its
+    /// `timeoutSeconds`, and the credentials the caller read from the Secrets `spec.metrics.auth` names.
+    pub fn for_pool(
+        metrics: &crate::api::inference_pool::MetricsSpec,
+        default_url: Option<&str>,
+        credentials: Credentials,
+    ) -> Result<Self, ClientError> {
+        let url = metrics.prometheus_url.as_deref().or(default_url).ok_or_else(|| ClientError::Url {
+            url: String::new(),
+            message: "none configured: set spec.metrics.prometheusUrl or the operator's --prometheus-url".into(),
+        })?;
+        Ok(PrometheusConfig {
+            url: url.to_string(),
+            timeout: Duration::from_secs(u64::from(metrics.timeout_seconds.max(1))),
+            credentials,
+        })
+    }
 }
 
 /// Hide `user:password@` in a URL before it goes into an error or a log line.
@@ -308,8 +326,8 @@ fn map_error(e: prometheus_http_query::Error) -> QueryError {
                 msg.push_str(&s.to_string());
                 source = s.source();
             }
-            // A JSON-decoding failure of a 200 answer is a shape problem, not an outage, but reqwest
-            // reports both as client errors; a proxy's HTML error page is what that usually means.
+            // This also covers an answer that is not Prometheus JSON, which in practice is a proxy's
+            // error page: Prometheus itself is then out of reach too.
             QueryError::Unreachable(msg)
         }
         other => QueryError::Shape(other.to_string()),
@@ -388,6 +406,19 @@ mod tests {
         assert_eq!(seen.lock().unwrap().as_deref(), Some("Bearer tok-123"));
         assert!(!format!("{client:?}").contains("tok-123"));
         server.abort();
+    }
+
+    #[test]
+    fn pool_config_prefers_the_pool_url_and_needs_one() {
+        let mut m = crate::api::inference_pool::MetricsSpec { timeout_seconds: 7, ..Default::default() };
+        let c = PrometheusConfig::for_pool(&m, Some("http://default:9090"), Credentials::default()).unwrap();
+        assert_eq!((c.url.as_str(), c.timeout), ("http://default:9090", Duration::from_secs(7)));
+        m.prometheus_url = Some("https://managed.example/prom".into());
+        let c = PrometheusConfig::for_pool(&m, Some("http://default:9090"), Credentials::default()).unwrap();
+        assert_eq!(c.url, "https://managed.example/prom");
+        m.prometheus_url = None;
+        let err = PrometheusConfig::for_pool(&m, None, Credentials::default()).unwrap_err().to_string();
+        assert!(err.contains("spec.metrics.prometheusUrl"), "{err}");
     }
 
     #[test]

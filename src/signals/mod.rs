@@ -11,6 +11,15 @@
 //! Every value carries its sample time; a missing, empty or NaN answer is unknown (`None`), never
 //! zero; failures are reported in the reading, never raised, so the caller can hold the last safe
 //! plan and say why. Times are Unix seconds as `f64`, passed in by the caller (the planner's clock).
+//!
+//! Wiring, per pool: [`PrometheusConfig::for_pool`] (URL, timeout, [`Credentials`] from the Secrets
+//! in `spec.metrics.auth`) → [`PrometheusClient::new`] → [`PrometheusLoadSource::for_pool`] with the
+//! policy's `slo.targetAttainment` as the latency quantile, a rate window spanning several scrape
+//! intervals (2m for 15-30 s scrapes) and [`HistoryWindow::default`]. Keep the source across ticks:
+//! it remembers the last good values it reports, with their times, while Prometheus is down. Prices:
+//! [`price_source_for`] with the policy, the pool's `spec.external`, the parsed price file (the
+//! ConfigMap key's content, via [`PriceTable::parse`]) and the client. Put
+//! [`LoadReading::summary`] and [`PriceReading::notes`] into the status conditions.
 
 pub mod client;
 pub mod litellm;

@@ -8,7 +8,7 @@
 
 use futures::future::{BoxFuture, join_all};
 
-use super::client::PrometheusClient;
+use super::client::{Point, PrometheusClient};
 use super::litellm::PriceTable;
 use crate::api::cost_policy::{CostPolicySpec, GpuPrice};
 use crate::api::inference_pool::ExternalApi;
@@ -238,9 +238,20 @@ impl PrometheusPrices {
             let Some(client) = &self.client else {
                 return Some(Err("no Prometheus URL is configured".to_string()));
             };
-            Some(match client.instant(&q.query).await {
+            // Prometheus stamps computed values with the evaluation time; `timestamp()` of a plain
+            // selector gives the age of the stored sample (e.g. a price exported with an explicit,
+            // older timestamp). When it cannot tell (a scalar query), the evaluation time stands.
+            let stamped = format!("timestamp({})", q.query);
+            let (answer, stamps) = futures::future::join(client.instant(&q.query), client.instant(&stamped)).await;
+            let sampled_at =
+                stamps.ok().and_then(|s| s.iter().map(|p| p.value).filter(|v| v.is_finite()).reduce(f64::max));
+            Some(match answer {
                 Err(e) => Err(e.to_string()),
                 Ok(points) => {
+                    let points: Vec<_> = points
+                        .into_iter()
+                        .map(|p| Point { at: sampled_at.map_or(p.at, |t| t.min(p.at)), value: p.value })
+                        .collect();
                     // Several series: take the dearest, so a price is never underestimated.
                     let best = points
                         .iter()

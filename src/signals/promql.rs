@@ -22,7 +22,10 @@ pub enum QueryConfigError {
 /// The load signals read from Prometheus, one query each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Signal {
-    /// Requests per second arriving.
+    /// Requests per second arriving. The default counts what the self-hosted vLLM replicas see,
+    /// i.e. the route's self-hosted share only; to plan on the pool's whole demand while traffic goes
+    /// external, override it with a gateway metric (e.g. the HTTPRoute's request rate) or scale it by
+    /// the self-hosted weight.
     RequestRate,
     /// Prompt tokens per second.
     PromptTokenRate,
@@ -203,7 +206,10 @@ impl PoolQueries {
                 Signal::Latency => format!(
                     "histogram_quantile({q}, sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket{{{s}}}[{w}])))"
                 ),
-                Signal::KvCacheUsage => format!("avg(vllm:gpu_cache_usage_perc{{{s}}})"),
+                // vLLM V1 renamed the gauge; read whichever the replicas export.
+                Signal::KvCacheUsage => {
+                    format!("avg(vllm:gpu_cache_usage_perc{{{s}}} or vllm:kv_cache_usage_perc{{{s}}})")
+                }
                 // dcgm-exporter labels GPUs with the pod using them, not with the model: keep the GPUs
                 // of the pods that serve this pool's vLLM series.
                 Signal::GpuUtilization => {
