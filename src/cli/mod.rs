@@ -1,6 +1,7 @@
 //! Command-line entry points. Each subcommand lives in its own module and only parses flags and calls
 //! into the library; `main.rs` only dispatches.
 
+pub mod controller;
 pub mod crd;
 pub mod exporter;
 
@@ -17,6 +18,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the operator: reconcile InferencePools and CostPolicies in the cluster of KUBECONFIG.
+    Controller(controller::Args),
     /// Print the CustomResourceDefinitions, or write one file per CRD with --out-dir.
     Crd(crd::Args),
     /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
@@ -51,6 +54,7 @@ impl From<crate::input::InputError> for Failure {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Controller(args) => controller::run(args),
         Command::Crd(args) => crd::run(args),
         Command::Exporter(args) => exporter::run(args),
     }

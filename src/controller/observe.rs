@@ -16,8 +16,8 @@ use crate::api::{CostPolicy, InferencePool};
 use crate::ledger;
 use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights};
 use crate::signals::{
-    Credentials, HistoryWindow, LoadReading, PriceReading, PriceSource, PriceTable, PrometheusClient,
-    PrometheusConfig, PrometheusLoadSource, price_source_for,
+    Credentials, HistoryWindow, LoadReading, PriceReading, PriceSource, PriceTable, PrometheusClient, PrometheusConfig,
+    PrometheusLoadSource, price_source_for,
 };
 
 /// A pool's signal sources. Kept across ticks (they remember last good values and their ages) and
@@ -129,7 +129,8 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
     let load = match &client {
         Some(c) => {
             let quantile = policy.spec.slo.target_attainment;
-            match PrometheusLoadSource::for_pool(c.clone(), &pool.spec, quantile, "1m", Some(HistoryWindow::default())) {
+            match PrometheusLoadSource::for_pool(c.clone(), &pool.spec, quantile, "1m", Some(HistoryWindow::default()))
+            {
                 Ok(s) => Some(s),
                 Err(e) => {
                     load_problem = Some(format!("load queries: {e}"));
@@ -170,9 +171,13 @@ pub async fn forget(ctx: &Context, ns: &str, name: &str) {
 async fn ready_replicas(client: &Client, ns: &str, api_version: &str, kind: &str, name: &str) -> Result<Option<u32>> {
     let (ar, _) = resources::discover(client, api_version, kind).await.map_err(|e| Error::Reference(e.to_string()))?;
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-    let obj = api.get_opt(name).await.map_err(|source| Error::Observe { what: format!("{kind} {ns}/{name}"), source })?;
+    let obj =
+        api.get_opt(name).await.map_err(|source| Error::Observe { what: format!("{kind} {ns}/{name}"), source })?;
     Ok(obj.map(|o| {
-        o.data.pointer("/status/readyReplicas").and_then(|v| v.as_u64()).map_or(0, |v| v.min(u64::from(u32::MAX)) as u32)
+        o.data
+            .pointer("/status/readyReplicas")
+            .and_then(|v| v.as_u64())
+            .map_or(0, |v| v.min(u64::from(u32::MAX)) as u32)
     }))
 }
 
@@ -245,17 +250,16 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
         .filter(|p| p.spec.cost_policy_ref.name == pool.spec.cost_policy_ref.name)
         .map(|p| p.status.clone().unwrap_or_default().cost)
         .collect();
-    let policy_totals = ledger::policy::sum_pools(costs.iter(), (ctx.clock)()).map_err(|e| Error::Ledger(e.to_string()))?;
+    let policy_totals =
+        ledger::policy::sum_pools(costs.iter(), (ctx.clock)()).map_err(|e| Error::Ledger(e.to_string()))?;
     let own = pool.status.clone().unwrap_or_default().cost;
     let spend = ledger::policy::planner_spend(&policy_totals, &own);
 
-    let snapshot = Snapshot {
-        load: load.as_ref().map(|l| l.signals.clone()).unwrap_or_default(),
-        prices: prices.prices.clone(),
-        classes,
-        traffic,
-        spend,
-    };
+    let mut load_signals = load.as_ref().map(|l| l.signals.clone()).unwrap_or_default();
+    if pool.spec.metrics.queries.request_rate.is_none() {
+        to_total_demand(&mut load_signals, traffic);
+    }
+    let snapshot = Snapshot { load: load_signals, prices: prices.prices.clone(), classes, traffic, spend };
     Ok(Observation {
         snapshot,
         load,
@@ -267,4 +271,45 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
         problems,
         policy_totals,
     })
+}
+
+/// vLLM's own request counter only sees the self-hosted share of the route's traffic; the planner wants
+/// the pool's whole demand. Scale the rate up by the self-hosted weight. With no self-hosted weight at all
+/// the pool's demand cannot be seen in vLLM's metrics: the rate becomes unknown (the planner holds rather
+/// than reading 0), and scaling back from zero needs a gateway-level `spec.metrics.queries.requestRate`.
+pub fn to_total_demand(load: &mut crate::planner::LoadSignals, traffic: TrafficWeights) {
+    let share = f64::from(traffic.self_hosted_weight) / 100.0;
+    if share <= 0.0 {
+        load.request_rate = None;
+        load.history.clear();
+        return;
+    }
+    if let Some(s) = load.request_rate.as_mut() {
+        s.value /= share;
+    }
+    // History was served under weights we no longer know point by point; the current share is the best
+    // estimate and errs towards more capacity when the external share has just grown.
+    for (_, v) in &mut load.history {
+        *v /= share;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::{LoadSignals, Sample};
+
+    #[test]
+    fn self_hosted_rate_scales_to_total_demand() {
+        let mut l = LoadSignals { request_rate: Some(Sample { value: 6.0, at: 1.0 }), ..Default::default() };
+        to_total_demand(&mut l, TrafficWeights { self_hosted_weight: 60, external_weight: 40 });
+        assert!((l.request_rate.unwrap().value - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn all_external_makes_vllm_rate_unknown_not_zero() {
+        let mut l = LoadSignals { request_rate: Some(Sample { value: 0.0, at: 1.0 }), ..Default::default() };
+        to_total_demand(&mut l, TrafficWeights { self_hosted_weight: 0, external_weight: 100 });
+        assert!(l.request_rate.is_none());
+    }
 }

@@ -58,7 +58,8 @@ pub async fn controller(
     // Nodes matter when they are interrupted: react at once instead of at the next tick.
     let s = store.clone();
     c = c.watches(Api::<Node>::all(client.clone()), cfg.clone(), move |n: Node| {
-        let interrupted = InterruptionSignals::default().reason(&crate::actuate::NodeInfo::from_node(&n, &[])).is_some();
+        let interrupted =
+            InterruptionSignals::default().reason(&crate::actuate::NodeInfo::from_node(&n, &[])).is_some();
         if interrupted { s.state().iter().map(|p| ObjectRef::from_obj(p.as_ref())).collect() } else { vec![] }
     });
     // Optional third-party kinds: watch them only when the cluster serves them.
@@ -69,12 +70,9 @@ pub async fn controller(
     ] {
         let gvk = GroupVersionKind::gvk(group, version, kind);
         match kube::discovery::pinned_kind(&client, &gvk).await {
-            Ok((ar, caps)) => {
-                let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
-                    Api::all_with(client.clone(), &ar)
-                } else {
-                    Api::all_with(client.clone(), &ar)
-                };
+            Ok((ar, _caps)) => {
+                // All namespaces (or, for cluster-scoped NodePools, the whole cluster).
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
                 let s = store.clone();
                 let kind = kind.to_string();
                 c = c.watches_with(api, ar, cfg.clone(), move |o: DynamicObject| {
@@ -117,26 +115,33 @@ fn targeting(store: &Store<InferencePool>, kind: &str, ns: &str, name: &str) -> 
         .iter()
         .filter(|p| {
             p.namespace().as_deref() == Some(ns)
-                && Class::ALL.iter().filter_map(|c| p.spec.capacity.get(*c)).any(|cc| {
-                    cc.scale_target_ref.kind == kind && cc.scale_target_ref.name == name
-                })
+                && Class::ALL
+                    .iter()
+                    .filter_map(|c| p.spec.capacity.get(*c))
+                    .any(|cc| cc.scale_target_ref.kind == kind && cc.scale_target_ref.name == name)
         })
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect()
 }
 
-fn referencing(store: &Store<InferencePool>, field: Field, kind: &str, ns: &str, name: &str) -> Vec<ObjectRef<InferencePool>> {
+fn referencing(
+    store: &Store<InferencePool>,
+    field: Field,
+    kind: &str,
+    ns: &str,
+    name: &str,
+) -> Vec<ObjectRef<InferencePool>> {
     store
         .state()
         .iter()
         .filter(|p| match field {
             Field::Route => p.namespace().as_deref() == Some(ns) && p.spec.route.http_route == name,
-            Field::NodePool => Class::ALL.iter().filter_map(|c| p.spec.capacity.get(*c)?.node_pool_ref.as_ref()).any(
-                |np| {
+            Field::NodePool => {
+                Class::ALL.iter().filter_map(|c| p.spec.capacity.get(*c)?.node_pool_ref.as_ref()).any(|np| {
                     let np_kind = format!("{:?}", np.kind);
                     np_kind == kind && np.name == name
-                },
-            ),
+                })
+            }
         })
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect()
@@ -217,7 +222,9 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
         for (cmd, outcome) in &report.done {
             match outcome {
                 Outcome::Applied => publish(ctx, pool, cmd, &plan).await,
-                Outcome::RetryLater(why) => tracing::info!(pool = %name, command = %cmd.describe(), %why, "retry later"),
+                Outcome::RetryLater(why) => {
+                    tracing::info!(pool = %name, command = %cmd.describe(), %why, "retry later")
+                }
                 Outcome::Unchanged => {}
             }
         }
@@ -276,7 +283,8 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 fn record_metrics(ctx: &Context, ns: &str, name: &str, plan: &Plan, s: &crate::api::InferencePoolStatus) {
     let pool = PoolLabels { namespace: ns.to_string(), pool: name.to_string() };
     for c in Class::ALL {
-        let labels = PoolClassLabels { namespace: ns.to_string(), pool: name.to_string(), class: c.as_str().to_string() };
+        let labels =
+            PoolClassLabels { namespace: ns.to_string(), pool: name.to_string(), class: c.as_str().to_string() };
         ctx.metrics.replicas.get_or_create(&labels).set(i64::from(plan.replicas.get(c)));
     }
     ctx.metrics.external_share.get_or_create(&pool).set(i64::from(plan.traffic.external_weight));
@@ -301,7 +309,9 @@ async fn publish(ctx: &Context, pool: &InferencePool, cmd: &Command, plan: &Plan
     let (reason, action) = match cmd {
         Command::SetRouteWeights { .. } => ("TrafficShifted", "SetRouteWeights"),
         Command::ScaleWorkload { .. } => ("Scaled", "Scale"),
-        Command::SetNodePoolGpuLimit { .. } | Command::ScaleMachineDeployment { .. } => ("NodePoolResized", "ResizeNodePool"),
+        Command::SetNodePoolGpuLimit { .. } | Command::ScaleMachineDeployment { .. } => {
+            ("NodePoolResized", "ResizeNodePool")
+        }
         Command::Cordon { .. } | Command::Evict { .. } | Command::DeleteNode { .. } => ("GpuReclaimed", "Reclaim"),
         Command::Uncordon { .. } => ("GpuReturned", "Uncordon"),
     };
@@ -330,7 +340,8 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     observe::forget(ctx, &ns, &pool.name_any()).await;
     let refs = observe::references(&ns, pool);
     let executor = Executor::new(ctx.client.clone());
-    let Some(route) = executor.get_route(&ns, &pool.spec.route.http_route).await.map_err(|e| Error::Apply(e.to_string()))?
+    let Some(route) =
+        executor.get_route(&ns, &pool.spec.route.http_route).await.map_err(|e| Error::Apply(e.to_string()))?
     else {
         return Ok(Action::await_change());
     };
