@@ -15,4 +15,5 @@ pub mod modelserver;
 pub mod planner;
 pub mod signals;
 pub mod telemetry;
+pub mod sandbox;
 pub mod tls;

@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod crd;
 pub mod exporter;
+pub mod sandbox;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,8 @@ pub enum Command {
     Crd(crd::Args),
     /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
     Exporter(exporter::Args),
+    /// Local Kubernetes API emulator for tests and demos (`sandbox apiserver`).
+    Sandbox(sandbox::Args),
 }
 
 /// A failed command: the one-line message and the process exit code.
@@ -57,5 +60,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Controller(args) => controller::run(args),
         Command::Crd(args) => crd::run(args),
         Command::Exporter(args) => exporter::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     }
 }

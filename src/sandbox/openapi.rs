@@ -1,0 +1,123 @@
+//! OpenAPI documents: `/openapi/v3` (index), `/openapi/v3/api/v1` and `/openapi/v3/apis/GROUP/VERSION`, and
+//! `/openapi/v2` (JSON only). CRD kinds publish their `openAPIV3Schema` (what `kubectl explain` shows).
+//! Built-in kinds publish a minimal schema: `apiVersion`, `kind`, `metadata`, and `spec`/`status` as
+//! objects that preserve unknown fields; kubectl's client-side strategic merge falls back to its compiled-in
+//! types for them. Every PATCH operation declares the `fieldValidation` parameter so kubectl leaves field
+//! validation to the server instead of fetching the (protobuf) v2 document.
+
+use serde_json::{Map, Value, json};
+
+use super::registry::{Registry, ResourceType};
+
+/// Component name, reversed-domain style like the real server's (`dev.hybridscale.v1alpha1.InferencePool`).
+fn component_name(rt: &ResourceType) -> String {
+    let group = if rt.group.is_empty() { "io.k8s.api.core".to_string() } else {
+        rt.group.split('.').rev().collect::<Vec<_>>().join(".")
+    };
+    format!("{group}.{}.{}", rt.version, rt.kind)
+}
+
+fn gvk(rt: &ResourceType) -> Value {
+    json!([{"group": rt.group, "version": rt.version, "kind": rt.kind}])
+}
+
+/// The schema of one kind.
+pub fn kind_schema(rt: &ResourceType) -> Value {
+    let mut s = match &rt.crd_schema {
+        Some(schema) => (**schema).clone(),
+        None => json!({
+            "type": "object",
+            "description": format!("{} (minimal schema served by the hybridscale sandbox)", rt.kind),
+            "properties": {
+                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            }
+        }),
+    };
+    if !s.get("properties").is_some_and(Value::is_object) {
+        s["properties"] = json!({});
+    }
+    s["properties"]["apiVersion"] = json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."});
+    s["properties"]["kind"] = json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."});
+    s["properties"]["metadata"] = json!({"type": "object", "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata", "x-kubernetes-preserve-unknown-fields": true});
+    s["x-kubernetes-group-version-kind"] = gvk(rt);
+    s
+}
+
+fn operation(rt: &ResourceType, action: &str, component: &str, patch: bool) -> Value {
+    let mut op = json!({
+        "operationId": format!("{action}{}", rt.kind),
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{component}")}}}}},
+    });
+    let mut params = vec![
+        json!({"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}}),
+        json!({"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}}),
+        json!({"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}}),
+    ];
+    if patch {
+        params.push(json!({"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}}));
+    }
+    if action != "get" {
+        op["parameters"] = json!(params);
+    }
+    op
+}
+
+fn base(rt: &ResourceType) -> String {
+    let prefix = if rt.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{}/{}", rt.group, rt.version) };
+    if rt.namespaced { format!("{prefix}/namespaces/{{namespace}}/{}", rt.plural) } else { format!("{prefix}/{}", rt.plural) }
+}
+
+/// The v3 document of one group/version.
+pub fn v3_group_version(types: &[std::sync::Arc<ResourceType>]) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    for rt in types {
+        let comp = component_name(rt);
+        schemas.insert(comp.clone(), kind_schema(rt));
+        let b = base(rt);
+        paths.insert(b.clone(), json!({"get": operation(rt, "list", &comp, false), "post": operation(rt, "post", &comp, false)}));
+        paths.insert(format!("{b}/{{name}}"), json!({
+            "get": operation(rt, "get", &comp, false),
+            "put": operation(rt, "put", &comp, false),
+            "patch": operation(rt, "patch", &comp, true),
+            "delete": operation(rt, "delete", &comp, false),
+        }));
+        if rt.status_subresource {
+            paths.insert(format!("{b}/{{name}}/status"), json!({
+                "get": operation(rt, "get", &comp, false),
+                "put": operation(rt, "put", &comp, false),
+                "patch": operation(rt, "patch", &comp, true),
+            }));
+        }
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+}
+
+/// `/openapi/v3`: one entry per group/version, with a hash that changes when the served kinds change.
+pub fn v3_index(reg: &Registry, generation: u64) -> Value {
+    let mut paths = Map::new();
+    let mut gvs: Vec<(String, String)> = reg.all().map(|rt| (rt.group.clone(), rt.version.clone())).collect();
+    gvs.dedup();
+    for (g, v) in gvs {
+        let p = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
+        paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={generation:016X}")}));
+    }
+    json!({"paths": paths})
+}
+
+/// `/openapi/v2` as JSON: definitions only (kubectl uses v3; this serves tools that read v2 JSON).
+pub fn v2(reg: &Registry) -> Value {
+    let mut defs = Map::new();
+    for rt in reg.all() {
+        defs.insert(component_name(rt), kind_schema(rt));
+    }
+    json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": {}, "definitions": defs})
+}
