@@ -91,5 +91,4 @@ pub enum FieldErrorKind {
 }
 
 // The schema helper's module (branch `validation`) adds its `pub mod schema;` on the next line.
-
-
+pub mod schema;
