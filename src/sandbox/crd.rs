@@ -134,9 +134,7 @@ pub fn set_established(crd: &mut Value, now: &str) {
                 .collect()
         })
         .unwrap_or_default();
-    let cond = |t: &str, reason: &str, msg: &str| {
-        json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": msg})
-    };
+    let cond = |t: &str, reason: &str, msg: &str| json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": msg});
     crd["status"] = json!({
         "acceptedNames": names,
         "storedVersions": stored,

@@ -159,8 +159,7 @@ impl Faults {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (config, rng) = &mut *s;
         for r in &config.rules {
-            let matches =
-                r.verb.is_none_or(|v| v == verb) && r.resource.as_deref().is_none_or(|x| x == resource);
+            let matches = r.verb.is_none_or(|v| v == verb) && r.resource.as_deref().is_none_or(|x| x == resource);
             // Draw for every matching rule so one rule's rate does not shift another's stream.
             if matches && rng.random_bool(r.rate) {
                 return (config.latency, Some((r.fault, config.timeout)));
@@ -218,11 +217,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_faults() {
-        let cfg = FaultConfig {
-            seed: 7,
-            rules: vec!["*:pods:500:0.3".parse().unwrap()],
-            ..FaultConfig::default()
-        };
+        let cfg = FaultConfig { seed: 7, rules: vec!["*:pods:500:0.3".parse().unwrap()], ..FaultConfig::default() };
         let run = || {
             let f = Faults::new(cfg.clone());
             (0..200).map(|_| f.decide(Verb::Get, "pods").1.is_some()).collect::<Vec<_>>()

@@ -10,9 +10,9 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::faults::{FaultConfig, Faults};
+use super::kubeconfig;
 use super::server::{self, AppState};
 use super::store::{Store, WriteOpts};
-use super::kubeconfig;
 
 /// The CRDs installed at start. Each is minimal: it covers only the fields hybridscale uses.
 pub const BUNDLED_CRDS: &[(&str, &str)] = &[
@@ -122,10 +122,9 @@ impl Sandbox {
             bookmark_interval: opts.bookmark_interval,
             address: addr.to_string(),
         });
-        let kubeconfig_path = opts
-            .kubeconfig_path
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("hybridscale-sandbox-{}", addr.port())).join("kubeconfig"));
+        let kubeconfig_path = opts.kubeconfig_path.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("hybridscale-sandbox-{}", addr.port())).join("kubeconfig")
+        });
         kubeconfig::write(&kubeconfig_path, &url)
             .map_err(|source| SandboxError::Kubeconfig { path: kubeconfig_path.clone(), source })?;
         let (tx, rx) = oneshot::channel::<()>();

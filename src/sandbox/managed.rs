@@ -22,7 +22,12 @@ pub fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {
     let first = items.first()?;
     let has = |k: &str| items.iter().all(|i| i.get(k).is_some());
     let key = match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "imagePullSecrets"
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
         | "resourceClaims" => "name",
         "volumeMounts" | "volumeDevices" => "mountPath",
         "ports" if first.get("containerPort").is_some() => "containerPort",
@@ -285,24 +290,26 @@ pub fn merge_applied(live: &Value, applied: &Value, field: &str) -> Value {
             }
             Value::Array(out)
         }
-        (Value::Array(l), Value::Array(a)) => match list_key(field, a).filter(|_| list_key(field, l).is_some() || l.is_empty()) {
-            Some(key) => {
-                let mut out: Vec<Value> = Vec::new();
-                for ai in a {
-                    match l.iter().find(|li| li.get(key) == ai.get(key)) {
-                        Some(li) => out.push(merge_applied(li, ai, "")),
-                        None => out.push(ai.clone()),
+        (Value::Array(l), Value::Array(a)) => {
+            match list_key(field, a).filter(|_| list_key(field, l).is_some() || l.is_empty()) {
+                Some(key) => {
+                    let mut out: Vec<Value> = Vec::new();
+                    for ai in a {
+                        match l.iter().find(|li| li.get(key) == ai.get(key)) {
+                            Some(li) => out.push(merge_applied(li, ai, "")),
+                            None => out.push(ai.clone()),
+                        }
                     }
-                }
-                for li in l {
-                    if !a.iter().any(|ai| ai.get(key) == li.get(key)) {
-                        out.push(li.clone());
+                    for li in l {
+                        if !a.iter().any(|ai| ai.get(key) == li.get(key)) {
+                            out.push(li.clone());
+                        }
                     }
+                    Value::Array(out)
                 }
-                Value::Array(out)
+                None => applied.clone(),
             }
-            None => applied.clone(),
-        },
+        }
         _ => applied.clone(),
     }
 }
@@ -398,11 +405,8 @@ pub fn apply(
     for e in entries.iter_mut().filter(|e| !is_self(e)) {
         e.fields.retain(|p| !taken.contains(p));
     }
-    let previous: BTreeSet<Path> = entries
-        .iter()
-        .filter(|e| is_self(e))
-        .flat_map(|e| e.fields.iter().cloned())
-        .collect();
+    let previous: BTreeSet<Path> =
+        entries.iter().filter(|e| is_self(e)).flat_map(|e| e.fields.iter().cloned()).collect();
     let mut merged = merge_applied(live, &applied_clean, "");
     // Fields this manager applied before but no longer does, and nobody else owns, are removed.
     for p in previous.iter().filter(|p| !applied_leaves.contains_key(*p)) {

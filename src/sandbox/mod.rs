@@ -11,6 +11,7 @@
 
 pub mod admission;
 pub mod builtin;
+pub mod cluster;
 pub mod crd;
 pub mod discovery;
 pub mod error;

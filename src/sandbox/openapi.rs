@@ -11,7 +11,9 @@ use super::registry::{Registry, ResourceType};
 
 /// Component name, reversed-domain style like the real server's (`dev.hybridscale.v1alpha1.InferencePool`).
 fn component_name(rt: &ResourceType) -> String {
-    let group = if rt.group.is_empty() { "io.k8s.api.core".to_string() } else {
+    let group = if rt.group.is_empty() {
+        "io.k8s.api.core".to_string()
+    } else {
         rt.group.split('.').rev().collect::<Vec<_>>().join(".")
     };
     format!("{group}.{}.{}", rt.version, rt.kind)
@@ -67,7 +69,11 @@ fn operation(rt: &ResourceType, action: &str, component: &str, patch: bool) -> V
 
 fn base(rt: &ResourceType) -> String {
     let prefix = if rt.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{}/{}", rt.group, rt.version) };
-    if rt.namespaced { format!("{prefix}/namespaces/{{namespace}}/{}", rt.plural) } else { format!("{prefix}/{}", rt.plural) }
+    if rt.namespaced {
+        format!("{prefix}/namespaces/{{namespace}}/{}", rt.plural)
+    } else {
+        format!("{prefix}/{}", rt.plural)
+    }
 }
 
 /// The v3 document of one group/version.
@@ -78,19 +84,28 @@ pub fn v3_group_version(types: &[std::sync::Arc<ResourceType>]) -> Value {
         let comp = component_name(rt);
         schemas.insert(comp.clone(), kind_schema(rt));
         let b = base(rt);
-        paths.insert(b.clone(), json!({"get": operation(rt, "list", &comp, false), "post": operation(rt, "post", &comp, false)}));
-        paths.insert(format!("{b}/{{name}}"), json!({
-            "get": operation(rt, "get", &comp, false),
-            "put": operation(rt, "put", &comp, false),
-            "patch": operation(rt, "patch", &comp, true),
-            "delete": operation(rt, "delete", &comp, false),
-        }));
-        if rt.status_subresource {
-            paths.insert(format!("{b}/{{name}}/status"), json!({
+        paths.insert(
+            b.clone(),
+            json!({"get": operation(rt, "list", &comp, false), "post": operation(rt, "post", &comp, false)}),
+        );
+        paths.insert(
+            format!("{b}/{{name}}"),
+            json!({
                 "get": operation(rt, "get", &comp, false),
                 "put": operation(rt, "put", &comp, false),
                 "patch": operation(rt, "patch", &comp, true),
-            }));
+                "delete": operation(rt, "delete", &comp, false),
+            }),
+        );
+        if rt.status_subresource {
+            paths.insert(
+                format!("{b}/{{name}}/status"),
+                json!({
+                    "get": operation(rt, "get", &comp, false),
+                    "put": operation(rt, "put", &comp, false),
+                    "patch": operation(rt, "patch", &comp, true),
+                }),
+            );
         }
     }
     json!({

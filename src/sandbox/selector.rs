@@ -193,9 +193,7 @@ impl FieldSelector {
             };
             let field = field.trim();
             if !supported(kind, field) {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {field}"
-                )));
+                return Err(ApiError::bad_request(format!("field label not supported: {field}")));
             }
             terms.push((field.to_string(), neg, value.trim().to_string()));
         }

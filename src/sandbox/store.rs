@@ -222,10 +222,7 @@ impl Inner {
     /// Subscribe to live events and get the history after `from_rv` atomically, or 410 if it is gone.
     pub fn watch_from(&self, from_rv: u64) -> ApiResult<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>)> {
         if from_rv < self.compacted_rv {
-            return Err(ApiError::gone(format!(
-                "too old resource version: {from_rv} ({})",
-                self.compacted_rv + 1
-            )));
+            return Err(ApiError::gone(format!("too old resource version: {from_rv} ({})", self.compacted_rv + 1)));
         }
         let rx = self.tx.subscribe();
         let past = self.history.iter().filter(|e| e.rv > from_rv).cloned().collect();
@@ -560,9 +557,8 @@ impl Inner {
             Self::run_admission(rt, &mut new, Some(&old))?;
         } else if let Some(schema) = &rt.crd_schema {
             // Status writes are validated too (the real server validates the whole object).
-            admission::admit(schema, &mut new, Some(&old)).map_err(|errs| {
-                admission::invalid_status(&rt.kind, &rt.group, name, &errs)
-            })?;
+            admission::admit(schema, &mut new, Some(&old))
+                .map_err(|errs| admission::invalid_status(&rt.kind, &rt.group, name, &errs))?;
         }
         if content(&new, rt.status_subresource) != content(&old, rt.status_subresource) {
             let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
@@ -627,7 +623,13 @@ impl Inner {
     }
 
     /// Delete an object: set deletionTimestamp while finalizers remain, remove it otherwise.
-    pub fn delete(&mut self, rt: &ResourceType, ns: Option<&str>, name: &str, opts: &DeleteOpts) -> ApiResult<Arc<Value>> {
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> ApiResult<Arc<Value>> {
         let old = self.get(rt, ns, name)?;
         if let Some(uid) = &opts.uid
             && Some(uid.as_str()) != meta_str(&old, "uid")
@@ -728,9 +730,9 @@ impl Inner {
             .flat_map(|(k, m)| {
                 m.iter()
                     .filter(|(_, o)| {
-                        o.pointer("/metadata/ownerReferences")
-                            .and_then(Value::as_array)
-                            .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid)))
+                        o.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|refs| {
+                            refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid))
+                        })
                     })
                     .map(move |((ns, name), _)| (k.clone(), ns.clone(), name.clone()))
             })
@@ -742,7 +744,9 @@ impl Inner {
             let refs = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default();
             let remaining: Vec<Value> =
                 refs.into_iter().filter(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid)).collect();
-            let live_owner = remaining.iter().any(|r| r.get("uid").and_then(Value::as_str).is_some_and(|u| self.uids.contains_key(u)));
+            let live_owner = remaining
+                .iter()
+                .any(|r| r.get("uid").and_then(Value::as_str).is_some_and(|u| self.uids.contains_key(u)));
             if prop == Propagation::Orphan || live_owner {
                 let mut new = (*obj).clone();
                 meta_mut(&mut new).insert("ownerReferences".into(), Value::Array(remaining));

@@ -33,7 +33,8 @@ pub fn eval<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
                 let (k, v) = filter.split_once("==")?;
                 let want = v.trim().trim_matches(|c| c == '"' || c == '\'');
                 cur = cur.as_array()?.iter().find(|i| {
-                    i.get(k.trim()).is_some_and(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()) == want)
+                    i.get(k.trim())
+                        .is_some_and(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()) == want)
                 })?;
             } else {
                 let idx: usize = inner.trim().parse().ok()?;
@@ -128,7 +129,9 @@ fn cell(obj: &Value, col: &PrinterColumn) -> Value {
 }
 
 fn column_definitions(rt: &ResourceType) -> Vec<Value> {
-    let mut defs = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0})];
+    let mut defs = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+    ];
     let cols = columns(rt);
     for c in &cols {
         defs.push(json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority}));

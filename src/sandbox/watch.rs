@@ -131,9 +131,8 @@ fn start(req: &Request) -> Result<Response, ApiError> {
             let (past, rx) = store.watch_from(current)?;
             (past, rx, current)
         } else {
-            let from: u64 = rv_param
-                .parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv_param:?}")))?;
+            let from: u64 =
+                rv_param.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv_param:?}")))?;
             match store.watch_from(from) {
                 Ok((past, rx)) => (past, rx, from),
                 Err(gone) => {

@@ -208,7 +208,9 @@ pub fn patch(req: &Request) -> Reply {
 
 fn server_side_apply(req: &Request, applied: &Value, sub: Subresource) -> Reply {
     let Some(manager) = req.query.get("fieldManager").filter(|m| !m.is_empty()).cloned() else {
-        return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+        return Err(ApiError::bad_request(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ));
     };
     let force = req.query.get("force").is_some_and(|f| f == "true");
     if applied.get("kind").and_then(Value::as_str) != Some(req.rt.kind.as_str()) {
@@ -260,7 +262,10 @@ fn server_side_apply(req: &Request, applied: &Value, sub: Subresource) -> Reply 
         }
         Some(cur) => {
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.insert("resourceVersion".into(), cur.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")));
+                m.insert(
+                    "resourceVersion".into(),
+                    cur.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")),
+                );
             }
             let updated = store.update(&req.rt, req.ns(), req.name(), new, sub, &opts)?;
             Ok((200, present(&req.rt, &updated)))

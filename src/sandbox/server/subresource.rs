@@ -170,7 +170,9 @@ pub fn evict(req: &Request) -> Reply {
             .filter(|b| b.pointer("/spec/selector").is_some_and(|s| LabelSelector::from_object(s).matches(&pod)))
             .collect();
         if matching.len() > 1 {
-            return Err(ApiError::internal("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."));
+            return Err(ApiError::internal(
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ));
         }
         if let Some(pdb) = matching.first() {
             let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
@@ -188,7 +190,11 @@ pub fn evict(req: &Request) -> Reply {
             let allowed = if pod_ready(&pod) { healthy - desired } else { 1 };
             if allowed <= 0 {
                 let name = pdb.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                let mut e = ApiError::new(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.");
+                let mut e = ApiError::new(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                );
                 e.details = Some(json!({"causes": [{"reason": "DisruptionBudget",
                     "message": format!("The disruption budget {name} needs {desired} healthy pods and has {healthy} currently")}]}));
                 return Err(e);

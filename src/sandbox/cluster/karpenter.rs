@@ -1,0 +1,447 @@
+//! Karpenter NodePools (karpenter.sh/v1): launch nodes for unschedulable pods that a pool's nodes could
+//! host, after the provisioning delay and never beyond `spec.limits["nvidia.com/gpu"]`; remove nodes
+//! that stay empty for the consolidation delay (unless `spec.disruption.consolidateAfter: Never`),
+//! nodes over a lowered limit after the same delay, and the nodes of a deleted pool; report
+//! `status.resources` (counting nodes in flight, as Karpenter counts NodeClaims).
+//!
+//! A pool's nodes carry `karpenter.sh/nodepool=<pool>`, `karpenter.sh/capacity-type` (from the
+//! requirements, else `on-demand`), the template's labels, one label per `In` requirement (its first
+//! value), and the template's taints. GPUs per node come from, in order: [`ClusterOptions::
+//! pool_gpus_per_node`](super::ClusterOptions), the annotation `sandbox.hybridscale.dev/gpus-per-node`,
+//! the template label or `In` requirement `karpenter.k8s.aws/instance-gpu-count`, else the default.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::cache::{Cache, Needs, Pass, nodepool_resource};
+use super::launcher::{Launcher, no_schedule_taint, remove_node};
+use super::pods::{condition_true, is_active, node_name};
+use super::predicates::{NodeShape, PodNeeds, whole_quantity};
+use super::scheduler::{gpus_in_use, is_pending, node_usable, scheduling_order};
+use super::sizing::{Member, PoolShape, plan_launches, trim_to_gpu_limit};
+use super::well_known::*;
+use super::{ClusterError, ClusterOptions, Shared, api_err, is_status};
+
+/// What the simulation reads from a NodePool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodePoolView {
+    pub shape: PoolShape,
+    /// `spec.disruption.consolidateAfter: Never`.
+    pub never_consolidate: bool,
+}
+
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+/// A whole-number quantity given as a JSON string or number.
+fn json_count(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => whole_quantity(&k8s_openapi::apimachinery::pkg::api::resource::Quantity(s.clone())),
+        _ => None,
+    }
+}
+
+/// Reads a NodePool object into the pool shape the sizing functions use.
+pub fn parse_nodepool(obj: &DynamicObject, opts: &ClusterOptions) -> Result<NodePoolView, String> {
+    let name = obj.metadata.name.clone().ok_or("nodepool without a name")?;
+    let spec = &obj.data["spec"];
+    let tmpl = &spec["template"];
+    let mut labels = string_map(&tmpl["metadata"]["labels"]);
+    let mut gpus_from_requirement = None;
+    for req in tmpl["spec"]["requirements"].as_array().into_iter().flatten() {
+        let (Some(key), Some("In")) = (req["key"].as_str(), req["operator"].as_str()) else { continue };
+        if let Some(first) = req["values"].as_array().and_then(|v| v.first()).and_then(Value::as_str) {
+            labels.entry(key.to_string()).or_insert_with(|| first.to_string());
+            if key == KARPENTER_GPU_COUNT_LABEL {
+                gpus_from_requirement = first.parse::<u64>().ok();
+            }
+        }
+    }
+    labels.insert(KARPENTER_NODEPOOL_LABEL.into(), name.clone());
+    labels.entry(KARPENTER_CAPACITY_TYPE_LABEL.into()).or_insert_with(|| "on-demand".into());
+    labels.insert("karpenter.sh/registered".into(), "true".into());
+    labels.insert("karpenter.sh/initialized".into(), "true".into());
+    let taints: Vec<Taint> = match tmpl["spec"].get("taints") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(t) => {
+            serde_json::from_value(t.clone()).map_err(|e| format!("nodepool {name}: spec.template.spec.taints: {e}"))?
+        }
+    };
+    let annotation = obj
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SANDBOX_GPUS_PER_NODE_ANNOTATION))
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                format!("nodepool {name}: annotation {SANDBOX_GPUS_PER_NODE_ANNOTATION}: {v:?} is not a whole number")
+            })
+        })
+        .transpose()?;
+    let gpus = opts
+        .pool_gpus_per_node
+        .get(&name)
+        .copied()
+        .or(annotation)
+        .or_else(|| labels.get(KARPENTER_GPU_COUNT_LABEL).and_then(|v| v.parse().ok()))
+        .or(gpus_from_requirement)
+        .unwrap_or(opts.default_gpus_per_node);
+    let gpu_limit = match spec["limits"].get(GPU) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            json_count(v).ok_or_else(|| format!("nodepool {name}: spec.limits[{GPU}]: {v} is not a whole number"))?,
+        ),
+    };
+    let weight = spec["weight"].as_i64().unwrap_or(0);
+    let never_consolidate = spec["disruption"]["consolidateAfter"].as_str() == Some("Never");
+    let template = NodeShape { name: String::new(), labels, taints, unschedulable: false, gpus };
+    Ok(NodePoolView { shape: PoolShape { name, weight, template, gpu_limit }, never_consolidate })
+}
+
+/// The Karpenter loop's state.
+pub struct Karpenter {
+    shared: Arc<Shared>,
+    cache: Cache,
+    launcher: Launcher,
+    /// Node → when it was first seen empty.
+    empty_since: HashMap<String, Instant>,
+    /// Pool → when it was first seen over its GPU limit.
+    over_since: HashMap<String, Instant>,
+    /// Nodes whose removal has been carried out (the cache may still show them).
+    removed: HashSet<String>,
+}
+
+impl Karpenter {
+    pub(crate) fn new(shared: Arc<Shared>, cache: Cache) -> Self {
+        let launcher = Launcher::new(shared.clone());
+        Karpenter {
+            shared,
+            cache,
+            launcher,
+            empty_since: HashMap::new(),
+            over_since: HashMap::new(),
+            removed: HashSet::new(),
+        }
+    }
+
+    async fn remove(&mut self, node: &Node) -> Result<(), ClusterError> {
+        let Some(name) = node.metadata.name.clone() else { return Ok(()) };
+        tracing::info!(node = %name, "karpenter: removing node");
+        let taint = Some(no_schedule_taint(KARPENTER_DISRUPTED_TAINT, None));
+        if remove_node(&self.shared.client, node, taint, false).await? {
+            self.empty_since.remove(&name);
+            self.removed.insert(name);
+        }
+        Ok(())
+    }
+
+    async fn write_status(&self, pool: &str, nodes: usize, gpus: u64) -> Result<(), ClusterError> {
+        let cached = self.cache.nodepools.state().into_iter().find(|p| p.metadata.name.as_deref() == Some(pool));
+        let desired = json!({"resources": {"nodes": nodes.to_string(), GPU: gpus.to_string()}});
+        let stored = cached.as_ref().map(|p| p.data["status"].clone()).unwrap_or(Value::Null);
+        let key = format!("nodepool/{pool}");
+        if !self.shared.status_needs_write(&key, &stored, &desired) {
+            return Ok(());
+        }
+        let api: Api<DynamicObject> = Api::all_with(self.shared.client.clone(), &nodepool_resource());
+        let ready = json!([{"type": "Ready", "status": "True", "reason": "Ready", "message": "",
+                            "lastTransitionTime": super::now_rfc3339()}]);
+        let mut status = desired.clone();
+        if stored["conditions"].is_null() {
+            status["conditions"] = ready;
+        }
+        match api.patch_status(pool, &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await {
+            Ok(_) => {
+                self.shared.status_written(&key, &desired);
+                Ok(())
+            }
+            Err(e) if is_status(&e, 404) => Ok(()),
+            Err(e) => Err(api_err(format!("nodepool {pool}: patch status"))(e)),
+        }
+    }
+}
+
+impl Pass for Karpenter {
+    const NAME: &'static str = "karpenter";
+    const NEEDS: Needs = Needs::NodePools;
+
+    fn resync(&self) -> Duration {
+        self.shared.opts.retry()
+    }
+
+    async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
+        let now = Instant::now();
+        let delay = self.shared.opts.consolidation_delay;
+        let nodes: Vec<Arc<Node>> = self.cache.nodes.state();
+        let cached_names: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        self.removed.retain(|n| cached_names.contains(n));
+        let mut first_err = self.launcher.register_due(&cached_names, now).await.err();
+
+        let mut pools = Vec::new();
+        for obj in self.cache.nodepools.state() {
+            if obj.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            match parse_nodepool(&obj, &self.shared.opts) {
+                Ok(p) => pools.push(p),
+                Err(e) => tracing::warn!("karpenter: {e}"),
+            }
+        }
+        pools.sort_by(|a, b| a.shape.name.cmp(&b.shape.name));
+        let pool_names: HashSet<&str> = pools.iter().map(|p| p.shape.name.as_str()).collect();
+        self.launcher.inflight.retain(|l| pool_names.contains(l.pool.as_str()));
+
+        let pods: Vec<Arc<Pod>> = self.cache.pods.state();
+        let used = gpus_in_use(pods.iter().map(AsRef::as_ref));
+        let mut pod_count: HashMap<&str, usize> = HashMap::new();
+        for p in pods.iter().filter(|p| is_active(p)) {
+            if let Some(n) = node_name(p) {
+                *pod_count.entry(n).or_default() += 1;
+            }
+        }
+        let live_nodes: Vec<&Arc<Node>> = nodes
+            .iter()
+            .filter(|n| n.metadata.deletion_timestamp.is_none())
+            .filter(|n| n.metadata.name.as_ref().is_some_and(|name| !self.removed.contains(name)))
+            .collect();
+
+        // Nodes of pools that no longer exist go.
+        let orphans: Vec<Node> = live_nodes
+            .iter()
+            .filter(|n| {
+                n.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(KARPENTER_NODEPOOL_LABEL))
+                    .is_some_and(|p| !pool_names.contains(p.as_str()))
+            })
+            .map(|n| n.as_ref().clone())
+            .collect();
+        for node in &orphans {
+            if let Err(e) = self.remove(node).await {
+                first_err.get_or_insert(e);
+            }
+        }
+
+        // Provisioning: pods the scheduler could not place, packed onto everything that could take them.
+        let mut capacity: Vec<(NodeShape, u64)> = live_nodes
+            .iter()
+            .filter(|n| node_usable(n))
+            .map(|n| {
+                let s = NodeShape::of(n);
+                let u = used.get(&s.name).copied().unwrap_or(0);
+                (s, u)
+            })
+            .collect();
+        capacity.extend(
+            self.launcher
+                .inflight
+                .iter()
+                .filter(|l| !cached_names.contains(&l.shape.name))
+                .map(|l| (l.shape.clone(), 0)),
+        );
+        let pool_of = |n: &Node| n.metadata.labels.as_ref().and_then(|l| l.get(KARPENTER_NODEPOOL_LABEL)).cloned();
+        let mut pool_gpus: BTreeMap<String, u64> = BTreeMap::new();
+        for n in &live_nodes {
+            if let Some(p) = pool_of(n) {
+                *pool_gpus.entry(p).or_default() += NodeShape::of(n).gpus;
+            }
+        }
+        for l in self.launcher.inflight.iter().filter(|l| !cached_names.contains(&l.shape.name)) {
+            *pool_gpus.entry(l.pool.clone()).or_default() += l.shape.gpus;
+        }
+        let mut pending: Vec<Arc<Pod>> = pods
+            .iter()
+            .filter(|p| is_pending(p) && !condition_true(p, "PodScheduled") && unschedulable(p))
+            .cloned()
+            .collect();
+        scheduling_order(&mut pending);
+        let needs: Vec<PodNeeds> = pending.iter().filter_map(|p| PodNeeds::of(p).ok()).collect();
+        let shapes: Vec<PoolShape> = pools.iter().map(|p| p.shape.clone()).collect();
+        for launch in plan_launches(&needs, &shapes, &capacity, &pool_gpus) {
+            let Some(pool) = pools.iter().find(|p| p.shape.name == launch.pool) else { continue };
+            for _ in 0..launch.nodes {
+                tracing::info!(nodepool = %launch.pool, "karpenter: launching a node");
+                self.launcher.launch(&launch.pool, &pool.shape.template, &cached_names, now);
+                *pool_gpus.entry(launch.pool.clone()).or_default() += pool.shape.template.gpus;
+            }
+        }
+
+        // Disruption: over a lowered limit, then empty nodes.
+        let mut next = self.launcher.next_due();
+        let mut soonest = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        for pool in &pools {
+            let name = &pool.shape.name;
+            let members_nodes: Vec<&Arc<Node>> =
+                live_nodes.iter().copied().filter(|n| pool_of(n).as_ref() == Some(name)).collect();
+            let over = pool.shape.gpu_limit.filter(|limit| pool_gpus.get(name).copied().unwrap_or(0) > *limit);
+            if let Some(limit) = over {
+                // Launches in flight are cancelled at once; Nodes go after the consolidation delay.
+                let mut members: Vec<Member> = members_nodes
+                    .iter()
+                    .map(|n| Member {
+                        name: n.metadata.name.clone().unwrap_or_default(),
+                        gpus: NodeShape::of(n).gpus,
+                        pods: n.metadata.name.as_deref().and_then(|x| pod_count.get(x)).copied().unwrap_or(0),
+                        launching: false,
+                        created_ms: n.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_millisecond()),
+                    })
+                    .collect();
+                members.extend(
+                    self.launcher
+                        .inflight
+                        .iter()
+                        .filter(|l| &l.pool == name && !cached_names.contains(&l.shape.name))
+                        .map(|l| Member {
+                            name: l.shape.name.clone(),
+                            gpus: l.shape.gpus,
+                            pods: 0,
+                            launching: true,
+                            created_ms: l.launched_ms,
+                        }),
+                );
+                let since = *self.over_since.entry(name.clone()).or_insert(now);
+                for victim in trim_to_gpu_limit(&members, limit) {
+                    if self.launcher.cancel(&victim) {
+                        continue;
+                    }
+                    if now < since + delay {
+                        soonest(since + delay);
+                        continue;
+                    }
+                    if let Some(node) =
+                        members_nodes.iter().find(|n| n.metadata.name.as_deref() == Some(victim.as_str()))
+                    {
+                        let node = node.as_ref().clone();
+                        if let Err(e) = self.remove(&node).await {
+                            first_err.get_or_insert(e);
+                        }
+                    }
+                }
+            } else {
+                self.over_since.remove(name);
+            }
+            if pool.never_consolidate {
+                continue;
+            }
+            for node in members_nodes {
+                let Some(node_name) = node.metadata.name.clone() else { continue };
+                if self.removed.contains(&node_name) || pod_count.get(node_name.as_str()).copied().unwrap_or(0) > 0 {
+                    self.empty_since.remove(&node_name);
+                    continue;
+                }
+                let since = *self.empty_since.entry(node_name.clone()).or_insert(now);
+                if now >= since + delay {
+                    let node = node.as_ref().clone();
+                    if let Err(e) = self.remove(&node).await {
+                        first_err.get_or_insert(e);
+                    }
+                } else {
+                    soonest(since + delay);
+                }
+            }
+        }
+        self.empty_since.retain(|n, _| cached_names.contains(n));
+
+        for pool in &pools {
+            let name = &pool.shape.name;
+            let count = live_nodes
+                .iter()
+                .filter(|n| {
+                    pool_of(n).as_ref() == Some(name)
+                        && !self.removed.contains(n.metadata.name.as_deref().unwrap_or(""))
+                })
+                .count()
+                + self
+                    .launcher
+                    .inflight
+                    .iter()
+                    .filter(|l| &l.pool == name && !cached_names.contains(&l.shape.name))
+                    .count();
+            let gpus = count as u64 * pool.shape.template.gpus;
+            if let Err(e) = self.write_status(name, count, gpus).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(next), Err)
+    }
+}
+
+/// The scheduler marked the pod `PodScheduled=False` / `Unschedulable`.
+fn unschedulable(pod: &Pod) -> bool {
+    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodepool(v: Value) -> DynamicObject {
+        serde_json::from_value(v).expect("nodepool")
+    }
+
+    #[test]
+    fn parses_template_requirements_limits_and_gpu_sources() {
+        let obj = nodepool(json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "metadata": {"name": "gpu-spot"},
+            "spec": {
+                "weight": 10,
+                "limits": {"nvidia.com/gpu": "8"},
+                "disruption": {"consolidateAfter": "Never"},
+                "template": {
+                    "metadata": {"labels": {"team": "ml"}},
+                    "spec": {
+                        "requirements": [
+                            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]},
+                            {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "In", "values": ["4"]},
+                            {"key": "kubernetes.io/arch", "operator": "Exists"}
+                        ],
+                        "taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
+                    }
+                }
+            }
+        }));
+        let opts = ClusterOptions::default();
+        let view = parse_nodepool(&obj, &opts).expect("parse");
+        let labels = &view.shape.template.labels;
+        assert_eq!(labels.get("karpenter.sh/nodepool").map(String::as_str), Some("gpu-spot"));
+        assert_eq!(labels.get("karpenter.sh/capacity-type").map(String::as_str), Some("spot"));
+        assert_eq!(labels.get("team").map(String::as_str), Some("ml"));
+        assert!(!labels.contains_key("kubernetes.io/arch"));
+        assert_eq!(
+            (view.shape.template.gpus, view.shape.gpu_limit, view.shape.weight, view.never_consolidate),
+            (4, Some(8), 10, true)
+        );
+        assert_eq!(view.shape.template.taints.len(), 1);
+
+        let mut opts = ClusterOptions::default();
+        opts.pool_gpus_per_node.insert("gpu-spot".into(), 2);
+        assert_eq!(parse_nodepool(&obj, &opts).expect("parse").shape.template.gpus, 2);
+    }
+
+    #[test]
+    fn bad_limit_is_a_clear_error() {
+        let obj = nodepool(json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "p"},
+            "spec": {"limits": {"nvidia.com/gpu": "1.5"}, "template": {"spec": {}}}}));
+        let err = parse_nodepool(&obj, &ClusterOptions::default()).expect_err("bad");
+        assert_eq!(err, "nodepool p: spec.limits[nvidia.com/gpu]: \"1.5\" is not a whole number");
+        let obj = nodepool(json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "p"},
+            "spec": {"template": {"spec": {}}}}));
+        let view = parse_nodepool(&obj, &ClusterOptions::default()).expect("no limit");
+        assert_eq!((view.shape.gpu_limit, view.shape.template.gpus), (None, 1));
+    }
+}

@@ -1,0 +1,167 @@
+//! The StatefulSet controller: pods named `<name>-<ordinal>`, created and removed in ordinal order
+//! (`OrderedReady`, the default: one at a time, each waiting for its predecessors to be Ready) or all at
+//! once (`Parallel`), rolled highest ordinal first on a template change (`RollingUpdate`; `OnDelete`
+//! leaves old pods alone), with the status fields the real controller writes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::Selector;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use serde_json::json;
+
+use super::pods::{controlled_by, controller_ref, is_active, is_ready, pod_from_template, template_hash};
+use super::{ClusterError, Shared, api_err, is_status};
+
+const REVISION_LABEL: &str = "controller-revision-hash";
+
+/// Runs the controller until `shutdown` completes.
+pub(crate) async fn run(shared: Arc<Shared>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = shared.client.clone();
+    Controller::new(Api::<StatefulSet>::all(client.clone()), watcher::Config::default())
+        .owns(Api::<Pod>::all(client), watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, shared)
+        .for_each(|_| async {})
+        .await;
+}
+
+fn error_policy(s: Arc<StatefulSet>, err: &ClusterError, shared: Arc<Shared>) -> Action {
+    tracing::warn!(statefulset = s.metadata.name.as_deref().unwrap_or(""), "{err}");
+    Action::requeue(shared.opts.retry())
+}
+
+/// The ordinal of `<sts>-<n>`, if the pod name has that form.
+fn ordinal(sts: &str, pod: &Pod) -> Option<usize> {
+    pod.metadata.name.as_deref()?.strip_prefix(sts)?.strip_prefix('-')?.parse().ok()
+}
+
+async fn reconcile(s: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action, ClusterError> {
+    let (Some(ns), Some(name), Some(uid)) = (&s.metadata.namespace, &s.metadata.name, &s.metadata.uid) else {
+        return Ok(Action::await_change());
+    };
+    let Some(spec) = s.spec.as_ref().filter(|_| s.metadata.deletion_timestamp.is_none()) else {
+        return Ok(Action::await_change());
+    };
+    let where_ = format!("statefulset {ns}/{name}");
+    let selector = Selector::try_from(spec.selector.clone())
+        .map_err(|e| ClusterError::Invalid(format!("{where_}: spec.selector: {e}")))?;
+    let want = usize::try_from(spec.replicas.unwrap_or(1).max(0)).unwrap_or(0);
+    let parallel = spec.pod_management_policy.as_deref() == Some("Parallel");
+    let on_delete = spec.update_strategy.as_ref().and_then(|u| u.type_.as_deref()) == Some("OnDelete");
+    let revision = format!("{name}-{}", template_hash(&spec.template));
+    let api: Api<Pod> = Api::namespaced(shared.client.clone(), ns);
+    let listed = api
+        .list(&ListParams::default().labels_from(&selector))
+        .await
+        .map_err(api_err(format!("{where_}: list pods")))?;
+    let pods: BTreeMap<usize, &Pod> = listed
+        .items
+        .iter()
+        .filter(|p| controlled_by(p, uid) && is_active(p))
+        .filter_map(|p| ordinal(name, p).map(|o| (o, p)))
+        .collect();
+
+    let mut to_delete: Vec<usize> = Vec::new();
+    let mut to_create: Vec<usize> = Vec::new();
+    // Scale down: highest ordinal first; OrderedReady removes one at a time.
+    let excess: Vec<usize> = pods.keys().rev().copied().filter(|o| *o >= want).collect();
+    to_delete.extend(excess.iter().take(if parallel { usize::MAX } else { 1 }));
+    // Scale up: lowest missing ordinal first; OrderedReady waits for every predecessor to be Ready.
+    for o in 0..want {
+        if pods.contains_key(&o) {
+            continue;
+        }
+        if !parallel && (0..o).any(|p| !pods.get(&p).is_some_and(|pod| is_ready(pod))) {
+            break;
+        }
+        to_create.push(o);
+        if !parallel {
+            break;
+        }
+    }
+    // Rolling update: once every ordinal exists and is Ready, replace the highest outdated one.
+    let rev_of = |p: &Pod| p.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL)).cloned();
+    let all_ready = (0..want).all(|o| pods.get(&o).is_some_and(|p| is_ready(p)));
+    if !on_delete && to_delete.is_empty() && to_create.is_empty() && all_ready {
+        let outdated = (0..want).rev().find(|o| pods.get(o).is_some_and(|p| rev_of(p).as_ref() != Some(&revision)));
+        to_delete.extend(outdated);
+    }
+
+    for o in &to_delete {
+        let pod = format!("{name}-{o}");
+        match api.delete(&pod, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(e) if is_status(&e, 404) => {}
+            Err(e) => return Err(api_err(format!("{where_}: delete pod {pod}"))(e)),
+        }
+    }
+    let owner = controller_ref("apps/v1", "StatefulSet", name, uid);
+    for o in &to_create {
+        let pod_name = format!("{name}-{o}");
+        let index = o.to_string();
+        let mut pod = pod_from_template(
+            &spec.template,
+            ns,
+            &pod_name,
+            &[
+                (REVISION_LABEL, revision.as_str()),
+                ("statefulset.kubernetes.io/pod-name", pod_name.as_str()),
+                ("apps.kubernetes.io/pod-index", index.as_str()),
+            ],
+            owner.clone(),
+        );
+        if let Some(ps) = pod.spec.as_mut() {
+            ps.hostname = Some(pod_name.clone());
+            ps.subdomain = spec.service_name.clone().filter(|s| !s.is_empty());
+        }
+        match api.create(&PostParams::default(), &pod).await {
+            // A terminating pod of the same name still exists: the next pass retries.
+            Ok(_) => {}
+            Err(e) if is_status(&e, 409) => {}
+            Err(e) => return Err(api_err(format!("{where_}: create pod {pod_name}"))(e)),
+        }
+    }
+
+    let remaining: Vec<&Pod> = pods.iter().filter(|(o, _)| !to_delete.contains(o)).map(|(_, p)| *p).collect();
+    let replicas = remaining.len() + to_create.len();
+    let updated = remaining.iter().filter(|p| rev_of(p).as_ref() == Some(&revision)).count() + to_create.len();
+    let ready = remaining.iter().filter(|p| is_ready(p)).count();
+    let previous_current = s.status.as_ref().and_then(|st| st.current_revision.clone());
+    let current_revision =
+        if updated >= replicas { revision.clone() } else { previous_current.unwrap_or_else(|| revision.clone()) };
+    let current = remaining.iter().filter(|p| rev_of(p).as_ref() == Some(&current_revision)).count()
+        + if current_revision == revision { to_create.len() } else { 0 };
+    let mut status = json!({
+        "observedGeneration": s.metadata.generation.unwrap_or(0),
+        "replicas": replicas,
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+        "currentReplicas": current,
+        "updatedReplicas": updated,
+        "currentRevision": current_revision,
+        "updateRevision": revision,
+        "collisionCount": 0,
+    });
+    super::zero_counts_to_null(&mut status);
+    if let Some(obj) = status.as_object_mut() {
+        // `replicas` is required in StatefulSetStatus: keep it even when zero.
+        obj.insert("replicas".into(), json!(replicas));
+        obj.insert("collisionCount".into(), json!(0));
+    }
+    let key = format!("statefulset/{uid}");
+    if shared.status_needs_write(&key, &super::to_json(s.status.as_ref()), &status) {
+        let sts_api: Api<StatefulSet> = Api::namespaced(shared.client.clone(), ns);
+        sts_api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
+            .await
+            .map_err(api_err(format!("{where_}: patch status")))?;
+        shared.status_written(&key, &status);
+    }
+    Ok(Action::requeue(shared.opts.resync))
+}
