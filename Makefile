@@ -1,7 +1,7 @@
 # hybridscale developer targets. `make test` is the README's test command and what CI runs.
 CARGO ?= cargo
 
-.PHONY: build test crds lint bench fmt
+.PHONY: build test crds lint bench fmt chart-crds chart-lint
 
 build:
 	$(CARGO) build --release
@@ -13,6 +13,7 @@ test:
 # Regenerate crds/ from src/api/ (tests/crds.rs fails when they drift).
 crds:
 	$(CARGO) run --quiet -- crd --out-dir crds/
+	$(MAKE) chart-crds
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -23,3 +24,20 @@ fmt:
 
 bench:
 	$(CARGO) bench
+
+# The Helm chart ships the same CRDs as crds/ (Helm installs charts/hybridscale/crds/ before templates).
+chart-crds:
+	mkdir -p charts/hybridscale/crds
+	rm -f charts/hybridscale/crds/*.yaml
+	cp crds/*.yaml charts/hybridscale/crds/
+
+# Lint and render the chart with the defaults and with every option on. helm comes from .ci/helm.
+# tests/argocd.rs parses the rendered objects and checks the RBAC against src/actuate/rbac.rs.
+chart-lint:
+	@diff -r crds charts/hybridscale/crds || { echo "charts/hybridscale/crds differs from crds/: run make chart-crds"; exit 1; }
+	helm="$$(.ci/helm)" && \
+	  "$$helm" lint --strict charts/hybridscale && \
+	  "$$helm" lint --strict charts/hybridscale -f charts/hybridscale/ci/all-features-values.yaml && \
+	  "$$helm" template hybridscale charts/hybridscale -n hybridscale-system --include-crds >/dev/null && \
+	  "$$helm" template hybridscale charts/hybridscale -n hybridscale-system \
+	    -f charts/hybridscale/ci/all-features-values.yaml >/dev/null

@@ -16,6 +16,7 @@ pub mod desired;
 pub mod execute;
 pub mod interrupt;
 pub mod observed;
+pub mod rbac;
 pub mod resources;
 pub mod route;
 pub mod selector;

@@ -1,0 +1,148 @@
+//! The permissions the operator needs, as data: the Helm chart's ClusterRole and Role must grant exactly
+//! these (tests/argocd.rs renders the chart and compares), so a new API call without a rule here fails a
+//! test instead of failing in a cluster, and a rule nobody needs any more is noticed too.
+
+/// One RBAC rule: verbs on resources of one API group, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// API group ("" is core).
+    pub group: &'static str,
+    /// Resources, including subresources as `resource/sub`.
+    pub resources: &'static [&'static str],
+    /// Verbs.
+    pub verbs: &'static [&'static str],
+    /// Which part of the operator needs it.
+    pub why: &'static str,
+}
+
+const WATCH: &[&str] = &["get", "list", "watch"];
+const SCALE: &[&str] = &["get", "patch", "update"];
+
+/// Cluster-wide rules (ClusterRole), with the chart's default values.
+pub const CLUSTER_RULES: &[Rule] = &[
+    Rule {
+        group: "hybridscale.dev",
+        resources: &["inferencepools", "costpolicies"],
+        verbs: &["get", "list", "watch", "patch", "update"],
+        why: "controller: watch both kinds, add and remove the finalizer",
+    },
+    Rule {
+        group: "hybridscale.dev",
+        resources: &["inferencepools/status", "costpolicies/status"],
+        verbs: SCALE,
+        why: "controller: status, conditions, cost ledger",
+    },
+    Rule {
+        group: "hybridscale.dev",
+        resources: &["inferencepools/finalizers", "costpolicies/finalizers"],
+        verbs: &["update"],
+        why: "controller: owner references with blockOwnerDeletion",
+    },
+    Rule {
+        group: "apps",
+        resources: &["deployments", "statefulsets"],
+        verbs: WATCH,
+        why: "controller: watch scale targets",
+    },
+    Rule {
+        group: "apps",
+        resources: &["deployments/scale", "statefulsets/scale"],
+        verbs: SCALE,
+        why: "actuate: replicas through /scale",
+    },
+    Rule {
+        group: "karpenter.sh",
+        resources: &["nodepools"],
+        verbs: &["get", "list", "watch", "patch"],
+        why: "actuate: nvidia.com/gpu limits by server-side apply",
+    },
+    Rule {
+        group: "cluster.x-k8s.io",
+        resources: &["machinedeployments"],
+        verbs: WATCH,
+        why: "controller: watch MachineDeployments",
+    },
+    Rule {
+        group: "cluster.x-k8s.io",
+        resources: &["machinedeployments/scale"],
+        verbs: SCALE,
+        why: "actuate: MachineDeployment replicas through /scale",
+    },
+    Rule {
+        group: "cluster.x-k8s.io",
+        resources: &["machines"],
+        verbs: &["get", "patch"],
+        why: "actuate: delete-machine annotation on the Machine of a drained node",
+    },
+    Rule {
+        group: "gateway.networking.k8s.io",
+        resources: &["httproutes"],
+        verbs: &["get", "list", "watch", "patch"],
+        why: "actuate: backend weights by server-side apply",
+    },
+    Rule {
+        group: "",
+        resources: &["nodes"],
+        verbs: &["get", "list", "watch", "patch", "delete"],
+        why: "actuate: interruptions, cordon, hand back drained Karpenter nodes",
+    },
+    Rule { group: "", resources: &["pods"], verbs: WATCH, why: "actuate: pods on GPU nodes, replicas per class" },
+    Rule {
+        group: "",
+        resources: &["pods/eviction"],
+        verbs: &["create"],
+        why: "actuate: drain through the Eviction API",
+    },
+    Rule { group: "", resources: &["events"], verbs: &["create", "patch"], why: "controller: core/v1 Events" },
+    Rule {
+        group: "events.k8s.io",
+        resources: &["events"],
+        verbs: &["create", "patch"],
+        why: "controller: events.k8s.io Events",
+    },
+    Rule { group: "", resources: &["configmaps"], verbs: &["get"], why: "signals: price files of CostPolicies" },
+    Rule {
+        group: "",
+        resources: &["secrets"],
+        verbs: &["get"],
+        why: "signals: Prometheus credentials (rbac.readSecrets)",
+    },
+];
+
+/// Rules in the operator's own namespace (Role).
+pub const LEADER_ELECTION_RULES: &[Rule] = &[Rule {
+    group: "coordination.k8s.io",
+    resources: &["leases"],
+    verbs: &["get", "list", "watch", "create", "update", "patch"],
+    why: "controller: leader election on a Lease",
+}];
+
+/// Flatten rules to sorted (group, resource, verb) triples, the form two rule sets are compared in.
+pub fn triples<'a>(
+    rules: impl IntoIterator<Item = (&'a str, &'a [String], &'a [String])>,
+) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = rules
+        .into_iter()
+        .flat_map(|(g, rs, vs)| {
+            rs.iter().flat_map(move |r| vs.iter().map(move |v| (g.to_string(), r.clone(), v.clone())))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The triples of a static rule list.
+pub fn static_triples(rules: &[Rule]) -> Vec<(String, String, String)> {
+    let owned: Vec<(&str, Vec<String>, Vec<String>)> = rules
+        .iter()
+        .map(|r| {
+            (
+                r.group,
+                r.resources.iter().map(|s| s.to_string()).collect(),
+                r.verbs.iter().map(|s| s.to_string()).collect(),
+            )
+        })
+        .collect();
+    triples(owned.iter().map(|(g, r, v)| (*g, r.as_slice(), v.as_slice())))
+}
