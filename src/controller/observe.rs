@@ -129,8 +129,7 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
     let load = match &client {
         Some(c) => {
             let quantile = policy.spec.slo.target_attainment;
-            match PrometheusLoadSource::for_pool(c.clone(), &pool.spec, quantile, "1m", Some(HistoryWindow::default()))
-            {
+            match PrometheusLoadSource::for_pool(c.clone(), &pool.spec, quantile, "1m", Some(history_window(policy))) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     load_problem = Some(format!("load queries: {e}"));
@@ -146,6 +145,15 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
         load_problem,
         prices: price_source_for(&policy.spec, pool.spec.external.as_ref(), table.as_ref(), client),
     }
+}
+
+/// The forecast's history: one point per tick (5 to 60 s), at most 240 points. A coarser step than the
+/// tick hides spikes shorter than the step, and the forecast then cannot tell a spike (cheaper on the
+/// external API) from a lasting rise (cheaper on GPUs).
+pub fn history_window(policy: &CostPolicy) -> HistoryWindow {
+    let step = f64::from(policy.spec.tick_seconds).clamp(5.0, 60.0);
+    let default = HistoryWindow::default();
+    HistoryWindow { lookback_s: default.lookback_s.min(step * 240.0), step_s: step }
 }
 
 /// The pool's signal sources, rebuilt when its spec or its policy changed.
