@@ -5,4 +5,11 @@
 
 mod support;
 
+mod faults;
+mod handover;
+mod idle;
+mod interruption;
+mod outage;
 mod ramp;
+mod recommend;
+mod spike;

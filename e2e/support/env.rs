@@ -186,6 +186,11 @@ async fn gateway_step(
 impl Env {
     /// Start everything but the operator; `None` when Prometheus is not installed (skipped loudly).
     pub async fn start(ns: &str, setup: &Setup, faults: FaultConfig) -> Option<Env> {
+        Env::start_with(ns, setup, faults, cluster_options()).await
+    }
+
+    /// [`Env::start`] with other cluster delays.
+    pub async fn start_with(ns: &str, setup: &Setup, faults: FaultConfig, cluster: ClusterOptions) -> Option<Env> {
         let bin = prom::binary()?;
         super::init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -201,7 +206,7 @@ impl Env {
         for d in yaml_docs(&objects::manifests(ns, setup)) {
             apply(&client, &d, "e2e-gitops").await;
         }
-        let cluster = spawn_cluster(client.clone(), cluster_options());
+        let cluster = spawn_cluster(client.clone(), cluster);
 
         let exporter = Arc::new(ModelServerExporter::start("127.0.0.1:0".parse().expect("addr")).await.expect("exporter"));
         exporter.set_profile(
