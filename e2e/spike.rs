@@ -30,6 +30,8 @@ async fn short_spike_is_absorbed_by_the_external_api() {
         (s.traffic.self_hosted_weight == 100 && s.ready.reserved == 1 && s.last_decision.is_some()).then_some(())
     })
     .await;
+    // A real pool has hours of history; this one needs at least a few ticks of it.
+    env.wait_for_history(20).await;
 
     env.set_demand(20.0);
     let spike_start = Instant::now();

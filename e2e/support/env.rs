@@ -381,6 +381,21 @@ impl Env {
         }
     }
 
+    /// Wait until Prometheus holds at least `seconds` of the gateway's request-rate series (scraped
+    /// every second): the forecast needs some history to tell a spike from a lasting rise.
+    pub async fn wait_for_history(&self, seconds: u32) {
+        let query = format!("count_over_time(gateway_requests_per_second{{namespace=\"{}\"}}[5m])", self.ns);
+        let url = format!("{}/api/v1/query", self.prom.url());
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("http client");
+        self.wait_for(&format!("{seconds} s of load history in Prometheus"), WAIT, || async {
+            let text = http.get(&url).query(&[("query", &query)]).send().await.ok()?.text().await.ok()?;
+            let body: Value = serde_json::from_str(&text).ok()?;
+            let n: f64 = body.pointer("/data/result/0/value/1")?.as_str()?.parse().ok()?;
+            (n >= f64::from(seconds)).then_some(())
+        })
+        .await;
+    }
+
     /// Stop the gateway, the cluster and the servers.
     pub async fn stop(mut self) {
         self.gateway.abort();
