@@ -68,6 +68,38 @@ async fn load_ramp_scales_spot_and_overflows_meanwhile() {
     assert!(events.iter().any(|(r, _)| r == "NodePoolResized"), "a NodePoolResized event: {events:?}");
     assert!(events.iter().all(|(_, n)| !n.is_empty()), "every event carries a note: {events:?}");
 
+    // The binary's telemetry: health, readiness and the per-pool and reconcile metrics.
+    let addr = op.metrics_addr().expect("metrics address in the operator's log");
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let req = http.get(format!("http://{addr}{path}"));
+        async move {
+            let r = req.send().await.expect("GET");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(get("/readyz").await.0, 200);
+    let (code, metrics) = get("/metrics").await;
+    assert_eq!(code, 200);
+    for needle in [
+        "hybridscale_reconciles_total{kind=\"InferencePool\"}",
+        "hybridscale_pool_replicas{namespace=\"e2e-ramp\",pool=\"llm\",class=\"spot\"} 2",
+        "hybridscale_leader 1",
+    ] {
+        assert!(metrics.contains(needle), "{needle} in /metrics:\n{metrics}");
+    }
+
+    // Deleting the pool: the finalizer leaves the route on the ready self-hosted replicas and lets go.
+    let pools: kube::Api<hybridscale::api::InferencePool> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    pools.delete("llm", &Default::default()).await.expect("delete pool");
+    env.wait_for("pool deleted through its finalizer", WAIT, || async {
+        pools.get_opt("llm").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(env.weights().await, Some((100, 0)), "route left on the ready replicas");
+    assert_eq!(env.replicas().await, [1, 2, 0], "capacity is never taken away by deleting the pool");
+
     op.stop().await;
     env.stop().await;
 }

@@ -87,12 +87,12 @@ impl Operator {
         }
     }
 
-    /// Whether it is still running.
-    pub fn running(&mut self) -> bool {
-        match self {
-            Operator::Binary { child, .. } => child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))),
-            Operator::InProcess { task, .. } => task.as_ref().is_some_and(|t| !t.is_finished()),
-        }
+    /// Where the binary serves /metrics, /healthz and /readyz (from its start-up log line).
+    pub fn metrics_addr(&self) -> Option<String> {
+        self.log().lines().find(|l| l.contains("serving /metrics")).and_then(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            v["addr"].as_str().map(String::from)
+        })
     }
 
     /// Clean shutdown: SIGTERM (binary) or the shutdown trigger, then wait (bounded).
