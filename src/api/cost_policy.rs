@@ -270,15 +270,16 @@ impl Default for SpotPolicy {
 /// External API limits.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.allowed || self.maxShare == 0.0").message("external.maxShare must be 0 when external.allowed is false (data may not leave the cluster)"))]
+#[x_kube(validation = Rule::new("self.allowed || !has(self.maxShare) || self.maxShare == 0.0").message("external.maxShare must be 0 when external.allowed is false (data may not leave the cluster)"))]
 pub struct ExternalPolicy {
     /// Whether request data may leave the cluster at all. When false the external share is always 0.
     #[serde(default = "default_true")]
     pub allowed: bool,
-    /// Largest share (0..1) of requests that may go to the external API.
-    #[serde(default = "default_max_share")]
+    /// Largest share (0..1) of requests that may go to the external API. Unset means no limit (1) when
+    /// allowed, and 0 when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]
-    pub max_share: f64,
+    pub max_share: Option<f64>,
     /// Rate limit of the external API, in requests per second (its quota). Unset means no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0))]
@@ -288,13 +289,17 @@ pub struct ExternalPolicy {
 fn default_true() -> bool {
     true
 }
-fn default_max_share() -> f64 {
-    1.0
-}
 
 impl Default for ExternalPolicy {
     fn default() -> Self {
-        ExternalPolicy { allowed: true, max_share: default_max_share(), max_requests_per_second: None }
+        ExternalPolicy { allowed: true, max_share: None, max_requests_per_second: None }
+    }
+}
+
+impl ExternalPolicy {
+    /// The share (0..1) of requests that may go external: 0 when data may not leave the cluster.
+    pub fn effective_max_share(&self) -> f64 {
+        if self.allowed { self.max_share.unwrap_or(1.0).clamp(0.0, 1.0) } else { 0.0 }
     }
 }
 

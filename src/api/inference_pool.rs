@@ -325,7 +325,7 @@ fn default_service() -> String {
 }
 
 /// Load signal sources.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsSpec {
     /// Prometheus base URL, e.g. http://prometheus.monitoring:9090. Defaults to the operator's
@@ -359,6 +359,21 @@ fn default_max_signal_age() -> u32 {
 }
 fn default_query_timeout() -> u32 {
     5
+}
+
+// Written by hand, not derived: the derived zeroes would sit below the schema's minimums, and a real API
+// server refuses a CRD whose defaults do not validate.
+impl Default for MetricsSpec {
+    fn default() -> Self {
+        MetricsSpec {
+            prometheus_url: None,
+            selector: BTreeMap::new(),
+            queries: QueryOverrides::default(),
+            auth: None,
+            max_age_seconds: default_max_signal_age(),
+            timeout_seconds: default_query_timeout(),
+        }
+    }
 }
 
 /// Per-signal PromQL overrides. Each query must return a single value for the whole pool.

@@ -1,10 +1,10 @@
 //! CustomResourceDefinition registration: a stored CRD becomes served kinds, and gets the `Established`
 //! and `NamesAccepted` conditions the real apiextensions server sets.
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
+use super::admission::{CompiledSchema, invalid_status_from_schema};
+use super::builtin;
 use super::error::ApiError;
 use super::registry::{PrinterColumn, ResourceType, ScaleSpec};
 
@@ -46,6 +46,13 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
             format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"),
         ));
     }
+    if builtin::is_builtin_group(&group) {
+        causes.push((
+            "FieldValueInvalid".into(),
+            "spec.group".into(),
+            format!("Invalid value: \"{group}\": this group is served by the sandbox's built-in kinds"),
+        ));
+    }
     if !causes.is_empty() {
         return Err(ApiError::invalid("CustomResourceDefinition", "apiextensions.k8s.io", &name, causes));
     }
@@ -53,11 +60,30 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
     let short_names = strings(crd.pointer("/spec/names/shortNames"));
     let categories = strings(crd.pointer("/spec/names/categories"));
     let mut out = Vec::new();
-    for v in &versions {
+    for (i, v) in versions.iter().enumerate() {
         if v.get("served").and_then(Value::as_bool) == Some(false) {
             continue;
         }
         let Some(version) = v.get("name").and_then(Value::as_str) else { continue };
+        // A CRD without a schema still goes through admission: it accepts any object.
+        let raw = v.pointer("/schema/openAPIV3Schema").cloned().unwrap_or_else(|| json!({"type": "object"}));
+        let schema = CompiledSchema::new(&raw);
+        let problems = schema.check();
+        if !problems.is_empty() {
+            let prefixed: Vec<_> = problems
+                .into_iter()
+                .map(|mut e| {
+                    e.path = format!("spec.versions[{i}].schema.{}", e.path);
+                    e
+                })
+                .collect();
+            return Err(invalid_status_from_schema(
+                "CustomResourceDefinition",
+                "apiextensions.k8s.io",
+                &name,
+                &prefixed,
+            ));
+        }
         let columns = v
             .get("additionalPrinterColumns")
             .and_then(Value::as_array)
@@ -110,10 +136,7 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
             status_subresource: subresources.and_then(|s| s.get("status")).is_some(),
             scale,
             columns,
-            // A CRD without a schema still goes through admission: it accepts anything (schema `{}`).
-            crd_schema: Some(Arc::new(
-                v.pointer("/schema/openAPIV3Schema").cloned().unwrap_or_else(|| json!({"type": "object"})),
-            )),
+            crd_schema: Some(schema),
             crd_name: Some(name.clone()),
             preferred: v.get("storage").and_then(Value::as_bool).unwrap_or(false),
         });

@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
@@ -129,17 +130,38 @@ pub struct FaultConfig {
     pub watch_cut: Option<WatchCut>,
 }
 
+/// How many faults have been injected so far (tests assert their faults really fired).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Requests answered with an injected error.
+    pub errors: u64,
+    /// Watch streams cut.
+    pub watch_cuts: u64,
+}
+
 /// The live fault injector.
 #[derive(Debug)]
 pub struct Faults {
     state: Mutex<(FaultConfig, ChaCha8Rng)>,
+    errors: AtomicU64,
+    watch_cuts: AtomicU64,
 }
 
 impl Faults {
     /// An injector for a configuration.
     pub fn new(config: FaultConfig) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
-        Faults { state: Mutex::new((config, rng)) }
+        Faults { state: Mutex::new((config, rng)), errors: AtomicU64::new(0), watch_cuts: AtomicU64::new(0) }
+    }
+
+    /// Faults injected so far.
+    pub fn counts(&self) -> FaultCounts {
+        FaultCounts { errors: self.errors.load(Ordering::Relaxed), watch_cuts: self.watch_cuts.load(Ordering::Relaxed) }
+    }
+
+    /// Record a watch cut.
+    pub fn record_watch_cut(&self) {
+        self.watch_cuts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Replace the configuration and restart the decision stream from its seed.
@@ -162,6 +184,7 @@ impl Faults {
             let matches = r.verb.is_none_or(|v| v == verb) && r.resource.as_deref().is_none_or(|x| x == resource);
             // Draw for every matching rule so one rule's rate does not shift another's stream.
             if matches && rng.random_bool(r.rate) {
+                self.errors.fetch_add(1, Ordering::Relaxed);
                 return (config.latency, Some((r.fault, config.timeout)));
             }
         }

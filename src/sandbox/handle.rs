@@ -140,13 +140,9 @@ impl Sandbox {
         Ok(Sandbox { url, addr, kubeconfig_path, state, shutdown: Some(tx), task: Some(task) })
     }
 
-    /// A kube::Client for this server.
+    /// A kube::Client for this server, with kube's defaults (it retries 429, 503 and 504 itself).
     pub fn client(&self) -> Result<kube::Client, SandboxError> {
-        let uri: axum::http::Uri = self.url.parse().map_err(|e: axum::http::uri::InvalidUri| SandboxError::Client {
-            url: self.url.clone(),
-            message: e.to_string(),
-        })?;
-        let config = kube::Config::new(uri);
+        let config = self.kube_config()?;
         kube::Client::try_from(config)
             .map_err(|e| SandboxError::Client { url: self.url.clone(), message: e.to_string() })
     }
@@ -154,6 +150,21 @@ impl Sandbox {
     /// Replace the fault configuration (the decision stream restarts from its seed).
     pub fn set_faults(&self, faults: FaultConfig) {
         self.state.faults.set(faults);
+    }
+
+    /// Faults injected so far.
+    pub fn fault_counts(&self) -> super::faults::FaultCounts {
+        self.state.faults.counts()
+    }
+
+    /// The kube configuration for this server (plain http, no credentials), e.g. to turn off kube's
+    /// default retries of 429/503/504 before building a client.
+    pub fn kube_config(&self) -> Result<kube::Config, SandboxError> {
+        let uri: axum::http::Uri = self.url.parse().map_err(|e: axum::http::uri::InvalidUri| SandboxError::Client {
+            url: self.url.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(kube::Config::new(uri))
     }
 
     /// The store, for tests that inspect state directly.

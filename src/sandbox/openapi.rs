@@ -1,6 +1,6 @@
 //! OpenAPI documents: `/openapi/v3` (index), `/openapi/v3/api/v1` and `/openapi/v3/apis/GROUP/VERSION`, and
-//! `/openapi/v2` (JSON only). CRD kinds publish their `openAPIV3Schema` (what `kubectl explain` shows).
-//! Built-in kinds publish a minimal schema: `apiVersion`, `kind`, `metadata`, and `spec`/`status` as
+//! `/openapi/v2` (JSON only). CRD group-versions are published by `schema::openapi` exactly as the
+//! apiextensions server builds them (what `kubectl explain` shows). Built-in kinds publish a minimal schema: `apiVersion`, `kind`, `metadata`, and `spec`/`status` as
 //! objects that preserve unknown fields; kubectl's client-side strategic merge falls back to its compiled-in
 //! types for them. Every PATCH operation declares the `fieldValidation` parameter so kubectl leaves field
 //! validation to the server instead of fetching the (protobuf) v2 document.
@@ -8,6 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::registry::{Registry, ResourceType};
+use super::schema::{self, CrdKind};
 
 /// Component name, reversed-domain style like the real server's (`dev.hybridscale.v1alpha1.InferencePool`).
 fn component_name(rt: &ResourceType) -> String {
@@ -26,7 +27,7 @@ fn gvk(rt: &ResourceType) -> Value {
 /// The schema of one kind.
 pub fn kind_schema(rt: &ResourceType) -> Value {
     let mut s = match &rt.crd_schema {
-        Some(schema) => (**schema).clone(),
+        Some(schema) => schema.raw().clone(),
         None => json!({
             "type": "object",
             "description": format!("{} (minimal schema served by the hybridscale sandbox)", rt.kind),
@@ -76,8 +77,25 @@ fn base(rt: &ResourceType) -> String {
     }
 }
 
-/// The v3 document of one group/version.
+fn crd_kind(rt: &ResourceType) -> Option<CrdKind> {
+    Some(CrdKind {
+        kind: rt.kind.clone(),
+        list_kind: format!("{}List", rt.kind),
+        plural: rt.plural.clone(),
+        namespaced: rt.namespaced,
+        schema: rt.crd_schema.as_ref()?.raw().clone(),
+        status: rt.status_subresource,
+        scale: rt.scale.is_some(),
+    })
+}
+
+/// The v3 document of one group/version (all CRD kinds, or all built-in kinds: CRDs cannot use a built-in
+/// group).
 pub fn v3_group_version(types: &[std::sync::Arc<ResourceType>]) -> Value {
+    let crd_kinds: Option<Vec<CrdKind>> = types.iter().map(|rt| crd_kind(rt)).collect();
+    if let (Some(kinds), Some(first)) = (crd_kinds, types.first()) {
+        return schema::openapi_v3_document(&first.group, &first.version, &kinds);
+    }
     let mut paths = Map::new();
     let mut schemas = Map::new();
     for rt in types {
@@ -116,14 +134,16 @@ pub fn v3_group_version(types: &[std::sync::Arc<ResourceType>]) -> Value {
     })
 }
 
-/// `/openapi/v3`: one entry per group/version, with a hash that changes when the served kinds change.
-pub fn v3_index(reg: &Registry, generation: u64) -> Value {
+/// `/openapi/v3`: one entry per group/version, with a hash of its document so kubectl's cache refetches it
+/// after a CRD changes.
+pub fn v3_index(reg: &Registry) -> Value {
     let mut paths = Map::new();
     let mut gvs: Vec<(String, String)> = reg.all().map(|rt| (rt.group.clone(), rt.version.clone())).collect();
     gvs.dedup();
     for (g, v) in gvs {
-        let p = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
-        paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={generation:016X}")}));
+        let doc = v3_group_version(&reg.in_group_version(&g, &v));
+        let (key, entry) = schema::openapi_v3_index_entry(&g, &v, &doc);
+        paths.insert(key, entry);
     }
     json!({"paths": paths})
 }
@@ -131,8 +151,26 @@ pub fn v3_index(reg: &Registry, generation: u64) -> Value {
 /// `/openapi/v2` as JSON: definitions only (kubectl uses v3; this serves tools that read v2 JSON).
 pub fn v2(reg: &Registry) -> Value {
     let mut defs = Map::new();
-    for rt in reg.all() {
-        defs.insert(component_name(rt), kind_schema(rt));
+    let mut paths = Map::new();
+    let mut gvs: Vec<(String, String)> = reg.all().map(|rt| (rt.group.clone(), rt.version.clone())).collect();
+    gvs.dedup();
+    for (g, v) in gvs {
+        let types = reg.in_group_version(&g, &v);
+        match types.iter().map(|rt| crd_kind(rt)).collect::<Option<Vec<_>>>() {
+            Some(kinds) => {
+                let part = schema::openapi_v2_definitions(&g, &v, &kinds);
+                for (key, into) in [("definitions", &mut defs), ("paths", &mut paths)] {
+                    if let Some(m) = part.get(key).and_then(Value::as_object) {
+                        into.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
+                }
+            }
+            None => {
+                for rt in &types {
+                    defs.insert(component_name(rt), kind_schema(rt));
+                }
+            }
+        }
     }
-    json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": {}, "definitions": defs})
+    json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "definitions": defs})
 }

@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 /// Where the `/scale` subresource reads and writes replicas (CRD `subresources.scale` semantics).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScaleSpec {
@@ -59,7 +57,7 @@ pub struct ResourceType {
     /// Printer columns for Table output; empty means the default Name/Age table.
     pub columns: Vec<PrinterColumn>,
     /// The version's `openAPIV3Schema` when served from a CRD: objects go through admission.
-    pub crd_schema: Option<Arc<Value>>,
+    pub crd_schema: Option<super::admission::CompiledSchema>,
     /// Name of the CRD that registered this kind, if any.
     pub crd_name: Option<String>,
     /// Whether this version is the storage version (CRDs) or preferred version (built-ins).

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
-use super::admission;
+use super::admission::{self, FieldValidation};
 use super::builtin;
 use super::crd;
 use super::error::{ApiError, ApiResult};
@@ -55,6 +55,9 @@ pub struct Event {
     pub old: Option<Arc<Value>>,
 }
 
+/// The history after a resourceVersion and a receiver for what comes next.
+pub type WatchStart = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
 /// Which part of an object a write may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subresource {
@@ -86,6 +89,8 @@ pub struct WriteOpts {
     pub dry_run: bool,
     /// The object's managedFields were computed by the caller (server-side apply): keep them as given.
     pub managed_fields_set: bool,
+    /// What to do with fields the CRD schema does not declare.
+    pub field_validation: FieldValidation,
 }
 
 /// Deletion propagation.
@@ -129,6 +134,7 @@ pub struct Inner {
     compacted_rv: u64,
     tx: broadcast::Sender<Arc<Event>>,
     rng: ChaCha8Rng,
+    warnings: Vec<String>,
 }
 
 /// Current time as the API server writes it.
@@ -193,6 +199,7 @@ impl Store {
             compacted_rv: 0,
             tx,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            warnings: Vec::new(),
         };
         let ns_type = inner.registry.get("", "v1", "namespaces");
         if let Some(rt) = ns_type {
@@ -220,7 +227,7 @@ impl Inner {
     }
 
     /// Subscribe to live events and get the history after `from_rv` atomically, or 410 if it is gone.
-    pub fn watch_from(&self, from_rv: u64) -> ApiResult<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>)> {
+    pub fn watch_from(&self, from_rv: u64) -> ApiResult<WatchStart> {
         if from_rv < self.compacted_rv {
             return Err(ApiError::gone(format!("too old resource version: {from_rv} ({})", self.compacted_rv + 1)));
         }
@@ -378,12 +385,22 @@ impl Inner {
         Ok(())
     }
 
-    fn run_admission(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
+    fn run_admission(
+        &mut self,
+        rt: &ResourceType,
+        obj: &mut Value,
+        old: Option<&Value>,
+        validation: FieldValidation,
+    ) -> ApiResult<()> {
         let Some(schema) = &rt.crd_schema else { return Ok(()) };
-        admission::admit(schema, obj, old).map_err(|errs| {
-            let name = meta_str(obj, "name").unwrap_or_default().to_string();
-            admission::invalid_status(&rt.kind, &rt.group, &name, &errs)
-        })
+        let warnings = admission::admit(schema, &rt.kind, &rt.group, &rt.version, obj, old, validation)?;
+        self.warnings.extend(warnings);
+        Ok(())
+    }
+
+    /// Warnings (unknown fields under `fieldValidation=Warn`) produced since the last call.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Create an object.
@@ -434,13 +451,14 @@ impl Inner {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
         // The real server drops status on create for kinds with a status subresource (nodes keep theirs).
-        if rt.status_subresource && rt.kind != "Node" {
-            if let Some(m) = obj.as_object_mut() {
-                m.remove("status");
-            }
+        if rt.status_subresource
+            && rt.kind != "Node"
+            && let Some(m) = obj.as_object_mut()
+        {
+            m.remove("status");
         }
         self.builtin_defaults(rt, &mut obj);
-        Self::run_admission(rt, &mut obj, None)?;
+        self.run_admission(rt, &mut obj, None, opts.field_validation)?;
         let is_crd = rt.kind == "CustomResourceDefinition" && rt.group == "apiextensions.k8s.io";
         let new_types = if is_crd { Some(crd::resource_types(&obj)?) } else { None };
         let now = now_rfc3339();
@@ -553,13 +571,8 @@ impl Inner {
                 m.insert("generateName".into(), g.clone());
             }
         }
-        if sub != Subresource::Status {
-            Self::run_admission(rt, &mut new, Some(&old))?;
-        } else if let Some(schema) = &rt.crd_schema {
-            // Status writes are validated too (the real server validates the whole object).
-            admission::admit(schema, &mut new, Some(&old))
-                .map_err(|errs| admission::invalid_status(&rt.kind, &rt.group, name, &errs))?;
-        }
+        // Status writes are validated too: the real server validates the whole object.
+        self.run_admission(rt, &mut new, Some(&old), opts.field_validation)?;
         if content(&new, rt.status_subresource) != content(&old, rt.status_subresource) {
             let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));

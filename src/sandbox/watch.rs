@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
+use super::faults::Faults;
 use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::server::resource::{Request, present};
@@ -144,6 +145,7 @@ fn start(req: &Request) -> Result<Response, ApiError> {
         }
     };
     let cut = req.state.faults.watch_cut();
+    let faults = req.state.faults.clone();
     let bookmark_interval = req.state.bookmark_interval;
     let (mut tx, body_rx) = mpsc::channel::<Chunk>(256);
     tokio::spawn(async move {
@@ -182,7 +184,7 @@ fn start(req: &Request) -> Result<Response, ApiError> {
                     }
                     _ = sleep_until(deadline) => return,
                     _ = sleep_until(cut_at) => {
-                        let _ = tx.send(Err(std::io::Error::other("watch cut by fault injection"))).await;
+                        cut_connection(tx, &faults).await;
                         return;
                     }
                 }
@@ -197,12 +199,21 @@ fn start(req: &Request) -> Result<Response, ApiError> {
             }
             sent_events += 1;
             if cut_events.is_some_and(|n| sent_events >= n) {
-                let _ = tx.send(Err(std::io::Error::other("watch cut by fault injection"))).await;
+                cut_connection(tx, &faults).await;
                 return;
             }
         }
     });
     Ok(stream_response(body_rx))
+}
+
+/// Abort the connection mid-stream (no terminating chunk), as a network cut or an API server restart
+/// does. hyper drops data it has not written yet when a body fails, so give it a moment to flush the
+/// events already sent: the cut then loses nothing that was sent, like a cut between two events.
+async fn cut_connection(mut tx: mpsc::Sender<Chunk>, faults: &Faults) {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    faults.record_watch_cut();
+    let _ = tx.send(Err(std::io::Error::other("watch cut by fault injection"))).await;
 }
 
 fn stream_response<S>(s: S) -> Response

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::error::FieldError;
 use super::formats;
 use super::node;
+use super::structural;
 
 thread_local! {
     /// The function libraries, registered once per thread (a few hundred functions).
@@ -28,7 +29,7 @@ thread_local! {
 
 /// Evaluate every rule in the schema against `obj` (and `old` on update), appending failures.
 pub fn validate(raw: &Value, compiled: &CompiledSchema, obj: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
-    BASE.with(|base| walk(raw, compiled, obj, old, "", true, base, errs));
+    BASE.with(|base| walk(raw, compiled, obj, old, old, "", true, base, errs));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -37,6 +38,7 @@ fn walk(
     compiled: &CompiledSchema,
     value: &Value,
     old: Option<&Value>,
+    ratchet: Option<&Value>,
     path: &str,
     root: bool,
     base: &Context<'_>,
@@ -55,8 +57,10 @@ fn walk(
         if let Some(o) = before {
             scope.add_variable_from_value("oldSelf", o);
         }
+        // Ratcheting: rules without oldSelf do not fail a value equal to its correlated stored value.
+        let unchanged = ratchet == Some(value);
         for rule in &compiled.validations {
-            evaluate(raw, rule, &scope, has_old, path, errs);
+            evaluate(raw, rule, &scope, has_old, unchanged, path, errs);
         }
     }
     match value {
@@ -66,9 +70,9 @@ fn walk(
             for (key, child) in map {
                 let old_child = old.and_then(|o| o.get(key));
                 if let (Some(r), Some(c)) = (raw_props.and_then(|p| p.get(key)), compiled.properties.get(key)) {
-                    walk(r, c, child, old_child, &node::child_path(path, key), false, base, errs);
+                    walk(r, c, child, old_child, old_child, &node::child_path(path, key), false, base, errs);
                 } else if let (Some(r), Some(c)) = (raw_add, compiled.additional_properties.as_deref()) {
-                    walk(r, c, child, old_child, &format!("{path}[{key}]"), false, base, errs);
+                    walk(r, c, child, old_child, old_child, &format!("{path}[{key}]"), false, base, errs);
                 }
             }
         }
@@ -83,7 +87,8 @@ fn walk(
                 } else {
                     None
                 };
-                walk(r, c, item, old_item, &format!("{path}[{i}]"), false, base, errs);
+                let ratchet_item = structural::correlate_item(raw, ratchet, item, i);
+                walk(r, c, item, old_item, ratchet_item, &format!("{path}[{i}]"), false, base, errs);
             }
         }
         _ => {}
@@ -95,6 +100,7 @@ fn evaluate(
     rule: &Result<CompilationResult, CompilationError>,
     scope: &Context<'_>,
     has_old: bool,
+    unchanged: bool,
     path: &str,
     errs: &mut Vec<FieldError>,
 ) {
@@ -108,6 +114,9 @@ fn evaluate(
             return;
         }
     };
+    if unchanged && !cr.is_transition_rule {
+        return;
+    }
     let optional_old = cr.rule.optional_old_self == Some(true);
     if cr.is_transition_rule && !has_old && !optional_old {
         return;

@@ -14,7 +14,12 @@
 //! 4. `x-kubernetes-list-type` `set`/`map` uniqueness;
 //! 5. `x-kubernetes-validations` CEL rules (`message`, `messageExpression`, `reason`, `fieldPath`,
 //!    transition rules with `oldSelf` on update only, `optionalOldSelf`), skipped, as on the server, when
-//!    step 3 found a type, required, enum, too-long or too-many error.
+//!    step 3 found a type, required, enum, too-long or too-many error (and the schema has rules at all).
+//!
+//! On update, errors in parts of the object equal to the stored one are ratcheted away, as on a 1.30+
+//! server. [`CrdSchema`] prepares a schema once (compiled rules and patterns) for many objects, reports the
+//! pruned unknown fields (for `fieldValidation=Strict`/`Warn`), and checks a CRD's schema the way CRD
+//! creation does ([`CrdSchema::check`]: structural, rules compile, defaults valid).
 //!
 //! Errors are [`FieldError`]s whose [`FieldError::render`] is the server's text, e.g.
 //! `spec.mode: Unsupported value: "Sometimes": supported values: "Enforce", "Recommend"`.
@@ -28,8 +33,7 @@
 //!   mismatch (e.g. comparing an int field with `==` to a double) is evaluated leniently here. CEL cost
 //!   budgets (estimated and runtime) are not enforced. Runtime error texts other than `no such key` may be
 //!   worded differently from cel-go's.
-//! - Validation ratcheting (1.30+: unchanged invalid fields pass on update) is not done: every update is
-//!   validated in full.
+//! - Ratcheted errors are dropped; the server returns them as warnings.
 //! - `format`: `uri`, `password`, ISBN, credit-card, SSN and rgbcolor strings are not checked (the server
 //!   checks some of them); numeric formats are ignored exactly as on the server (it strips them).
 //! - `x-kubernetes-map-type`, `x-kubernetes-embedded-resource` metadata validation (name syntax etc.) and
@@ -37,7 +41,6 @@
 //! - Error order among sibling fields follows the schema's property order; the server's is Go map order.
 
 mod cel;
-mod compat;
 mod defaulting;
 mod error;
 mod formats;
@@ -103,16 +106,34 @@ impl CrdSchema {
         errs
     }
 
-    /// Prune, default and validate `obj` in place; `old` is the stored object on update (its defaults are
-    /// applied before transition rules see it).
+    /// Prune, default and validate `obj` in place; `old` is the stored object on update: transition rules
+    /// see it as `oldSelf`, and errors in parts of `obj` equal to it are ratcheted (not reported), as on a
+    /// 1.30+ server.
     pub fn admit(&self, obj: &mut Value, old: Option<&Value>) -> Result<Admitted, Vec<FieldError>> {
         let unknown_fields = prune(&self.raw, obj);
         prune_non_nullable_nulls(&self.raw, obj);
         apply_defaults(&self.raw, obj);
 
+        // The stored object, defaulted as the server reads it from storage.
+        let old = old.map(|o| {
+            let mut o = o.clone();
+            prune_non_nullable_nulls(&self.raw, &mut o);
+            apply_defaults(&self.raw, &mut o);
+            o
+        });
+        let old = old.as_ref();
+
         let mut errs = Vec::new();
-        structural::validate(&self.raw, obj, "", &self.patterns, &mut errs);
-        structural::validate_list_types(&self.raw, obj, "", &mut errs);
+        structural::validate(&self.raw, obj, old, "", &self.patterns, &mut errs);
+        // List uniqueness is ratcheted as a whole: checked on update only if the stored object passed it.
+        let old_lists_valid = old.is_none_or(|o| {
+            let mut e = Vec::new();
+            structural::validate_list_types(&self.raw, o, "", &mut e);
+            e.is_empty()
+        });
+        if old_lists_valid {
+            structural::validate_list_types(&self.raw, obj, "", &mut errs);
+        }
         let blocking = errs.iter().any(|e| {
             matches!(
                 e.kind,
@@ -128,13 +149,7 @@ impl CrdSchema {
         } else if blocking {
             errs.push(FieldError::invalid("<nil>", Value::Null, RULES_NOT_CHECKED));
         } else {
-            let old = old.map(|o| {
-                let mut o = o.clone();
-                prune_non_nullable_nulls(&self.raw, &mut o);
-                apply_defaults(&self.raw, &mut o);
-                o
-            });
-            cel::validate(&self.raw, &self.compiled, obj, old.as_ref(), &mut errs);
+            cel::validate(&self.raw, &self.compiled, obj, old, &mut errs);
         }
         if errs.is_empty() { Ok(Admitted { unknown_fields }) } else { Err(errs) }
     }
@@ -172,7 +187,14 @@ fn check_defaults(schema: &Value, path: &str, patterns: &structural::Patterns, e
     if let Some(default) = schema.get("default") {
         let mut value = default.clone();
         apply_defaults(schema, &mut value);
-        structural::validate(schema, &value, &format!("{path}.default"), patterns, errs);
+        // The server validates a default on its own, so messages name fields relative to it while the
+        // error path is the full one (`...properties[metrics].default.maxAgeSeconds`).
+        let mut found = Vec::new();
+        structural::validate(schema, &value, None, "", patterns, &mut found);
+        for mut e in found {
+            e.path = if e.path == "<nil>" { format!("{path}.default") } else { format!("{path}.default.{}", e.path) };
+            errs.push(e);
+        }
     }
     if let Some(props) = node::properties(schema) {
         for (k, child) in props {

@@ -49,7 +49,22 @@ pub fn collect_patterns(schema: &Value, out: &mut Patterns) {
 }
 
 /// Validate `value` against `schema`, appending field errors in the order the server reports them.
-pub fn validate(schema: &Value, value: &Value, path: &str, patterns: &Patterns, errs: &mut Vec<FieldError>) {
+///
+/// `old` is the correlated value of the stored object on update. Like the server's validation ratcheting
+/// (CRDValidationRatcheting, on by default since 1.30), a subtree equal to its correlated old value reports
+/// no errors: object fields correlate by name, `x-kubernetes-list-type: map` items by key, items of lists
+/// without a list type by index, and `set`/`atomic` items not at all.
+pub fn validate(
+    schema: &Value,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    patterns: &Patterns,
+    errs: &mut Vec<FieldError>,
+) {
+    if old == Some(value) {
+        return;
+    }
     // Error paths are kube-openapi's names with the leading dot trimmed; the whole object is `<nil>`.
     let shown = if path.is_empty() { "<nil>" } else { path };
     let types = declared_types(schema);
@@ -83,7 +98,9 @@ pub fn validate(schema: &Value, value: &Value, path: &str, patterns: &Patterns, 
         }
     }
 
-    junctors(schema, value, path, patterns, errs);
+    if ["allOf", "anyOf", "oneOf", "not"].iter().any(|k| schema.get(*k).is_some()) {
+        junctors(schema, value, old, path, patterns, errs);
+    }
 
     match value {
         Value::String(s) => {
@@ -102,7 +119,8 @@ pub fn validate(schema: &Value, value: &Value, path: &str, patterns: &Patterns, 
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
-                    validate(item_schema, item, &format!("{path}[{i}]"), patterns, errs);
+                    let old_item = correlate_item(schema, old, item, i);
+                    validate(item_schema, item, old_item, &format!("{path}[{i}]"), patterns, errs);
                 }
             }
             let len = items.len() as i64;
@@ -150,13 +168,13 @@ pub fn validate(schema: &Value, value: &Value, path: &str, patterns: &Patterns, 
                 if props.is_some_and(|p| p.contains_key(key)) {
                     continue;
                 }
-                validate(add, child, &node::child_path(path, key), patterns, errs);
+                validate(add, child, old.and_then(|o| o.get(key)), &node::child_path(path, key), patterns, errs);
             }
         }
         if let Some(props) = props {
             for (key, prop) in props {
                 if let Some(child) = map.get(key) {
-                    validate(prop, child, &node::child_path(path, key), patterns, errs);
+                    validate(prop, child, old.and_then(|o| o.get(key)), &node::child_path(path, key), patterns, errs);
                 }
             }
         }
@@ -290,11 +308,18 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
 }
 
 /// allOf / anyOf / oneOf / not (value validations only, as structural schemas allow).
-fn junctors(schema: &Value, value: &Value, path: &str, patterns: &Patterns, errs: &mut Vec<FieldError>) {
+fn junctors(
+    schema: &Value,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    patterns: &Patterns,
+    errs: &mut Vec<FieldError>,
+) {
     let branches = |key: &str| schema.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
     let run = |branch: &Value| {
         let mut e = Vec::new();
-        validate(branch, value, path, patterns, &mut e);
+        validate(branch, value, old, path, patterns, &mut e);
         e
     };
     // These composite errors carry no field in kube-openapi, so the server prints them at `<nil>`.
@@ -337,6 +362,20 @@ fn junctors(schema: &Value, value: &Value, path: &str, patterns: &Patterns, errs
         && run(not).is_empty()
     {
         errs.push(FieldError::invalid("<nil>", "".into(), format!("{quoted} must not validate the schema (not)")));
+    }
+}
+
+/// The old item correlated with the new item at `index`, for ratcheting: by key in a map list, by index in
+/// a list without a list type, none in a set or atomic list.
+pub fn correlate_item<'a>(schema: &Value, old: Option<&'a Value>, item: &Value, index: usize) -> Option<&'a Value> {
+    let olds = old?.as_array()?;
+    match node::list_type(schema) {
+        Some("map") => {
+            let keys = node::list_map_keys(schema);
+            olds.iter().find(|o| keys.iter().all(|k| o.get(*k) == item.get(*k)))
+        }
+        Some(_) => None,
+        None => olds.get(index),
     }
 }
 

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::admission::FieldValidation;
 use super::discovery;
 use super::error::ApiError;
 use super::faults::{self, Faults, Verb};
@@ -158,7 +159,20 @@ async fn handle(
         let name = target.name.clone().unwrap_or_default();
         return faults::error_for(fault, &rt.group, &rt.plural, &name).into_response();
     }
-    let req = resource::Request { state: state.clone(), rt, target, query, headers, body };
+    let field_validation = match FieldValidation::parse(query.get("fieldValidation").map(String::as_str)) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let req = resource::Request {
+        state: state.clone(),
+        rt,
+        target,
+        query,
+        headers,
+        body,
+        field_validation,
+        warnings: std::sync::Mutex::new(Vec::new()),
+    };
     let result = match verb {
         Verb::Watch => return super::watch::serve(&req).await,
         Verb::Get | Verb::List if req.target.sub.is_some() => subresource::get(&req),
@@ -172,10 +186,18 @@ async fn handle(
         Verb::Delete => resource::delete(&req),
         Verb::DeleteCollection => resource::delete_collection(&req),
     };
-    match result {
+    let mut response = match result {
         Ok((code, v)) => json_response(code, &v),
         Err(e) => e.into_response(),
+    };
+    for w in req.warnings.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        // RFC 7234 warn-code 299 with the text quoted, as the real server sends it.
+        let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+        if let Ok(v) = header::HeaderValue::from_str(&text) {
+            response.headers_mut().append("Warning", v);
+        }
     }
+    response
 }
 
 /// Discovery, OpenAPI and health endpoints.
@@ -188,10 +210,7 @@ fn meta_endpoint(state: &AppState, path: &str, headers: &HeaderMap) -> Option<Re
         "/healthz" | "/readyz" | "/livez" => Some((StatusCode::OK, "ok").into_response()),
         "/api" => ok(discovery::core_versions(&state.address)),
         "/apis" => ok(discovery::group_list(&reg)),
-        "/openapi/v3" => {
-            let generation = reg.all().count() as u64;
-            ok(openapi::v3_index(&reg, generation))
-        }
+        "/openapi/v3" => ok(openapi::v3_index(&reg)),
         "/openapi/v2" => {
             let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("*/*");
             if accept.contains("json") || accept.contains("*/*") {

@@ -8,12 +8,13 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 
+use super::super::admission::FieldValidation;
 use super::super::error::{ApiError, ApiResult};
 use super::super::managed;
 use super::super::patch::{self, PatchType};
 use super::super::registry::ResourceType;
 use super::super::selector::{FieldSelector, LabelSelector};
-use super::super::store::{DeleteOpts, Propagation, Subresource, WriteOpts, now_rfc3339};
+use super::super::store::{DeleteOpts, Inner, Propagation, Subresource, WriteOpts, now_rfc3339};
 use super::super::table;
 use super::{AppState, Target, wants_table};
 
@@ -31,12 +32,24 @@ pub struct Request {
     pub headers: HeaderMap,
     /// Raw body.
     pub body: Bytes,
+    /// The `fieldValidation` parameter.
+    pub field_validation: FieldValidation,
+    /// `Warning` headers to send with the response.
+    pub warnings: std::sync::Mutex<Vec<String>>,
 }
 
 /// Handler result: HTTP code and JSON body.
 pub type Reply = ApiResult<(u16, Value)>;
 
 impl Request {
+    /// Collect the store's warnings for this request's response.
+    pub fn collect_warnings(&self, store: &mut Inner) {
+        let w = store.take_warnings();
+        if !w.is_empty() {
+            self.warnings.lock().unwrap_or_else(|p| p.into_inner()).extend(w);
+        }
+    }
+
     /// Namespace from the path.
     pub fn ns(&self) -> Option<&str> {
         self.target.namespace.as_deref()
@@ -89,7 +102,12 @@ impl Request {
 
     /// Write options for this request.
     pub fn write_opts(&self) -> WriteOpts {
-        WriteOpts { manager: Some(self.manager()), dry_run: self.dry_run(), managed_fields_set: false }
+        WriteOpts {
+            manager: Some(self.manager()),
+            dry_run: self.dry_run(),
+            managed_fields_set: false,
+            field_validation: self.field_validation,
+        }
     }
 
     /// Label and field selectors from the query.
@@ -150,15 +168,20 @@ pub fn create(req: &Request) -> Reply {
         return Err(ApiError::method_not_allowed("create is not allowed on a named object"));
     }
     let obj = req.body_value()?;
-    let created = req.state.store.lock().create(&req.rt, req.ns(), obj, &req.write_opts())?;
+    let mut store = req.state.store.lock();
+    let created = store.create(&req.rt, req.ns(), obj, &req.write_opts());
+    req.collect_warnings(&mut store);
+    let created = created?;
     Ok((201, present(&req.rt, &created)))
 }
 
 /// PUT on the main resource.
 pub fn update(req: &Request) -> Reply {
     let obj = req.body_value()?;
-    let updated =
-        req.state.store.lock().update(&req.rt, req.ns(), req.name(), obj, Subresource::Main, &req.write_opts())?;
+    let mut store = req.state.store.lock();
+    let updated = store.update(&req.rt, req.ns(), req.name(), obj, Subresource::Main, &req.write_opts());
+    req.collect_warnings(&mut store);
+    let updated = updated?;
     Ok((200, present(&req.rt, &updated)))
 }
 
@@ -202,8 +225,9 @@ pub fn patch(req: &Request) -> Reply {
     {
         m.insert("resourceVersion".into(), current.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")));
     }
-    let updated = store.update(&req.rt, req.ns(), req.name(), new, sub, &req.write_opts())?;
-    Ok((200, present(&req.rt, &updated)))
+    let updated = store.update(&req.rt, req.ns(), req.name(), new, sub, &req.write_opts());
+    req.collect_warnings(&mut store);
+    Ok((200, present(&req.rt, &*updated?)))
 }
 
 fn server_side_apply(req: &Request, applied: &Value, sub: Subresource) -> Reply {
@@ -250,15 +274,16 @@ fn server_side_apply(req: &Request, applied: &Value, sub: Subresource) -> Reply 
         &req.rt.api_version(),
         &now_rfc3339(),
     )?;
-    let opts = WriteOpts { manager: None, dry_run: req.dry_run(), managed_fields_set: true };
+    let opts = WriteOpts { manager: None, managed_fields_set: true, ..req.write_opts() };
     match current {
         None => {
             let mut new = new;
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.insert("name".into(), json!(req.name()));
             }
-            let created = store.create(&req.rt, req.ns(), new, &opts)?;
-            Ok((201, present(&req.rt, &created)))
+            let created = store.create(&req.rt, req.ns(), new, &opts);
+            req.collect_warnings(&mut store);
+            Ok((201, present(&req.rt, &*created?)))
         }
         Some(cur) => {
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -267,8 +292,9 @@ fn server_side_apply(req: &Request, applied: &Value, sub: Subresource) -> Reply 
                     cur.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")),
                 );
             }
-            let updated = store.update(&req.rt, req.ns(), req.name(), new, sub, &opts)?;
-            Ok((200, present(&req.rt, &updated)))
+            let updated = store.update(&req.rt, req.ns(), req.name(), new, sub, &opts);
+            req.collect_warnings(&mut store);
+            Ok((200, present(&req.rt, &*updated?)))
         }
     }
 }

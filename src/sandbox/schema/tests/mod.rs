@@ -2,9 +2,9 @@
 //! keyword, CEL feature and message form on small schemas.
 
 mod cel_rules;
-mod compat;
 mod keywords;
 mod openapi;
+mod ratcheting;
 mod render;
 mod samples;
 

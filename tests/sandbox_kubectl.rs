@@ -1,0 +1,247 @@
+//! The sandbox API server driven by the real `kubectl` (/usr/bin/kubectl, 1.32+): apply the CRDs and the
+//! samples, `get` with printer columns, `explain`, create and scale a Deployment, `get --watch`, server-side
+//! apply conflicts, and every file in config/samples/invalid/ rejected with the message in its `# expect:`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use hybridscale::sandbox::{Sandbox, SandboxOptions};
+use tokio::process::Command;
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+struct Env {
+    _sandbox: Sandbox,
+    kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn start() -> Env {
+    assert!(Path::new(KUBECTL).exists(), "{KUBECTL} is required (installed by .ci/run)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let sandbox = Sandbox::start(SandboxOptions { kubeconfig_path: Some(kubeconfig.clone()), ..Default::default() })
+        .await
+        .expect("sandbox starts");
+    Env { _sandbox: sandbox, kubeconfig, cache: tempfile::tempdir().expect("tempdir"), _dir: dir }
+}
+
+impl Env {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(KUBECTL);
+        c.args(args)
+            .current_dir(root())
+            .env("KUBECONFIG", &self.kubeconfig)
+            // A fresh discovery/OpenAPI cache per server: ports are reused across runs.
+            .env("KUBECACHEDIR", self.cache.path())
+            .kill_on_drop(true);
+        c
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let out = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 60 s"))
+            .expect("kubectl runs");
+        out
+    }
+
+    /// Run kubectl and return stdout; panic with stderr if it fails.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+const INFERENCE_NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: inference\n";
+
+async fn apply_stdin(env: &Env, yaml: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = env
+        .command(&["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl spawns");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(yaml.as_bytes()).await.expect("write stdin");
+    drop(stdin);
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.expect("in time").expect("output")
+}
+
+/// Namespace `inference` and the CRDs of crds/ (a real API server refuses a CRD whose defaults violate its
+/// own schema; so does the sandbox, and this fails with the server's message).
+async fn install_crds(env: &Env) {
+    let ns = apply_stdin(env, INFERENCE_NS).await;
+    assert!(ns.status.success(), "{}", String::from_utf8_lossy(&ns.stderr));
+    let out = env.ok(&["apply", "-f", "crds/"]).await;
+    assert!(out.contains("inferencepools.hybridscale.dev created"), "{out}");
+}
+
+#[tokio::test]
+async fn apply_crds_and_samples_then_get_with_printer_columns_and_explain() {
+    let env = start().await;
+    install_crds(&env).await;
+    let out = env.ok(&["apply", "-f", "config/samples/"]).await;
+    assert!(out.contains("inferencepool.hybridscale.dev/llama-70b created"), "{out}");
+    assert!(out.contains("costpolicy.hybridscale.dev/llama-70b-prod created"), "{out}");
+    // Applying again is a no-op.
+    let again = env.ok(&["apply", "-f", "config/samples/"]).await;
+    assert!(again.contains("llama-70b unchanged"), "{again}");
+
+    let hpool = env.ok(&["get", "hpool", "-n", "inference"]).await;
+    let header: Vec<&str> = hpool.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "MODEL", "READY", "DESIRED", "EXTERNAL%", "$/HOUR", "MTD", "AGE"], "{hpool}");
+    assert!(hpool.contains("llama-70b   meta-llama/Llama-3.1-70B-Instruct"), "{hpool}");
+    let wide = env.ok(&["get", "hpool", "-n", "inference", "-o", "wide"]).await;
+    assert!(wide.contains("POLICY") && wide.contains("llama-70b-prod"), "{wide}");
+    let cpol = env.ok(&["get", "cpol", "-A"]).await;
+    assert!(cpol.lines().next().unwrap_or_default().starts_with("NAMESPACE   NAME"), "{cpol}");
+    assert!(cpol.contains("llama-70b-prod") && cpol.contains("Enforce") && cpol.contains("60000"), "{cpol}");
+
+    let explain = env.ok(&["explain", "inferencepools.spec"]).await;
+    assert!(explain.contains("KIND:       InferencePool"), "{explain}");
+    assert!(explain.contains("capacity") && explain.contains("costPolicyRef"), "{explain}");
+    let field = env.ok(&["explain", "costpolicies.spec.slo"]).await;
+    assert!(field.contains("FIELD: slo <Object>"), "{field}");
+}
+
+#[tokio::test]
+async fn every_invalid_sample_is_rejected_with_its_expected_message() {
+    let env = start().await;
+    install_crds(&env).await;
+    let dir = root().join("config/samples/invalid");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("invalid samples").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    assert!(files.len() >= 10, "expected the invalid samples in {}", dir.display());
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("sample");
+        let expect = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect:"))
+            .unwrap_or_else(|| panic!("{} has no `# expect:` line", f.display()))
+            .trim()
+            .to_string();
+        let out = env.run(&["apply", "-f", f.to_str().expect("utf-8 path")]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let kind = if f.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("cpol")) {
+            "CostPolicy"
+        } else {
+            "InferencePool"
+        };
+        if out.status.success() || !stderr.contains(&expect) || !stderr.contains(&format!("The {kind} \"")) {
+            failures.push(format!("{}: expected {expect:?}, got: {stderr}", f.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: llama-70b-spot
+  namespace: inference
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: llama}
+  template:
+    metadata:
+      labels: {app: llama}
+    spec:
+      containers:
+      - name: vllm
+        image: vllm/vllm-openai:v0.6.3
+";
+
+#[tokio::test]
+async fn deployment_scale_watch_and_server_side_apply() {
+    let env = start().await;
+    let ns = apply_stdin(&env, INFERENCE_NS).await;
+    assert!(ns.status.success(), "{}", String::from_utf8_lossy(&ns.stderr));
+    let out = apply_stdin(&env, DEPLOYMENT).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A bounded `kubectl get --watch`: it prints the table, then a row per change.
+    let mut watch = env
+        .command(&["get", "deployments", "-n", "inference", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl watch spawns");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let scaled = env.ok(&["scale", "deployment/llama-70b-spot", "-n", "inference", "--replicas=3"]).await;
+    assert!(scaled.contains("scaled"), "{scaled}");
+    let replicas =
+        env.ok(&["get", "deploy", "llama-70b-spot", "-n", "inference", "-o", "jsonpath={.spec.replicas}"]).await;
+    assert_eq!(replicas, "3");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    watch.start_kill().expect("stop the watch");
+    let watched = watch.wait_with_output().await.expect("watch output");
+    let text = String::from_utf8_lossy(&watched.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.first().is_some_and(|l| l.starts_with("NAME")), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("llama-70b-spot") && l.contains("0/1")), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("llama-70b-spot") && l.contains("0/3")), "{text}");
+
+    // Server-side apply: the replicas kubectl scale set through /scale belong to another manager.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("deploy.yaml");
+    std::fs::write(&file, DEPLOYMENT).expect("write");
+    let path = file.to_str().expect("utf-8");
+    let conflict = env.run(&["apply", "--server-side", "-f", path]).await;
+    let stderr = String::from_utf8_lossy(&conflict.stderr);
+    assert!(!conflict.status.success(), "expected a conflict");
+    assert!(
+        stderr.contains("Apply failed with 1 conflict: conflict with \"kubectl\" with subresource \"scale\"")
+            && stderr.contains(".spec.replicas"),
+        "{stderr}"
+    );
+    env.ok(&["apply", "--server-side", "--force-conflicts", "-f", path]).await;
+    let replicas =
+        env.ok(&["get", "deploy", "llama-70b-spot", "-n", "inference", "-o", "jsonpath={.spec.replicas}"]).await;
+    assert_eq!(replicas, "1");
+}
+
+#[tokio::test]
+async fn bundled_crds_are_served_with_scale() {
+    let env = start().await;
+    let crds = env.ok(&["get", "crds"]).await;
+    for name in
+        ["httproutes.gateway.networking.k8s.io", "nodepools.karpenter.sh", "machinedeployments.cluster.x-k8s.io"]
+    {
+        assert!(crds.contains(name), "{crds}");
+    }
+    let md = "apiVersion: cluster.x-k8s.io/v1beta1
+kind: MachineDeployment
+metadata:
+  name: gpu
+  namespace: default
+spec:
+  clusterName: c1
+  replicas: 1
+";
+    let out = apply_stdin(&env, md).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    env.ok(&["scale", "machinedeployment/gpu", "--replicas=4"]).await;
+    let got = env.ok(&["get", "md", "gpu"]).await;
+    let header: Vec<&str> = got.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "CLUSTER", "DESIRED", "REPLICAS", "READY", "PHASE", "AGE"], "{got}");
+    assert!(got.lines().nth(1).is_some_and(|l| l.starts_with("gpu") && l.contains("c1") && l.contains(" 4 ")), "{got}");
+}
