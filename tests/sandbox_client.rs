@@ -19,7 +19,7 @@ use kube::api::{
     WatchParams,
 };
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -195,6 +195,35 @@ async fn watch_resumes_bookmarks_and_410() {
     match stream.try_next().await.unwrap() {
         Some(WatchEvent::Error(e)) => assert_eq!(e.code, 410),
         other => panic!("expected 410, got {other:?}"),
+    }
+}
+
+/// kube-runtime's streaming lists (`sendInitialEvents=true`): the initial objects, then the
+/// `k8s.io/initial-events-end` bookmark that ends the initial list, then live changes.
+#[tokio::test]
+async fn watcher_streaming_lists_gets_initial_events_then_changes() {
+    let (_sb, client, _d) = start(SandboxOptions::default()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for n in ["s1", "s2"] {
+        cms.create(&PostParams::default(), &cm(n, &[("s", "y")], "1")).await.unwrap();
+    }
+    let cfg = watcher::Config::default().labels("s=y").streaming_lists();
+    let mut events = watcher(cms.clone(), cfg).boxed();
+    let mut initial = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.try_next()).await.unwrap().unwrap() {
+            Some(watcher::Event::Init) => {}
+            Some(watcher::Event::InitApply(c)) => initial.push(c.name_any()),
+            Some(watcher::Event::InitDone) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    initial.sort();
+    assert_eq!(initial, ["s1", "s2"]);
+    cms.create(&PostParams::default(), &cm("s3", &[("s", "y")], "1")).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), events.try_next()).await.unwrap().unwrap() {
+        Some(watcher::Event::Apply(c)) => assert_eq!(c.name_any(), "s3"),
+        other => panic!("unexpected {other:?}"),
     }
 }
 

@@ -207,6 +207,18 @@ async fn nodepool_provisions_within_its_gpu_limit_and_consolidates() {
     })
     .await;
 
+    // At rest nothing is rewritten: the controllers only write when something changed.
+    let versions = || async {
+        let d = deployments.get("llm").await.expect("get deployment");
+        let np = nodepools.get("gpu").await.expect("get nodepool");
+        let pods: Vec<Option<String>> =
+            pods_of(&client, "llm").await.into_iter().map(|p| p.metadata.resource_version).collect();
+        (d.metadata.resource_version, np.metadata.resource_version, pods)
+    };
+    let before = versions().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(versions().await, before, "no writes at rest");
+
     // Scaled to 5, the limit holds: 4 run, 1 stays Pending as Unschedulable, no third node.
     scale_deployment(&client, "llm", 5).await;
     eventually("4 ready pods and 1 unschedulable", || async {
@@ -334,6 +346,10 @@ async fn machine_deployment_scale_creates_and_removes_nodes() {
         (s["replicas"] == 1 && s["readyReplicas"] == 1).then_some(())
     })
     .await;
+    let before = mds.get("md-l4").await.expect("get md").metadata.resource_version;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = mds.get("md-l4").await.expect("get md").metadata.resource_version;
+    assert_eq!(after, before, "no status rewrites at rest (the CRD prunes fields the simulation writes)");
 
     cluster.shutdown().await;
     sandbox.stop().await;

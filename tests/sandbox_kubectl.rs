@@ -45,11 +45,10 @@ impl Env {
     }
 
     async fn run(&self, args: &[&str]) -> Output {
-        let out = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+        tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
             .await
             .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 60 s"))
-            .expect("kubectl runs");
-        out
+            .expect("kubectl runs")
     }
 
     /// Run kubectl and return stdout; panic with stderr if it fails.
@@ -173,8 +172,9 @@ spec:
 #[tokio::test]
 async fn deployment_scale_watch_and_server_side_apply() {
     let env = start().await;
-    let ns = apply_stdin(&env, INFERENCE_NS).await;
-    assert!(ns.status.success(), "{}", String::from_utf8_lossy(&ns.stderr));
+    // kubectl's generator sends the Namespace as protobuf.
+    let created = env.ok(&["create", "namespace", "inference"]).await;
+    assert!(created.contains("namespace/inference created"), "{created}");
     let out = apply_stdin(&env, DEPLOYMENT).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 

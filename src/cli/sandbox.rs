@@ -57,6 +57,8 @@ pub struct ApiserverArgs {
     /// Do not install the bundled HTTPRoute, NodePool and MachineDeployment CRDs.
     #[arg(long)]
     pub no_bundled_crds: bool,
+    #[command(flatten)]
+    pub cluster: crate::sandbox::cluster::ClusterArgs,
 }
 
 /// Run a sandbox subcommand.
@@ -87,6 +89,7 @@ fn apiserver(a: ApiserverArgs) -> Result<(), Failure> {
     let rt = tokio::runtime::Runtime::new().map_err(Failure::runtime)?;
     rt.block_on(async {
         let sandbox = Sandbox::start(opts).await.map_err(Failure::usage)?;
+        let _cluster = a.cluster.start(&sandbox, a.seed).map_err(Failure::runtime)?;
         println!("{}", sandbox.kubeconfig_path.display());
         eprintln!(
             "sandbox API server on {}; try: KUBECONFIG={} kubectl get nodes",

@@ -115,7 +115,8 @@ async fn create_pod(
 ) -> Result<(), ClusterError> {
     // A name clash (same random suffix) is retried with a fresh suffix, as generateName would.
     for _ in 0..5 {
-        let name = format!("{deployment}-{hash}-{}", shared.with_rng(name_suffix));
+        let name =
+            format!("{deployment}-{hash}-{}", shared.with_rng(&format!("deployment/{ns}/{deployment}"), name_suffix));
         let pod = pod_from_template(template, ns, &name, &[("pod-template-hash", hash)], owner.clone());
         match api.create(&PostParams::default(), &pod).await {
             Ok(_) => return Ok(()),

@@ -43,7 +43,7 @@ impl Launcher {
     /// `<pool>-<5 random chars>` (like Karpenter's NodeClaims), unique among `taken` and in-flight nodes.
     pub(crate) fn launch(&mut self, pool: &str, template: &NodeShape, taken: &HashSet<String>, now: Instant) {
         let name = loop {
-            let candidate = format!("{pool}-{}", self.shared.with_rng(name_suffix));
+            let candidate = format!("{pool}-{}", self.shared.with_rng(&format!("nodes/{pool}"), name_suffix));
             if !taken.contains(&candidate) && !self.inflight.iter().any(|l| l.shape.name == candidate) {
                 break candidate;
             }
@@ -91,6 +91,9 @@ impl Launcher {
     }
 }
 
+/// The kubelet version simulated nodes report (the Kubernetes version k8s-openapi is built for).
+const KUBELET_VERSION: &str = "v1.33.0-sandbox";
+
 /// A fake but stable InternalIP for a node name.
 fn node_ip(name: &str) -> String {
     let h = name.bytes().fold(7u32, |h, b| h.wrapping_mul(33).wrapping_add(u32::from(b)));
@@ -130,6 +133,11 @@ pub(crate) async fn create_node(client: &kube::Client, shape: &NodeShape) -> Res
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
             "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}],
         "phase": "Running",
+        "nodeInfo": {
+            "architecture": "amd64", "operatingSystem": "linux", "osImage": "hybridscale sandbox",
+            "kernelVersion": "sandbox", "containerRuntimeVersion": "sandbox://0", "kubeletVersion": KUBELET_VERSION,
+            "kubeProxyVersion": KUBELET_VERSION, "machineID": name, "systemUUID": name, "bootID": name,
+        },
     }});
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
         .await

@@ -16,14 +16,15 @@
 //! - Cluster API ([`capi`]): MachineDeployments keep `spec.replicas` nodes and report status.
 //! - Spot interruptions ([`spot`]): on request or at a seeded Poisson rate.
 //!
-//! Everything random (pod and node name suffixes, random interruptions) comes from one ChaCha RNG
-//! seeded by [`ClusterOptions::seed`]; decisions iterate in name order. Timing still depends on the
+//! Everything random (pod and node name suffixes, random interruptions) comes from ChaCha RNGs seeded
+//! by [`ClusterOptions::seed`], one stream per workload, pool and loop; decisions iterate in name order. Timing still depends on the
 //! scheduler of the host, so only the decisions, not their exact instants, are reproducible.
 //!
 //! What is not simulated: CPU and memory requests (only GPUs and the pod count are capacity), preemption,
 //! pod (anti-)affinity and topology spread, ReplicaSets, PodDisruptionBudgets, NodeClaims and Machines
 //! (node pools create Nodes directly; nodes in flight are only visible in the pool's status).
 
+mod args;
 mod cache;
 pub mod capi;
 pub mod deployment;
@@ -48,6 +49,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use args::ClusterArgs;
 pub use spot::interrupt_node;
 
 /// Delays, rates and capacities of the simulated cluster. All durations are wall-clock; tests use
@@ -146,21 +148,27 @@ pub(crate) fn is_status(err: &kube::Error, code: u16) -> bool {
 pub(crate) struct Shared {
     pub client: kube::Client,
     pub opts: ClusterOptions,
-    rng: Mutex<ChaCha8Rng>,
+    rngs: Mutex<HashMap<String, ChaCha8Rng>>,
     /// Object key → the status this simulation last wrote there.
     written: Mutex<HashMap<String, Value>>,
 }
 
 impl Shared {
     pub(crate) fn new(client: kube::Client, opts: ClusterOptions) -> Self {
-        let rng = Mutex::new(ChaCha8Rng::seed_from_u64(opts.seed));
-        Shared { client, opts, rng, written: Mutex::new(HashMap::new()) }
+        Shared { client, opts, rngs: Mutex::new(HashMap::new()), written: Mutex::new(HashMap::new()) }
     }
 
-    /// Runs `f` with the seeded RNG (a poisoned lock still holds a usable RNG).
-    pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
-        let mut guard = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut guard)
+    /// Runs `f` with the seeded RNG of `stream` (one per workload, pool or loop, so what one draws
+    /// does not depend on how the others interleave with it).
+    pub(crate) fn with_rng<T>(&self, stream: &str, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
+        let mut rngs = self.rngs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seed = self.opts.seed;
+        let rng = rngs.entry(stream.to_string()).or_insert_with(|| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(pods::fnv1a(stream.as_bytes()));
+            rng
+        });
+        f(rng)
     }
 
     /// Whether `desired` should be written as the status of `key`: it differs from the `stored` status

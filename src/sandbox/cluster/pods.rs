@@ -14,17 +14,23 @@ const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// The same template always gives the same hash, in every process, so restarts do not roll pods.
 pub fn template_hash(template: &PodTemplateSpec) -> String {
     let json = serde_json::to_string(template).unwrap_or_default();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in json.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let mut h = fnv1a(json.as_bytes());
     let mut out = String::new();
     for _ in 0..10 {
         out.push(char::from(SAFE_ALPHABET[(h % SAFE_ALPHABET.len() as u64) as usize]));
         h /= SAFE_ALPHABET.len() as u64;
     }
     out
+}
+
+/// 64-bit FNV-1a: a hash that is the same in every process and version (unlike `DefaultHasher`).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// A random 5-character suffix as `generateName` would add, drawn from the simulation's seeded RNG.

@@ -141,7 +141,7 @@ impl Pass for Spot {
             self.last_draw = Some(now);
             let p = 1.0 - (-rate_per_sec * dt).exp();
             for n in nodes.iter().filter(|n| is_spot(n) && annotation(n, SANDBOX_INTERRUPT_ANNOTATION).is_none()) {
-                if self.shared.with_rng(|r| r.random::<f64>()) < p
+                if self.shared.with_rng("spot", |r| r.random::<f64>()) < p
                     && let Some(name) = n.metadata.name.clone()
                 {
                     drawn.insert(name);

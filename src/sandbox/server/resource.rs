@@ -12,6 +12,7 @@ use super::super::admission::FieldValidation;
 use super::super::error::{ApiError, ApiResult};
 use super::super::managed;
 use super::super::patch::{self, PatchType};
+use super::super::protobuf;
 use super::super::registry::ResourceType;
 use super::super::selector::{FieldSelector, LabelSelector};
 use super::super::store::{DeleteOpts, Inner, Propagation, Subresource, WriteOpts, now_rfc3339};
@@ -66,8 +67,11 @@ impl Request {
             return Err(ApiError::bad_request("the request body is empty"));
         }
         let ct = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if ct.contains("protobuf") || ct.contains("cbor") {
-            // Only JSON (and YAML for apply) is served; clients fall back to JSON on 415.
+        if ct.contains("protobuf") {
+            // kubectl's imperative generators send protobuf; a few kinds are decoded (protobuf.rs).
+            return protobuf::decode(&self.body).map_err(|e| ApiError::new(415, "UnsupportedMediaType", e.to_string()));
+        }
+        if ct.contains("cbor") {
             return Err(ApiError::unsupported_media_type(ct));
         }
         match serde_json::from_slice::<Value>(&self.body) {
