@@ -351,6 +351,20 @@ async fn machine_deployment_scale_creates_and_removes_nodes() {
     let after = mds.get("md-l4").await.expect("get md").metadata.resource_version;
     assert_eq!(after, before, "no status rewrites at rest (the CRD prunes fields the simulation writes)");
 
+    // Deleting the Node by hand deletes its pods; the MachineDeployment replaces the node and the
+    // StatefulSet's pods come back on the new one.
+    let old_node =
+        nodes_labelled(&client, selector).await.into_iter().next().and_then(|n| n.metadata.name).expect("node");
+    Api::<Node>::all(client.clone()).delete(&old_node, &Default::default()).await.expect("delete node");
+    eventually("a replacement node with both pods Ready on it", || async {
+        let nodes = nodes_labelled(&client, selector).await;
+        let new_node = nodes.first().and_then(|n| n.metadata.name.clone()).filter(|n| *n != old_node)?;
+        let pods = pods_of(&client, "vllm").await;
+        let moved = pods.len() == 2 && pods.iter().all(|p| ready(p) && node_of(p).as_ref() == Some(&new_node));
+        (nodes.len() == 1 && moved).then_some(())
+    })
+    .await;
+
     cluster.shutdown().await;
     sandbox.stop().await;
 }
@@ -405,6 +419,92 @@ async fn spot_interruption_taints_then_removes_the_node_and_the_pod_moves() {
     assert!(pods.iter().all(|p| p.metadata.name != victim_pod.metadata.name), "the victim's pod was replaced");
     assert!(nodes_labelled(&client, "karpenter.sh/nodepool=spot").await.len() <= 4);
 
+    cluster.shutdown().await;
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_through_injected_faults_and_watch_cuts() {
+    use hybridscale::sandbox::faults::{FaultConfig, WatchCut};
+    init_tracing();
+    let rules = ["create:pods:500:0.35", "patch:pods:409:0.35", "delete:pods:500:0.35", "create:nodes:500:0.35"]
+        .into_iter()
+        .chain(["patch:nodes:409:0.35", "patch:nodepools:500:0.35", "patch:deployments:500:0.35", "list:pods:500:0.2"])
+        .map(|r| r.parse().expect("fault rule"))
+        .collect();
+    let faults = FaultConfig {
+        seed: 9,
+        rules,
+        watch_cut: Some(WatchCut { max_events: 20, max_age: Duration::from_secs(2) }),
+        ..FaultConfig::default()
+    };
+    let (sandbox, cluster) =
+        start_sandbox_with_cluster(SandboxOptions { faults, ..SandboxOptions::default() }, options(4))
+            .await
+            .expect("start sandbox");
+    let client = sandbox.client().expect("client");
+    create_nodepool(&client, "gpu", "on-demand", 1, 3).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment =
+        serde_json::from_value(gpu_workload("Deployment", "llm", 3, ("karpenter.sh/nodepool", "gpu"))).expect("d");
+    deployments.create(&PostParams::default(), &d).await.expect("create deployment");
+    eventually("3 ready replicas on 3 nodes despite faults", || async {
+        let s = deployments.get("llm").await.ok()?.status?;
+        let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.ok()?.items;
+        (s.ready_replicas == Some(3) && nodes.len() == 3).then_some(())
+    })
+    .await;
+    eventually("scaled to 1", || async {
+        let patch = Patch::Merge(json!({"spec": {"replicas": 1}}));
+        deployments.patch_scale("llm", &PatchParams::default(), &patch).await.ok().map(|_| ())
+    })
+    .await;
+    eventually("one node left and 1 ready replica", || async {
+        let s = deployments.get("llm").await.ok()?.status?;
+        let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.ok()?.items;
+        (s.ready_replicas == Some(1) && s.replicas == Some(1) && nodes.len() == 1).then_some(())
+    })
+    .await;
+    cluster.shutdown().await;
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_random_spot_interruptions_hit_spot_nodes_only() {
+    init_tracing();
+    // About five interruptions per spot node per second: the first comes within a few passes.
+    let opts = ClusterOptions { spot_interruptions_per_node_hour: 5.0 * 3600.0, ..options(5) };
+    let (sandbox, cluster) = start_sandbox_with_cluster(SandboxOptions::default(), opts).await.expect("start");
+    let client = sandbox.client().expect("client");
+    create_nodepool(&client, "spot", "spot", 1, 1).await;
+    create_nodepool(&client, "od", "on-demand", 1, 1).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    for (name, pool) in [("a", "spot"), ("b", "od")] {
+        let d: Deployment =
+            serde_json::from_value(gpu_workload("Deployment", name, 1, ("karpenter.sh/nodepool", pool))).expect("d");
+        deployments.create(&PostParams::default(), &d).await.expect("create deployment");
+    }
+    let nodes: Api<Node> = Api::all(client.clone());
+    let od_node = eventually("an on-demand node", || async {
+        nodes_labelled(&client, "karpenter.sh/nodepool=od").await.into_iter().next().and_then(|n| n.metadata.name)
+    })
+    .await;
+    eventually("a spot node noticed without being asked", || async {
+        let spot = nodes_labelled(&client, "karpenter.sh/nodepool=spot").await;
+        spot.iter()
+            .any(|n| {
+                n.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("sandbox.hybridscale.dev/terminate-at"))
+            })
+            .then_some(())
+    })
+    .await;
+    let od = nodes.get(&od_node).await.expect("the on-demand node is still there");
+    assert!(
+        od.spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .is_none_or(|t| t.iter().all(|t| t.key != "aws-node-termination-handler/spot-itn"))
+    );
     cluster.shutdown().await;
     sandbox.stop().await;
 }

@@ -56,42 +56,19 @@ async fn reconcile(d: Arc<Deployment>, shared: Arc<Shared>) -> Result<Action, Cl
         .map_err(api_err(format!("{where_}: list pods")))?;
     let pods: Vec<&Pod> = listed.items.iter().filter(|p| controlled_by(p, uid) && is_active(p)).collect();
     let hash = template_hash(&spec.template);
-    let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) =
-        pods.iter().partition(|p| p.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")) == Some(&hash));
-
-    // Scale the current template's pods to the target.
-    let mut created = 0usize;
-    if new.len() < want {
-        let owner = super::pods::controller_ref("apps/v1", "Deployment", name, uid);
-        for _ in new.len()..want {
-            create_pod(&shared, &pods_api, &spec.template, ns, name, &hash, owner.clone()).await?;
-            created += 1;
-        }
+    let plan = plan_rollout(want, &hash, &pods);
+    let owner = super::pods::controller_ref("apps/v1", "Deployment", name, uid);
+    for _ in 0..plan.create {
+        create_pod(&shared, &pods_api, &spec.template, ns, name, &hash, owner.clone()).await?;
     }
-    let mut deleted = Vec::new();
-    if new.len() > want {
-        sort_for_deletion(&mut new);
-        deleted.extend(new.drain(..new.len() - want).filter_map(|p| p.metadata.name.clone()));
-    }
-    // Old pods go as new ones become Ready: never fewer Ready pods than the target during a rollout.
-    let ready_new = new.iter().filter(|p| is_ready(p)).count();
-    let keep_old = want.saturating_sub(ready_new);
-    if old.len() > keep_old {
-        sort_for_deletion(&mut old);
-        deleted.extend(old.drain(..old.len() - keep_old).filter_map(|p| p.metadata.name.clone()));
-    }
-    for pod in &deleted {
+    for pod in &plan.delete {
         match pods_api.delete(pod, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(e) if is_status(&e, 404) => {}
             Err(e) => return Err(api_err(format!("{where_}: delete pod {pod}"))(e)),
         }
     }
-
-    let remaining: Vec<&Pod> = new.iter().chain(old.iter()).copied().collect();
-    let replicas = remaining.len() + created;
-    let updated = new.len() + created;
-    let ready = remaining.iter().filter(|p| is_ready(p)).count();
+    let RolloutPlan { replicas, updated, ready, .. } = plan;
     let status = deployment_status(&d, want, replicas, updated, ready);
     let key = format!("deployment/{uid}");
     if shared.status_needs_write(&key, &super::to_json(d.status.as_ref()), &status) {
@@ -101,7 +78,47 @@ async fn reconcile(d: Arc<Deployment>, shared: Arc<Shared>) -> Result<Action, Cl
             .map_err(api_err(format!("{where_}: patch status")))?;
         shared.status_written(&key, &status);
     }
-    Ok(Action::requeue(shared.opts.resync))
+    // Pod and workload events trigger reconciles; the periodic one is only a safety net.
+    Ok(Action::requeue(shared.opts.resync * 6))
+}
+
+/// What one reconcile does: pods to create and delete, and the counts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutPlan {
+    /// Pods of the current template to create.
+    pub create: usize,
+    /// Pods to delete, by name.
+    pub delete: Vec<String>,
+    /// Pods after the changes (status.replicas).
+    pub replicas: usize,
+    /// Pods of the current template after the changes (status.updatedReplicas).
+    pub updated: usize,
+    /// Ready pods that remain (status.readyReplicas).
+    pub ready: usize,
+}
+
+/// Plans a reconcile of `pods` (the Deployment's active pods) towards `want` pods of template `hash`:
+/// pods of the current template are scaled to `want` (surplus deleted in [`sort_for_deletion`]
+/// order); pods of older templates go as new ones become Ready, so Ready pods never drop below the
+/// target during a rollout (`maxUnavailable: 0`, `maxSurge: 100%`).
+pub fn plan_rollout(want: usize, hash: &str, pods: &[&Pod]) -> RolloutPlan {
+    let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) = pods.iter().partition(|p| {
+        p.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")).map(String::as_str) == Some(hash)
+    });
+    let create = want.saturating_sub(new.len());
+    let mut delete = Vec::new();
+    if new.len() > want {
+        sort_for_deletion(&mut new);
+        delete.extend(new.drain(..new.len() - want).filter_map(|p| p.metadata.name.clone()));
+    }
+    let ready_new = new.iter().filter(|p| is_ready(p)).count();
+    let keep_old = want.saturating_sub(ready_new);
+    if old.len() > keep_old {
+        sort_for_deletion(&mut old);
+        delete.extend(old.drain(..old.len() - keep_old).filter_map(|p| p.metadata.name.clone()));
+    }
+    let ready = new.iter().chain(old.iter()).filter(|p| is_ready(p)).count();
+    RolloutPlan { create, delete, replicas: new.len() + old.len() + create, updated: new.len() + create, ready }
 }
 
 async fn create_pod(
@@ -165,4 +182,43 @@ fn deployment_status(d: &Deployment, want: usize, replicas: usize, updated: usiz
     // The real controller omits zero counts (omitempty); null removes them in a merge patch.
     super::zero_counts_to_null(&mut status);
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, hash: &str, ready: bool) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"pod-template-hash": hash}},
+            "spec": {"containers": [], "nodeName": "n"},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        }))
+        .expect("pod")
+    }
+
+    #[test]
+    fn scales_up_and_down_the_current_template() {
+        let pods = [pod("a", "h1", true), pod("b", "h1", false)];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let up = plan_rollout(4, "h1", &refs);
+        assert_eq!((up.create, up.delete.len(), up.replicas, up.updated, up.ready), (2, 0, 4, 4, 1));
+        let down = plan_rollout(1, "h1", &refs);
+        assert_eq!(down.delete, ["b"], "the not-ready pod goes first");
+        assert_eq!((down.create, down.replicas, down.ready), (0, 1, 1));
+    }
+
+    #[test]
+    fn rollout_keeps_old_pods_until_new_ones_are_ready() {
+        let pods = [pod("old1", "h1", true), pod("old2", "h1", true)];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let start = plan_rollout(2, "h2", &refs);
+        assert_eq!((start.create, start.delete.len(), start.replicas, start.updated), (2, 0, 4, 2));
+        let pods =
+            [pod("old1", "h1", true), pod("old2", "h1", true), pod("new1", "h2", true), pod("new2", "h2", false)];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let mid = plan_rollout(2, "h2", &refs);
+        assert_eq!(mid.delete.len(), 1, "one new pod is Ready: one old pod may go");
+        assert_eq!((mid.create, mid.replicas, mid.updated), (0, 3, 2));
+    }
 }

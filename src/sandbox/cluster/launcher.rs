@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::pods::name_suffix;
 use super::predicates::NodeShape;
 use super::well_known::GPU;
-use super::{ClusterError, Shared, api_err, is_status, now_rfc3339};
+use super::{ClusterError, Shared, api_err, is_reason, is_status, now_rfc3339};
 
 /// A node on its way: decided, not yet a Node object the cache has shown.
 #[derive(Debug, Clone)]
@@ -61,7 +61,9 @@ impl Launcher {
 
     /// Forgets launches the cache now shows as Nodes, and creates the Nodes of launches that are due.
     pub(crate) async fn register_due(&mut self, cached: &HashSet<String>, now: Instant) -> Result<(), ClusterError> {
-        self.inflight.retain(|l| !cached.contains(&l.shape.name));
+        // A created Node the cache never shows was deleted before the watch delivered it: forget it.
+        let patience = (self.shared.opts.resync * 4).max(std::time::Duration::from_secs(2));
+        self.inflight.retain(|l| !cached.contains(&l.shape.name) && !(l.created && now > l.due + patience));
         let mut first_err = None;
         for i in 0..self.inflight.len() {
             let l = &self.inflight[i];
@@ -123,7 +125,7 @@ pub(crate) async fn create_node(client: &kube::Client, shape: &NodeShape) -> Res
     let node: Node = serde_json::from_value(node).map_err(|e| ClusterError::Invalid(format!("node {name}: {e}")))?;
     match api.create(&PostParams::default(), &node).await {
         Ok(_) => {}
-        Err(e) if is_status(&e, 409) => {}
+        Err(e) if is_reason(&e, "AlreadyExists") => {}
         Err(e) => return Err(api_err(format!("create node {name}"))(e)),
     }
     let now = now_rfc3339();

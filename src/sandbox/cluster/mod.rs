@@ -144,6 +144,11 @@ pub(crate) fn is_status(err: &kube::Error, code: u16) -> bool {
     matches!(err, kube::Error::Api(e) if e.code == code)
 }
 
+/// Whether an API error carries this `reason` (e.g. `AlreadyExists`, as opposed to another 409).
+pub(crate) fn is_reason(err: &kube::Error, reason: &str) -> bool {
+    matches!(err, kube::Error::Api(e) if e.reason == reason)
+}
+
 /// State shared by every loop: the client, the options and the seeded RNG.
 pub(crate) struct Shared {
     pub client: kube::Client,
@@ -250,22 +255,26 @@ pub(crate) fn conditions_with_times(previous: &Value, wanted: &[(&str, &str, &st
 /// A running simulation; dropping it stops every loop.
 pub struct ClusterHandle {
     stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    /// Controllers and loops: they stop when `stop` says so.
+    loops: JoinSet<()>,
+    /// Reflectors feeding the caches: they run until aborted.
+    reflectors: JoinSet<()>,
 }
 
 impl ClusterHandle {
     /// Stops every loop and waits for them to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        // Controllers stop gracefully; the watch-driven loops are aborted (they hold no state worth saving).
+        // Loops stop between passes; one stuck in a slow API call is aborted after a grace period.
         let grace = tokio::time::sleep(Duration::from_secs(2));
         tokio::pin!(grace);
         loop {
             tokio::select! {
-                next = self.tasks.join_next() => if next.is_none() { return },
-                () = &mut grace => { self.tasks.shutdown().await; return }
+                next = self.loops.join_next() => if next.is_none() { break },
+                () = &mut grace => { self.loops.shutdown().await; break }
             }
         }
+        self.reflectors.shutdown().await;
     }
 }
 
@@ -274,26 +283,27 @@ impl ClusterHandle {
 pub fn spawn_cluster(client: kube::Client, opts: ClusterOptions) -> ClusterHandle {
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared::new(client, opts));
-    let mut tasks = JoinSet::new();
-    let cache = cache::Cache::start(&shared.client, &mut tasks);
+    let mut reflectors = JoinSet::new();
+    let cache = cache::Cache::start(&shared.client, &mut reflectors);
     let until_stop = move || {
         let mut rx = stopped.clone();
         async move {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    tasks.spawn(deployment::run(shared.clone(), until_stop()));
-    tasks.spawn(statefulset::run(shared.clone(), until_stop()));
-    tasks.spawn(cache::drive(scheduler::Scheduler::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    tasks.spawn(cache::drive(kubelet::Kubelet::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    tasks.spawn(cache::drive(karpenter::Karpenter::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    tasks.spawn(cache::drive(
+    let mut loops = JoinSet::new();
+    loops.spawn(deployment::run(shared.clone(), until_stop()));
+    loops.spawn(statefulset::run(shared.clone(), until_stop()));
+    loops.spawn(cache::drive(scheduler::Scheduler::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
+    loops.spawn(cache::drive(kubelet::Kubelet::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
+    loops.spawn(cache::drive(karpenter::Karpenter::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
+    loops.spawn(cache::drive(
         capi::MachineDeployments::new(shared.clone(), cache.clone()),
         cache.clone(),
         until_stop(),
     ));
-    tasks.spawn(cache::drive(spot::Spot::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    ClusterHandle { stop, tasks }
+    loops.spawn(cache::drive(spot::Spot::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
+    ClusterHandle { stop, loops, reflectors }
 }
 
 /// Runs the simulated cluster until `shutdown` completes (for `hybridscale sandbox` and tests that own

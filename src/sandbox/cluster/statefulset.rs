@@ -41,6 +41,45 @@ fn ordinal(sts: &str, pod: &Pod) -> Option<usize> {
     pod.metadata.name.as_deref()?.strip_prefix(sts)?.strip_prefix('-')?.parse().ok()
 }
 
+/// One existing ordinal's pod as the plan sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrdinalState {
+    pub ready: bool,
+    /// Labelled with the current template revision.
+    pub current: bool,
+}
+
+/// The ordinals to create and to delete in one reconcile. Scale-down goes from the highest ordinal
+/// (one at a time unless `parallel`); scale-up from the lowest missing one, and without `parallel`
+/// only when every lower ordinal is Ready; with nothing else to do and every ordinal Ready, a rolling
+/// update (unless `on_delete`) replaces the highest outdated pod.
+pub fn plan_ordinals(
+    want: usize,
+    parallel: bool,
+    on_delete: bool,
+    pods: &BTreeMap<usize, OrdinalState>,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut delete: Vec<usize> = pods.keys().rev().copied().filter(|o| *o >= want).collect();
+    if !parallel {
+        delete.truncate(1);
+    }
+    let ready = |o: usize| pods.get(&o).is_some_and(|p| p.ready);
+    let mut create = Vec::new();
+    for o in (0..want).filter(|o| !pods.contains_key(o)) {
+        if !parallel && !(0..o).all(ready) {
+            break;
+        }
+        create.push(o);
+        if !parallel {
+            break;
+        }
+    }
+    if !on_delete && delete.is_empty() && create.is_empty() && (0..want).all(ready) {
+        delete.extend((0..want).rev().find(|o| pods.get(o).is_some_and(|p| !p.current)));
+    }
+    (create, delete)
+}
+
 async fn reconcile(s: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action, ClusterError> {
     let (Some(ns), Some(name), Some(uid)) = (&s.metadata.namespace, &s.metadata.name, &s.metadata.uid) else {
         return Ok(Action::await_change());
@@ -67,32 +106,12 @@ async fn reconcile(s: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action, C
         .filter_map(|p| ordinal(name, p).map(|o| (o, p)))
         .collect();
 
-    let mut to_delete: Vec<usize> = Vec::new();
-    let mut to_create: Vec<usize> = Vec::new();
-    // Scale down: highest ordinal first; OrderedReady removes one at a time.
-    let excess: Vec<usize> = pods.keys().rev().copied().filter(|o| *o >= want).collect();
-    to_delete.extend(excess.iter().take(if parallel { usize::MAX } else { 1 }));
-    // Scale up: lowest missing ordinal first; OrderedReady waits for every predecessor to be Ready.
-    for o in 0..want {
-        if pods.contains_key(&o) {
-            continue;
-        }
-        if !parallel && (0..o).any(|p| !pods.get(&p).is_some_and(|pod| is_ready(pod))) {
-            break;
-        }
-        to_create.push(o);
-        if !parallel {
-            break;
-        }
-    }
-    // Rolling update: once every ordinal exists and is Ready, replace the highest outdated one.
     let rev_of = |p: &Pod| p.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL)).cloned();
-    let all_ready = (0..want).all(|o| pods.get(&o).is_some_and(|p| is_ready(p)));
-    if !on_delete && to_delete.is_empty() && to_create.is_empty() && all_ready {
-        let outdated = (0..want).rev().find(|o| pods.get(o).is_some_and(|p| rev_of(p).as_ref() != Some(&revision)));
-        to_delete.extend(outdated);
-    }
-
+    let states: BTreeMap<usize, OrdinalState> = pods
+        .iter()
+        .map(|(o, p)| (*o, OrdinalState { ready: is_ready(p), current: rev_of(p).as_ref() == Some(&revision) }))
+        .collect();
+    let (to_create, to_delete) = plan_ordinals(want, parallel, on_delete, &states);
     for o in &to_delete {
         let pod = format!("{name}-{o}");
         match api.delete(&pod, &DeleteParams::default()).await {
@@ -163,5 +182,39 @@ async fn reconcile(s: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action, C
             .map_err(api_err(format!("{where_}: patch status")))?;
         shared.status_written(&key, &status);
     }
-    Ok(Action::requeue(shared.opts.resync))
+    // Pod and workload events trigger reconciles; the periodic one is only a safety net.
+    Ok(Action::requeue(shared.opts.resync * 6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn states(list: &[(usize, bool, bool)]) -> BTreeMap<usize, OrdinalState> {
+        list.iter().map(|(o, ready, current)| (*o, OrdinalState { ready: *ready, current: *current })).collect()
+    }
+
+    #[test]
+    fn ordered_ready_creates_one_at_a_time_after_ready_predecessors() {
+        assert_eq!(plan_ordinals(3, false, false, &states(&[])), (vec![0], vec![]));
+        assert_eq!(plan_ordinals(3, false, false, &states(&[(0, false, true)])), (vec![], vec![]));
+        assert_eq!(plan_ordinals(3, false, false, &states(&[(0, true, true)])), (vec![1], vec![]));
+        assert_eq!(plan_ordinals(3, true, false, &states(&[(1, false, true)])), (vec![0, 2], vec![]));
+    }
+
+    #[test]
+    fn scale_down_from_the_highest_ordinal() {
+        let s = states(&[(0, true, true), (1, true, true), (2, true, true), (3, false, true)]);
+        assert_eq!(plan_ordinals(1, false, false, &s), (vec![], vec![3]));
+        assert_eq!(plan_ordinals(1, true, false, &s), (vec![], vec![3, 2, 1]));
+    }
+
+    #[test]
+    fn rolling_update_replaces_the_highest_outdated_pod_once_all_are_ready() {
+        let s = states(&[(0, true, false), (1, true, false)]);
+        assert_eq!(plan_ordinals(2, false, false, &s), (vec![], vec![1]));
+        assert_eq!(plan_ordinals(2, false, true, &s), (vec![], vec![]), "OnDelete leaves them");
+        let s = states(&[(0, true, false), (1, false, true)]);
+        assert_eq!(plan_ordinals(2, false, false, &s), (vec![], vec![]), "wait for ordinal 1 to be Ready");
+    }
 }
