@@ -296,3 +296,18 @@ fn chart_options_render_service_monitor_price_file_and_extra_scale_targets() {
     assert!(rules.iter().any(|r| r["resources"] == serde_json::json!(["leaderworkersets/scale"])));
     assert!(!rules.iter().any(|r| r["resources"] == serde_json::json!(["secrets"])), "readSecrets=false drops Secrets");
 }
+
+#[test]
+fn chart_rejects_bad_values_through_its_schema() {
+    let out = Command::new(helm())
+        .args(["template", "hybridscale", "charts/hybridscale", "--set", "prometheus.url=prometheus:9090"])
+        .current_dir(root())
+        .output()
+        .expect("run helm");
+    assert!(!out.status.success(), "a Prometheus URL without a scheme must be refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/prometheus/url"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -115,7 +115,8 @@ pub fn decide(desired: &Desired, observed: &Observed, signals: &InterruptionSign
         let mut idle: Vec<&NodeInfo> =
             live.iter().copied().filter(|n| !n.pods.iter().any(|p| p.holds_gpus())).collect();
         idle.sort_by_key(|n| (!ours(n), n.name.clone()));
-        let chosen: Vec<&NodeInfo> = idle.into_iter().take(live.len().saturating_sub(needed)).collect();
+        let excess = if desired.reclaim_idle_nodes { live.len().saturating_sub(needed) } else { 0 };
+        let chosen: Vec<&NodeInfo> = idle.into_iter().take(excess).collect();
         let is_chosen = |n: &NodeInfo| chosen.iter().any(|c| c.name == n.name);
         let machine_of = |n: &NodeInfo| match np.kind {
             NodePoolKind::MachineDeployment => n

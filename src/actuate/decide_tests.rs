@@ -49,6 +49,7 @@ fn desired(spot: u32, spot_gpus: u32, own: u32) -> Desired {
             external: backend("egress"),
             weights: weights(own),
         },
+        reclaim_idle_nodes: true,
     }
 }
 
@@ -159,6 +160,18 @@ fn idle_node_is_cordoned_drained_then_handed_back() {
     let d = decide_default(&desired(4, 16, 80), &observed(2, Some(8), 80, vec![busy, drained]));
     assert_eq!(d.commands[0], Command::Uncordon { node: "n2".into(), machine: None });
     assert!(!d.commands.iter().any(|c| matches!(c, Command::DeleteNode { .. })));
+}
+
+#[test]
+fn idle_reclaim_disabled_leaves_idle_nodes_and_undoes_our_cordons() {
+    let busy = node("n1", "h100-spot", vec![gpu_pod("a")]);
+    let idle = node("n2", "h100-spot", vec![]);
+    let mut ours = node("n3", "h100-spot", vec![]);
+    ours.unschedulable = true;
+    ours.annotations.insert(RECLAIM_ANNOTATION.into(), "true".into());
+    let want = desired(1, 8, 80).with_idle_reclaim(false);
+    let d = decide_default(&want, &observed(1, Some(8), 80, vec![busy, idle, ours]));
+    assert_eq!(d.commands, vec![Command::Uncordon { node: "n3".into(), machine: None }]);
 }
 
 #[test]

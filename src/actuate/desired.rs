@@ -66,6 +66,9 @@ pub struct Desired {
     pub workloads: Vec<WorkloadTarget>,
     pub node_pools: Vec<NodePoolTarget>,
     pub route: RouteTarget,
+    /// Whether idle GPU nodes beyond the plan are cordoned, drained and handed back (the policy's
+    /// `idleReclaim.enabled`). When false, nodes hybridscale cordoned earlier are uncordoned.
+    pub reclaim_idle_nodes: bool,
 }
 
 impl Desired {
@@ -113,6 +116,13 @@ impl Desired {
                 external: spec.route.external_backend.clone(),
                 weights: plan.traffic,
             },
+            reclaim_idle_nodes: true,
         }
+    }
+
+    /// Set whether idle nodes are reclaimed (from the CostPolicy's `idleReclaim.enabled`).
+    pub fn with_idle_reclaim(mut self, enabled: bool) -> Self {
+        self.reclaim_idle_nodes = enabled;
+        self
     }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, DeleteParams, DynamicObject, EvictParams, ListParams, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::{Client, Error as KubeError};
@@ -16,7 +17,9 @@ use serde_json::{Value, json};
 
 use super::command::Command;
 use super::decide::{CAPI_DELETE_MACHINE_ANNOTATION, RECLAIM_ANNOTATION};
+use super::decide::{Decision, decide};
 use super::desired::{Desired, NodePoolTarget, ObjectRef};
+use super::interrupt::InterruptionSignals;
 use super::observed::{NodeInfo, NodePoolView, Observed, ScaleView, whole_quantity};
 use super::{ActuateError, FIELD_MANAGER, resources};
 use crate::api::inference_pool::NodePoolKind;
@@ -76,8 +79,22 @@ fn update_params() -> PatchParams {
 
 impl Executor {
     /// An executor over `client`.
+    ///
+    /// Build the client with `Config::default_retry = false` (or use [`Executor::from_config`]): kube's
+    /// default retry layer retries every 429 with exponential backoff for minutes, so an eviction refused
+    /// by a PodDisruptionBudget would block the reconcile instead of being reported as
+    /// [`Outcome::RetryLater`] and retried on the next tick.
     pub fn new(client: Client) -> Self {
         Executor { client, kinds: Mutex::new(HashMap::new()) }
+    }
+
+    /// An executor with its own client built from `config`, with kube's 429/503 retry layer turned off
+    /// (see [`Executor::new`]); every command is idempotent and the next tick retries.
+    pub fn from_config(mut config: kube::Config) -> Result<Self, ActuateError> {
+        config.default_retry = false;
+        let client = Client::try_from(config)
+            .map_err(|source| ActuateError::Kube { what: "build the actuation client".into(), source })?;
+        Ok(Executor::new(client))
     }
 
     async fn resource(&self, api_version: &str, kind: &str) -> Result<(ApiResource, bool), ActuateError> {
@@ -124,22 +141,26 @@ impl Executor {
     /// The current size of a node pool; `None` when it does not exist.
     pub async fn node_pool_view(&self, np: &NodePoolTarget) -> Result<Option<NodePoolView>, ActuateError> {
         match np.kind {
-            NodePoolKind::NodePool => {
-                let api = self.dynamic("karpenter.sh/v1", "NodePool", None).await?;
-                let Some(obj) = api.get_opt(&np.name).await.map_err(kube_err(format!("get NodePool {}", np.name)))?
-                else {
-                    return Ok(None);
-                };
-                let limit = obj.data.pointer("/spec/limits/nvidia.com~1gpu").and_then(Value::as_str).and_then(|q| {
-                    whole_quantity(&k8s_openapi::apimachinery::pkg::api::resource::Quantity(q.to_string()))
-                });
-                Ok(Some(NodePoolView { gpu_limit: limit, replicas: None }))
-            }
+            NodePoolKind::NodePool => self.karpenter_view(&np.name).await,
             NodePoolKind::MachineDeployment => {
                 let target = machine_deployment(np.namespace.as_deref().unwrap_or_default(), &np.name);
                 Ok(self.get_scale(&target).await?.map(|s| NodePoolView { gpu_limit: None, replicas: Some(s.replicas) }))
             }
         }
+    }
+
+    /// A Karpenter NodePool's GPU limit; `None` when the NodePool does not exist.
+    async fn karpenter_view(&self, name: &str) -> Result<Option<NodePoolView>, ActuateError> {
+        let api = self.dynamic("karpenter.sh/v1", "NodePool", None).await?;
+        let Some(obj) = api.get_opt(name).await.map_err(kube_err(format!("get NodePool {name}")))? else {
+            return Ok(None);
+        };
+        let limit = obj
+            .data
+            .pointer("/spec/limits/nvidia.com~1gpu")
+            .and_then(Value::as_str)
+            .and_then(|q| whole_quantity(&Quantity(q.to_string())));
+        Ok(Some(NodePoolView { gpu_limit: limit, replicas: None }))
     }
 
     /// The HTTPRoute as JSON; `None` when it does not exist.
@@ -190,6 +211,21 @@ impl Executor {
             o.nodes = self.gpu_nodes().await?;
         }
         Ok(o)
+    }
+
+    /// One actuation pass for a pool: observe, decide and, unless `recommend_only` (the policy's Recommend
+    /// mode), run the commands. The [`Decision`] lists every command (what would be done, for status in
+    /// Recommend mode) and the problems (for the Degraded condition); the [`Report`] says what was run.
+    pub async fn actuate(
+        &self,
+        desired: &Desired,
+        signals: &InterruptionSignals,
+        recommend_only: bool,
+    ) -> Result<(Observed, Decision, Report), ActuateError> {
+        let observed = self.observe(desired).await?;
+        let decision = decide(desired, &observed, signals);
+        let report = if recommend_only { Report::default() } else { self.run_all(&decision.commands).await };
+        Ok((observed, decision, report))
     }
 
     /// Run commands in order; stop at the first hard failure.
@@ -300,16 +336,8 @@ impl Executor {
     }
 
     async fn set_gpu_limit(&self, name: &str, to: u32) -> Result<Outcome, ActuateError> {
-        let np = NodePoolTarget {
-            class: crate::planner::Class::OnDemand,
-            kind: NodePoolKind::NodePool,
-            name: name.to_string(),
-            namespace: None,
-            gpus: to,
-            gpus_per_node: 1,
-        };
         // Server-side apply creates what does not exist: never create a NodePool, only resize one.
-        match self.node_pool_view(&np).await? {
+        match self.karpenter_view(name).await? {
             None => return Ok(Outcome::RetryLater(format!("NodePool {name} not found"))),
             Some(v) if v.gpu_limit == Some(to) => return Ok(Outcome::Unchanged),
             Some(_) => {}
@@ -335,6 +363,13 @@ impl Executor {
         };
         if current.pointer("/spec/rules") == Some(rules) {
             return Ok(Outcome::Unchanged);
+        }
+        // The rules were computed from the route at `resource_version`; if it changed since, recompute
+        // next tick rather than write a stale copy. The same version also goes into the apply below as a
+        // server-side precondition, which closes the window between this read and the write.
+        let live_version = current.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+        if resource_version.is_some() && live_version != resource_version {
+            return Ok(Outcome::RetryLater(format!("HTTPRoute {namespace}/{name} changed since it was read")));
         }
         // See route.rs: rules and backendRefs are atomic lists, so the whole list is applied, guarded by
         // the resourceVersion it was computed from.

@@ -162,8 +162,8 @@ impl NodeInfo {
     }
 }
 
-/// A quantity that is a plain whole number ("8", "8.0" is rejected as Kubernetes never writes it for
-/// GPUs); anything else is `None` and is treated as unknown.
+/// A quantity that is a plain whole number, as GPU counts always are ("8"); anything else ("8.5", "1k")
+/// is `None`, which callers treat as unknown rather than guessing.
 pub fn whole_quantity(q: &Quantity) -> Option<u32> {
     q.0.trim().parse().ok()
 }

@@ -99,6 +99,18 @@ pub fn rules_with_weights(route: &Value, target: &RouteTarget) -> Result<Option<
     Ok(Some(rules))
 }
 
+/// The weights to leave on the route when hybridscale stops managing it (the pool's finalizer): all
+/// traffic to the self-hosted backend when any replica is ready or data may not leave the cluster,
+/// otherwise all to the external API. Either way one backend gets everything, so the route keeps working
+/// with nobody adjusting it, and it never sends traffic only to a backend with nothing behind it.
+pub fn safe_weights(ready_replicas: u32, external_allowed: bool) -> TrafficWeights {
+    if ready_replicas > 0 || !external_allowed {
+        TrafficWeights { self_hosted_weight: 100, external_weight: 0 }
+    } else {
+        TrafficWeights { self_hosted_weight: 0, external_weight: 100 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +151,13 @@ mod tests {
         applied["spec"]["rules"] = rules;
         assert_eq!(rules_with_weights(&applied, &target(70)).unwrap(), None);
         assert_eq!(current_weights(&applied, &target(0)).unwrap().external_weight, 30);
+    }
+
+    #[test]
+    fn safe_weights_never_point_at_nothing() {
+        assert_eq!(safe_weights(2, true).self_hosted_weight, 100);
+        assert_eq!(safe_weights(0, true).external_weight, 100);
+        assert_eq!(safe_weights(0, false).self_hosted_weight, 100, "data may not leave the cluster");
     }
 
     #[test]

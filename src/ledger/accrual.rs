@@ -35,6 +35,28 @@ pub struct Usage {
     pub external_output_tokens_per_s: f64,
 }
 
+impl Usage {
+    /// Usage from what the controller observes: replicas holding GPUs per class, and the external API's
+    /// token rates derived from the pool's request rate, mean token counts and the external route weight
+    /// (percent). Unknown signals give 0 external tokens: the ledger never invents spend.
+    pub fn observed(
+        replicas: ClassReplicas,
+        gpus_per_replica: u32,
+        load: &crate::planner::LoadSignals,
+        external_weight: u32,
+    ) -> Self {
+        let share = f64::from(external_weight.min(100)) / 100.0;
+        let rps = load.request_rate.map_or(0.0, |s| s.value.max(0.0));
+        let tokens = |mean: Option<crate::planner::Sample>| rps * share * mean.map_or(0.0, |s| s.value.max(0.0));
+        Usage {
+            replicas,
+            gpus_per_replica,
+            external_input_tokens_per_s: tokens(load.mean_input_tokens),
+            external_output_tokens_per_s: tokens(load.mean_output_tokens),
+        }
+    }
+}
+
 /// Tuning of the ledger.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LedgerConfig {
@@ -298,6 +320,51 @@ mod tests {
         assert_eq!(s1.accrued_seconds, 600.0);
         assert_eq!(s1.uncounted_seconds, 7200.0 - 600.0);
         assert_eq!(s1.status.accrued_until.as_deref(), Some("2026-11-22T09:00:00Z"));
+    }
+
+    #[test]
+    fn usage_from_observed_signals() {
+        use crate::planner::{LoadSignals, Sample};
+        let at = 0.0;
+        let load = LoadSignals {
+            request_rate: Some(Sample { value: 10.0, at }),
+            mean_input_tokens: Some(Sample { value: 1000.0, at }),
+            mean_output_tokens: Some(Sample { value: 250.0, at }),
+            ..Default::default()
+        };
+        let u = Usage::observed(ClassReplicas { reserved: 1, spot: 0, on_demand: 0 }, 4, &load, 30);
+        assert!(close(u.external_input_tokens_per_s, 3000.0));
+        assert!(close(u.external_output_tokens_per_s, 750.0));
+        let none = Usage::observed(ClassReplicas::default(), 4, &LoadSignals::default(), 100);
+        assert_eq!(none.external_input_tokens_per_s, 0.0);
+    }
+
+    proptest::proptest! {
+        /// Splitting an interval into any ticks (and restarting between them) integrates the same spend as
+        /// one accrual over the whole interval, while usage is constant and no gap is capped, including
+        /// intervals that cross the end of the month.
+        #[test]
+        fn accrual_is_additive_over_any_ticks(
+            steps in proptest::collection::vec(0u64..1_200_000, 1..40),
+            start_hour in 0i64..(31 * 24),
+            spot in 0u32..20,
+        ) {
+            let cfg = LedgerConfig { max_gap_seconds: f64::INFINITY };
+            let u = Usage { replicas: ClassReplicas { reserved: 1, spot, on_demand: 2 }, ..usage() };
+            let t0 = t("2026-10-01T00:00:00Z").checked_add(jiff::SignedDuration::from_hours(start_hour)).unwrap();
+            let first = accrue(&CostStatus::default(), &u, &prices(), t0, &cfg).unwrap().status;
+            let mut ticked = first.clone();
+            let mut now = t0;
+            for ms in &steps {
+                now = now.checked_add(jiff::SignedDuration::from_millis(*ms as i64)).unwrap();
+                let next = accrue(&ticked, &u, &prices(), now, &cfg).unwrap().status;
+                ticked = serde_json::from_str(&serde_json::to_string(&next).unwrap()).unwrap();
+            }
+            let whole = accrue(&first, &u, &prices(), now, &cfg).unwrap().status;
+            proptest::prop_assert_eq!(&ticked.accrued_until, &whole.accrued_until);
+            proptest::prop_assert!(close(ticked.month_to_date_usd, whole.month_to_date_usd),
+                "{} != {}", ticked.month_to_date_usd, whole.month_to_date_usd);
+        }
     }
 
     #[test]

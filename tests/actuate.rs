@@ -1,0 +1,326 @@
+//! Actuation against the sandbox API server over HTTP with the real kube::Client: observe → decide →
+//! execute makes the cluster match a plan, a second pass writes nothing, SSA keeps other managers' fields,
+//! a PodDisruptionBudget's 429 is "retry later" (never forced), and a drained idle node is handed back.
+
+use hybridscale::actuate::decide::RECLAIM_ANNOTATION;
+use hybridscale::actuate::{
+    Command, Desired, Executor, FIELD_MANAGER, InterruptionSignals, NodePoolTarget, ObjectRef, Outcome, RouteTarget,
+    WorkloadTarget, decide,
+};
+use hybridscale::api::inference_pool::{BackendRef, NodePoolKind};
+use hybridscale::planner::{Class, TrafficWeights};
+use hybridscale::sandbox::{Sandbox, SandboxOptions};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+const NS: &str = "inference";
+
+/// The executor's own client, without kube's retry layer (see `Executor::new`).
+fn executor(sb: &Sandbox) -> Executor {
+    Executor::from_config(kube::Config::new(sb.url.parse().expect("sandbox url"))).expect("executor")
+}
+
+async fn start() -> (Sandbox, Client, tempfile::TempDir) {
+    hybridscale::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = SandboxOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        kubeconfig_path: Some(dir.path().join("kubeconfig")),
+        ..SandboxOptions::default()
+    };
+    let sb = Sandbox::start(opts).await.expect("sandbox starts");
+    let client = sb.client().expect("client");
+    (sb, client, dir)
+}
+
+fn dynamic(client: &Client, api_version: &str, kind: &str, plural: &str, ns: Option<&str>) -> Api<DynamicObject> {
+    let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, kind), plural);
+    match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    }
+}
+
+async fn create<K>(api: &Api<K>, v: Value)
+where
+    K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let obj: K = serde_json::from_value(v).expect("object");
+    api.create(&PostParams::default(), &obj).await.expect("create");
+}
+
+async fn seed(client: &Client) {
+    create(&Api::<Namespace>::all(client.clone()), json!({"metadata": {"name": NS}})).await;
+    let deploys = Api::<Deployment>::namespaced(client.clone(), NS);
+    for (name, replicas) in [("llama-reserved", 2), ("llama-spot", 1)] {
+        create(
+            &deploys,
+            json!({"metadata": {"name": name}, "spec": {"replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.6"}]}}}}),
+        )
+        .await;
+    }
+    // The NodePool and the route as Git would have them, applied by Argo CD's field manager.
+    let argo = PatchParams::apply("argocd-controller");
+    let nodepools = dynamic(client, "karpenter.sh/v1", "NodePool", "nodepools", None);
+    let np = json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "h100-spot"},
+        "spec": {"template": {"spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"},
+                                       "requirements": [{"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]}]}},
+                 "limits": {"cpu": "1000", "nvidia.com/gpu": "8"}}});
+    nodepools.patch("h100-spot", &argo, &Patch::Apply(&np)).await.expect("apply NodePool");
+    let routes = dynamic(client, "gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", Some(NS));
+    let route = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "llama", "namespace": NS},
+        "spec": {"parentRefs": [{"name": "inference-gateway"}],
+                 "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/health"}}],
+                            "backendRefs": [{"name": "health", "port": 80}]},
+                           {"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+                            "backendRefs": [{"name": "llama-vllm", "port": 8000, "weight": 100},
+                                            {"name": "egress", "port": 443, "weight": 0}]}]}});
+    routes.patch("llama", &argo, &Patch::Apply(&route)).await.expect("apply HTTPRoute");
+    // Two spot GPU nodes: n1 serves the spot replica, n2 only runs a log shipper (protected by a PDB)
+    // and a DaemonSet pod.
+    let nodes = Api::<Node>::all(client.clone());
+    for name in ["n1", "n2"] {
+        create(
+            &nodes,
+            json!({"metadata": {"name": name, "labels": {"karpenter.sh/nodepool": "h100-spot"}},
+            "status": {"allocatable": {"nvidia.com/gpu": "8"}, "capacity": {"nvidia.com/gpu": "8"}}}),
+        )
+        .await;
+    }
+    let pods = Api::<Pod>::namespaced(client.clone(), NS);
+    create(
+        &pods,
+        json!({"metadata": {"name": "llama-spot-0", "labels": {"app": "llama-spot"}},
+        "spec": {"nodeName": "n1", "containers": [{"name": "vllm", "image": "vllm",
+                 "resources": {"limits": {"nvidia.com/gpu": "4"}}}]}}),
+    )
+    .await;
+    create(
+        &pods,
+        json!({"metadata": {"name": "shipper", "labels": {"app": "shipper"}},
+        "spec": {"nodeName": "n2", "containers": [{"name": "s", "image": "fluent-bit"}]}}),
+    )
+    .await;
+    // Ready, so the PodDisruptionBudget protects it (an unready pod may always be evicted).
+    let ready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+    pods.patch_status("shipper", &PatchParams::default(), &Patch::Merge(&ready)).await.expect("pod status");
+    create(&pods, json!({"metadata": {"name": "dcgm-n2", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "dcgm", "uid": "00000000-0000-0000-0000-000000000001"}]},
+        "spec": {"nodeName": "n2", "containers": [{"name": "d", "image": "dcgm"}]}}))
+    .await;
+    create(&Api::<PodDisruptionBudget>::namespaced(client.clone(), NS),
+        json!({"metadata": {"name": "shipper"}, "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "shipper"}}}}))
+    .await;
+}
+
+fn backend(name: &str) -> BackendRef {
+    BackendRef { group: String::new(), kind: "Service".into(), name: name.into(), port: None }
+}
+
+fn desired(spot: u32, spot_gpus: u32, own: u32) -> Desired {
+    let w = |class, name: &str, replicas| WorkloadTarget {
+        class,
+        target: ObjectRef {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some(NS.into()),
+            name: name.into(),
+        },
+        replicas,
+    };
+    Desired {
+        workloads: vec![w(Class::Reserved, "llama-reserved", 2), w(Class::Spot, "llama-spot", spot)],
+        node_pools: vec![NodePoolTarget {
+            class: Class::Spot,
+            kind: NodePoolKind::NodePool,
+            name: "h100-spot".into(),
+            namespace: None,
+            gpus: spot_gpus,
+            gpus_per_node: 8,
+        }],
+        route: RouteTarget {
+            namespace: NS.into(),
+            name: "llama".into(),
+            rule_index: 1,
+            self_hosted: backend("llama-vllm"),
+            external: backend("egress"),
+            weights: TrafficWeights { self_hosted_weight: own, external_weight: 100 - own },
+        },
+        reclaim_idle_nodes: true,
+    }
+}
+
+async fn tick(exec: &Executor, want: &Desired) -> Vec<(Command, Outcome)> {
+    let observed = exec.observe(want).await.expect("observe");
+    let decision = decide(want, &observed, &InterruptionSignals::default());
+    assert!(decision.problems.is_empty(), "{:?}", decision.problems);
+    let report = exec.run_all(&decision.commands).await;
+    assert!(report.failed.is_none(), "{:?}", report.failed);
+    report.done
+}
+
+fn managers(obj: &DynamicObject) -> Vec<String> {
+    obj.managed_fields().iter().filter_map(|m| m.manager.clone()).collect()
+}
+
+#[tokio::test]
+async fn plan_is_applied_once_and_keeps_other_managers_fields() {
+    let (sb, client, _dir) = start().await;
+    seed(&client).await;
+    let exec = executor(&sb);
+
+    // The plan keeps the spot replica, needs only n1's GPUs (so idle n2 is reclaimed), and sends 30% of
+    // the traffic to the external API.
+    let want = desired(1, 8, 70);
+    let done = tick(&exec, &want).await;
+    let outcomes: Vec<(String, Outcome)> = done.iter().map(|(c, o)| (c.describe(), o.clone())).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("HTTPRoute inference/llama: self-hosted/external weights 100/0 -> 70/30".to_string(), Outcome::Applied),
+            ("cordon idle GPU node n2".to_string(), Outcome::Applied),
+            (
+                "evict inference/shipper from n2".to_string(),
+                Outcome::RetryLater("eviction of inference/shipper refused by a PodDisruptionBudget".into())
+            ),
+        ]
+    );
+    let routes = dynamic(&client, "gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", Some(NS));
+    let route = routes.get("llama").await.unwrap();
+    let spec = &route.data["spec"];
+    assert_eq!(spec["rules"][1]["backendRefs"][0]["weight"], 70);
+    assert_eq!(spec["rules"][1]["backendRefs"][1]["weight"], 30);
+    assert_eq!(spec["rules"][0]["backendRefs"][0]["name"], "health", "other rules kept");
+    assert_eq!(spec["parentRefs"][0]["name"], "inference-gateway", "fields outside rules kept");
+    assert!(managers(&route).contains(&FIELD_MANAGER.to_string()), "{:?}", managers(&route));
+
+    let n2 = Api::<Node>::all(client.clone()).get("n2").await.unwrap();
+    assert_eq!(n2.spec.as_ref().and_then(|s| s.unschedulable), Some(true));
+    assert!(n2.annotations().contains_key(RECLAIM_ANNOTATION));
+
+    // Same plan again: nothing to write except the eviction the PDB still refuses.
+    let again = tick(&exec, &want).await;
+    assert!(again.iter().all(|(c, _)| matches!(c, Command::Evict { .. })), "{again:?}");
+    // Re-running commands already applied is a no-op too (stale decisions are safe).
+    for (c, _) in &done[..2] {
+        assert_eq!(exec.run(c).await.unwrap(), Outcome::Unchanged, "{}", c.describe());
+    }
+
+    // The PDB goes away: the pod is evicted (the DaemonSet pod stays), then the node is handed back.
+    Api::<PodDisruptionBudget>::namespaced(client.clone(), NS)
+        .delete("shipper", &DeleteParams::default())
+        .await
+        .unwrap();
+    let evicted = tick(&exec, &want).await;
+    assert_eq!(evicted.len(), 1);
+    assert_eq!(evicted[0].1, Outcome::Applied);
+    assert!(Api::<Pod>::namespaced(client.clone(), NS).get_opt("shipper").await.unwrap().is_none());
+    let handed_back = tick(&exec, &want).await;
+    assert_eq!(handed_back, vec![(Command::DeleteNode { node: "n2".into() }, Outcome::Applied)]);
+    assert!(Api::<Node>::all(client.clone()).get_opt("n2").await.unwrap().is_none());
+    assert!(tick(&exec, &want).await.is_empty(), "converged");
+
+    // Scale up: the NodePool limit rises (its cpu limit, owned by Argo CD, stays), then the replicas.
+    let up = desired(3, 24, 70);
+    let done = tick(&exec, &up).await;
+    let names: Vec<String> = done.iter().map(|(c, _)| c.describe()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "spot NodePool h100-spot: nvidia.com/gpu limit 8 -> 24".to_string(),
+            "spot Deployment inference/llama-spot: replicas 1 -> 3".to_string(),
+        ]
+    );
+    let np = dynamic(&client, "karpenter.sh/v1", "NodePool", "nodepools", None).get("h100-spot").await.unwrap();
+    assert_eq!(np.data["spec"]["limits"], json!({"cpu": "1000", "nvidia.com/gpu": "24"}));
+    assert!(np.data["spec"]["template"]["spec"]["requirements"].is_array(), "template kept");
+    let deploy = Api::<Deployment>::namespaced(client.clone(), NS).get("llama-spot").await.unwrap();
+    assert_eq!(deploy.spec.unwrap().replicas, Some(3));
+    let scale_manager: Vec<_> =
+        deploy.metadata.managed_fields.iter().flatten().filter_map(|m| m.manager.clone()).collect();
+    assert!(scale_manager.contains(&FIELD_MANAGER.to_string()), "{scale_manager:?}");
+    assert!(tick(&exec, &up).await.is_empty(), "converged");
+}
+
+#[tokio::test]
+async fn recommend_mode_writes_nothing_and_a_route_edited_after_it_was_read_is_not_overwritten() {
+    let (sb, client, _dir) = start().await;
+    seed(&client).await;
+    let exec = executor(&sb);
+    let want = desired(1, 16, 60);
+    // Recommend mode: the decision is there, nothing is written.
+    let (_, recommended, report) = exec.actuate(&want, &InterruptionSignals::default(), true).await.unwrap();
+    assert!(!recommended.commands.is_empty() && report.done.is_empty() && report.failed.is_none());
+    let rv = |o: &DynamicObject| o.metadata.resource_version.clone();
+    let routes = dynamic(&client, "gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", Some(NS));
+    let before = rv(&routes.get("llama").await.unwrap());
+    assert_eq!(exec.actuate(&want, &InterruptionSignals::default(), true).await.unwrap().2.done.len(), 0);
+    assert_eq!(rv(&routes.get("llama").await.unwrap()), before, "Recommend mode changed the route");
+    let observed = exec.observe(&want).await.unwrap();
+    let decision = decide(&want, &observed, &InterruptionSignals::default());
+    let set = decision.commands.iter().find(|c| matches!(c, Command::SetRouteWeights { .. })).unwrap().clone();
+    // Someone changes the route (a Git sync adds a timeout) between our read and our write.
+    let mut edited = routes.get("llama").await.unwrap();
+    edited.data["spec"]["rules"][1]["timeouts"] = json!({"request": "30s"});
+    edited.managed_fields_mut().clear();
+    routes.replace("llama", &PostParams::default(), &edited).await.unwrap();
+    assert!(matches!(exec.run(&set).await.unwrap(), Outcome::RetryLater(_)));
+    let now = routes.get("llama").await.unwrap();
+    assert_eq!(now.data["spec"]["rules"][1]["timeouts"]["request"], "30s");
+    // The next tick re-reads and applies on top of the edit.
+    tick(&exec, &want).await;
+    let now = routes.get("llama").await.unwrap();
+    assert_eq!(now.data["spec"]["rules"][1]["timeouts"]["request"], "30s");
+    assert_eq!(now.data["spec"]["rules"][1]["backendRefs"][1]["weight"], 40);
+}
+
+#[tokio::test]
+async fn spot_interruption_is_found_from_taints_and_scale_selectors() {
+    use hybridscale::actuate::{Selector, find_interruptions};
+    use hybridscale::planner::ClassReplicas;
+
+    let (sb, client, _dir) = start().await;
+    seed(&client).await;
+    let pods = Api::<Pod>::namespaced(client.clone(), NS);
+    let ready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+    pods.patch_status("llama-spot-0", &PatchParams::default(), &Patch::Merge(&ready)).await.unwrap();
+    // The AWS Node Termination Handler taints n1 on a spot interruption notice.
+    let taint = json!({"spec": {"taints": [{"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}]}});
+    Api::<Node>::all(client.clone()).patch("n1", &PatchParams::default(), &Patch::Merge(&taint)).await.unwrap();
+
+    let exec = executor(&sb);
+    let want = desired(1, 8, 100);
+    let observed = exec.observe(&want).await.unwrap();
+    // Which pods are whose: the /scale subresource's status.selector of each class's workload.
+    let mut selectors = Vec::new();
+    for w in &want.workloads {
+        let scale = observed.workloads[w.class as usize].as_ref().expect("scale target");
+        let sel = scale.selector.as_deref().expect("deployments report a selector");
+        selectors.push((w.class, Selector::parse(sel).unwrap()));
+    }
+    let found = find_interruptions(&observed.nodes, NS, &selectors, &InterruptionSignals::default());
+    assert_eq!(found.nodes, vec![("n1".to_string(), "taint aws-node-termination-handler/spot-itn".to_string())]);
+    assert_eq!(found.affected, ClassReplicas { reserved: 0, spot: 1, on_demand: 0 });
+    // The interrupted node's GPUs stay counted by Karpenter until it is gone: the limit leaves room for
+    // its replacement.
+    let decision = decide(&want, &observed, &InterruptionSignals::default());
+    assert!(
+        decision.commands.contains(&Command::SetNodePoolGpuLimit {
+            class: Class::Spot,
+            name: "h100-spot".into(),
+            from: Some(8),
+            to: 16
+        }),
+        "{:?}",
+        decision.commands
+    );
+}
