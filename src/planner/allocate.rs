@@ -76,7 +76,24 @@ fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option<Class> {
     }
 }
 
-/// Compute the raw targets.
+/// Raw targets: replicas worth buying for the persisting base, and at least as many of those already
+/// running as are worth keeping for the current demand. Buying needs persistence (a new replica costs
+/// its lead time and a whole window before it can go); keeping does not (a running replica costs only
+/// its hour), so a replica stays while the current demand keeps it at or above break-even.
+pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds, desired: [u32; 3]) -> Allocation {
+    let mut buy = allocate(config, econ, fc, b);
+    if fc.now_rps > fc.base_rps {
+        let keep_fc = Forecast { base_rps: fc.now_rps, ..*fc };
+        let keep = allocate(config, econ, &keep_fc, b);
+        for i in 0..3 {
+            buy.replicas[i] = buy.replicas[i].max(keep.replicas[i].min(desired[i]));
+        }
+        fit_limits(config, &mut buy.replicas, b);
+    }
+    buy
+}
+
+/// Replicas worth buying for the forecast's persisting base, plus what the external API cannot take.
 pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds) -> Allocation {
     let mu = econ.mu;
     let mut r = [0u32; 3];
@@ -129,6 +146,13 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
     Allocation { replicas: r, must_rps, spot_over_fraction }
 }
 
+/// Fewest replicas the pool may have: its minimum, and at least one when there is no external API
+/// (the replicas are then the only path for traffic).
+pub fn pool_floor(config: &PoolConfig) -> u32 {
+    let floor = if config.external.is_none() { config.min_replicas.max(1) } else { config.min_replicas };
+    floor.min(config.max_replicas)
+}
+
 /// Bring counts within per-class and pool minimum and maximum. Minimums are filled cheapest first;
 /// excess over the pool maximum is removed dearest first. Without an external API the pool keeps at
 /// least one replica: it is the only path for traffic.
@@ -137,8 +161,7 @@ pub fn fit_limits(config: &PoolConfig, r: &mut [u32; 3], b: &Bounds) {
         let i = c as usize;
         r[i] = r[i].clamp(class_min(config, c), class_max(config, c).max(class_min(config, c)));
     }
-    let floor = if config.external.is_none() { config.min_replicas.max(1) } else { config.min_replicas };
-    let floor = floor.min(config.max_replicas);
+    let floor = pool_floor(config);
     while r.iter().sum::<u32>() < floor {
         let c = if r[0] < class_max(config, Class::Reserved) {
             Class::Reserved

@@ -44,10 +44,12 @@ pub fn exceeds(a: Option<Allowance>, burn: f64) -> bool {
 }
 
 /// Remove replicas added over `floor` (dearest class first) while the burn passes the allowance.
-/// `burn_of` prices a replica count. Never goes below `floor`.
+/// `burn_of` prices a replica count. Never goes below `floor` per class nor `total_floor` in all (the
+/// configured minimums outrank the budget).
 pub fn trim_additions(
     r: &mut [u32; 3],
     floor: [u32; 3],
+    total_floor: u32,
     replica_hour: [f64; 3],
     allowance: f64,
     burn_of: impl Fn(&[u32; 3]) -> f64,
@@ -56,7 +58,7 @@ pub fn trim_additions(
     order.sort_by(|a, b| replica_hour[*b].total_cmp(&replica_hour[*a]));
     let mut removed = 0;
     for i in order {
-        while r[i] > floor[i] && burn_of(r) > allowance + 1e-9 {
+        while r[i] > floor[i] && r.iter().sum::<u32>() > total_floor && burn_of(r) > allowance + 1e-9 {
             r[i] -= 1;
             removed += 1;
         }

@@ -88,7 +88,7 @@ fn fresh(
     let persist = buy_time(config, econ, windows);
     let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist);
     let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted };
-    let mut alloc = allocate::allocate(config, econ, &fc, &bounds);
+    let mut alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
 
     // Idle: demand below the threshold of what the healthy ready replicas serve.
     let healthy = obs.healthy();
@@ -130,7 +130,7 @@ fn fresh(
     if over_now && action == Some(BudgetAction::Degrade) {
         // Cheapest tier first: no new on-demand, spot past its fraction (within its class maximum).
         bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand as usize], ..bounds };
-        alloc = allocate::allocate(config, econ, &fc, &bounds);
+        alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
         if idle_release {
             alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
             allocate::fit_limits(config, &mut alloc.replicas, &bounds);
@@ -147,6 +147,8 @@ fn fresh(
             trimmed += target[i].saturating_sub(keep);
             target[i] = target[i].min(keep);
         }
+        // The configured minimums still hold.
+        allocate::fit_limits(config, &mut target, &bounds);
     }
     // Hold and Degrade never let additions pass the allowance.
     let ready_rps_for = |t: &[u32; 3]| {
@@ -158,7 +160,8 @@ fn fresh(
     let burn_of = |t: &[u32; 3]| econ.gpu_usd_per_hour(*t) + ext_usd_per_hour(econ, ext_rps);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
         let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
-        trimmed += budget::trim_additions(&mut target, floor, econ.replica_hour, a.usd_per_hour, burn_of);
+        let total_floor = allocate::pool_floor(config);
+        trimmed += budget::trim_additions(&mut target, floor, total_floor, econ.replica_hour, a.usd_per_hour, burn_of);
     }
     let usd_per_hour = burn_of(&target);
     let budget_exceeded = over_now || budget::exceeds(allowance, usd_per_hour);
@@ -205,10 +208,12 @@ fn stale(
 ) -> Plan {
     mem.idle_since = None;
     let safe = mem.last_safe.map(|(_, r, _)| scale_down::to_array(&r)).unwrap_or(obs.desired);
+    // The external bill is unknown without a rate: the budget is judged on the GPUs.
     let allowance = budget::allowance(config.budget.as_ref(), &snapshot.spend);
     let burn_now = econ.gpu_usd_per_hour(obs.desired);
     let over = budget::exceeds(allowance, burn_now);
-    let hold_budget = over && config.budget.as_ref().is_some_and(|b| b.on_exceeded == BudgetAction::Hold);
+    let action = config.budget.as_ref().map(|b| b.on_exceeded);
+    let hold_budget = over && action == Some(BudgetAction::Hold);
     let mut target = obs.desired;
     for c in Class::ALL {
         let i = c as usize;
@@ -223,6 +228,17 @@ fn stale(
     for i in [2usize, 1, 0] {
         let excess = target.iter().sum::<u32>().saturating_sub(config.max_replicas);
         target[i] -= excess.min(target[i] - obs.desired[i]);
+    }
+    // The pool minimum still holds (this only adds, unless what runs is above a lowered maximum).
+    let (spot_fraction, _) = spot::fraction(config, &mem);
+    let bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted };
+    allocate::fit_limits(config, &mut target, &bounds);
+    if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
+        let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
+        let total_floor = allocate::pool_floor(config);
+        budget::trim_additions(&mut target, floor, total_floor, econ.replica_hour, a.usd_per_hour, |t| {
+            econ.gpu_usd_per_hour(*t)
+        });
     }
     let weights = traffic::held(config, snapshot.traffic, obs.ready.iter().sum(), obs.healthy());
     let usd_per_hour = econ.gpu_usd_per_hour(target);

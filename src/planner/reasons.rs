@@ -83,7 +83,7 @@ fn up_reason(ctx: &Context, c: Class) -> String {
     }
     if c != Class::Reserved && fc.base_rps + 1e-9 < fc.peak_rps && ctx.econ.external_substitutes() {
         parts.push(format!(
-            "{} rps has lasted {} (the buy time at break-even utilisation {}%)",
+            "{} rps of it has lasted the {} buy time (break-even utilisation {}%)",
             num(fc.base_rps),
             dur(fc.persist_s),
             num(ctx.econ.break_even(c) * 100.0)
@@ -147,7 +147,7 @@ fn down_reason(ctx: &Context, c: Class) -> String {
             dur(ctx.windows[i])
         )),
         Damping::Step => s.push_str(&format!("; at most {} removed per tick", ctx.config.max_scale_down_step)),
-        Damping::None => {}
+        Damping::None => s.push_str(&format!(" and has for the whole {} rent-or-buy window", dur(ctx.windows[i]))),
     }
     if ctx.degraded {
         s.push_str("; budget exceeded (Degrade): moving to the cheapest tier");

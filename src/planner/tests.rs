@@ -386,3 +386,25 @@ fn config_from_the_sample_resources() {
     let e = PoolConfig::from_resources(&policy, &bad).unwrap_err();
     assert_eq!(e.to_string(), "InferencePool inference/llama-70b: spec minReplicas 20 exceeds maxReplicas 16");
 }
+
+#[test]
+fn zz_print_reasons() {
+    let c = config();
+    let plans = replay(&c, [2, 1, 0], 200, |t| {
+        if t < T0 + 600.0 {
+            10.0
+        } else if t < T0 + 1800.0 {
+            10.0 + (t - T0 - 600.0) * 0.02
+        } else {
+            8.0
+        }
+    });
+    for (k, p) in plans.iter().enumerate() {
+        if !p.changes.is_empty() {
+            println!("t={} {}", k * 15, p.summary);
+            for ch in &p.changes {
+                println!("    {}", ch.reason);
+            }
+        }
+    }
+}
