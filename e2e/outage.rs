@@ -25,8 +25,7 @@ async fn prometheus_outage_holds_then_resumes() {
     // Load drops to nothing meanwhile: without signals this must not scale anything down.
     env.set_demand(0.0);
     env.wait_for("SignalsStale=True", WAIT, || async {
-        let c = env.status().await?.conditions.into_iter().find(|c| c.type_ == "SignalsStale")?;
-        (c.status == ConditionStatus::True).then_some(())
+        (env.condition("SignalsStale").await?.status == ConditionStatus::True).then_some(())
     })
     .await;
     for _ in 0..20 {
@@ -40,8 +39,7 @@ async fn prometheus_outage_holds_then_resumes() {
     env.set_demand(24.0);
     env.prom.restart().await;
     env.wait_for("SignalsStale=False after the restart", WAIT, || async {
-        let c = env.status().await?.conditions.into_iter().find(|c| c.type_ == "SignalsStale")?;
-        (c.status == ConditionStatus::False).then_some(())
+        (env.condition("SignalsStale").await?.status == ConditionStatus::False).then_some(())
     })
     .await;
     env.wait_for("scaled up for 24 rps", WAIT, || async { (env.replicas().await == [1, 4, 0]).then_some(()) }).await;

@@ -333,14 +333,19 @@ impl Env {
     /// Everything worth seeing when a wait fails.
     pub async fn describe(&self) -> String {
         let st = self.status().await;
+        let gw = self.gateway();
         format!(
-            "replicas={:?} ready_pods={:?} nodes={:?} weights={:?} limits={:?} gateway={:?}\nstatus={}\nevents={:?}",
+            "replicas={:?} ready_pods={:?} nodes={:?} weights={:?} limits={:?} gateway: demand={} rps, self-hosted \
+             share={:.2}, serving pods={:?}, exporter pods={}\nstatus={}\nevents={:?}",
             self.replicas().await,
             self.ready_pods().await,
             self.nodes().await,
             self.weights().await,
             self.nodepool_limits().await,
-            self.gateway(),
+            gw.demand_rps,
+            gw.self_share,
+            gw.ready_pods,
+            self.exporter.totals(&self.ns, MODEL).pods,
             serde_json::to_string(&st).unwrap_or_default(),
             self.events().await,
         )

@@ -160,7 +160,8 @@ impl PoolConfig {
         check("CostPolicy", &cname, "spec.slo.latencySeconds", slo, slo > 0.0, "must be > 0")?;
         let frac = c.spot.max_fraction;
         check("CostPolicy", &cname, "spec.spot.maxFraction", frac, (0.0..=1.0).contains(&frac), "must be in 0..1")?;
-        let share = c.external.max_share;
+        // Unset means no limit when allowed (api::ExternalPolicy::effective_max_share).
+        let share = c.external.max_share.unwrap_or(1.0);
         check("CostPolicy", &cname, "spec.external.maxShare", share, (0.0..=1.0).contains(&share), "must be in 0..1")?;
         let idle_u = c.idle_reclaim.utilization_threshold;
         check(
