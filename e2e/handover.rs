@@ -38,10 +38,7 @@ async fn ledger_and_stabilisation_survive_restart_and_handover() {
     let before = env.status().await.expect("status").cost;
     ops.iter_mut().find(|(id, _)| *id == first).expect("leader instance").1.crash().await;
 
-    env.wait_for("the standby takes the lease", WAIT, || async {
-        holder(&env).await.filter(|h| *h != first)
-    })
-    .await;
+    env.wait_for("the standby takes the lease", WAIT, || async { holder(&env).await.filter(|h| *h != first) }).await;
     env.wait_for("[1,2,0] ready, traffic self-hosted after the take-over", WAIT, || async {
         (env.ready_pods().await == [1, 2, 0] && env.weights().await == Some((100, 0))).then_some(())
     })

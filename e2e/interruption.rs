@@ -45,8 +45,10 @@ async fn spot_interruption_moves_traffic_and_replaces() {
     })
     .await;
     // After the node is gone, two spot replicas serve again and the traffic comes back.
-    env.wait_for("interrupted node terminated", WAIT, || async { nodes.get_opt(&victim).await.ok()?.is_none().then_some(()) })
-        .await;
+    env.wait_for("interrupted node terminated", WAIT, || async {
+        nodes.get_opt(&victim).await.ok()?.is_none().then_some(())
+    })
+    .await;
     env.wait_for("traffic back on two ready spot replicas", WAIT, || async {
         (env.ready_pods().await[1] >= 2 && env.weights().await == Some((100, 0))).then_some(())
     })

@@ -13,7 +13,7 @@ pub mod input;
 pub mod ledger;
 pub mod modelserver;
 pub mod planner;
+pub mod sandbox;
 pub mod signals;
 pub mod telemetry;
-pub mod sandbox;
 pub mod tls;

@@ -88,7 +88,8 @@ pub async fn apply(client: &kube::Client, obj: &Value, manager: &str) {
     let kind = obj["kind"].as_str().expect("kind");
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk).await.unwrap_or_else(|e| panic!("discover {kind}: {e}"));
+    let (ar, caps) =
+        kube::discovery::pinned_kind(client, &gvk).await.unwrap_or_else(|e| panic!("discover {kind}: {e}"));
     let name = obj["metadata"]["name"].as_str().expect("name");
     let api: Api<DynamicObject> = match (caps.scope, obj["metadata"]["namespace"].as_str()) {
         (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
@@ -179,7 +180,8 @@ async fn gateway_step(
     let _ = exporter.set_gauge("gateway_requests_per_second", &labels, demand, None);
     let _ = exporter.set_gauge("gateway_prompt_tokens_per_second", &labels, demand * 512.0, None);
     let _ = exporter.set_gauge("gateway_generation_tokens_per_second", &labels, demand * 128.0, None);
-    *view.lock().unwrap_or_else(|e| e.into_inner()) = GatewayView { demand_rps: demand, self_share: share, ready_pods: ready };
+    *view.lock().unwrap_or_else(|e| e.into_inner()) =
+        GatewayView { demand_rps: demand, self_share: share, ready_pods: ready };
     Ok(())
 }
 
@@ -208,7 +210,8 @@ impl Env {
         }
         let cluster = spawn_cluster(client.clone(), cluster);
 
-        let exporter = Arc::new(ModelServerExporter::start("127.0.0.1:0".parse().expect("addr")).await.expect("exporter"));
+        let exporter =
+            Arc::new(ModelServerExporter::start("127.0.0.1:0".parse().expect("addr")).await.expect("exporter"));
         exporter.set_profile(
             ns,
             MODEL,
@@ -232,7 +235,19 @@ impl Env {
                 }
             })
         };
-        let env = Env { ns: ns.to_string(), sandbox, client, exporter, prom, dir, cluster: Some(cluster), demand, view, gateway, logs: Mutex::new(Vec::new()) };
+        let env = Env {
+            ns: ns.to_string(),
+            sandbox,
+            client,
+            exporter,
+            prom,
+            dir,
+            cluster: Some(cluster),
+            demand,
+            view,
+            gateway,
+            logs: Mutex::new(Vec::new()),
+        };
         // Faults only once the world is set up: they are for the operator.
         env.sandbox.set_faults(faults);
         Some(env)

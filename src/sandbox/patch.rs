@@ -65,7 +65,11 @@ pub fn json(target: &Value, patch: &Value) -> Result<Value, ApiError> {
             continue;
         }
         json_patch::patch(&mut out, &[op]).map_err(|e| {
-            ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+            ApiError::new(
+                422,
+                "Invalid",
+                format!("the server rejected our request due to an error in our request: {e}"),
+            )
         })?;
     }
     Ok(out)
