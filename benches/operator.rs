@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use hybridscale::modelserver::ModelServerExporter;
 use hybridscale::sandbox::{Sandbox, SandboxOptions};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::Value;
 

@@ -285,7 +285,7 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     // interpolates in the (2.5, 5] bucket: 2.5 + 2.5 * (0.9 - 1/3) / (2/3) = 4.625.
     ex.set_profile("ml", "llama", fixed(3.0));
     ex.set_load("ml", "llama", Load { rps: 16.0, mean_input_tokens: 400.0, mean_output_tokens: 100.0 });
-    let r = eventually(
+    let _settled = eventually(
         Duration::from_secs(30),
         "16 rps",
         || llama.read(now_unix()),

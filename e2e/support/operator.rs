@@ -114,10 +114,10 @@ impl Operator {
             }
             Operator::InProcess { stop, task } => {
                 let _ = stop.send(true);
-                if let Some(t) = task.take() {
-                    if tokio::time::timeout(Duration::from_secs(10), t).await.is_err() {
-                        panic!("in-process operator did not stop within 10 s of shutdown");
-                    }
+                if let Some(t) = task.take()
+                    && tokio::time::timeout(Duration::from_secs(10), t).await.is_err()
+                {
+                    panic!("in-process operator did not stop within 10 s of shutdown");
                 }
             }
         }

@@ -85,8 +85,8 @@ pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds,
     if fc.now_rps > fc.base_rps {
         let keep_fc = Forecast { base_rps: fc.now_rps, ..*fc };
         let keep = allocate(config, econ, &keep_fc, b);
-        for i in 0..3 {
-            buy.replicas[i] = buy.replicas[i].max(keep.replicas[i].min(desired[i]));
+        for (i, want) in desired.iter().enumerate() {
+            buy.replicas[i] = buy.replicas[i].max(keep.replicas[i].min(*want));
         }
         fit_limits(config, &mut buy.replicas, b);
     }

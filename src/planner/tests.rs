@@ -143,7 +143,9 @@ fn lasting_step_is_bought_after_the_buy_time() {
 #[test]
 fn external_too_slow_for_the_slo_buys_replicas_for_spikes() {
     let mut c = config();
-    c.external.as_mut().map(|e| e.latency_s = 30.0);
+    if let Some(e) = c.external.as_mut() {
+        e.latency_s = 30.0;
+    }
     let s = snapshot(|t| if t > T0 - 60.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
     let p = plan(&c, &s, &Memory::default(), T0);
     assert!(p.replicas.total() >= 8, "{:?}", p.replicas);
@@ -370,7 +372,7 @@ fn config_from_the_sample_resources() {
 
     let mut forbidden = policy.clone();
     forbidden.spec.external.allowed = false;
-    forbidden.spec.external.max_share = 0.0;
+    forbidden.spec.external.max_share = Some(0.0);
     assert_eq!(PoolConfig::from_resources(&forbidden, &pool).unwrap().external, None);
     let mut no_prices = policy.clone();
     no_prices.spec.external_prices = None;

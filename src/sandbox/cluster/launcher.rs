@@ -63,7 +63,7 @@ impl Launcher {
     pub(crate) async fn register_due(&mut self, cached: &HashSet<String>, now: Instant) -> Result<(), ClusterError> {
         // A created Node the cache never shows was deleted before the watch delivered it: forget it.
         let patience = (self.shared.opts.resync * 4).max(std::time::Duration::from_secs(2));
-        self.inflight.retain(|l| !cached.contains(&l.shape.name) && !(l.created && now > l.due + patience));
+        self.inflight.retain(|l| !(cached.contains(&l.shape.name) || l.created && now > l.due + patience));
         let mut first_err = None;
         for i in 0..self.inflight.len() {
             let l = &self.inflight[i];
