@@ -22,7 +22,10 @@ async fn converges_under_api_errors_and_cut_watches() {
     let setup = Setup::default();
     let Some(env) = Env::start("e2e-faults", &setup, faults).await else { return };
     env.set_demand(14.0);
-    let mut op = Operator::in_process(&env, env.client.clone(), "faults", None);
+    // The operator's own client, as `hybridscale controller` builds it: transient errors retried per request.
+    let uri = env.sandbox.url.parse().expect("sandbox url");
+    let client = hybridscale::controller::retry::client_with_retries(kube::Config::new(uri)).expect("client");
+    let mut op = Operator::in_process(&env, client, "faults", None);
 
     // Replicas only ever grow during the ramp: a lost or repeated action would show as a step back.
     let seen = std::cell::Cell::new([0i32; 3]);

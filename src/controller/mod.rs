@@ -11,6 +11,7 @@ pub mod leader;
 pub mod observe;
 pub mod policy;
 pub mod pool;
+pub mod retry;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -89,7 +90,8 @@ async fn fired(mut rx: watch::Receiver<bool>) {
 
 /// Run the operator until SIGTERM.
 pub async fn run(opts: RunOptions) -> Result<(), RunError> {
-    let client = Client::try_default().await.map_err(RunError::Client)?;
+    let config = kube::Config::infer().await.map_err(|e| RunError::Client(kube::Error::InferConfig(e)))?;
+    let client = retry::client_with_retries(config).map_err(RunError::Client)?;
     run_with_client(client, opts, context::system_clock(), shutdown_signal()).await
 }
 
