@@ -217,7 +217,7 @@ async fn run() -> BenchResult<()> {
         .stderr(std::fs::File::create(dir.path().join("operator.log"))?)
         .spawn()?;
     let pid = op.id();
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let scrape = || {
         let req = http.get(format!("http://127.0.0.1:{metrics_port}/metrics"));
         async move { req.send().await.ok()?.text().await.ok() }

@@ -60,6 +60,18 @@ async fn short_spike_is_absorbed_by_the_external_api() {
     }
     let status = env.status().await.expect("status");
     assert!(status.cost.month_to_date_by_class.external > 0.0, "the spike's external tokens are accounted: {status:?}");
+
+    // Deleted while part of the traffic is external: the finalizer returns the route to the ready
+    // self-hosted replica (what it served before hybridscale managed it) and lets the pool go.
+    env.set_demand(20.0);
+    env.wait_for("overflow external again", WAIT, || async { (env.weights().await?.1 > 0).then_some(()) }).await;
+    let pools: kube::Api<hybridscale::api::InferencePool> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    pools.delete("llm", &Default::default()).await.expect("delete pool");
+    env.wait_for("pool gone through its finalizer", WAIT, || async {
+        pools.get_opt("llm").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(env.weights().await, Some((100, 0)), "route back on the ready reserved replica");
     op.stop().await;
     env.stop().await;
 }
