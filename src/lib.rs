@@ -8,6 +8,7 @@
 pub mod actuate;
 pub mod api;
 pub mod cli;
+pub mod controller;
 pub mod input;
 pub mod ledger;
 pub mod modelserver;
@@ -15,4 +16,5 @@ pub mod planner;
 pub mod sandbox;
 pub mod signals;
 pub mod sim;
+pub mod telemetry;
 pub mod tls;

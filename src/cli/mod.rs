@@ -1,6 +1,7 @@
 //! Command-line entry points. Each subcommand lives in its own module and only parses flags and calls
 //! into the library; `main.rs` only dispatches.
 
+pub mod controller;
 pub mod crd;
 pub mod exporter;
 pub mod sandbox;
@@ -19,14 +20,16 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the operator: reconcile InferencePools and CostPolicies in the cluster of KUBECONFIG.
+    Controller(controller::Args),
     /// Print the CustomResourceDefinitions, or write one file per CRD with --out-dir.
     Crd(crd::Args),
-    /// Local Kubernetes API emulator for tests and demos (`sandbox apiserver`).
-    Sandbox(sandbox::Args),
     /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
     Exporter(exporter::Args),
     /// Replay a trace through the planner and the baselines and report what each would cost.
     Simulate(simulate::Args),
+    /// Local Kubernetes API emulator for tests and demos (`sandbox apiserver`).
+    Sandbox(sandbox::Args),
 }
 
 /// A failed command: the one-line message and the process exit code.
@@ -57,9 +60,10 @@ impl From<crate::input::InputError> for Failure {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Controller(args) => controller::run(args),
         Command::Crd(args) => crd::run(args),
-        Command::Sandbox(args) => sandbox::run(args),
         Command::Exporter(args) => exporter::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     }
 }

@@ -121,6 +121,7 @@ impl Sandbox {
             faults: Arc::new(Faults::new(opts.faults.clone())),
             bookmark_interval: opts.bookmark_interval,
             address: addr.to_string(),
+            requests: Default::default(),
         });
         let kubeconfig_path = opts.kubeconfig_path.clone().unwrap_or_else(|| {
             std::env::temp_dir().join(format!("hybridscale-sandbox-{}", addr.port())).join("kubeconfig")
@@ -165,6 +166,11 @@ impl Sandbox {
             message: e.to_string(),
         })?;
         Ok(kube::Config::new(uri))
+    }
+
+    /// Resource requests served so far per "verb resource" (e.g. `Patch deployments`), for benchmarks.
+    pub fn request_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.state.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The store, for tests that inspect state directly.

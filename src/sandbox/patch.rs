@@ -55,9 +55,23 @@ pub fn json(target: &Value, patch: &Value) -> Result<Value, ApiError> {
     let ops: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let mut out = target.clone();
-    json_patch::patch(&mut out, &ops).map_err(|e| {
-        ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
-    })?;
+    for op in ops.0 {
+        // As the real server (evanphx/json-patch): `test` with a null value passes when the path is
+        // absent. kube-rs's finalizer helper relies on it to add the first finalizer.
+        if let json_patch::PatchOperation::Test(t) = &op
+            && t.value.is_null()
+            && out.pointer(t.path.as_str()).is_none_or(Value::is_null)
+        {
+            continue;
+        }
+        json_patch::patch(&mut out, &[op]).map_err(|e| {
+            ApiError::new(
+                422,
+                "Invalid",
+                format!("the server rejected our request due to an error in our request: {e}"),
+            )
+        })?;
+    }
     Ok(out)
 }
 
@@ -181,5 +195,10 @@ mod tests {
         assert_eq!(ok["spec"]["replicas"], 2);
         let err = json(&t, &json!([{"op": "test", "path": "/spec/replicas", "value": 9}])).unwrap_err();
         assert_eq!(err.code, 422);
+        // kube-rs's finalizer helper: test-null on an absent path, then add.
+        let p = json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}]);
+        let t = json!({"metadata": {"name": "x"}});
+        assert_eq!(json(&t, &p).unwrap()["metadata"]["finalizers"], json!(["f"]));
     }
 }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub bookmark_interval: Duration,
     /// `host:port` the server listens on.
     pub address: String,
+    /// Requests served per "verb resource" (e.g. `Patch deployments`), for benchmarks.
+    pub requests: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// The router.
@@ -171,6 +173,8 @@ async fn handle(
         (&Method::DELETE, false) => Verb::DeleteCollection,
         _ => return ApiError::method_not_allowed(format!("{method} is not supported")).into_response(),
     };
+    *state.requests.lock().unwrap_or_else(|e| e.into_inner()).entry(format!("{verb:?} {}", rt.plural)).or_default() +=
+        1;
     let (latency, fault) = state.faults.decide(verb, &rt.plural);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

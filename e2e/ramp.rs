@@ -1,0 +1,105 @@
+//! Load ramps (real binary): the overflow goes to the external backend while new spot replicas start,
+//! spot scales up with its NodePool limit, and the weights return to self-hosted as replicas become
+//! Ready. Every applied change leaves an Event with the planner's reason.
+
+use hybridscale::api::conditions::ConditionStatus;
+use hybridscale::sandbox::faults::FaultConfig;
+
+use crate::support::env::{Env, WAIT};
+use crate::support::objects::Setup;
+use crate::support::operator::Operator;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_ramp_scales_spot_and_overflows_meanwhile() {
+    let setup = Setup::default();
+    let Some(env) = Env::start("e2e-ramp", &setup, FaultConfig::default()).await else { return };
+    env.set_demand(2.0);
+    let mut op = Operator::binary(&env, "ramp", None);
+
+    // Steady state on the one reserved replica: everything self-hosted, status written.
+    env.wait_for("first status with all traffic self-hosted", WAIT, || async {
+        let s = env.status().await?;
+        (s.traffic.self_hosted_weight == 100 && s.ready.reserved == 1).then_some(())
+    })
+    .await;
+    assert_eq!(env.replicas().await, [1, 0, 0], "{}", op.log());
+
+    // Ramp to 14 rps: the reserved replica serves 5; the rest needs two spot replicas (5 rps each).
+    env.set_demand(14.0);
+    let ext = env
+        .wait_for("overflow to the external backend", WAIT, || async {
+            let (_, ext) = env.weights().await?;
+            (ext > 0).then_some(ext)
+        })
+        .await;
+    let (ready_then, replicas_then) = (env.ready_pods().await, env.replicas().await);
+    assert!(
+        ready_then[1] < 2,
+        "the overflow must go external while spot replicas start, not after: ext={ext} ready={ready_then:?} \
+         replicas={replicas_then:?}"
+    );
+
+    env.wait_for("two spot replicas asked for", WAIT, || async { (env.replicas().await == [1, 2, 0]).then_some(()) })
+        .await;
+    env.wait_for("spot NodePool limit raised to 2 GPUs", WAIT, || async {
+        (env.nodepool_limits().await[1].as_deref() == Some("2")).then_some(())
+    })
+    .await;
+    env.wait_for("weights back to self-hosted once the replicas are Ready", WAIT, || async {
+        let ready = env.ready_pods().await;
+        (env.weights().await == Some((100, 0)) && ready == [1, 2, 0]).then_some(())
+    })
+    .await;
+    let status = env
+        .wait_for("status shows 3 ready replicas and Ready=True", WAIT, || async {
+            let s = env.status().await?;
+            let ready = s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True);
+            (s.ready_replicas == 3 && ready).then_some(s)
+        })
+        .await;
+    assert_eq!(status.replicas.spot, 2);
+
+    let events = env.events().await;
+    assert!(
+        events.iter().any(|(r, n)| r == "Scaled" && n.contains("llm-spot")),
+        "a Scaled event for the spot Deployment: {events:?}"
+    );
+    assert!(events.iter().any(|(r, _)| r == "TrafficShifted"), "a TrafficShifted event: {events:?}");
+    assert!(events.iter().any(|(r, _)| r == "NodePoolResized"), "a NodePoolResized event: {events:?}");
+    assert!(events.iter().all(|(_, n)| !n.is_empty()), "every event carries a note: {events:?}");
+
+    // The binary's telemetry: health, readiness and the per-pool and reconcile metrics.
+    let addr = op.metrics_addr().expect("metrics address in the operator's log");
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let req = http.get(format!("http://{addr}{path}"));
+        async move {
+            let r = req.send().await.expect("GET");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(get("/readyz").await.0, 200);
+    let (code, metrics) = get("/metrics").await;
+    assert_eq!(code, 200);
+    for needle in [
+        "hybridscale_reconciles_total{kind=\"InferencePool\"}",
+        "hybridscale_pool_replicas{namespace=\"e2e-ramp\",pool=\"llm\",class=\"spot\"} 2",
+        "hybridscale_leader 1",
+    ] {
+        assert!(metrics.contains(needle), "{needle} in /metrics:\n{metrics}");
+    }
+
+    // Deleting the pool: the finalizer leaves the route on the ready self-hosted replicas and lets go.
+    let pools: kube::Api<hybridscale::api::InferencePool> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    pools.delete("llm", &Default::default()).await.expect("delete pool");
+    env.wait_for("pool deleted through its finalizer", WAIT, || async {
+        pools.get_opt("llm").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(env.weights().await, Some((100, 0)), "route left on the ready replicas");
+    assert_eq!(env.replicas().await, [1, 2, 0], "capacity is never taken away by deleting the pool");
+
+    op.stop().await;
+    env.stop().await;
+}

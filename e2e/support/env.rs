@@ -1,0 +1,427 @@
+//! One scenario's world: a sandbox API server with the simulated cluster, the synthetic model-server
+//! exporter, the real Prometheus scraping it, and a small gateway simulation that splits the offered
+//! demand between the self-hosted replicas and the external API by the HTTPRoute's live weights.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hybridscale::api::InferencePoolStatus;
+use hybridscale::api::conditions::Condition;
+use hybridscale::modelserver::{ExporterHandle, Load, ModelServerExporter, Profile};
+use hybridscale::sandbox::cluster::{ClusterHandle, ClusterOptions, spawn_cluster};
+use hybridscale::sandbox::faults::FaultConfig;
+use hybridscale::sandbox::{Sandbox, SandboxOptions};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+
+use super::objects::{self, DEPLOYMENTS, EXTERNAL_BACKEND, MODEL, NODEPOOLS, ROUTE, SELF_BACKEND, Setup};
+use super::prom::{self, Prom};
+
+/// Upper bound of every wait for the operator to reach a state.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+/// Cluster delays used by every scenario: fast, in the same proportions as a real cluster.
+pub fn cluster_options() -> ClusterOptions {
+    ClusterOptions {
+        seed: 7,
+        startup_delay: Duration::from_millis(1500),
+        provisioning_delay: Duration::from_millis(700),
+        consolidation_delay: Duration::from_secs(2),
+        interruption_notice: Duration::from_secs(4),
+        resync: Duration::from_millis(500),
+        ..ClusterOptions::default()
+    }
+}
+
+/// What the gateway simulation last did, for assertions and failure messages.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayView {
+    pub demand_rps: f64,
+    pub self_share: f64,
+    pub ready_pods: Vec<String>,
+}
+
+/// A running scenario world.
+pub struct Env {
+    pub ns: String,
+    pub sandbox: Sandbox,
+    pub client: kube::Client,
+    pub exporter: Arc<ExporterHandle>,
+    pub prom: Prom,
+    pub dir: tempfile::TempDir,
+    cluster: Option<ClusterHandle>,
+    demand: Arc<Mutex<f64>>,
+    view: Arc<Mutex<GatewayView>>,
+    gateway: tokio::task::JoinHandle<()>,
+    /// Operator log files, shown when a wait fails.
+    pub logs: Mutex<Vec<PathBuf>>,
+}
+
+fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+pub fn route_resource() -> ApiResource {
+    ar("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
+}
+
+pub fn nodepool_resource() -> ApiResource {
+    ar("karpenter.sh", "v1", "NodePool", "nodepools")
+}
+
+/// Split a multi-document YAML string (documents separated by `---` lines).
+pub fn yaml_docs(text: &str) -> Vec<Value> {
+    text.split("\n---")
+        .map(|d| d.trim_start_matches("---"))
+        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap_or_else(|e| panic!("yaml: {e}\n{d}")))
+        .collect()
+}
+
+/// Server-side apply one object (any kind the server serves) under `manager`.
+pub async fn apply(client: &kube::Client, obj: &Value, manager: &str) {
+    let api_version = obj["apiVersion"].as_str().expect("apiVersion");
+    let kind = obj["kind"].as_str().expect("kind");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (ar, caps) =
+        kube::discovery::pinned_kind(client, &gvk).await.unwrap_or_else(|e| panic!("discover {kind}: {e}"));
+    let name = obj["metadata"]["name"].as_str().expect("name");
+    let api: Api<DynamicObject> = match (caps.scope, obj["metadata"]["namespace"].as_str()) {
+        (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+        _ => Api::all_with(client.clone(), &ar),
+    };
+    api.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(obj))
+        .await
+        .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+}
+
+/// Install crds/ and wait until the server serves both kinds.
+pub async fn install_crds(client: &kube::Client) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    for f in ["costpolicies.hybridscale.dev.yaml", "inferencepools.hybridscale.dev.yaml"] {
+        let text = std::fs::read_to_string(dir.join(f)).expect("read CRD");
+        for d in yaml_docs(&text) {
+            apply(client, &d, "e2e").await;
+        }
+    }
+    for kind in ["CostPolicy", "InferencePool"] {
+        let gvk = GroupVersionKind::gvk("hybridscale.dev", "v1alpha1", kind);
+        eventually("CRDs served", Duration::from_secs(20), || async {
+            kube::discovery::pinned_kind(client, &gvk).await.ok().map(|_| ())
+        })
+        .await;
+    }
+}
+
+/// Poll `check` every 200 ms until it returns Some; panic with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn pod_ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// (self-hosted, external) weights of the route's first rule.
+pub fn weights_of(route: &Value) -> Option<(u32, u32)> {
+    let refs = route.pointer("/spec/rules/0/backendRefs")?.as_array()?;
+    let w = |name: &str| {
+        refs.iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r.get("weight").and_then(Value::as_u64).unwrap_or(1) as u32)
+            .unwrap_or(0)
+    };
+    Some((w(SELF_BACKEND), w(EXTERNAL_BACKEND)))
+}
+
+/// One step of the gateway simulation: serve the demand's self-hosted share on the Ready pods.
+async fn gateway_step(
+    client: &kube::Client,
+    ns: &str,
+    exporter: &ExporterHandle,
+    demand: f64,
+    view: &Mutex<GatewayView>,
+) -> Result<(), kube::Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let listed = pods.list(&ListParams::default().labels(&format!("pool={MODEL}"))).await?;
+    let ready: Vec<String> =
+        listed.items.iter().filter(|p| pod_ready(p)).filter_map(|p| p.metadata.name.clone()).collect();
+    let routes: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &route_resource());
+    let share = match routes.get_opt(ROUTE).await? {
+        Some(r) => match weights_of(&serde_json::to_value(&r).unwrap_or_default()) {
+            Some((s, e)) if s + e > 0 => f64::from(s) / f64::from(s + e),
+            _ => 0.0,
+        },
+        None => 1.0,
+    };
+    exporter.set_pods(ns, MODEL, ready.clone());
+    exporter.set_load(ns, MODEL, Load::rps(demand * share));
+    let labels = [("namespace", ns), ("route", ROUTE)];
+    let _ = exporter.set_gauge("gateway_requests_per_second", &labels, demand, None);
+    let _ = exporter.set_gauge("gateway_prompt_tokens_per_second", &labels, demand * 512.0, None);
+    let _ = exporter.set_gauge("gateway_generation_tokens_per_second", &labels, demand * 128.0, None);
+    *view.lock().unwrap_or_else(|e| e.into_inner()) =
+        GatewayView { demand_rps: demand, self_share: share, ready_pods: ready };
+    Ok(())
+}
+
+impl Env {
+    /// Start everything but the operator; `None` when Prometheus is not installed (skipped loudly).
+    pub async fn start(ns: &str, setup: &Setup, faults: FaultConfig) -> Option<Env> {
+        Env::start_with(ns, setup, faults, cluster_options()).await
+    }
+
+    /// [`Env::start`] with other cluster delays.
+    pub async fn start_with(ns: &str, setup: &Setup, faults: FaultConfig, cluster: ClusterOptions) -> Option<Env> {
+        let bin = prom::binary()?;
+        super::init_tracing();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sandbox = Sandbox::start(SandboxOptions {
+            kubeconfig_path: Some(dir.path().join("kubeconfig")),
+            faults: FaultConfig::default(),
+            ..SandboxOptions::default()
+        })
+        .await
+        .expect("sandbox");
+        let client = sandbox.client().expect("client");
+        install_crds(&client).await;
+        for d in yaml_docs(&objects::manifests(ns, setup)) {
+            apply(&client, &d, "e2e-gitops").await;
+        }
+        let cluster = spawn_cluster(client.clone(), cluster);
+
+        let exporter =
+            Arc::new(ModelServerExporter::start("127.0.0.1:0".parse().expect("addr")).await.expect("exporter"));
+        exporter.set_profile(
+            ns,
+            MODEL,
+            Profile { capacity_rps: setup.replica_rps, base_latency_s: 1.0, gpus_per_pod: 1, fixed_latency_s: None },
+        );
+        let prom = Prom::start(&bin, dir.path(), &exporter.addr().to_string()).await;
+
+        let demand = Arc::new(Mutex::new(0.0));
+        let view = Arc::new(Mutex::new(GatewayView::default()));
+        // The gateway uses its own client so the operator's injected faults never touch it.
+        let gateway = {
+            let (client, ns, exporter, demand, view) =
+                (client.clone(), ns.to_string(), exporter.clone(), demand.clone(), view.clone());
+            tokio::spawn(async move {
+                loop {
+                    let d = *demand.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Err(e) = gateway_step(&client, &ns, &exporter, d, &view).await {
+                        tracing::debug!(error = %e, "gateway step");
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            })
+        };
+        let env = Env {
+            ns: ns.to_string(),
+            sandbox,
+            client,
+            exporter,
+            prom,
+            dir,
+            cluster: Some(cluster),
+            demand,
+            view,
+            gateway,
+            logs: Mutex::new(Vec::new()),
+        };
+        // Faults only once the world is set up: they are for the operator.
+        env.sandbox.set_faults(faults);
+        Some(env)
+    }
+
+    /// Offer `rps` requests per second to the route from now on.
+    pub fn set_demand(&self, rps: f64) {
+        *self.demand.lock().unwrap_or_else(|e| e.into_inner()) = rps;
+    }
+
+    pub fn gateway(&self) -> GatewayView {
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.sandbox.kubeconfig_path.clone()
+    }
+
+    /// spec.replicas of the class's Deployment, per class.
+    pub async fn replicas(&self) -> [i32; 3] {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.ns);
+        let mut out = [0; 3];
+        for (i, d) in DEPLOYMENTS.iter().enumerate() {
+            out[i] = api.get(d).await.ok().and_then(|d| d.spec?.replicas).unwrap_or(-1);
+        }
+        out
+    }
+
+    /// Ready pods per class.
+    pub async fn ready_pods(&self) -> [usize; 3] {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns);
+        let mut out = [0; 3];
+        for (i, d) in DEPLOYMENTS.iter().enumerate() {
+            out[i] = api
+                .list(&ListParams::default().labels(&format!("app={d}")))
+                .await
+                .map(|l| l.items.iter().filter(|p| pod_ready(p)).count())
+                .unwrap_or(0);
+        }
+        out
+    }
+
+    /// (self-hosted, external) route weights.
+    pub async fn weights(&self) -> Option<(u32, u32)> {
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &self.ns, &route_resource());
+        let r = api.get(ROUTE).await.ok()?;
+        weights_of(&serde_json::to_value(&r).ok()?)
+    }
+
+    /// spec.limits["nvidia.com/gpu"] per class NodePool.
+    pub async fn nodepool_limits(&self) -> [Option<String>; 3] {
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &nodepool_resource());
+        let mut out: [Option<String>; 3] = Default::default();
+        for (i, n) in NODEPOOLS.iter().enumerate() {
+            out[i] = api.get(n).await.ok().and_then(|o| {
+                let v = o.data.pointer("/spec/limits/nvidia.com~1gpu")?.clone();
+                Some(match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                })
+            });
+        }
+        out
+    }
+
+    /// GPU nodes per class NodePool.
+    pub async fn nodes(&self) -> [usize; 3] {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let mut out = [0; 3];
+        for (i, n) in NODEPOOLS.iter().enumerate() {
+            out[i] = api
+                .list(&ListParams::default().labels(&format!("karpenter.sh/nodepool={n}")))
+                .await
+                .map(|l| l.items.len())
+                .unwrap_or(0);
+        }
+        out
+    }
+
+    /// The pool's status, if written.
+    pub async fn status(&self) -> Option<InferencePoolStatus> {
+        let api: Api<hybridscale::api::InferencePool> = Api::namespaced(self.client.clone(), &self.ns);
+        api.get(MODEL).await.ok()?.status
+    }
+
+    pub async fn condition(&self, type_: &str) -> Option<Condition> {
+        self.status().await?.conditions.into_iter().find(|c| c.type_ == type_)
+    }
+
+    /// (reason, note) of the events about the pool, oldest first.
+    pub async fn events(&self) -> Vec<(String, String)> {
+        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
+        let mut evs = api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+        evs.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
+        evs.into_iter().map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default())).collect()
+    }
+
+    /// Everything worth seeing when a wait fails.
+    pub async fn describe(&self) -> String {
+        let st = self.status().await;
+        let gw = self.gateway();
+        format!(
+            "replicas={:?} ready_pods={:?} nodes={:?} weights={:?} limits={:?} gateway: demand={} rps, self-hosted \
+             share={:.2}, serving pods={:?}, exporter pods={}\nstatus={}\nevents={:?}",
+            self.replicas().await,
+            self.ready_pods().await,
+            self.nodes().await,
+            self.weights().await,
+            self.nodepool_limits().await,
+            gw.demand_rps,
+            gw.self_share,
+            gw.ready_pods,
+            self.exporter.totals(&self.ns, MODEL).pods,
+            serde_json::to_string(&st).unwrap_or_default(),
+            self.events().await,
+        )
+    }
+
+    fn log_tails(&self) -> String {
+        let logs = self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out = String::new();
+        for l in logs {
+            let text = std::fs::read_to_string(&l).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            out.push_str(&format!("\n--- {} (last 40 lines)\n{tail}", l.display()));
+        }
+        out
+    }
+
+    /// Poll until `check` holds on the world; on timeout panic with a description of it.
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, limit: Duration, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "[{}] timed out after {limit:?} waiting for: {what}\n{}{}",
+                    self.ns,
+                    self.describe().await,
+                    self.log_tails()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Wait until Prometheus holds at least `seconds` of the gateway's request-rate series (scraped
+    /// every second): the forecast needs some history to tell a spike from a lasting rise.
+    pub async fn wait_for_history(&self, seconds: u32) {
+        let query = format!("count_over_time(gateway_requests_per_second{{namespace=\"{}\"}}[5m])", self.ns);
+        let url = format!("{}/api/v1/query", self.prom.url());
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("http client");
+        self.wait_for(&format!("{seconds} s of load history in Prometheus"), WAIT, || async {
+            let text = http.get(&url).query(&[("query", &query)]).send().await.ok()?.text().await.ok()?;
+            let body: Value = serde_json::from_str(&text).ok()?;
+            let n: f64 = body.pointer("/data/result/0/value/1")?.as_str()?.parse().ok()?;
+            (n >= f64::from(seconds)).then_some(())
+        })
+        .await;
+    }
+
+    /// Stop the gateway, the cluster and the servers.
+    pub async fn stop(mut self) {
+        self.gateway.abort();
+        if let Some(c) = self.cluster.take() {
+            c.shutdown().await;
+        }
+        self.prom.kill();
+    }
+}

@@ -1,0 +1,17 @@
+//! Shared harness of the end-to-end scenarios.
+
+pub mod env;
+pub mod objects;
+pub mod operator;
+pub mod prom;
+
+/// Logs to the test writer, filtered by RUST_LOG (quiet by default).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}

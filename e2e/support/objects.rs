@@ -1,0 +1,228 @@
+//! The objects a platform team would apply for one pool, shaped like config/samples but small and
+//! fast: a CostPolicy with short tick and stabilisation windows, an InferencePool over three
+//! Deployments (reserved, spot, on-demand; 1 GPU per replica) pinned by node affinity to three
+//! Karpenter NodePools of 1-GPU nodes, and an HTTPRoute with the self-hosted and the external backend.
+//!
+//! Load signals: the pool reads its total demand from gateway-level series that the harness serves
+//! through the exporter's extra gauges (`gateway_requests_per_second`, `gateway_prompt_tokens_per_second`,
+//! `gateway_generation_tokens_per_second`), configured as `spec.metrics.queries.requestRate`,
+//! `promptTokenRate` and `generationTokenRate`. vLLM's own counters only see the self-hosted share, and
+//! nothing at all once every request goes external: without a gateway signal a pool scaled to zero
+//! could never see its load come back. Latency, queue and GPU series stay vLLM's and DCGM's.
+
+/// Model name (the exporter's `model_name` label).
+pub const MODEL: &str = "llm";
+/// The HTTPRoute and its backends.
+pub const ROUTE: &str = "llm";
+pub const SELF_BACKEND: &str = "llm-vllm";
+pub const EXTERNAL_BACKEND: &str = "llm-external";
+/// Deployments per class, in planner class order (reserved, spot, on-demand).
+pub const DEPLOYMENTS: [&str; 3] = ["llm-reserved", "llm-spot", "llm-ondemand"];
+/// NodePools per class.
+pub const NODEPOOLS: [&str; 3] = ["gpu-reserved", "gpu-spot", "gpu-ondemand"];
+const CAPACITY_TYPES: [&str; 3] = ["reserved", "spot", "on-demand"];
+
+/// Knobs of one scenario's objects.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// `Enforce` or `Recommend`.
+    pub mode: &'static str,
+    pub tick_seconds: u32,
+    pub stabilization_seconds: u32,
+    pub max_step_replicas: u32,
+    pub idle_seconds: u32,
+    /// External API price per million input and output tokens.
+    pub external_usd_per_m: (f64, f64),
+    /// (min, max) replicas per class.
+    pub class_bounds: [(u32, u32); 3],
+    /// Replicas each Deployment starts with.
+    pub initial: [u32; 3],
+    /// The planner's lead time per replica (spec.startupSeconds, nodeProvisionSeconds).
+    pub startup_seconds: u32,
+    pub node_provision_seconds: u32,
+    /// Requests per second one replica serves within the SLO (also the exporter's pod capacity).
+    pub replica_rps: f64,
+    pub spare_spot_replicas: u32,
+    pub max_spot_fraction: f64,
+    /// spec.metrics.maxAgeSeconds.
+    pub signal_max_age_seconds: u32,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            mode: "Enforce",
+            tick_seconds: 5,
+            stabilization_seconds: 10,
+            max_step_replicas: 10,
+            idle_seconds: 3600,
+            external_usd_per_m: (2.68, 3.54),
+            class_bounds: [(0, 1), (0, 4), (0, 4)],
+            initial: [1, 0, 0],
+            startup_seconds: 2,
+            node_provision_seconds: 1,
+            replica_rps: 5.0,
+            spare_spot_replicas: 0,
+            max_spot_fraction: 1.0,
+            signal_max_age_seconds: 15,
+        }
+    }
+}
+
+fn gateway_query(metric: &str, ns: &str) -> String {
+    format!("sum({metric}{{namespace=\"{ns}\",route=\"{ROUTE}\"}})")
+}
+
+/// Every object of the scenario, as one multi-document YAML string (namespace first).
+pub fn manifests(ns: &str, s: &Setup) -> String {
+    let mut docs = vec![format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")];
+    docs.push(format!(
+        r#"apiVersion: hybridscale.dev/v1alpha1
+kind: CostPolicy
+metadata:
+  name: e2e
+  namespace: {ns}
+spec:
+  mode: {mode}
+  gpuPrices:
+    reserved: {{usdPerGpuHour: 7.37}}
+    spot: {{usdPerGpuHour: 3.23}}
+    onDemand: {{usdPerGpuHour: 12.29}}
+  externalPrices: {{inputUsdPerMillionTokens: {ein}, outputUsdPerMillionTokens: {eout}}}
+  slo: {{latencySeconds: 20, targetAttainment: 0.99}}
+  spot: {{maxFraction: {frac}, spareReplicas: {spare}, interruptionsPerHourThreshold: 1000}}
+  external: {{allowed: true, maxShare: 1.0}}
+  scaleDown: {{stabilizationSeconds: {stab}, maxStepReplicas: {step}}}
+  idleReclaim: {{enabled: true, utilizationThreshold: 0.1, idleSeconds: {idle}}}
+  tickSeconds: {tick}
+"#,
+        mode = s.mode,
+        ein = s.external_usd_per_m.0,
+        eout = s.external_usd_per_m.1,
+        frac = s.max_spot_fraction,
+        spare = s.spare_spot_replicas,
+        stab = s.stabilization_seconds,
+        step = s.max_step_replicas,
+        idle = s.idle_seconds,
+        tick = s.tick_seconds,
+    ));
+    let class_names = ["reserved", "spot", "onDemand"];
+    let mut capacity = String::new();
+    for i in 0..3 {
+        let (min, max) = s.class_bounds[i];
+        capacity.push_str(&format!(
+            "    {cls}:\n      scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {dep}}}\n      \
+             nodePoolRef: {{kind: NodePool, name: {np}, gpusPerNode: 1}}\n      minReplicas: {min}\n      \
+             maxReplicas: {max}\n      nodeProvisionSeconds: {prov}\n",
+            cls = class_names[i],
+            dep = DEPLOYMENTS[i],
+            np = NODEPOOLS[i],
+            prov = s.node_provision_seconds,
+        ));
+    }
+    docs.push(format!(
+        r#"apiVersion: hybridscale.dev/v1alpha1
+kind: InferencePool
+metadata:
+  name: {MODEL}
+  namespace: {ns}
+spec:
+  model: {MODEL}
+  costPolicyRef: {{name: e2e}}
+  gpusPerReplica: 1
+  replicaCapacity: {{requestsPerSecond: {rps}}}
+  startupSeconds: {startup}
+  minReplicas: 0
+  maxReplicas: 12
+  capacity:
+{capacity}  route:
+    httpRoute: {ROUTE}
+    selfHostedBackend: {{kind: Service, name: {SELF_BACKEND}, port: 8000}}
+    externalBackend: {{kind: Service, name: {EXTERNAL_BACKEND}, port: 443}}
+  metrics:
+    selector: {{model_name: {MODEL}, namespace: {ns}}}
+    queries:
+      requestRate: '{rq}'
+      promptTokenRate: '{pq}'
+      generationTokenRate: '{gq}'
+    maxAgeSeconds: {age}
+    timeoutSeconds: 2
+  external:
+    model: e2e/external-llm
+    latencySeconds: 5
+"#,
+        rps = s.replica_rps,
+        startup = s.startup_seconds,
+        rq = gateway_query("gateway_requests_per_second", ns),
+        pq = gateway_query("gateway_prompt_tokens_per_second", ns),
+        gq = gateway_query("gateway_generation_tokens_per_second", ns),
+        age = s.signal_max_age_seconds,
+    ));
+    for i in 0..3 {
+        docs.push(format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {dep}
+  namespace: {ns}
+  labels: {{app: {dep}, pool: {MODEL}}}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {dep}}}
+  template:
+    metadata:
+      labels: {{app: {dep}, pool: {MODEL}}}
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+            - matchExpressions: [{{key: karpenter.sh/nodepool, operator: In, values: [{np}]}}]
+      tolerations: [{{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}}]
+      containers:
+      - name: vllm
+        image: vllm/vllm-openai:v0.6.0
+        resources: {{limits: {{nvidia.com/gpu: "1"}}}}
+"#,
+            dep = DEPLOYMENTS[i],
+            np = NODEPOOLS[i],
+            replicas = s.initial[i],
+        ));
+        docs.push(format!(
+            r#"apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: {np}
+  annotations: {{sandbox.hybridscale.dev/gpus-per-node: "1"}}
+spec:
+  limits: {{nvidia.com/gpu: "8"}}
+  template:
+    metadata:
+      labels: {{gpu: h100}}
+    spec:
+      requirements:
+      - {{key: karpenter.sh/capacity-type, operator: In, values: [{ct}]}}
+      taints:
+      - {{key: nvidia.com/gpu, value: "true", effect: NoSchedule}}
+"#,
+            np = NODEPOOLS[i],
+            ct = CAPACITY_TYPES[i],
+        ));
+    }
+    docs.push(format!(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: {ROUTE}
+  namespace: {ns}
+spec:
+  parentRefs: [{{name: inference-gateway}}]
+  rules:
+  - backendRefs:
+    - {{kind: Service, name: {SELF_BACKEND}, port: 8000, weight: 100}}
+    - {{kind: Service, name: {EXTERNAL_BACKEND}, port: 443, weight: 0}}
+"#
+    ));
+    docs.join("---\n")
+}

@@ -1,0 +1,134 @@
+//! The real Prometheus server (Debian package `prometheus`), one per scenario on a free loopback port
+//! with its own TSDB, scraping the synthetic exporter every second. It can be killed and restarted on
+//! the same port and TSDB, which is what an outage looks like to the operator.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The prometheus binary, or `None` (skip) outside CI. Under CI=true a missing binary is a failure:
+/// .ci/run must install it.
+pub fn binary() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("prometheus")).find(|p| p.is_file()));
+    match found {
+        Some(p) => Some(p),
+        None if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("prometheus not found on PATH; CI must install the Debian `prometheus` package (.ci/run)")
+        }
+        None => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPING an e2e scenario: prometheus not found on PATH (apt-get install -y prometheus) ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// A free loopback port (it can be taken before use; callers retry).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A running (or stopped) Prometheus; killed by PID when dropped.
+pub struct Prom {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Prom {
+    /// Start Prometheus in `dir` scraping `target` (host:port) every second.
+    pub async fn start(bin: &Path, dir: &Path, target: &str) -> Prom {
+        let config = dir.join("prometheus.yml");
+        let yaml = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vllm\n    \
+             scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(&config, yaml).expect("write prometheus.yml");
+        let mut p = Prom { bin: bin.to_path_buf(), dir: dir.to_path_buf(), port: 0, child: None, starts: 0 };
+        for _ in 0..3 {
+            p.port = free_port();
+            if p.spawn().await {
+                return p;
+            }
+        }
+        panic!("prometheus did not start: {}", p.log_tail());
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join(format!("prometheus-{}.log", self.starts))
+    }
+
+    /// The end of the current log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let s = std::fs::read_to_string(self.log()).unwrap_or_default();
+        s.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    async fn spawn(&mut self) -> bool {
+        self.starts += 1;
+        let log = std::fs::File::create(self.log()).expect("prometheus log");
+        let child = Command::new(&self.bin)
+            .arg(format!("--config.file={}", self.dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", self.dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn prometheus");
+        self.child = Some(child);
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("http client");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(_)) = c.try_wait()
+            {
+                break;
+            }
+            let ready = http.get(format!("{}/-/ready", self.url())).send().await;
+            if ready.map(|r| r.status().is_success()).unwrap_or(false) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.kill();
+        false
+    }
+
+    /// Kill by PID and reap (an outage).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start again on the same port and TSDB (a few tries: the port may linger briefly).
+    pub async fn restart(&mut self) {
+        for _ in 0..5 {
+            if self.spawn().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("prometheus did not restart on port {}: {}", self.port, self.log_tail());
+    }
+}
+
+impl Drop for Prom {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,323 @@
+//! Observe (reads the cluster and the signal sources; writes nothing): everything the planner and the
+//! actuator need about one pool, turned into a plain [`Snapshot`].
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::{Client, ResourceExt};
+
+use super::{Context, Error, error::Result};
+use crate::actuate::{
+    Desired, Executor, InterruptionSignals, Interruptions, Observed, Selector, find_interruptions, resources, route,
+};
+use crate::api::inference_pool::ClassReplicas;
+use crate::api::{CostPolicy, InferencePool};
+use crate::ledger;
+use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights};
+use crate::signals::{
+    Credentials, HistoryWindow, LoadReading, PriceReading, PriceSource, PriceTable, PrometheusClient, PrometheusConfig,
+    PrometheusLoadSource, price_source_for,
+};
+
+/// A pool's signal sources. Kept across ticks (they remember last good values and their ages) and
+/// rebuilt when the pool's or the policy's generation changes.
+pub struct PoolSignals {
+    /// (pool generation, policy generation) the sources were built for.
+    pub generations: (Option<i64>, Option<i64>),
+    /// Load source; `None` when the pool has no Prometheus to read (then load is unknown).
+    pub load: Option<PrometheusLoadSource>,
+    /// Why there is no load source, for the SignalsStale condition.
+    pub load_problem: Option<String>,
+    /// Price source.
+    pub prices: Box<dyn PriceSource>,
+}
+
+/// Everything observed about one pool at one tick.
+pub struct Observation {
+    /// What the planner consumes.
+    pub snapshot: Snapshot,
+    /// The load reading (availability, token rates) for status and the ledger.
+    pub load: Option<LoadReading>,
+    /// Why load is unknown when there is no reading.
+    pub load_problem: Option<String>,
+    /// Prices and where they came from.
+    pub prices: PriceReading,
+    /// Cluster objects the actuator compares the plan with.
+    pub observed: Observed,
+    /// Interrupted nodes and the replicas on them.
+    pub interruptions: Interruptions,
+    /// Ready replicas per class.
+    pub ready: ClassReplicas,
+    /// Things that are wrong with the pool's references (missing route, workload, ...).
+    pub problems: Vec<String>,
+    /// Totals of the pools following the same policy.
+    pub policy_totals: ledger::policy::PolicyTotals,
+}
+
+/// The pool's targets with neutral sizes: observation only needs the references.
+pub fn references(ns: &str, pool: &InferencePool) -> Desired {
+    let neutral = Plan {
+        replicas: ClassReplicas::default(),
+        node_pool_gpus: [0; 3],
+        traffic: TrafficWeights::default(),
+        changes: vec![],
+        summary: String::new(),
+        signals_stale: false,
+        budget_exceeded: false,
+        usd_per_hour: 0.0,
+        memory: Memory::default(),
+    };
+    Desired::from_plan(ns, &pool.spec, &neutral)
+}
+
+async fn secret(client: &Client, ns: &str, name: &str) -> std::result::Result<Secret, String> {
+    Api::<Secret>::namespaced(client.clone(), ns).get(name).await.map_err(|e| format!("Secret {ns}/{name}: {e}"))
+}
+
+/// Build the pool's signal sources (reads the Secrets named in spec.metrics.auth and the price file).
+async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &CostPolicy) -> PoolSignals {
+    let table = ctx.options.price_file.as_deref().and_then(|p| match PriceTable::load(p) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(error = %e, "price file unreadable; using CostPolicy prices");
+            None
+        }
+    });
+    let url = pool.spec.metrics.prometheus_url.clone().or_else(|| ctx.options.prometheus_url.clone());
+    let mut load_problem = None;
+    let client = match url {
+        None => {
+            load_problem = Some("no Prometheus URL: set spec.metrics.prometheusUrl or --prometheus-url".to_string());
+            None
+        }
+        Some(url) => {
+            let mut config = PrometheusConfig::new(url);
+            config.timeout = std::time::Duration::from_secs(u64::from(pool.spec.metrics.timeout_seconds));
+            if let Some(auth) = &pool.spec.metrics.auth {
+                let token = match &auth.bearer_token_secret {
+                    Some(r) => Some((secret(&ctx.client, ns, &r.name).await, r.key.clone())),
+                    None => None,
+                };
+                let ca = match &auth.ca_secret {
+                    Some(r) => Some((secret(&ctx.client, ns, &r.name).await, r.key.clone())),
+                    None => None,
+                };
+                let creds = match (&token, &ca) {
+                    (Some((Err(e), _)), _) | (_, Some((Err(e), _))) => Err(e.clone()),
+                    _ => Credentials::from_secrets(
+                        token.as_ref().and_then(|(s, k)| s.as_ref().ok().map(|s| (s, k.as_str()))),
+                        ca.as_ref().and_then(|(s, k)| s.as_ref().ok().map(|s| (s, k.as_str()))),
+                    )
+                    .map_err(|e| e.to_string()),
+                };
+                match creds {
+                    Ok(c) => config.credentials = c,
+                    Err(e) => load_problem = Some(format!("Prometheus credentials: {e}")),
+                }
+            }
+            match PrometheusClient::new(&config) {
+                Ok(c) if load_problem.is_none() => Some(c),
+                Ok(_) => None,
+                Err(e) => {
+                    load_problem = Some(format!("Prometheus client: {e}"));
+                    None
+                }
+            }
+        }
+    };
+    let load = match &client {
+        Some(c) => {
+            let quantile = policy.spec.slo.target_attainment;
+            match PrometheusLoadSource::for_pool(c.clone(), &pool.spec, quantile, "1m", Some(history_window(policy))) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    load_problem = Some(format!("load queries: {e}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    PoolSignals {
+        generations: (pool.metadata.generation, policy.metadata.generation),
+        load,
+        load_problem,
+        prices: price_source_for(&policy.spec, pool.spec.external.as_ref(), table.as_ref(), client),
+    }
+}
+
+/// The forecast's history: one point per tick (5 to 60 s), at most 240 points. A coarser step than the
+/// tick hides spikes shorter than the step, and the forecast then cannot tell a spike (cheaper on the
+/// external API) from a lasting rise (cheaper on GPUs).
+pub fn history_window(policy: &CostPolicy) -> HistoryWindow {
+    let step = f64::from(policy.spec.tick_seconds).clamp(5.0, 60.0);
+    let default = HistoryWindow::default();
+    HistoryWindow { lookback_s: default.lookback_s.min(step * 240.0), step_s: step }
+}
+
+/// The pool's signal sources, rebuilt when its spec or its policy changed.
+async fn signals_for(ctx: &Context, ns: &str, pool: &InferencePool, policy: &CostPolicy) -> Arc<PoolSignals> {
+    let key = format!("{ns}/{}", pool.name_any());
+    let want = (pool.metadata.generation, policy.metadata.generation);
+    if let Some(s) = ctx.pool_signals.lock().await.get(&key).filter(|s| s.generations == want) {
+        return s.clone();
+    }
+    let built = Arc::new(build_signals(ctx, ns, pool, policy).await);
+    ctx.pool_signals.lock().await.insert(key, built.clone());
+    built
+}
+
+/// Forget a deleted pool's signal sources.
+pub async fn forget(ctx: &Context, ns: &str, name: &str) {
+    ctx.pool_signals.lock().await.remove(&format!("{ns}/{name}"));
+}
+
+/// Ready replicas of a scale target: its status.readyReplicas (Deployment, StatefulSet, LeaderWorkerSet
+/// all publish it). A target without the field counts as none ready: unknown readiness never lets the
+/// planner move traffic onto replicas that may not serve.
+async fn ready_replicas(client: &Client, ns: &str, api_version: &str, kind: &str, name: &str) -> Result<Option<u32>> {
+    let (ar, _) = resources::discover(client, api_version, kind).await.map_err(|e| Error::Reference(e.to_string()))?;
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let obj =
+        api.get_opt(name).await.map_err(|source| Error::Observe { what: format!("{kind} {ns}/{name}"), source })?;
+    Ok(obj.map(|o| {
+        o.data
+            .pointer("/status/readyReplicas")
+            .and_then(|v| v.as_u64())
+            .map_or(0, |v| v.min(u64::from(u32::MAX)) as u32)
+    }))
+}
+
+/// Read everything about one pool.
+pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &CostPolicy) -> Result<Observation> {
+    let now = ctx.now_unix();
+    let refs = references(ns, pool);
+    let executor = Executor::new(ctx.client.clone());
+    let observed = executor.observe(&refs).await.map_err(|e| Error::Reference(e.to_string()))?;
+    let mut problems = Vec::new();
+
+    // Replicas per class: desired from /scale, ready from the workload's status.
+    let mut classes = [ClassObservation::default(); 3];
+    let mut ready = ClassReplicas::default();
+    let mut selectors = Vec::new();
+    for w in &refs.workloads {
+        let i = w.class as usize;
+        match &observed.workloads[i] {
+            None => problems.push(format!("{} {} not found", w.target.kind, w.target.name)),
+            Some(scale) => {
+                classes[i].desired = scale.replicas;
+                if let Some(sel) = scale.selector.as_deref() {
+                    match Selector::parse(sel) {
+                        Ok(s) => selectors.push((w.class, s)),
+                        Err(e) => problems.push(e.to_string()),
+                    }
+                }
+                let r = ready_replicas(&ctx.client, ns, &w.target.api_version, &w.target.kind, &w.target.name)
+                    .await?
+                    .unwrap_or(0);
+                classes[i].ready = r.min(scale.replicas.max(r));
+                *ready.get_mut(w.class) = classes[i].ready;
+            }
+        }
+    }
+    let interruptions = find_interruptions(&observed.nodes, ns, &selectors, &InterruptionSignals::default());
+    for c in crate::planner::Class::ALL {
+        classes[c as usize].interrupted = interruptions.affected.get(c).min(classes[c as usize].ready);
+    }
+
+    // Route weights as they are now.
+    let traffic = match &observed.route {
+        None => {
+            problems.push(format!("HTTPRoute {ns}/{} not found", pool.spec.route.http_route));
+            TrafficWeights::default()
+        }
+        Some(json) => route::current_weights(json, &refs.route).unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            TrafficWeights::default()
+        }),
+    };
+
+    // Signals.
+    let sources = signals_for(ctx, ns, pool, policy).await;
+    let load = match &sources.load {
+        Some(l) => Some(l.read(now).await),
+        None => None,
+    };
+    let prices = sources.prices.prices(now).await;
+
+    // Spend of the pools following the same policy (for the budget).
+    let pools: Api<InferencePool> = Api::namespaced(ctx.client.clone(), ns);
+    let siblings = pools
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Observe { what: format!("InferencePools in {ns}"), source })?;
+    let costs: Vec<_> = siblings
+        .items
+        .iter()
+        .filter(|p| p.spec.cost_policy_ref.name == pool.spec.cost_policy_ref.name)
+        .map(|p| p.status.clone().unwrap_or_default().cost)
+        .collect();
+    let policy_totals =
+        ledger::policy::sum_pools(costs.iter(), (ctx.clock)()).map_err(|e| Error::Ledger(e.to_string()))?;
+    let own = pool.status.clone().unwrap_or_default().cost;
+    let spend = ledger::policy::planner_spend(&policy_totals, &own);
+
+    let mut load_signals = load.as_ref().map(|l| l.signals.clone()).unwrap_or_default();
+    if pool.spec.metrics.queries.request_rate.is_none() {
+        to_total_demand(&mut load_signals, traffic);
+    }
+    let snapshot = Snapshot { load: load_signals, prices: prices.prices.clone(), classes, traffic, spend };
+    Ok(Observation {
+        snapshot,
+        load,
+        load_problem: sources.load_problem.clone(),
+        prices,
+        observed,
+        interruptions,
+        ready,
+        problems,
+        policy_totals,
+    })
+}
+
+/// vLLM's own request counter only sees the self-hosted share of the route's traffic; the planner wants
+/// the pool's whole demand. Scale the rate up by the self-hosted weight. With no self-hosted weight at all
+/// the pool's demand cannot be seen in vLLM's metrics: the rate becomes unknown (the planner holds rather
+/// than reading 0), and scaling back from zero needs a gateway-level `spec.metrics.queries.requestRate`.
+pub fn to_total_demand(load: &mut crate::planner::LoadSignals, traffic: TrafficWeights) {
+    let share = f64::from(traffic.self_hosted_weight) / 100.0;
+    if share <= 0.0 {
+        load.request_rate = None;
+        load.history.clear();
+        return;
+    }
+    if let Some(s) = load.request_rate.as_mut() {
+        s.value /= share;
+    }
+    // History was served under weights we no longer know point by point; the current share is the best
+    // estimate and errs towards more capacity when the external share has just grown.
+    for (_, v) in &mut load.history {
+        *v /= share;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::{LoadSignals, Sample};
+
+    #[test]
+    fn self_hosted_rate_scales_to_total_demand() {
+        let mut l = LoadSignals { request_rate: Some(Sample { value: 6.0, at: 1.0 }), ..Default::default() };
+        to_total_demand(&mut l, TrafficWeights { self_hosted_weight: 60, external_weight: 40 });
+        assert!((l.request_rate.unwrap().value - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn all_external_makes_vllm_rate_unknown_not_zero() {
+        let mut l = LoadSignals { request_rate: Some(Sample { value: 0.0, at: 1.0 }), ..Default::default() };
+        to_total_demand(&mut l, TrafficWeights { self_hosted_weight: 0, external_weight: 100 });
+        assert!(l.request_rate.is_none());
+    }
+}

@@ -1,0 +1,96 @@
+//! CostPolicy reconcile: validate, count the pools that follow it, and sum their spend into the
+//! policy's status with the budget condition.
+//!
+//! Pipeline: dereference (list the pools following it; reads the cluster) → validate (pure) → build
+//! status (pure, ledger) → write status (touches the cluster: the status subresource only).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::{Context, Error, error::Result, requeue};
+use crate::actuate::FIELD_MANAGER;
+use crate::api::conditions::{Condition, ConditionStatus, set_condition, types};
+use crate::api::{CostPolicy, CostPolicyStatus, InferencePool};
+use crate::ledger;
+use crate::telemetry::observe_reconcile;
+
+/// The policy a pool follows, for the policy controller's watch of pools.
+pub fn policies_of_pool(pool: InferencePool) -> Option<ObjectRef<CostPolicy>> {
+    let ns = pool.namespace()?;
+    Some(ObjectRef::new(&pool.spec.cost_policy_ref.name).within(&ns))
+}
+
+/// Reconcile one CostPolicy.
+pub async fn reconcile(policy: Arc<CostPolicy>, ctx: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    let result = reconcile_inner(&policy, &ctx).await;
+    observe_reconcile(&ctx.metrics, "CostPolicy", started.elapsed(), result.as_ref().err().map(Error::metric_label));
+    result
+}
+
+async fn reconcile_inner(policy: &CostPolicy, ctx: &Context) -> Result<Action> {
+    let ns = policy.namespace().ok_or_else(|| Error::Reference("CostPolicy has no namespace".into()))?;
+    let name = policy.name_any();
+    // Dereference (reads the cluster): the pools following this policy.
+    let pools: Api<InferencePool> = Api::namespaced(ctx.client.clone(), &ns);
+    let following: Vec<InferencePool> = pools
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Observe { what: format!("InferencePools in {ns}"), source })?
+        .items
+        .into_iter()
+        .filter(|p| p.spec.cost_policy_ref.name == name)
+        .collect();
+
+    // Build (pure).
+    let now = (ctx.clock)();
+    let now_s = now.to_string();
+    let generation = policy.metadata.generation;
+    let mut status = policy.status.clone().unwrap_or_default();
+    let costs: Vec<_> = following.iter().map(|p| p.status.clone().unwrap_or_default().cost).collect();
+    let totals = ledger::policy::sum_pools(costs.iter(), now).map_err(|e| Error::Ledger(e.to_string()))?;
+    ledger::policy::apply_totals(&mut status, &totals);
+    status.observed_generation = generation;
+    let budget = ledger::policy::budget_state(policy.spec.budget.as_ref(), &totals);
+    set_condition(&mut status.conditions, budget.condition(generation, &now_s));
+    set_condition(
+        &mut status.conditions,
+        Condition::new(
+            types::VALID,
+            ConditionStatus::True,
+            "Accepted",
+            format!("{} InferencePool(s) follow this policy", following.len()),
+            generation,
+            &now_s,
+        ),
+    );
+
+    // Status (touches the cluster: status subresource, server-side apply).
+    write_status(ctx, &ns, &name, &status).await?;
+    Ok(requeue(u64::from(policy.spec.tick_seconds)))
+}
+
+async fn write_status(ctx: &Context, ns: &str, name: &str, status: &CostPolicyStatus) -> Result<()> {
+    let api: Api<CostPolicy> = Api::namespaced(ctx.client.clone(), ns);
+    let patch = json!({
+        "apiVersion": "hybridscale.dev/v1alpha1",
+        "kind": "CostPolicy",
+        "status": status,
+    });
+    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(Error::Status)?;
+    Ok(())
+}
+
+/// Retry failed policy reconciles with a short backoff.
+pub fn error_policy(_policy: Arc<CostPolicy>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %error, "CostPolicy reconcile failed");
+    requeue(10)
+}

@@ -1,0 +1,367 @@
+//! InferencePool reconcile: one fixed pipeline per pool per tick and on every watched change.
+//!
+//! 1. dereference — read the CostPolicy (reads the cluster)
+//! 2. validate    — flatten pool + policy into a planner config (pure)
+//! 3. observe     — workloads, node pools, route, nodes and signals into a Snapshot (reads the cluster
+//!    and Prometheus)
+//! 4. plan        — `planner::plan` (pure)
+//! 5. apply       — decide commands (pure) and run them (writes the cluster; skipped in Recommend mode)
+//! 6. status      — ledger (pure), conditions, reasons; one status write (writes the status subresource)
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+
+use super::{Context, Error, error::Result, observe, requeue, status};
+use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, decide};
+use crate::api::cost_policy::Mode;
+use crate::api::{CostPolicy, InferencePool};
+use crate::ledger::{self, LedgerConfig, Usage};
+use crate::planner::{self, ChangeKind, Class, Memory, Plan, PoolConfig};
+use crate::telemetry::{PoolClassLabels, PoolLabels, observe_reconcile};
+
+/// Finalizer that returns the HTTPRoute to a safe state when the pool is deleted.
+pub const FINALIZER: &str = "hybridscale.dev/route-cleanup";
+
+/// Run the InferencePool controller until `shutdown` resolves.
+pub async fn controller(
+    ctx: Arc<Context>,
+    pools: Api<InferencePool>,
+    policies: Api<CostPolicy>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let cfg = watcher::Config::default();
+    let mut c = Controller::new(pools, cfg.clone());
+    let store = c.store();
+    let s = store.clone();
+    c = c.watches(policies, cfg.clone(), move |p: CostPolicy| following(&s, &p));
+    let s = store.clone();
+    c = c.watches(Api::<Deployment>::all(client.clone()), cfg.clone(), move |d: Deployment| {
+        targeting(&s, "Deployment", &d.namespace().unwrap_or_default(), &d.name_any())
+    });
+    let s = store.clone();
+    c = c.watches(Api::<StatefulSet>::all(client.clone()), cfg.clone(), move |d: StatefulSet| {
+        targeting(&s, "StatefulSet", &d.namespace().unwrap_or_default(), &d.name_any())
+    });
+    // Nodes matter when they are interrupted: react at once instead of at the next tick.
+    let s = store.clone();
+    c = c.watches(Api::<Node>::all(client.clone()), cfg.clone(), move |n: Node| {
+        let interrupted =
+            InterruptionSignals::default().reason(&crate::actuate::NodeInfo::from_node(&n, &[])).is_some();
+        if interrupted { s.state().iter().map(|p| ObjectRef::from_obj(p.as_ref())).collect() } else { vec![] }
+    });
+    // Optional third-party kinds: watch them only when the cluster serves them.
+    for (group, version, kind, field) in [
+        ("gateway.networking.k8s.io", "v1", "HTTPRoute", Field::Route),
+        ("karpenter.sh", "v1", "NodePool", Field::NodePool),
+        ("cluster.x-k8s.io", "v1beta1", "MachineDeployment", Field::NodePool),
+    ] {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        match kube::discovery::pinned_kind(&client, &gvk).await {
+            Ok((ar, _caps)) => {
+                // All namespaces (or, for cluster-scoped NodePools, the whole cluster).
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+                let s = store.clone();
+                let kind = kind.to_string();
+                c = c.watches_with(api, ar, cfg.clone(), move |o: DynamicObject| {
+                    referencing(&s, field, &kind, &o.namespace().unwrap_or_default(), &o.name_any())
+                });
+            }
+            Err(e) => tracing::info!(%group, %kind, error = %e, "not served by this cluster; not watching it"),
+        }
+    }
+    c.graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|r| {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "reconcile loop");
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Route,
+    NodePool,
+}
+
+fn following(store: &Store<InferencePool>, policy: &CostPolicy) -> Vec<ObjectRef<InferencePool>> {
+    let ns = policy.namespace();
+    store
+        .state()
+        .iter()
+        .filter(|p| p.namespace() == ns && p.spec.cost_policy_ref.name == policy.name_any())
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+fn targeting(store: &Store<InferencePool>, kind: &str, ns: &str, name: &str) -> Vec<ObjectRef<InferencePool>> {
+    store
+        .state()
+        .iter()
+        .filter(|p| {
+            p.namespace().as_deref() == Some(ns)
+                && Class::ALL
+                    .iter()
+                    .filter_map(|c| p.spec.capacity.get(*c))
+                    .any(|cc| cc.scale_target_ref.kind == kind && cc.scale_target_ref.name == name)
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+fn referencing(
+    store: &Store<InferencePool>,
+    field: Field,
+    kind: &str,
+    ns: &str,
+    name: &str,
+) -> Vec<ObjectRef<InferencePool>> {
+    store
+        .state()
+        .iter()
+        .filter(|p| match field {
+            Field::Route => p.namespace().as_deref() == Some(ns) && p.spec.route.http_route == name,
+            Field::NodePool => {
+                Class::ALL.iter().filter_map(|c| p.spec.capacity.get(*c)?.node_pool_ref.as_ref()).any(|np| {
+                    let np_kind = format!("{:?}", np.kind);
+                    np_kind == kind && np.name == name
+                })
+            }
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+/// Reconcile one pool (with the finalizer around it).
+pub async fn reconcile(pool: Arc<InferencePool>, ctx: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    let ns = pool.namespace().unwrap_or_default();
+    let api: Api<InferencePool> = Api::namespaced(ctx.client.clone(), &ns);
+    let result = finalizer(&api, FINALIZER, pool, |event| async {
+        match event {
+            Finalizer::Apply(p) => apply(&p, &ctx).await,
+            Finalizer::Cleanup(p) => cleanup(&p, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    });
+    observe_reconcile(&ctx.metrics, "InferencePool", started.elapsed(), result.as_ref().err().map(Error::metric_label));
+    result
+}
+
+/// Retry failed reconciles with a short backoff; the error is already in status and metrics.
+pub fn error_policy(pool: Arc<InferencePool>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(pool = %pool.name_any(), error = %error, "InferencePool reconcile failed");
+    requeue(5)
+}
+
+async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
+    let ns = pool.namespace().ok_or_else(|| Error::Reference("InferencePool has no namespace".into()))?;
+    let name = pool.name_any();
+
+    // 1. Dereference (reads the cluster).
+    let policies: Api<CostPolicy> = Api::namespaced(ctx.client.clone(), &ns);
+    let policy_name = &pool.spec.cost_policy_ref.name;
+    let policy = match policies.get_opt(policy_name).await? {
+        Some(p) => p,
+        None => {
+            let err = Error::PolicyNotFound { namespace: ns.clone(), name: policy_name.clone() };
+            status::write_failure(ctx, pool, &ns, &err).await?;
+            return Err(err);
+        }
+    };
+    let tick = u64::from(policy.spec.tick_seconds);
+
+    // 2. Validate (pure).
+    let config = match PoolConfig::from_resources(&policy, pool) {
+        Ok(c) => c,
+        Err(e) => {
+            let err = Error::InvalidConfig(e.to_string());
+            status::write_failure(ctx, pool, &ns, &err).await?;
+            return Err(err);
+        }
+    };
+
+    // 3. Observe (reads the cluster and Prometheus).
+    let obs = observe::observe(ctx, &ns, pool, &policy).await?;
+
+    // 4. Plan (pure).
+    let now = ctx.now_unix();
+    let prev = pool.status.clone().unwrap_or_default();
+    let mut problems = obs.problems.clone();
+    let memory = Memory::try_from(&prev.planner_state).unwrap_or_else(|e| {
+        problems.push(format!("status.plannerState unreadable, starting afresh: {e}"));
+        Memory::default()
+    });
+    let plan = planner::plan(&config, &obs.snapshot, &memory, now);
+
+    // 5. Apply (writes the cluster), unless the policy only recommends.
+    if policy.spec.mode == Mode::Enforce {
+        let desired = Desired::from_plan(&ns, &pool.spec, &plan);
+        let decision = decide(&desired, &obs.observed, &InterruptionSignals::default());
+        problems.extend(decision.problems.iter().cloned());
+        let report = Executor::new(ctx.client.clone()).run_all(&decision.commands).await;
+        for (cmd, outcome) in &report.done {
+            match outcome {
+                Outcome::Applied => publish(ctx, pool, cmd, &plan).await,
+                Outcome::RetryLater(why) => {
+                    tracing::info!(pool = %name, command = %cmd.describe(), %why, "retry later")
+                }
+                Outcome::Unchanged => {}
+            }
+        }
+        if let Some((cmd, err)) = &report.failed {
+            problems.push(format!("{}: {err}", cmd.describe()));
+        }
+    }
+
+    // 6. Ledger (pure) and status (writes the status subresource).
+    let now_ts = (ctx.clock)();
+    let load = &obs.snapshot.load;
+    let ext_share = f64::from(obs.snapshot.traffic.external_weight) / 100.0;
+    let rps = load.request_rate.map_or(0.0, |s| s.value);
+    let usage = Usage {
+        replicas: crate::api::inference_pool::ClassReplicas {
+            reserved: obs.snapshot.classes[Class::Reserved as usize].desired,
+            spot: obs.snapshot.classes[Class::Spot as usize].desired,
+            on_demand: obs.snapshot.classes[Class::OnDemand as usize].desired,
+        },
+        gpus_per_replica: pool.spec.gpus_per_replica,
+        external_input_tokens_per_s: rps * ext_share * load.mean_input_tokens.map_or(0.0, |s| s.value),
+        external_output_tokens_per_s: rps * ext_share * load.mean_output_tokens.map_or(0.0, |s| s.value),
+    };
+    let cost = match ledger::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts, &LedgerConfig::default()) {
+        Ok(a) => a.status,
+        Err(e) => {
+            problems.push(format!("cost ledger: {e}"));
+            prev.cost.clone()
+        }
+    };
+    let budget = ledger::budget_state(policy.spec.budget.as_ref(), &obs.policy_totals);
+    let stale_reason = match (&obs.load, &obs.load_problem) {
+        (_, Some(p)) => Some(p.clone()),
+        (Some(l), None) if l.is_unavailable() => Some(l.summary()),
+        _ if plan.signals_stale => Some("load signals missing or stale: holding the last safe plan".into()),
+        _ => None,
+    };
+    let progressing = Class::ALL.iter().any(|c| plan.replicas.get(*c) != obs.ready.get(*c));
+    let outcome = status::Outcome {
+        plan: &plan,
+        mode: policy.spec.mode,
+        ready: obs.ready,
+        problems,
+        stale_reason,
+        price_notes: obs.prices.notes(),
+        budget,
+        cost,
+        progressing,
+    };
+    let new_status = status::build(pool, &outcome, &now_ts.to_string());
+    record_metrics(ctx, &ns, &name, &plan, &new_status);
+    status::write(ctx, &ns, &name, &new_status).await?;
+    Ok(requeue(tick))
+}
+
+fn record_metrics(ctx: &Context, ns: &str, name: &str, plan: &Plan, s: &crate::api::InferencePoolStatus) {
+    let pool = PoolLabels { namespace: ns.to_string(), pool: name.to_string() };
+    for c in Class::ALL {
+        let labels =
+            PoolClassLabels { namespace: ns.to_string(), pool: name.to_string(), class: c.as_str().to_string() };
+        ctx.metrics.replicas.get_or_create(&labels).set(i64::from(plan.replicas.get(c)));
+    }
+    ctx.metrics.external_share.get_or_create(&pool).set(i64::from(plan.traffic.external_weight));
+    ctx.metrics.usd_per_hour.get_or_create(&pool).set(s.cost.usd_per_hour);
+    ctx.metrics.month_to_date_usd.get_or_create(&pool).set(s.cost.month_to_date_usd);
+}
+
+/// The planner's reason for the change a command carries out.
+fn reason_for(cmd: &Command, plan: &Plan) -> Option<String> {
+    plan.changes
+        .iter()
+        .find(|ch| match (ch.kind, cmd) {
+            (ChangeKind::Replicas { class, .. }, Command::ScaleWorkload { class: c, .. }) => class == *c,
+            (ChangeKind::Traffic { .. }, Command::SetRouteWeights { .. }) => true,
+            _ => false,
+        })
+        .map(|ch| ch.reason.clone())
+}
+
+/// An Event for an applied change, carrying the planner's reason.
+async fn publish(ctx: &Context, pool: &InferencePool, cmd: &Command, plan: &Plan) {
+    let (reason, action) = match cmd {
+        Command::SetRouteWeights { .. } => ("TrafficShifted", "SetRouteWeights"),
+        Command::ScaleWorkload { .. } => ("Scaled", "Scale"),
+        Command::SetNodePoolGpuLimit { .. } | Command::ScaleMachineDeployment { .. } => {
+            ("NodePoolResized", "ResizeNodePool")
+        }
+        Command::Cordon { .. } | Command::Evict { .. } | Command::DeleteNode { .. } => ("GpuReclaimed", "Reclaim"),
+        Command::Uncordon { .. } => ("GpuReturned", "Uncordon"),
+    };
+    let note = match reason_for(cmd, plan) {
+        Some(why) => format!("{}: {why}", cmd.describe()),
+        None => cmd.describe(),
+    };
+    let event = KubeEvent {
+        type_: EventType::Normal,
+        reason: reason.into(),
+        note: Some(note.chars().take(1024).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &pool.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not publish event");
+    }
+}
+
+/// On deletion: leave the route with every request going somewhere that serves. If self-hosted replicas
+/// are ready, all traffic goes to them (the route's state before hybridscale managed it); otherwise it
+/// stays on the external backend. Replicas and node pools are left as they are: deleting a pool must
+/// never take capacity away under live traffic.
+async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
+    let ns = pool.namespace().unwrap_or_default();
+    observe::forget(ctx, &ns, &pool.name_any()).await;
+    let refs = observe::references(&ns, pool);
+    let executor = Executor::new(ctx.client.clone());
+    let Some(route) =
+        executor.get_route(&ns, &pool.spec.route.http_route).await.map_err(|e| Error::Apply(e.to_string()))?
+    else {
+        return Ok(Action::await_change());
+    };
+    let ready = pool.status.as_ref().map_or(0, |s| s.ready_replicas);
+    let mut target = refs.route.clone();
+    target.weights = if ready > 0 {
+        planner::TrafficWeights { self_hosted_weight: 100, external_weight: 0 }
+    } else {
+        planner::TrafficWeights { self_hosted_weight: 0, external_weight: 100 }
+    };
+    if let Ok(Some(rules)) = crate::actuate::route::rules_with_weights(&route, &target) {
+        let cmd = Command::SetRouteWeights {
+            namespace: ns.clone(),
+            route: pool.spec.route.http_route.clone(),
+            rules,
+            resource_version: route.pointer("/metadata/resourceVersion").and_then(|v| v.as_str()).map(String::from),
+            from: crate::actuate::route::current_weights(&route, &target).ok(),
+            to: target.weights,
+        };
+        executor.run(&cmd).await.map_err(|e| Error::Apply(e.to_string()))?;
+    }
+    Ok(Action::await_change())
+}
