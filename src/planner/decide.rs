@@ -86,7 +86,8 @@ fn fresh(
         .map(|c| econ.lead_s[c as usize])
         .fold(0.0, f64::max);
     let persist = buy_time(config, econ, windows);
-    let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist);
+    let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
+    let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist, burst);
     // Spot that never arrives is replaced by on-demand only where no external API can bridge: in the
     // simulator, on-demand brought in and out around an intermittent spot market cost more and met the
     // SLO less often than letting the external API carry the pending spot share (ServeGen m-mid on the
@@ -293,7 +294,8 @@ pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, n
     let econ = Economics::new(config, snapshot, memory);
     let obs = Observed::new(snapshot);
     let rates = fresh_rate(config, snapshot, now).ok().map(|rate| {
-        let fc = forecast::forecast(&snapshot.load.history, now, rate, 0.0, 0.0);
+        let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
+        let fc = forecast::forecast(&snapshot.load.history, now, rate, 0.0, 0.0, burst);
         (rate, fc.recent_peak_rps)
     });
     burn(config, &econ, &obs, rates, &replicas)

@@ -31,6 +31,8 @@ pub struct Forecast {
     /// set for it: they hold until the next tick, and a burst seen minutes ago is the best guess of the
     /// burst that arrives between ticks.
     pub recent_peak_rps: f64,
+    /// The window `recent_peak_rps` looked back over, seconds.
+    pub burst_window_s: f64,
 }
 
 /// How far back bursts count for the route weights and the peak, seconds.
@@ -48,7 +50,16 @@ fn min_over(history: &[(f64, f64)], from: f64, to: f64, current: Option<(f64, f6
 /// Forecast demand. `history` is (time, rps), oldest first; points after `now` are ignored.
 /// `horizon_s` is the lead time; `persist_s` the buy time (may be infinite: then nothing persists
 /// long enough to be worth a replica and the base is 0).
-pub fn forecast(history: &[(f64, f64)], now: f64, now_rps: f64, horizon_s: f64, persist_s: f64) -> Forecast {
+///
+/// `burst_window_s` is how far back a burst still counts (see [`burst_window`]).
+pub fn forecast(
+    history: &[(f64, f64)],
+    now: f64,
+    now_rps: f64,
+    horizon_s: f64,
+    persist_s: f64,
+    burst_window_s: f64,
+) -> Forecast {
     let now_rps = if now_rps.is_finite() { now_rps.max(0.0) } else { 0.0 };
     let horizon_s = horizon_s.max(0.0);
     // Windows are found by bisection, which needs time order; an unsorted history is ignored rather
@@ -68,7 +79,7 @@ pub fn forecast(history: &[(f64, f64)], now: f64, now_rps: f64, horizon_s: f64, 
         Some(then) => ((trend_now - then) / lag).max(0.0),
         None => 0.0,
     };
-    let recent_peak_rps = hist[hist.partition_point(|(t, _)| *t < now - BURST_WINDOW_S)..]
+    let recent_peak_rps = hist[hist.partition_point(|(t, _)| *t < now - burst_window_s.max(0.0))..]
         .iter()
         .take_while(|(t, _)| *t <= now)
         .map(|(_, v)| *v)
@@ -82,7 +93,24 @@ pub fn forecast(history: &[(f64, f64)], now: f64, now_rps: f64, horizon_s: f64, 
     } else {
         0.0
     };
-    Forecast { now_rps, peak_rps, base_rps, trend, horizon_s, persist_s: persist, recent_peak_rps }
+    Forecast {
+        now_rps,
+        peak_rps,
+        base_rps,
+        trend,
+        horizon_s,
+        persist_s: persist,
+        recent_peak_rps,
+        burst_window_s: burst_window_s.max(0.0),
+    }
+}
+
+/// How long a burst keeps counting for the route weights and the peak: the policy's scale-down
+/// stabilisation window (the time the user says a lower load must last before it is believed), at least
+/// one tick and at most [`BURST_WINDOW_S`]. A short window lets the route follow demand closely; a long
+/// one keeps a standing external share after bursts, which protects the SLO on bursty traffic.
+pub fn burst_window(stabilization_s: f64, tick_s: f64) -> f64 {
+    stabilization_s.max(tick_s).clamp(0.0, BURST_WINDOW_S)
 }
 
 #[cfg(test)]
@@ -102,7 +130,7 @@ mod tests {
     #[test]
     fn steady_load_forecasts_itself() {
         let h = series(0.0, 3600.0, 15.0, |_| 20.0);
-        let f = forecast(&h, 3600.0, 20.0, 480.0, 300.0);
+        let f = forecast(&h, 3600.0, 20.0, 480.0, 300.0, 300.0);
         assert_eq!((f.peak_rps, f.base_rps, f.trend), (20.0, 20.0, 0.0));
     }
 
@@ -110,7 +138,7 @@ mod tests {
     fn ramp_is_carried_over_the_lead_time() {
         // 0.01 rps per second: 10 rps at t=1000, 30 at t=3000.
         let h = series(0.0, 3000.0, 15.0, |t| t / 100.0);
-        let f = forecast(&h, 3000.0, 30.0, 600.0, 300.0);
+        let f = forecast(&h, 3000.0, 30.0, 600.0, 300.0, 300.0);
         assert!((f.trend - 0.01).abs() < 1e-3, "{f:?}");
         assert!((f.peak_rps - 36.0).abs() < 0.5, "{f:?}");
         assert!((f.base_rps - 36.0).abs() < 0.5, "{f:?}");
@@ -119,7 +147,7 @@ mod tests {
     #[test]
     fn spike_shorter_than_buy_time_does_not_raise_the_base() {
         let h = series(0.0, 3600.0, 15.0, |t| if t >= 3540.0 { 80.0 } else { 10.0 });
-        let f = forecast(&h, 3600.0, 80.0, 480.0, 300.0);
+        let f = forecast(&h, 3600.0, 80.0, 480.0, 300.0, 300.0);
         assert_eq!(f.base_rps, 10.0);
         assert_eq!(f.trend, 0.0);
         assert_eq!(f.peak_rps, 80.0);
@@ -127,9 +155,9 @@ mod tests {
 
     #[test]
     fn no_history_uses_the_current_rate() {
-        let f = forecast(&[], 100.0, 12.0, 480.0, 300.0);
+        let f = forecast(&[], 100.0, 12.0, 480.0, 300.0, 300.0);
         assert_eq!((f.peak_rps, f.base_rps), (12.0, 12.0));
-        let f = forecast(&[], 100.0, 12.0, 480.0, f64::INFINITY);
+        let f = forecast(&[], 100.0, 12.0, 480.0, f64::INFINITY, 300.0);
         assert_eq!((f.peak_rps, f.base_rps), (12.0, 0.0));
     }
 }

@@ -194,7 +194,7 @@ fn traffic_change(ctx: &Context) -> Change {
             "demand {} rps (peak {} rps in the last {}), ready capacity {} rps",
             num(ctx.rate),
             num(peak),
-            dur(super::forecast::BURST_WINDOW_S),
+            dur(ctx.fc.burst_window_s),
             num(ctx.ready_rps)
         )
     } else {
