@@ -523,4 +523,49 @@ async fn https_with_a_custom_ca() {
     let untrusted = PrometheusClient::new(&PrometheusConfig::new(&prom.url)).expect("client");
     let err = untrusted.instant("vector(7)").await.expect_err("unknown CA must be refused");
     assert!(err.is_unreachable(), "{err:?}");
+
+    binary_talks_tls_to_the_kubernetes_api(d, &prom.url).await;
+}
+
+/// The shipped binary starts and its Kubernetes client completes TLS handshakes with one crypto provider
+/// (aws-lc-rs for kube and reqwest alike; two providers make rustls panic at the first connection). The
+/// "API server" is the https Prometheus above: the operator's discovery requests reach it over TLS and
+/// come back 404, which the operator logs and survives.
+async fn binary_talks_tls_to_the_kubernetes_api(dir: &Path, https_url: &str) {
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: tls\n  cluster:\n    server: {https_url}\n    \
+             certificate-authority: {}\ncontexts:\n- name: tls\n  context: {{cluster: tls, user: tls}}\n\
+             current-context: tls\nusers:\n- name: tls\n  user: {{token: not-checked}}\n",
+            dir.join("ca.crt").display()
+        ),
+    )
+    .expect("kubeconfig");
+    let log = dir.join("controller.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hybridscale"))
+        .args(["controller", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start hybridscale controller");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("404 page not found") || child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let exited = child.try_wait().ok().flatten();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(exited.is_none(), "the controller exited early ({exited:?}):\n{text}");
+    assert!(!text.contains("panicked") && !text.contains("CryptoProvider"), "TLS set-up failed:\n{text}");
+    assert!(text.contains("404 page not found"), "no answer over TLS from {https_url} within 30 s:\n{text}");
 }
