@@ -58,6 +58,7 @@ impl Operator {
         let opts = RunOptions {
             options: Options {
                 prometheus_url: Some(env.prom.url()),
+                prometheus_token: None,
                 price_file: None,
                 namespace: Some(env.ns.clone()),
                 identity: identity.to_string(),

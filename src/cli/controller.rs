@@ -13,6 +13,9 @@ pub struct Args {
     /// Prometheus base URL for pools that do not set spec.metrics.prometheusUrl.
     #[arg(long, env = "HYBRIDSCALE_PROMETHEUS_URL", value_name = "URL")]
     pub prometheus_url: Option<String>,
+    /// Bearer token for --prometheus-url (managed Prometheus services). Never logged.
+    #[arg(long, env = "PROMETHEUS_BEARER_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub prometheus_bearer_token: Option<String>,
     /// LiteLLM-format price file (model_prices_and_context_window.json) for external API prices.
     #[arg(long, env = "HYBRIDSCALE_PRICE_FILE", value_name = "FILE")]
     pub price_file: Option<PathBuf>,
@@ -20,7 +23,7 @@ pub struct Args {
     #[arg(long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
     /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    #[arg(long, alias = "listen-address", default_value = "0.0.0.0:8080", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
     /// Run only while holding a Lease (use with two or more replicas).
     #[arg(long)]
@@ -60,6 +63,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let opts = RunOptions {
         options: Options {
             prometheus_url: args.prometheus_url,
+            prometheus_token: args.prometheus_bearer_token.as_deref().map(crate::signals::BearerToken::new),
             price_file: args.price_file,
             namespace: args.namespace,
             identity: identity.clone(),

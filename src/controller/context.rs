@@ -15,6 +15,8 @@ use crate::telemetry::Metrics;
 pub struct Options {
     /// Prometheus URL used when a pool does not name its own.
     pub prometheus_url: Option<String>,
+    /// Bearer token for that default Prometheus (pools with spec.metrics.auth use their own Secret).
+    pub prometheus_token: Option<crate::signals::BearerToken>,
     /// LiteLLM-format price file for external API prices, if any.
     pub price_file: Option<std::path::PathBuf>,
     /// Only watch this namespace (all namespaces when unset).

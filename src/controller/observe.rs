@@ -94,6 +94,14 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
         Some(url) => {
             let mut config = PrometheusConfig::new(url);
             config.timeout = std::time::Duration::from_secs(u64::from(pool.spec.metrics.timeout_seconds));
+            // The operator-wide token (the chart's PROMETHEUS_BEARER_TOKEN) goes only to the operator-wide
+            // Prometheus, never to a URL a pool names itself.
+            if pool.spec.metrics.prometheus_url.is_none()
+                && let Some(token) = &ctx.options.prometheus_token
+            {
+                config.credentials.bearer_token = Some(token.clone());
+                config.credentials.origin = "--prometheus-bearer-token".into();
+            }
             if let Some(auth) = &pool.spec.metrics.auth {
                 let token = match &auth.bearer_token_secret {
                     Some(r) => Some((secret(&ctx.client, ns, &r.name).await, r.key.clone())),
