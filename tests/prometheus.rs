@@ -360,8 +360,6 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     assert!(down.summary().starts_with("load signals unavailable (Prometheus unreachable"), "{}", down.summary());
     assert_eq!(down.signals.request_rate, last_good.signals.request_rate, "last value kept with its own time");
     // Past the pool's maxAgeSeconds every value the planner gets is visibly stale by its own time.
-    // (crate::planner::plan is not on this branch yet; the planner's hold on stale signals is its
-    // own test. Here: the ages it will judge by.)
     let max_age = 120.0;
     let much_later = llama.read(later + max_age + 1.0).await;
     let s = &much_later.signals;
@@ -371,6 +369,35 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     let down_prices = prices.prices(now_unix()).await;
     assert_eq!(down_prices.prices.gpu_hour, [1.0, 1.5, 4.0]);
     assert!(down_prices.notes()[0].contains("Prometheus unreachable"), "{:?}", down_prices.notes());
+
+    // And the planner, fed exactly that reading, holds: nothing scales down, and it says why.
+    planner_holds_on(&much_later.signals, &down_prices.prices, later + max_age + 1.0);
+}
+
+/// The sample pool under its sample policy, planned on `load` at `now`, keeps every running replica and
+/// reports stale signals.
+fn planner_holds_on(load: &hybridscale::planner::LoadSignals, prices: &hybridscale::planner::Prices, now: f64) {
+    use hybridscale::api::{CostPolicy, InferencePool};
+    use hybridscale::planner::{self, ClassObservation, Memory, PoolConfig, Snapshot, Spend, TrafficWeights};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
+    let policy: CostPolicy =
+        hybridscale::input::load_yaml_documents(&root.join("costpolicy.yaml")).expect("policy").remove(0);
+    let pool: InferencePool =
+        hybridscale::input::load_yaml_documents(&root.join("inferencepool.yaml")).expect("pool").remove(0);
+    let config = PoolConfig::from_resources(&policy, &pool).expect("config");
+    let running = [2, 3, 1];
+    let snapshot = Snapshot {
+        load: load.clone(),
+        prices: prices.clone(),
+        classes: running.map(|n| ClassObservation { desired: n, ready: n, interrupted: 0 }),
+        traffic: TrafficWeights::default(),
+        spend: Spend::default(),
+    };
+    let plan = planner::plan(&config, &snapshot, &Memory::default(), now);
+    assert!(plan.signals_stale, "{plan:?}");
+    for c in Class::ALL {
+        assert!(plan.replicas.get(c) >= running[c as usize], "{c} scaled down on stale signals: {plan:?}");
+    }
 }
 
 /// History for the forecast from a range query over backfilled data (promtool), while the instant
