@@ -19,14 +19,24 @@
 //! 5. Requests may be dropped up to the SLO target's allowance (`1 − targetAttainment` of all
 //!    requests), choosing globally, with hindsight, the most expensive ones to drop.
 //!
-//! Why it is a lower bound: in the model a request counts within the SLO only if its own step
-//! serves it, so in every step a strategy's on-time requests are bounded by its ready replicas'
-//! saturation throughput plus the external rate limit, and it pays at least the ready replicas' price
-//! for that step. That (fractional) configuration is feasible for the per-step linear program
-//! below, whose optimum is therefore no higher. Summing over steps, and since a strategy with
-//! attainment ≥ the target drops at most the allowance, its cost is ≥ the oracle's. The reserved
-//! commitment is paid by both. The only strategy the argument does not cover is static-peak, which
-//! signs a larger reservation than the pool's; `tests/sim.rs` checks it against the oracle anyway.
+//! Why it is a lower bound, for a strategy holding `k` reserved replicas (paid for the whole
+//! trace at the reserved price, like the pool's own commitment): in the model a request counts
+//! within the SLO only if its own step serves it, so in every step a strategy's on-time requests are
+//! bounded by its ready replicas' saturation throughput plus the external rate limit, and it pays
+//! at least the ready replicas' price for that step. That (fractional) configuration, with `k`
+//! replicas free, is feasible for the per-step linear program below, whose optimum is therefore
+//! no higher. Summing over steps and adding the reservation's bill `k·p_r·T`, and since a strategy
+//! with attainment ≥ the target drops at most the allowance, its cost is ≥ the bound for `k`.
+//!
+//! **Buying a reservation.** Strategies may hold different reservations: most hold the pool's
+//! commitment `r`, static-peak buys a fleet sized for the peak (often above the pool's maximum),
+//! which can be cheaper than on-demand or the API. So the oracle reports the minimum over every
+//! `k ≥ r` of the higher of the two bounds for `k` (the pool maximum is lifted to `k` when `k`
+//! exceeds it; no `k < r` is needed, as the model bills every strategy at least the commitment). The
+//! minimum over all `k` bounds every strategy whatever it reserves. Only `k` up to
+//! `max_t ⌈A_t / (h·μ_t)⌉` need be tried: there every step is served by the reservation alone, so a
+//! larger one only adds to the bill; and once `k·p_r·T` alone reaches the best bound found no larger
+//! `k` can do better, which keeps it to a few evaluations on the benchmark traces.
 //!
 //! Per step the LP is: serve `A` requests from reserved (free, up to the commitment), spot unlocked
 //! by the reserved replicas under the spot-fraction cap, bundles of one on-demand replica with the
@@ -86,19 +96,61 @@ pub(crate) fn spot_limits(trace: &Trace, spec: &SimSpec, market: &SpotMarket) ->
         .collect()
 }
 
-/// The oracle's result on a trace: the tighter (higher) of the fractional bound below and the
-/// whole-replica bound of `oracle_integer.rs`. Both are lower bounds, so the higher one is too.
+/// The oracle's result on a trace: `min over k of max(fractional(k), integer(k))`, `k` being the
+/// reservation bought (see the module doc). For each `k` both are lower bounds on any strategy
+/// holding `k` reserved replicas, so the higher one is too, and the minimum over every `k` a
+/// strategy could hold bounds them all.
 pub fn oracle(trace: &Trace, spec: &SimSpec, market: &SpotMarket) -> StrategyResult {
     let spot = spot_limits(trace, spec, market);
-    let frac = fractional(trace, spec, &spot);
-    let int = integer(trace, spec, &spot);
-    if int.cost_usd > frac.cost_usd { int } else { frac }
+    let r = spec.reserved_commitment();
+    let k_hi = reservation_ceiling(trace, spec);
+    let horizon_s = trace.step_s * trace.len() as f64;
+    let p_r = spec.replica_usd_per_s(Class::Reserved) * horizon_s;
+    // The fractional bound is cheap; the whole-replica one (the costly part) is computed only when
+    // the fractional one is below the best found so far (max(frac, int) ≥ frac, so it cannot win
+    // otherwise). Every bound for `k` includes the reservation's bill `k·p_r`, so once that alone
+    // reaches the best no larger `k` can win.
+    let mut best: Option<StrategyResult> = None;
+    for k in r..=k_hi {
+        let best_cost = best.as_ref().map_or(f64::INFINITY, |b| b.cost_usd);
+        if k > r && k as f64 * p_r >= best_cost {
+            break;
+        }
+        let frac = fractional_with(trace, spec, &spot, k);
+        if frac.cost_usd >= best_cost {
+            continue;
+        }
+        let int = integer_with(trace, spec, &spot, k);
+        let bound = if int.cost_usd > frac.cost_usd { int } else { frac };
+        if bound.cost_usd < best_cost {
+            best = Some(bound);
+        }
+    }
+    best.unwrap_or_else(|| fractional_with(trace, spec, &spot, r))
 }
 
-/// The whole-replica bound (see `oracle_integer.rs`).
-pub fn integer(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult {
+/// Largest reservation worth considering: with `k` replicas free in every step everything is served
+/// at no further cost, so a larger reservation only adds its bill. Never below the pool's commitment.
+fn reservation_ceiling(trace: &Trace, spec: &SimSpec) -> u32 {
     let dt = trace.step_s;
-    let bounds = step_bounds(trace, spec, spot);
+    let need = (0..trace.len())
+        .map(|i| {
+            let per = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]) * dt;
+            if per > 0.0 { (trace.arrivals[i] / per).ceil() } else { 0.0 }
+        })
+        .fold(0.0f64, f64::max);
+    (need.min(u32::MAX as f64 / 2.0) as u32).max(spec.reserved_commitment())
+}
+
+/// The whole-replica bound (see `oracle_integer.rs`) with the pool's own reservation.
+pub fn integer(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult {
+    integer_with(trace, spec, spot, spec.reserved_commitment())
+}
+
+/// The whole-replica bound with `r` reserved replicas bought for the whole trace.
+pub fn integer_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> StrategyResult {
+    let dt = trace.step_s;
+    let bounds = step_bounds(trace, spec, spot, r);
     let total: f64 = trace.arrivals.iter().sum();
     let forced: f64 = bounds.iter().map(|b| b.forced_drop).sum();
     let mut allowance = ((1.0 - spec.target_attainment) * total - forced).max(0.0);
@@ -120,7 +172,7 @@ pub fn integer(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult {
     let saved: f64 = saving.iter().sum();
     // The split of the savings is not known (they are a bound); scale every variable part alike.
     let scale = if gross > 0.0 { (gross - saved).max(0.0) / gross } else { 1.0 };
-    let r = spec.reserved_commitment() as f64;
+    let r = r as f64;
     let reserved_per_step = r * spec.replica_usd_per_s(Class::Reserved) * dt;
     let mut bill = Bill { reserved: reserved_per_step * trace.len() as f64, ..Bill::default() };
     let g = spec.gpus_per_replica as f64;
@@ -152,10 +204,15 @@ pub fn integer(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult {
     }
 }
 
-/// The fractional bound.
+/// The fractional bound with the pool's own reservation.
 pub fn fractional(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult {
+    fractional_with(trace, spec, spot, spec.reserved_commitment())
+}
+
+/// The fractional bound with `r` reserved replicas bought for the whole trace.
+pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> StrategyResult {
     let dt = trace.step_s;
-    let r = spec.reserved_commitment() as f64;
+    let r = r as f64;
     let f = spec.max_spot_fraction.clamp(0.0, 1.0);
     let k = if f >= 1.0 { f64::INFINITY } else { f / (1.0 - f) };
     let o_max = spec.class(Class::OnDemand).map_or(0.0, |c| c.max as f64);

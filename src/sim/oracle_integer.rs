@@ -45,8 +45,7 @@ struct Pricing {
 }
 
 impl Pricing {
-    fn new(spec: &SimSpec, dt: f64) -> Self {
-        let r = spec.reserved_commitment();
+    fn new(spec: &SimSpec, dt: f64, r: u32) -> Self {
         Pricing {
             r,
             f: spec.max_spot_fraction.clamp(0.0, 1.0),
@@ -93,10 +92,10 @@ fn cost_of(p: &Pricing, x: f64, cap: f64, ext_cap: f64, c_e: f64, n_max: u32) ->
     best
 }
 
-/// Bound every step of a trace.
-pub(crate) fn step_bounds(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> Vec<StepBound> {
+/// Bound every step of a trace, `r` reserved replicas being paid for (and free to use) throughout.
+pub(crate) fn step_bounds(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Vec<StepBound> {
     let dt = trace.step_s;
-    let mut p = Pricing::new(spec, dt);
+    let mut p = Pricing::new(spec, dt, r);
     let ext_ok = spec.external_meets_slo();
     let mut out = Vec::with_capacity(trace.len());
     for (i, &spot_i) in spot.iter().enumerate().take(trace.len()) {
