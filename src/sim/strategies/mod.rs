@@ -90,6 +90,15 @@ impl Stabilized {
         self.window.push_back((now, want));
         self.window.front().map_or(want, |&(_, w)| w)
     }
+
+    /// The HPA-style baselines' replica count for this step: enough replicas to serve the observed rate
+    /// at [`BASELINE_TARGET_UTILIZATION`] for the current token mix, within the pool's bounds, stabilised.
+    pub(crate) fn utilization_target(&mut self, spec: &super::spec::SimSpec, obs: &Observation) -> u32 {
+        let mu = spec.replica_rps_for(obs.mean_input, obs.mean_output);
+        let want = (obs.rps / (mu * BASELINE_TARGET_UTILIZATION)).ceil() as u32;
+        let want = want.clamp(spec.min_replicas.max(1), spec.max_replicas.max(1));
+        self.push(obs.now, spec.stabilization_s, want)
+    }
 }
 
 #[cfg(test)]

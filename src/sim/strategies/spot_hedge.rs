@@ -4,7 +4,7 @@
 //! obtainable), released again when spot recovers. The policy's spot-fraction cap and class limits
 //! apply as they do to every strategy; no external API.
 
-use super::{BASELINE_TARGET_UTILIZATION, Decision, Observation, Stabilized, Strategy};
+use super::{Decision, Observation, Stabilized, Strategy};
 use crate::api::inference_pool::CapacityClassName as Class;
 use crate::sim::spec::SimSpec;
 
@@ -30,10 +30,7 @@ impl Strategy for SpotHedge<'_> {
     }
     fn decide(&mut self, obs: &Observation) -> Decision {
         let s = self.spec;
-        let mu = s.replica_rps_for(obs.mean_input, obs.mean_output);
-        let want = (obs.rps / (mu * BASELINE_TARGET_UTILIZATION)).ceil() as u32;
-        let want = want.clamp(s.min_replicas.max(1), s.max_replicas.max(1));
-        let needed = self.stable.push(obs.now, s.stabilization_s, want);
+        let needed = self.stable.utilization_target(s, obs);
         let reserved = s.reserved_commitment();
         let spot_max = s.class(Class::Spot).map_or(0, |c| c.max);
         let od_max = s.class(Class::OnDemand).map_or(0, |c| c.max);

@@ -3,7 +3,7 @@
 //! window; added capacity is on-demand only, no spot and no external API. The reserved replicas
 //! the pool has already paid for run all the time under it (any sane setup uses them).
 
-use super::{BASELINE_TARGET_UTILIZATION, Decision, Observation, Stabilized, Strategy};
+use super::{Decision, Observation, Stabilized, Strategy};
 use crate::api::inference_pool::CapacityClassName as Class;
 use crate::sim::spec::SimSpec;
 
@@ -29,10 +29,7 @@ impl Strategy for TargetTracking<'_> {
     }
     fn decide(&mut self, obs: &Observation) -> Decision {
         let s = self.spec;
-        let mu = s.replica_rps_for(obs.mean_input, obs.mean_output);
-        let want = (obs.rps / (mu * BASELINE_TARGET_UTILIZATION)).ceil() as u32;
-        let want = want.clamp(s.min_replicas.max(1), s.max_replicas.max(1));
-        let total = self.stable.push(obs.now, s.stabilization_s, want);
+        let total = self.stable.utilization_target(s, obs);
         let reserved = s.reserved_commitment();
         let od_max = s.class(Class::OnDemand).map_or(0, |c| c.max);
         let on_demand = total.saturating_sub(reserved).min(od_max);
