@@ -136,6 +136,7 @@ prop_compose! {
         recs in prop::collection::vec((0.0f64..3600.0, prop::array::uniform3(0u32..20)), 0..10),
         pending in prop::option::of(0.0f64..3600.0),
         scarce in prop::option::of(-600.0f64..1800.0),
+        observed in prop::option::of((0.0f64..30.0, 0.0f64..2000.0)),
     ) -> (PoolConfig, Snapshot, Memory) {
         let classes = observations(&config, raw);
         let n = history.len();
@@ -147,6 +148,9 @@ prop_compose! {
                 mean_input_tokens: tokens.map(|(i, _)| Sample { value: i, at: NOW }),
                 mean_output_tokens: tokens.map(|(_, o)| Sample { value: o, at: NOW }),
                 history,
+                // Observed latency and queue: the overload safety net.
+                latency_s: observed.map(|(l, _)| Sample { value: l, at: NOW }),
+                waiting: observed.map(|(_, w)| Sample { value: w, at: NOW }),
                 ..Default::default()
             },
             prices: Prices { gpu_hour, external_input_token: ext.0, external_output_token: ext.1 },

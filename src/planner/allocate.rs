@@ -72,7 +72,7 @@ fn spot_fits(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> bool {
 }
 
 /// The class the next paid replica goes to, if any has room: spot within its fraction, else on-demand.
-fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option<Class> {
+pub(crate) fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option<Class> {
     if r.iter().sum::<u32>() >= config.max_replicas {
         return None;
     }

@@ -8,7 +8,7 @@ use super::economics::Economics;
 use super::forecast;
 use super::reasons::{self, Context};
 use super::scale_down;
-use super::{Class, Memory, Plan, PoolConfig, Snapshot, TrafficWeights, budget, spot, traffic};
+use super::{Class, Memory, Plan, PoolConfig, Snapshot, TrafficWeights, budget, overload, spot, traffic};
 
 /// Decide one pool for one tick. Pure: the same inputs always give the same plan.
 pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64) -> Plan {
@@ -98,10 +98,16 @@ fn fresh(
     let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max };
     let mut alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
 
-    // Idle: demand below the threshold of what the healthy ready replicas serve.
+    // Safety net: observed overload is a shortfall whatever the model says (`overload.rs`).
     let healthy = obs.healthy();
+    let overloaded = overload::detect(config, snapshot, now, rate, f64::from(healthy) * econ.mu);
+    if overloaded.is_some() {
+        raise_for_overload(config, &bounds, obs, &mut alloc.replicas);
+    }
+
+    // Idle: demand below the threshold of what the healthy ready replicas serve.
     let util = rate / (f64::from(healthy.max(1)) * econ.mu);
-    if util < config.idle_utilization {
+    if util < config.idle_utilization && overloaded.is_none() {
         mem.idle_since.get_or_insert(now);
     } else {
         mem.idle_since = None;
@@ -148,6 +154,9 @@ fn fresh(
         // Cheapest tier first: no new on-demand, spot past its fraction (within its class maximum).
         bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand as usize], ..bounds };
         alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
+        if overloaded.is_some() {
+            raise_for_overload(config, &bounds, obs, &mut alloc.replicas);
+        }
         if idle_release {
             alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
             allocate::fit_limits(config, &mut alloc.replicas, &bounds);
@@ -181,7 +190,12 @@ fn fresh(
     };
     // Weights are set for the recent peak: they hold until the next tick, and bursts between ticks
     // must not overload the replicas.
-    let weights = traffic::weights(config, fc.recent_peak_rps, ready_rps_for(&target));
+    // Overloaded: the replicas keep at most part of what they receive now, the API takes the rest.
+    let route_rps = match &overloaded {
+        Some(_) => ready_rps_for(&target).min(rate) * overload::KEEP_SHARE,
+        None => ready_rps_for(&target),
+    };
+    let weights = traffic::weights(config, fc.recent_peak_rps.max(rate), route_rps);
     let burn_of = |t: &[u32; 3]| burn(config, econ, obs, Some((rate, fc.recent_peak_rps)), t);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
         let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
@@ -207,6 +221,7 @@ fn fresh(
         ready_rps: ready_rps_for(&target),
         idle_release,
         idle_for,
+        overload: overloaded.as_ref().map(|o| o.why.clone()),
         spot_halved,
         spot_scarce,
         interruptions_per_hour: spot::per_hour(&mem),
@@ -220,6 +235,26 @@ fn fresh(
     let changes = reasons::changes(&ctx);
     let summary = reasons::summary(&ctx, usd_per_hour);
     finish(config, target, weights, changes, summary, false, budget_exceeded, usd_per_hour, mem)
+}
+
+/// Overloaded: nothing below what runs, and one more replica (reserved first, then the next paid class)
+/// unless replicas are already starting.
+fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &Observed, r: &mut [u32; 3]) {
+    for i in 0..3 {
+        r[i] = r[i].max(obs.desired[i]);
+    }
+    let starting = (0..3).any(|i| obs.desired[i] > obs.ready[i]);
+    if starting || r.iter().sum::<u32>() >= config.max_replicas {
+        return;
+    }
+    let next = if r[0] < allocate::class_max(config, Class::Reserved) {
+        Some(Class::Reserved)
+    } else {
+        allocate::next_paid(config, r, bounds)
+    };
+    if let Some(c) = next {
+        r[c as usize] += 1;
+    }
 }
 
 /// Signals are stale or missing: hold the last safe plan (or what runs), never scale down. The only

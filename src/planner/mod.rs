@@ -33,6 +33,7 @@ mod decide;
 pub mod economics;
 pub mod forecast;
 pub mod memory;
+pub mod overload;
 pub mod plan;
 mod reasons;
 pub mod scale_down;
@@ -42,6 +43,8 @@ pub mod traffic;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_overload;
 
 pub use config::{BudgetConfig, ClassConfig, ConfigError, ExternalConfig, PoolConfig};
 pub use decide::{node_pool_gpus, plan, usd_per_hour};

@@ -26,6 +26,8 @@ pub(crate) struct Context<'a> {
     pub ready_rps: f64,
     pub idle_release: bool,
     pub idle_for: f64,
+    /// What showed an overload, when the safety net is in force.
+    pub overload: Option<String>,
     pub spot_halved: bool,
     pub spot_scarce: bool,
     pub interruptions_per_hour: f64,
@@ -71,6 +73,9 @@ fn up_reason(ctx: &Context, c: Class) -> String {
             plural(ctx.obs.interrupted[i], "replica has", "replicas have"),
             plural(ctx.obs.interrupted[i], "replacement", "replacements")
         ));
+    }
+    if let Some(why) = &ctx.overload {
+        parts.push(format!("overload: {why}, so the ready replicas serve less than their rating"));
     }
     let horizon = dur(fc.horizon_s);
     if fc.peak_rps > ctx.ready_rps + 1e-9 {
@@ -214,6 +219,9 @@ fn traffic_change(ctx: &Context) -> Change {
             e.max_rps.map_or(String::new(), |r| format!(" and rate limit {} rps", num(r)))
         ));
     }
+    if let Some(o) = &ctx.overload {
+        why.push_str(&format!("; overload: {o}, shedding a quarter of the self-hosted load"));
+    }
     let n = ctx.obs.interrupted_total();
     if n > 0 {
         why.push_str(&format!("; {} with an interruption notice no longer counted", plural(n, "replica", "replicas")));
@@ -257,6 +265,9 @@ pub(crate) fn summary(ctx: &Context, usd_per_hour: f64) -> String {
     }
     if ctx.spot_scarce {
         s.push_str("; spot unavailable, retrying later");
+    }
+    if let Some(o) = &ctx.overload {
+        s.push_str(&format!("; overload: {o}"));
     }
     s
 }

@@ -6,7 +6,7 @@
 use super::*;
 use crate::api::cost_policy::BudgetAction;
 
-const T0: f64 = 1_800_000_000.0;
+pub(crate) const T0: f64 = 1_800_000_000.0;
 
 fn class(class: Class, min: u32, max: u32, provision: f64) -> Option<ClassConfig> {
     Some(ClassConfig {
@@ -57,7 +57,7 @@ fn sample(value: f64) -> Option<Sample> {
 }
 
 /// A snapshot at T0 with a rate history from `rate(t)` over the last hour at 15 s steps.
-fn snapshot(rate: impl Fn(f64) -> f64, counts: [(u32, u32); 3]) -> Snapshot {
+pub(crate) fn snapshot(rate: impl Fn(f64) -> f64, counts: [(u32, u32); 3]) -> Snapshot {
     let history = (0..240).map(|k| T0 - 3600.0 + 15.0 * f64::from(k)).map(|t| (t, rate(t))).collect();
     Snapshot {
         load: LoadSignals {
@@ -74,7 +74,7 @@ fn snapshot(rate: impl Fn(f64) -> f64, counts: [(u32, u32); 3]) -> Snapshot {
     }
 }
 
-fn reason(plan: &Plan, class: Class) -> &str {
+pub(crate) fn reason(plan: &Plan, class: Class) -> &str {
     plan.changes
         .iter()
         .find(|c| matches!(c.kind, ChangeKind::Replicas { class: k, .. } if k == class))

@@ -1,0 +1,73 @@
+//! Observed overload as a safety net. The plan rests on a model of the replicas (μ requests per second
+//! each within the SLO); when the replicas say otherwise, the observation wins. Observed latency at
+//! the SLO's quantile above the SLO, or more requests queued at the replicas than their rated
+//! capacity clears within the SLO's latency (a queue that has grown past what can still be served
+//! in time; the snapshot has no earlier queue length to compare with, so growth is judged by this
+//! level), typically while the planner thinks the ready capacity sufficient, is a capacity shortfall:
+//!
+//! - the route sheds load at once: self-hosted gets at most [`KEEP_SHARE`] of the demand (or of its
+//!   ready capacity by the model, if lower), within the external API's share and rate limit when one
+//!   may be used. Relative to the demand, not to what self-hosted receives now: while the observed
+//!   latency lags (a backlog drains over several ticks) the shed share must not compound tick after
+//!   tick (in the simulator that drove 74% of ServeGen's 70B traffic to the premium API);
+//! - one more replica is asked for, unless replicas are already starting (they are the added
+//!   capacity; adding one per tick while they start would overshoot);
+//! - nothing scales down on that tick.
+//!
+//! Only fresh samples count (a stale latency says nothing about now); without them the plan is the
+//! model's alone.
+
+use super::{PoolConfig, Snapshot};
+
+/// Share of the demand (at most) the replicas keep while overloaded: a quarter goes to the external API
+/// until the overload clears.
+pub const KEEP_SHARE: f64 = 0.75;
+
+/// A detected overload and what showed it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Overload {
+    /// What was observed, for the reasons.
+    pub why: String,
+    /// Requests per second the self-hosted replicas receive now.
+    pub self_hosted_rps: f64,
+}
+
+/// Detect overload. `rate` is the pool's request rate, `ready_rps` what the healthy ready replicas
+/// serve by the model.
+pub fn detect(config: &PoolConfig, s: &Snapshot, now: f64, rate: f64, ready_rps: f64) -> Option<Overload> {
+    let fresh = |x: Option<super::Sample>| {
+        x.filter(|v| v.value.is_finite() && v.value >= 0.0 && v.at.is_finite() && now - v.at <= config.signal_max_age_s)
+            .map(|v| v.value)
+    };
+    let self_hosted_rps = rate * f64::from(s.traffic.self_hosted_weight.min(100)) / 100.0;
+    // Checked whether or not the model thinks the ready replicas enough: when it does not, the plan
+    // adds capacity anyway and this only makes sure of one more and of the shed load. (Making it depend
+    // on the demand would let more demand switch the safety net off and yield less capacity.)
+    if ready_rps <= 0.0 || self_hosted_rps <= 0.0 {
+        return None;
+    }
+    let slo = config.slo_latency_s;
+    if let Some(l) = fresh(s.load.latency_s).filter(|l| *l > slo) {
+        return Some(Overload {
+            why: format!(
+                "observed latency {} s exceeds the {} s SLO",
+                super::reasons::num(l),
+                super::reasons::num(slo)
+            ),
+            self_hosted_rps,
+        });
+    }
+    let clears = ready_rps * slo;
+    if let Some(w) = fresh(s.load.waiting).filter(|w| *w > clears) {
+        return Some(Overload {
+            why: format!(
+                "{} requests waiting, more than the ready replicas clear within the {} s SLO ({})",
+                super::reasons::num(w),
+                super::reasons::num(slo),
+                super::reasons::num(clears)
+            ),
+            self_hosted_rps,
+        });
+    }
+    None
+}

@@ -1,0 +1,107 @@
+//! Table test for the overload safety net (`overload.rs`): observed latency or queueing beyond what
+//! the SLO allows moves load to the external API at once and adds a replica, even though the model
+//! thinks the ready replicas enough.
+
+use super::tests::{T0, config, reason, snapshot};
+use super::*;
+
+#[test]
+fn observed_overload_sheds_load_and_adds_capacity() {
+    // 10 rps on 2 reserved + 1 spot replicas, all ready: 15 rps by the model, so no shortfall is seen
+    // without the observations. SLO 10 s; the replicas clear 150 requests within it.
+    struct Case {
+        what: &'static str,
+        latency: Option<(f64, f64)>,
+        waiting: Option<f64>,
+        external: bool,
+        spot: (u32, u32),
+        external_weight: u32,
+        replicas: u32,
+        reason: &'static str,
+    }
+    let cases = [
+        Case {
+            what: "latency above the SLO",
+            latency: Some((14.0, T0)),
+            waiting: None,
+            external: true,
+            spot: (1, 1),
+            external_weight: 25,
+            replicas: 4,
+            reason: "observed latency 14 s exceeds the 10 s SLO",
+        },
+        Case {
+            what: "queue longer than the SLO clears",
+            latency: Some((6.0, T0)),
+            waiting: Some(200.0),
+            external: true,
+            spot: (1, 1),
+            external_weight: 25,
+            replicas: 4,
+            reason: "200 requests waiting, more than the ready replicas clear within the 10 s SLO (150)",
+        },
+        Case {
+            what: "within the SLO: nothing changes",
+            latency: Some((8.0, T0)),
+            waiting: Some(20.0),
+            external: true,
+            spot: (1, 1),
+            external_weight: 0,
+            replicas: 3,
+            reason: "",
+        },
+        Case {
+            what: "a stale latency says nothing about now",
+            latency: Some((14.0, T0 - 600.0)),
+            waiting: None,
+            external: true,
+            spot: (1, 1),
+            external_weight: 0,
+            replicas: 3,
+            reason: "",
+        },
+        Case {
+            what: "no external path: capacity only",
+            latency: Some((14.0, T0)),
+            waiting: None,
+            external: false,
+            spot: (1, 1),
+            external_weight: 0,
+            replicas: 4,
+            reason: "observed latency 14 s exceeds the 10 s SLO",
+        },
+        Case {
+            what: "a replica already starting is the added capacity",
+            latency: Some((14.0, T0)),
+            waiting: None,
+            external: true,
+            spot: (2, 1),
+            external_weight: 25,
+            replicas: 4,
+            reason: "",
+        },
+    ];
+    for c in cases {
+        let mut cfg = config();
+        if !c.external {
+            cfg.external = None;
+        }
+        let mut s = snapshot(|_| 10.0, [(2, 2), c.spot, (0, 0)]);
+        s.load.latency_s = c.latency.map(|(value, at)| Sample { value, at });
+        s.load.waiting = c.waiting.map(|value| Sample { value, at: T0 });
+        let p = plan(&cfg, &s, &Memory::default(), T0);
+        assert_eq!(p.traffic.external_weight, c.external_weight, "{}: {}", c.what, p.summary);
+        assert_eq!(p.replicas.total(), c.replicas, "{}: {}", c.what, p.summary);
+        if !c.reason.is_empty() {
+            assert!(p.summary.contains(c.reason), "{}: {}", c.what, p.summary);
+            let added = [Class::Reserved, Class::Spot, Class::OnDemand]
+                .into_iter()
+                .map(|k| reason(&p, k))
+                .find(|r| !r.is_empty())
+                .unwrap_or("");
+            assert!(added.contains(c.reason), "{}: {added}", c.what);
+        } else {
+            assert!(!p.summary.contains("overload") || c.what.starts_with("a replica"), "{}: {}", c.what, p.summary);
+        }
+    }
+}
