@@ -137,7 +137,18 @@ fn the_oracle_bounds_every_strategy_in_the_benchmark_scenarios() {
             let report = sim::run_all(&trace, &scenario, &market, 42, None);
             // Azure code asks more of the 70B pool than any configuration serves in time (the oracle
             // itself drops what nothing can serve), so only the bound is checked here.
-            assert_oracle_is_a_lower_bound(&report, &format!("{} / {}", t.name, def.name));
+            let what = format!("{} / {}", t.name, def.name);
+            assert_oracle_is_a_lower_bound(&report, &what);
+            // The bound at the pool's own reservation bounds every strategy that holds exactly it
+            // (all but static-peak), and is never below the oracle, which may reserve more.
+            let own = sim::oracle::at_commitment(&trace, &scenario.spec, &market);
+            let oracle = report.oracle().expect("oracle ran");
+            assert!(own.cost_usd >= oracle.cost_usd * (1.0 - 1e-9), "{what}: {own:?} < {oracle:?}");
+            for r in report.results.iter().filter(|r| r.strategy != "static-peak" && r.strategy != "oracle") {
+                if r.slo_attainment >= own.slo_attainment {
+                    assert!(r.cost_usd >= own.cost_usd * (1.0 - 1e-9), "{what}: {} below {own:?}", r.strategy);
+                }
+            }
         }
     }
 }

@@ -129,6 +129,19 @@ pub fn oracle(trace: &Trace, spec: &SimSpec, market: &SpotMarket) -> StrategyRes
     best.unwrap_or_else(|| fractional_with(trace, spec, &spot, r))
 }
 
+/// The bound for strategies that hold exactly the pool's own reservation (every strategy but
+/// static-peak): the higher of the two bounds at that commitment. It is never below [`oracle`],
+/// which may also buy a larger reservation; the difference between the two is what a larger
+/// commitment would save, a decision the pool's policy makes, not the planner. Reported beside the
+/// oracle in the benchmark to separate that gap from the planner's own.
+pub fn at_commitment(trace: &Trace, spec: &SimSpec, market: &SpotMarket) -> StrategyResult {
+    let spot = spot_limits(trace, spec, market);
+    let r = spec.reserved_commitment();
+    let frac = fractional_with(trace, spec, &spot, r);
+    let int = integer_with(trace, spec, &spot, r);
+    if int.cost_usd > frac.cost_usd { int } else { frac }
+}
+
 /// Largest reservation worth considering: with `k` replicas free in every step everything is served
 /// at no further cost, so a larger reservation only adds its bill. Never below the pool's commitment.
 fn reservation_ceiling(trace: &Trace, spec: &SimSpec) -> u32 {
