@@ -663,6 +663,20 @@ pub struct PlannerState {
     /// Learned requests per second per replica, when learnFromMetrics is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_requests_per_second: Option<f64>,
+    /// Replicas with an interruption notice at the last tick, so a notice is counted once as an
+    /// interruption even across a restart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interrupted_seen: u32,
+    /// Since when (RFC 3339) spot replicas have been asked for and not become ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_pending_since: Option<String>,
+    /// Until when (RFC 3339) spot capacity counts as unavailable: no more spot is asked for before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_scarce_until: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Replica counts wanted at a time.

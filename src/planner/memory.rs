@@ -46,6 +46,9 @@ impl From<&Memory> for PlannerState {
             spot_interruptions: m.spot_interruptions.iter().map(|t| to_rfc3339(*t)).collect(),
             last_safe: m.last_safe.map(|(t, replicas, traffic)| SafePlan { time: to_rfc3339(t), replicas, traffic }),
             learned_requests_per_second: m.learned_replica_rps,
+            interrupted_seen: m.interrupted_seen,
+            spot_pending_since: m.spot_pending_since.map(to_rfc3339),
+            spot_scarce_until: m.spot_scarce_until.map(to_rfc3339),
         }
     }
 }
@@ -73,9 +76,17 @@ impl TryFrom<&PlannerState> for Memory {
             spot_interruptions,
             last_safe,
             learned_replica_rps: s.learned_requests_per_second,
-            interrupted_seen: 0,
-            spot_pending_since: None,
-            spot_scarce_until: None,
+            interrupted_seen: s.interrupted_seen,
+            spot_pending_since: s
+                .spot_pending_since
+                .as_deref()
+                .map(|t| from_rfc3339("spotPendingSince", t))
+                .transpose()?,
+            spot_scarce_until: s
+                .spot_scarce_until
+                .as_deref()
+                .map(|t| from_rfc3339("spotScarceUntil", t))
+                .transpose()?,
         })
     }
 }
@@ -94,7 +105,9 @@ mod tests {
             spot_interruptions: vec![1_700_000_200.25],
             last_safe: Some((1_700_000_300.0, r, TrafficWeights { self_hosted_weight: 80, external_weight: 20 })),
             learned_replica_rps: Some(2.5),
-            ..Default::default()
+            interrupted_seen: 2,
+            spot_pending_since: Some(1_700_000_400.0),
+            spot_scarce_until: Some(1_700_001_000.0),
         };
         let s = PlannerState::from(&m);
         assert_eq!(s.idle_since.as_deref(), Some("2023-11-14T22:15:00Z"));
