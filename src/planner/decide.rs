@@ -101,8 +101,12 @@ fn fresh(
     // Safety net: observed overload is a shortfall whatever the model says (`overload.rs`).
     let healthy = obs.healthy();
     let overloaded = overload::detect(config, snapshot, now, rate, f64::from(healthy) * econ.mu);
+    // Overload adds a replica only when the external API cannot take the load shed from the replicas:
+    // where it can, shedding is enough and whether more replicas pay stays the rent-or-buy decision
+    // (otherwise every short spike that lifts the observed latency would buy GPUs).
+    let overload_add = overloaded.is_some() && !can_shed(config, econ, rate, f64::from(healthy) * econ.mu);
     if overloaded.is_some() {
-        raise_for_overload(config, &bounds, obs, &mut alloc.replicas);
+        raise_for_overload(config, &bounds, obs, overload_add, &mut alloc.replicas);
     }
 
     // Idle: demand below the threshold of what the healthy ready replicas serve.
@@ -155,7 +159,7 @@ fn fresh(
         bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand as usize], ..bounds };
         alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
         if overloaded.is_some() {
-            raise_for_overload(config, &bounds, obs, &mut alloc.replicas);
+            raise_for_overload(config, &bounds, obs, overload_add, &mut alloc.replicas);
         }
         if idle_release {
             alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
@@ -237,14 +241,21 @@ fn fresh(
     finish(config, target, weights, changes, summary, false, budget_exceeded, usd_per_hour, mem)
 }
 
-/// Overloaded: nothing below what runs, and one more replica (reserved first, then the next paid class)
-/// unless replicas are already starting.
-fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &Observed, r: &mut [u32; 3]) {
+/// Whether the external API can take what the overload net sheds: everything above the replicas' kept
+/// share of the demand (within its max share and rate limit).
+fn can_shed(config: &PoolConfig, econ: &Economics, rate: f64, ready_rps: f64) -> bool {
+    let kept = ready_rps.min(rate) * overload::KEEP_SHARE;
+    allocate::external_capacity(config, econ, rate) + 1e-9 >= rate - kept
+}
+
+/// Overloaded: nothing below what runs and, when `add` (the external API cannot take the shed load),
+/// one more replica (reserved first, then the next paid class) unless replicas are already starting.
+fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &Observed, add: bool, r: &mut [u32; 3]) {
     for i in 0..3 {
         r[i] = r[i].max(obs.desired[i]);
     }
     let starting = (0..3).any(|i| obs.desired[i] > obs.ready[i]);
-    if starting || r.iter().sum::<u32>() >= config.max_replicas {
+    if !add || starting || r.iter().sum::<u32>() >= config.max_replicas {
         return;
     }
     let next = if r[0] < allocate::class_max(config, Class::Reserved) {

@@ -10,8 +10,11 @@
 //!   may be used. Relative to the demand, not to what self-hosted receives now: while the observed
 //!   latency lags (a backlog drains over several ticks) the shed share must not compound tick after
 //!   tick (in the simulator that drove 74% of ServeGen's 70B traffic to the premium API);
-//! - one more replica is asked for, unless replicas are already starting (they are the added
-//!   capacity; adding one per tick while they start would overshoot);
+//! - one more replica is asked for when the external API cannot take the shed load (forbidden, or
+//!   at its share or rate limit), unless replicas are already starting (they are the added capacity;
+//!   adding one per tick while they start would overshoot). Where the API can take it, shedding is
+//!   enough: whether more replicas pay stays the forecast's rent-or-buy decision, so a short spike
+//!   that lifts the observed latency does not buy GPUs;
 //! - nothing scales down on that tick.
 //!
 //! Only fresh samples count (a stale latency says nothing about now); without them the plan is the

@@ -1,6 +1,6 @@
 //! Table test for the overload safety net (`overload.rs`): observed latency or queueing beyond what
-//! the SLO allows moves load to the external API at once and adds a replica, even though the model
-//! thinks the ready replicas enough.
+//! the SLO allows moves load to the external API at once, even though the model thinks the ready
+//! replicas enough, and adds a replica when the API cannot take that load.
 
 use super::tests::{T0, config, reason, snapshot};
 use super::*;
@@ -13,7 +13,8 @@ fn observed_overload_sheds_load_and_adds_capacity() {
         what: &'static str,
         latency: Option<(f64, f64)>,
         waiting: Option<f64>,
-        external: bool,
+        /// External API: None = no path; Some(rate limit).
+        external: Option<Option<f64>>,
         spot: (u32, u32),
         external_weight: u32,
         replicas: u32,
@@ -24,27 +25,27 @@ fn observed_overload_sheds_load_and_adds_capacity() {
             what: "latency above the SLO",
             latency: Some((14.0, T0)),
             waiting: None,
-            external: true,
+            external: Some(None),
             spot: (1, 1),
             external_weight: 25,
-            replicas: 4,
+            replicas: 3,
             reason: "observed latency 14 s exceeds the 10 s SLO",
         },
         Case {
             what: "queue longer than the SLO clears",
             latency: Some((6.0, T0)),
             waiting: Some(200.0),
-            external: true,
+            external: Some(None),
             spot: (1, 1),
             external_weight: 25,
-            replicas: 4,
+            replicas: 3,
             reason: "200 requests waiting, more than the ready replicas clear within the 10 s SLO (150)",
         },
         Case {
             what: "within the SLO: nothing changes",
             latency: Some((8.0, T0)),
             waiting: Some(20.0),
-            external: true,
+            external: Some(None),
             spot: (1, 1),
             external_weight: 0,
             replicas: 3,
@@ -54,7 +55,7 @@ fn observed_overload_sheds_load_and_adds_capacity() {
             what: "a stale latency says nothing about now",
             latency: Some((14.0, T0 - 600.0)),
             waiting: None,
-            external: true,
+            external: Some(None),
             spot: (1, 1),
             external_weight: 0,
             replicas: 3,
@@ -64,9 +65,19 @@ fn observed_overload_sheds_load_and_adds_capacity() {
             what: "no external path: capacity only",
             latency: Some((14.0, T0)),
             waiting: None,
-            external: false,
+            external: None,
             spot: (1, 1),
             external_weight: 0,
+            replicas: 4,
+            reason: "observed latency 14 s exceeds the 10 s SLO",
+        },
+        Case {
+            what: "external API at its rate limit: capacity too",
+            latency: Some((14.0, T0)),
+            waiting: None,
+            external: Some(Some(1.0)),
+            spot: (1, 1),
+            external_weight: 10,
             replicas: 4,
             reason: "observed latency 14 s exceeds the 10 s SLO",
         },
@@ -74,7 +85,7 @@ fn observed_overload_sheds_load_and_adds_capacity() {
             what: "a replica already starting is the added capacity",
             latency: Some((14.0, T0)),
             waiting: None,
-            external: true,
+            external: Some(None),
             spot: (2, 1),
             external_weight: 25,
             replicas: 4,
@@ -83,8 +94,13 @@ fn observed_overload_sheds_load_and_adds_capacity() {
     ];
     for c in cases {
         let mut cfg = config();
-        if !c.external {
-            cfg.external = None;
+        match c.external {
+            None => cfg.external = None,
+            Some(limit) => {
+                if let Some(e) = cfg.external.as_mut() {
+                    e.max_rps = limit;
+                }
+            }
         }
         let mut s = snapshot(|_| 10.0, [(2, 2), c.spot, (0, 0)]);
         s.load.latency_s = c.latency.map(|(value, at)| Sample { value, at });
@@ -94,12 +110,14 @@ fn observed_overload_sheds_load_and_adds_capacity() {
         assert_eq!(p.replicas.total(), c.replicas, "{}: {}", c.what, p.summary);
         if !c.reason.is_empty() {
             assert!(p.summary.contains(c.reason), "{}: {}", c.what, p.summary);
-            let added = [Class::Reserved, Class::Spot, Class::OnDemand]
+            // The reason sits on what changed: the added replica, else the route.
+            let changed = [Class::Reserved, Class::Spot, Class::OnDemand]
                 .into_iter()
                 .map(|k| reason(&p, k))
                 .find(|r| !r.is_empty())
-                .unwrap_or("");
-            assert!(added.contains(c.reason), "{}: {added}", c.what);
+                .map(str::to_string)
+                .unwrap_or_else(|| p.changes.iter().map(|c| c.reason.clone()).collect::<Vec<_>>().join(" | "));
+            assert!(changed.contains(c.reason), "{}: {changed}", c.what);
         } else {
             assert!(!p.summary.contains("overload") || c.what.starts_with("a replica"), "{}: {}", c.what, p.summary);
         }
