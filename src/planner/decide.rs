@@ -251,8 +251,8 @@ fn can_shed(config: &PoolConfig, econ: &Economics, rate: f64, ready_rps: f64) ->
 /// Overloaded: nothing below what runs and, when `add` (the external API cannot take the shed load),
 /// one more replica (reserved first, then the next paid class) unless replicas are already starting.
 fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &Observed, add: bool, r: &mut [u32; 3]) {
-    for i in 0..3 {
-        r[i] = r[i].max(obs.desired[i]);
+    for (ri, d) in r.iter_mut().zip(obs.desired) {
+        *ri = (*ri).max(d);
     }
     let starting = (0..3).any(|i| obs.desired[i] > obs.ready[i]);
     if !add || starting || r.iter().sum::<u32>() >= config.max_replicas {
