@@ -8,6 +8,7 @@
 
 use super::economics::Economics;
 use super::forecast::Forecast;
+use super::scale_down;
 use super::{Class, PoolConfig};
 
 const EPS: f64 = 1e-9;
@@ -92,7 +93,7 @@ pub(crate) fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option
 pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds, desired: [u32; 3]) -> Allocation {
     let mut buy = allocate(config, econ, fc, b);
     if fc.now_rps > fc.base_rps {
-        let keep_fc = Forecast { base_rps: fc.now_rps, ..*fc };
+        let keep_fc = fc.with_level(fc.now_rps);
         let keep = allocate(config, econ, &keep_fc, b);
         for (b, (k, d)) in buy.replicas.iter_mut().zip(keep.replicas.iter().zip(desired)) {
             *b = (*b).max((*k).min(d));
@@ -115,15 +116,33 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
 
     // Paid classes for the persisting base, one replica at a time while it pays for itself. The
     // sequence of classes depends only on the counts so far, so more demand only ever extends it.
-    let mut left = (fc.base_rps - res_rps).max(0.0);
-    while left > EPS {
-        let Some(c) = next_paid(config, &r, b) else { break };
-        let load = left.min(mu);
-        if load / mu + EPS < econ.break_even(c) {
+    //
+    // Ski rental with the rent proportional to the load: a replica that would carry a fraction f of
+    // its capacity saves f times the external bill of a full one, so its load must have lasted
+    // u*·(lead + window)/f before buying it beats renting, not u*·(lead + window). A half-loaded
+    // replica waits twice as long as a full one; one at break-even waits the whole lead plus window.
+    // (Buying partial replicas after the full buy time bought, on bursty traffic, replicas that were
+    // released before they had paid for their start-up.) Every level comes from the forecast's
+    // persisting levels, so more demand still only ever buys more.
+    let windows = scale_down::windows(config, econ);
+    let mut used = res_rps;
+    while let Some(c) = next_paid(config, &r, b) {
+        let u = econ.break_even(c);
+        let need = u * (econ.lead_s[c as usize] + windows[c as usize]);
+        let carried = fc
+            .levels
+            .iter()
+            .map(|&(w, level)| {
+                let load = (level - used).max(0.0).min(mu);
+                let lasted = w * load / mu + 1e-6 >= need;
+                if load > EPS && load / mu + EPS >= u && lasted { load } else { 0.0 }
+            })
+            .fold(0.0, f64::max);
+        if carried <= EPS {
             break;
         }
         r[c as usize] += 1;
-        left -= load;
+        used += carried;
     }
 
     // What the external API cannot take must be on replicas whatever it costs.

@@ -87,7 +87,13 @@ fn fresh(
         .fold(0.0, f64::max);
     let persist = buy_time(config, econ, windows);
     let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
-    let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist, burst);
+    // The longest a replica's load must last before it is bought: one at break-even (`allocate`).
+    let persist_max = [Class::Spot, Class::OnDemand]
+        .into_iter()
+        .filter(|c| config.class(*c).is_some_and(|cc| cc.max_replicas > 0))
+        .map(|c| econ.lead_s[c as usize] + windows[c as usize])
+        .fold(persist, f64::max);
+    let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist, burst, persist_max);
     // Spot that never arrives is replaced by on-demand only where no external API can bridge: in the
     // simulator, on-demand brought in and out around an intermittent spot market cost more and met the
     // SLO less often than letting the external API carry the pending spot share (ServeGen m-mid on the
@@ -341,7 +347,7 @@ pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, n
     let obs = Observed::new(snapshot);
     let rates = fresh_rate(config, snapshot, now).ok().map(|rate| {
         let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
-        let fc = forecast::forecast(&snapshot.load.history, now, rate, 0.0, 0.0, burst);
+        let fc = forecast::forecast(&snapshot.load.history, now, rate, 0.0, 0.0, burst, 0.0);
         (rate, fc.recent_peak_rps)
     });
     burn(config, &econ, &obs, rates, &replicas)

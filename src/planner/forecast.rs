@@ -33,7 +33,15 @@ pub struct Forecast {
     pub recent_peak_rps: f64,
     /// The window `recent_peak_rps` looked back over, seconds.
     pub burst_window_s: f64,
+    /// Persisting levels over windows from `persist_s` (the first, equal to `base_rps`) up to the longest
+    /// buy time any replica can need, as (window seconds, level carried to the end of the lead time),
+    /// windows rising and levels falling. A replica that would carry only part of its capacity must see
+    /// its load last longer before it is bought (see `allocate`).
+    pub levels: [(f64, f64); LEVELS],
 }
+
+/// How many persisting levels a forecast carries.
+pub const LEVELS: usize = 8;
 
 /// How far back bursts count for the route weights and the peak, seconds.
 pub const BURST_WINDOW_S: f64 = 300.0;
@@ -59,6 +67,7 @@ pub fn forecast(
     horizon_s: f64,
     persist_s: f64,
     burst_window_s: f64,
+    persist_max_s: f64,
 ) -> Forecast {
     let now_rps = if now_rps.is_finite() { now_rps.max(0.0) } else { 0.0 };
     let horizon_s = horizon_s.max(0.0);
@@ -87,12 +96,28 @@ pub fn forecast(
         .fold(now_rps, f64::max);
     // The peak to bridge: the trend carried over the lead time, or a burst seen in the last minutes.
     let peak_rps = (now_rps + trend * horizon_s).max(recent_peak_rps);
-    let base_rps = if persist.is_finite() {
-        let level = min_over(hist, now - persist, now, cur).unwrap_or(now_rps);
-        (level + trend * (persist + horizon_s)).min(peak_rps)
-    } else {
-        0.0
+    let level_over = |w: f64| {
+        if w.is_finite() {
+            let level = min_over(hist, now - w, now, cur).unwrap_or(now_rps);
+            (level + trend * (w + horizon_s)).min(peak_rps)
+        } else {
+            0.0
+        }
     };
+    let base_rps = level_over(persist);
+    // Geometric steps from the buy time to the longest one needed; each level is no higher than the
+    // one before (a longer window's minimum cannot be higher, the trend term is capped by the peak).
+    let longest = if persist_max_s.is_finite() { persist_max_s.max(persist) } else { persist };
+    let mut levels = [(persist, base_rps); LEVELS];
+    if persist.is_finite() && persist > 0.0 && longest > persist {
+        let ratio = (longest / persist).powf(1.0 / (LEVELS - 1) as f64);
+        let mut prev = base_rps;
+        for (k, l) in levels.iter_mut().enumerate().skip(1) {
+            let w = if k == LEVELS - 1 { longest } else { persist * ratio.powi(k as i32) };
+            prev = level_over(w).min(prev);
+            *l = (w, prev);
+        }
+    }
     Forecast {
         now_rps,
         peak_rps,
@@ -102,6 +127,15 @@ pub fn forecast(
         persist_s: persist,
         recent_peak_rps,
         burst_window_s: burst_window_s.max(0.0),
+        levels,
+    }
+}
+
+impl Forecast {
+    /// The same forecast with `rps` as the level over every window: for keeping what runs, where no
+    /// persistence is asked for.
+    pub fn with_level(&self, rps: f64) -> Forecast {
+        Forecast { base_rps: rps, levels: self.levels.map(|(w, _)| (w, rps)), ..*self }
     }
 }
 
@@ -130,7 +164,7 @@ mod tests {
     #[test]
     fn steady_load_forecasts_itself() {
         let h = series(0.0, 3600.0, 15.0, |_| 20.0);
-        let f = forecast(&h, 3600.0, 20.0, 480.0, 300.0, 300.0);
+        let f = forecast(&h, 3600.0, 20.0, 480.0, 300.0, 300.0, 300.0);
         assert_eq!((f.peak_rps, f.base_rps, f.trend), (20.0, 20.0, 0.0));
     }
 
@@ -138,7 +172,7 @@ mod tests {
     fn ramp_is_carried_over_the_lead_time() {
         // 0.01 rps per second: 10 rps at t=1000, 30 at t=3000.
         let h = series(0.0, 3000.0, 15.0, |t| t / 100.0);
-        let f = forecast(&h, 3000.0, 30.0, 600.0, 300.0, 300.0);
+        let f = forecast(&h, 3000.0, 30.0, 600.0, 300.0, 300.0, 300.0);
         assert!((f.trend - 0.01).abs() < 1e-3, "{f:?}");
         assert!((f.peak_rps - 36.0).abs() < 0.5, "{f:?}");
         assert!((f.base_rps - 36.0).abs() < 0.5, "{f:?}");
@@ -147,7 +181,7 @@ mod tests {
     #[test]
     fn spike_shorter_than_buy_time_does_not_raise_the_base() {
         let h = series(0.0, 3600.0, 15.0, |t| if t >= 3540.0 { 80.0 } else { 10.0 });
-        let f = forecast(&h, 3600.0, 80.0, 480.0, 300.0, 300.0);
+        let f = forecast(&h, 3600.0, 80.0, 480.0, 300.0, 300.0, 300.0);
         assert_eq!(f.base_rps, 10.0);
         assert_eq!(f.trend, 0.0);
         assert_eq!(f.peak_rps, 80.0);
@@ -155,9 +189,9 @@ mod tests {
 
     #[test]
     fn no_history_uses_the_current_rate() {
-        let f = forecast(&[], 100.0, 12.0, 480.0, 300.0, 300.0);
+        let f = forecast(&[], 100.0, 12.0, 480.0, 300.0, 300.0, 300.0);
         assert_eq!((f.peak_rps, f.base_rps), (12.0, 12.0));
-        let f = forecast(&[], 100.0, 12.0, 480.0, f64::INFINITY, 300.0);
+        let f = forecast(&[], 100.0, 12.0, 480.0, f64::INFINITY, 300.0, 300.0);
         assert_eq!((f.peak_rps, f.base_rps), (12.0, 0.0));
     }
 }

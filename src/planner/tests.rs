@@ -510,3 +510,46 @@ fn with_an_external_api_pending_spot_is_bridged_not_replaced() {
     assert!(last.replicas.spot >= 4, "{}", last.summary);
     assert!(last.traffic.external_weight >= 50, "{}", last.summary);
 }
+
+#[test]
+fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
+    // 2 reserved replicas serve 10 rps; 14 rps would load one spot replica to 80% of its capacity, so
+    // it pays only if that load lasted 1.25 times the full-replica buy time u*·(lead + window).
+    let cfg = config();
+    let s = snapshot(|_| 14.0, [(2, 2), (0, 0), (0, 0)]);
+    let econ = economics::Economics::new(&cfg, &s, &Memory::default());
+    let u = econ.break_even(Class::Spot);
+    assert!(u > 0.0 && u < 0.8, "the test needs an 80%-loaded replica above break-even: u* = {u}");
+    let window = scale_down::windows(&cfg, &econ)[Class::Spot as usize];
+    let full = u * (econ.lead_s[Class::Spot as usize] + window);
+    // 14 rps has lasted `lasted` seconds; before that 10 rps (what the reserved replicas serve).
+    let forecast = |lasted: f64| {
+        let levels = std::array::from_fn(|k| {
+            let w = full * (1.0 + 0.1 * k as f64);
+            (w, if w <= lasted { 14.0 } else { 10.0 })
+        });
+        forecast::Forecast {
+            now_rps: 14.0,
+            peak_rps: 14.0,
+            base_rps: 14.0,
+            trend: 0.0,
+            horizon_s: econ.lead_s[Class::Spot as usize],
+            persist_s: full,
+            recent_peak_rps: 14.0,
+            burst_window_s: 300.0,
+            levels,
+        }
+    };
+    let b = allocate::Bounds { spot_fraction: 0.7, on_demand_max: u32::MAX, interrupted: [0; 3], spot_max: u32::MAX };
+    let spot = |lasted| allocate::allocate(&cfg, &econ, &forecast(lasted), &b).replicas[Class::Spot as usize];
+    // Lasted past the full-replica buy time but not 1.25 times it: the external API keeps the load.
+    assert_eq!(spot(full * 1.15), 0);
+    // Lasted past 1.25 times it (the forecast's levels are at 1.0, 1.1, 1.2, 1.3... times): bought,
+    // with its spare.
+    assert_eq!(spot(full * 1.3), 2);
+    // A full replica's load (19 rps over 10 reserved would be 1.8 replicas: the first is full) is
+    // bought after the full buy time.
+    let mut f = forecast(full);
+    f.levels = f.levels.map(|(w, l)| (w, if l > 10.0 { 15.0 } else { l }));
+    assert_eq!(allocate::allocate(&cfg, &econ, &f, &b).replicas[Class::Spot as usize], 2);
+}
