@@ -1,9 +1,11 @@
 //! Shared harness of the end-to-end scenarios.
 
+pub mod cluster;
 pub mod env;
 pub mod objects;
 pub mod operator;
 pub mod prom;
+pub mod target;
 
 /// Logs to the test writer, filtered by RUST_LOG (quiet by default).
 pub fn init_tracing() {
