@@ -59,7 +59,7 @@ pub async fn install_crds_if_missing(client: &kube::Client) {
         for d in yaml_docs(&text) {
             apply(client, &d, "e2e").await;
         }
-        eprintln!("e2e: installed CRD {name} (it stays installed)");
+        super::say!("e2e: installed CRD {name} (it stays installed)");
     }
 }
 
@@ -73,7 +73,7 @@ pub struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if std::env::var("HS_E2E_KEEP").is_ok_and(|v| v == "1") {
-            eprintln!("e2e: HS_E2E_KEEP=1: namespace {} and its NodePools are kept", self.ns);
+            super::say!("e2e: HS_E2E_KEEP=1: namespace {} and its NodePools are kept", self.ns);
             return;
         }
         let (kubeconfig, ns) = (self.kubeconfig.clone(), self.ns.clone());
@@ -90,12 +90,12 @@ impl Drop for Cleanup {
         .join();
         match done {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!(
+            Ok(Err(e)) => super::say!(
                 "e2e: clean-up of namespace {ns} failed: {e}; delete it with `kubectl delete ns,nodepools -l \
                  {RUN_LABEL}={ns}`",
                 ns = self.ns
             ),
-            Err(_) => eprintln!("e2e: clean-up of namespace {} panicked", self.ns),
+            Err(_) => super::say!("e2e: clean-up of namespace {} panicked", self.ns),
         }
     }
 }
@@ -113,7 +113,7 @@ async fn delete_run(kubeconfig: &Path, ns: &str) -> Result<(), String> {
         if let Some(name) = p.metadata.name {
             let patch = json!({"metadata": {"finalizers": null}});
             if let Err(e) = pools.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                eprintln!("e2e: release finalizers of InferencePool {ns}/{name}: {e}");
+                super::say!("e2e: release finalizers of InferencePool {ns}/{name}: {e}");
             }
         }
     }

@@ -336,7 +336,7 @@ impl Env {
         for d in yaml_docs(&objects::manifests(&ns, setup, &placement)) {
             apply(&client, &d, "e2e-gitops").await;
         }
-        eprintln!("e2e: scenario {base} runs in namespace {ns} of the HS_E2E_KUBECONFIG cluster");
+        super::say!("e2e: scenario {base} runs in namespace {ns} of the HS_E2E_KUBECONFIG cluster");
         (ns, client, placement, cleanup)
     }
 

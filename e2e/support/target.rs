@@ -100,7 +100,7 @@ pub fn target() -> &'static Target {
     TARGET.get_or_init(|| {
         let t = parse();
         if let Target::Cluster(c) = &t {
-            eprintln!(
+            super::say!(
                 "e2e target: the cluster of {} (current context), node pools {}, image {}",
                 c.kubeconfig.display(),
                 if c.node_pools { "on" } else { "off" },
@@ -148,6 +148,6 @@ pub fn require(need: Need, scenario: &str) -> bool {
              cluster's shared nodes, and tainting and deleting one of those would disturb other workloads"
         }
     };
-    eprintln!("\n*** SKIPPING e2e scenario {scenario} on the HS_E2E_KUBECONFIG cluster: {why} ***\n");
+    super::say!("\n*** SKIPPING e2e scenario {scenario} on the HS_E2E_KUBECONFIG cluster: {why} ***\n");
     false
 }
