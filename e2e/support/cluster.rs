@@ -22,8 +22,8 @@ pub const SPOT_NOTICE_TAINT: &str = "aws-node-termination-handler/spot-itn";
 
 /// A client for the current context of `kubeconfig` (kube's defaults, as `kubectl` would connect).
 pub async fn client(kubeconfig: &Path) -> kube::Client {
-    let kc = Kubeconfig::read_from(kubeconfig)
-        .unwrap_or_else(|e| panic!("HS_E2E_KUBECONFIG={}: {e}", kubeconfig.display()));
+    let kc =
+        Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("HS_E2E_KUBECONFIG={}: {e}", kubeconfig.display()));
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .unwrap_or_else(|e| panic!("HS_E2E_KUBECONFIG={}: {e}", kubeconfig.display()));
@@ -104,9 +104,8 @@ impl Drop for Cleanup {
 /// the namespace and the run's NodePools.
 async fn delete_run(kubeconfig: &Path, ns: &str) -> Result<(), String> {
     let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| e.to_string())?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.map_err(|e| e.to_string())?;
     let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
     let pools: Api<hybridscale::api::InferencePool> = Api::namespaced(client.clone(), ns);
     for p in pools.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default() {

@@ -220,12 +220,7 @@ impl Env {
     }
 
     /// [`Env::start`] with other delays of the simulated cluster (a cluster target has its own).
-    pub async fn start_with(
-        ns: &str,
-        setup: &Setup,
-        faults: FaultConfig,
-        cluster_opts: ClusterOptions,
-    ) -> Option<Env> {
+    pub async fn start_with(ns: &str, setup: &Setup, faults: FaultConfig, cluster_opts: ClusterOptions) -> Option<Env> {
         let bin = prom::binary()?;
         super::init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -309,7 +304,11 @@ impl Env {
 
     /// On a cluster: check that it serves what the scenario needs, install the CRDs if missing, create
     /// a fresh namespace (clean-up armed before anything is created) and apply the scenario's objects.
-    async fn prepare_cluster(base: &str, setup: &Setup, c: &ClusterTarget) -> (String, kube::Client, Placement, Cleanup) {
+    async fn prepare_cluster(
+        base: &str,
+        setup: &Setup,
+        c: &ClusterTarget,
+    ) -> (String, kube::Client, Placement, Cleanup) {
         let client = on_cluster::client(&c.kubeconfig).await;
         on_cluster::require_kind(
             &client,
@@ -455,10 +454,12 @@ impl Env {
         self.status().await?.conditions.into_iter().find(|c| c.type_ == type_)
     }
 
-    /// (reason, note) of the events about the pool, oldest first.
+    /// (reason, note) of the operator's events (reporting controller `hybridscale`), oldest first. A
+    /// real cluster's own controllers (Deployment, scheduler, kubelet) write events into the namespace too.
     pub async fn events(&self) -> Vec<(String, String)> {
         let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
         let mut evs = api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+        evs.retain(|e| e.reporting_controller.as_deref() == Some("hybridscale"));
         evs.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
         evs.into_iter().map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default())).collect()
     }

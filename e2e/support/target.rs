@@ -99,6 +99,12 @@ pub fn target() -> &'static Target {
     static TARGET: OnceLock<Target> = OnceLock::new();
     TARGET.get_or_init(|| {
         let t = parse();
+        if matches!(t, Target::Sandbox) && std::env::var_os("KUBECONFIG").is_some() {
+            super::say!(
+                "e2e: KUBECONFIG is set but not used: the scenarios run on in-process sandboxes \
+                 (HS_E2E_KUBECONFIG=<path> runs them on a cluster)"
+            );
+        }
         if let Target::Cluster(c) = &t {
             super::say!(
                 "e2e target: the cluster of {} (current context), node pools {}, image {}",
