@@ -22,7 +22,6 @@ pub const EXTERNAL_BACKEND: &str = "llm-external";
 pub const DEPLOYMENTS: [&str; 3] = ["llm-reserved", "llm-spot", "llm-ondemand"];
 /// NodePools per class on the sandbox (each scenario has its own server, so fixed names do not collide).
 pub const NODEPOOLS: [&str; 3] = ["gpu-reserved", "gpu-spot", "gpu-ondemand"];
-const CAPACITY_TYPES: [&str; 3] = ["reserved", "spot", "on-demand"];
 /// Label on every object a scenario creates outside its namespace (NodePools) and on its namespace, with
 /// the namespace as value: what the clean-up deletes, and what `kubectl delete ns,nodepools -l` finds
 /// after an interrupted run.
@@ -39,20 +38,32 @@ pub struct Placement {
     pub node_pools: Option<[String; 3]>,
     /// Karpenter's `nodeClassRef` for those NodePools (a real Karpenter requires one).
     pub node_class: Option<NodeClassRef>,
+    /// `karpenter.sh/capacity-type` of each class NodePool.
+    pub capacity_types: [String; 3],
     pub image: String,
 }
 
 impl Placement {
     /// The sandbox's: the fixed NodePool names, the vLLM image (the simulated kubelet never pulls it).
     pub fn sandbox() -> Placement {
-        Placement { node_pools: Some(NODEPOOLS.map(String::from)), node_class: None, image: SANDBOX_IMAGE.into() }
+        Placement {
+            node_pools: Some(NODEPOOLS.map(String::from)),
+            node_class: None,
+            capacity_types: ["reserved", "spot", "on-demand"].map(String::from),
+            image: SANDBOX_IMAGE.into(),
+        }
     }
 
     /// A cluster's: NodePools named after the namespace (they are cluster-scoped and scenarios share the
     /// cluster), if the cluster may have them.
     pub fn cluster(ns: &str, c: &ClusterTarget) -> Placement {
         let node_pools = c.node_pools.then(|| ["reserved", "spot", "ondemand"].map(|k| format!("{ns}-{k}")));
-        Placement { node_pools, node_class: c.node_class.clone(), image: c.image.clone() }
+        Placement {
+            node_pools,
+            node_class: c.node_class.clone(),
+            capacity_types: [c.reserved_capacity_type.clone(), "spot".into(), "on-demand".into()],
+            image: c.image.clone(),
+        }
     }
 }
 
@@ -259,7 +270,7 @@ spec:
       - {{key: nvidia.com/gpu, value: "true", effect: NoSchedule}}
 "#,
             np = nps[i],
-            ct = CAPACITY_TYPES[i],
+            ct = place.capacity_types[i],
         ));
     }
     docs.push(format!(
@@ -277,4 +288,70 @@ spec:
 "#
     ));
     docs.join("---\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::support::env::yaml_docs;
+
+    fn cluster(node_pools: bool) -> ClusterTarget {
+        ClusterTarget {
+            kubeconfig: "/dev/null".into(),
+            node_pools,
+            node_class: Some(NodeClassRef {
+                group: "karpenter.k8s.aws".into(),
+                kind: "EC2NodeClass".into(),
+                name: "gpu".into(),
+            }),
+            reserved_capacity_type: "on-demand".into(),
+            image: "registry.k8s.io/pause:3.10".into(),
+        }
+    }
+
+    fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+        docs.iter().filter(|d| d["kind"] == kind).collect()
+    }
+
+    #[test]
+    fn plain_pods_reference_no_node_pool_and_ask_for_no_gpu() {
+        let place = Placement::cluster("e2e-x-1", &cluster(false));
+        let docs = yaml_docs(&manifests("e2e-x-1", &Setup::default(), &place));
+        assert!(of_kind(&docs, "NodePool").is_empty());
+        let pool = of_kind(&docs, "InferencePool")[0];
+        for class in ["reserved", "spot", "onDemand"] {
+            assert!(pool["spec"]["capacity"][class].get("nodePoolRef").is_none(), "{class}: {pool}");
+        }
+        for d in of_kind(&docs, "Deployment") {
+            let spec = &d["spec"]["template"]["spec"];
+            assert!(spec.get("affinity").is_none() && spec.get("tolerations").is_none(), "{d}");
+            assert!(spec["containers"][0]["resources"]["limits"].get("nvidia.com/gpu").is_none(), "{d}");
+            assert_eq!(spec["containers"][0]["image"], "registry.k8s.io/pause:3.10");
+        }
+        assert_eq!(of_kind(&docs, "Namespace")[0]["metadata"]["labels"][RUN_LABEL], "e2e-x-1");
+    }
+
+    #[test]
+    fn cluster_node_pools_are_named_and_labelled_after_the_namespace() {
+        let place = Placement::cluster("e2e-x-1", &cluster(true));
+        let docs = yaml_docs(&manifests("e2e-x-1", &Setup::default(), &place));
+        let nps = of_kind(&docs, "NodePool");
+        let names: Vec<&str> = nps.iter().filter_map(|n| n["metadata"]["name"].as_str()).collect();
+        assert_eq!(names, ["e2e-x-1-reserved", "e2e-x-1-spot", "e2e-x-1-ondemand"]);
+        for (np, ct) in nps.iter().zip(["on-demand", "spot", "on-demand"]) {
+            assert_eq!(np["metadata"]["labels"][RUN_LABEL], "e2e-x-1");
+            assert_eq!(np["spec"]["template"]["spec"]["nodeClassRef"]["kind"], "EC2NodeClass");
+            assert_eq!(np["spec"]["template"]["spec"]["requirements"][0]["values"][0], ct);
+        }
+        let pool = of_kind(&docs, "InferencePool")[0];
+        assert_eq!(pool["spec"]["capacity"]["spot"]["nodePoolRef"]["name"], "e2e-x-1-spot");
+        let spot =
+            of_kind(&docs, "Deployment").into_iter().find(|d| d["metadata"]["name"] == "llm-spot").expect("spot");
+        let term = &spot["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0];
+        assert_eq!(term["matchExpressions"][0]["values"][0], "e2e-x-1-spot");
+        assert_eq!(spot["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"], "1");
+    }
 }

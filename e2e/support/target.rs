@@ -14,6 +14,8 @@
 //!   node pool can show (limits, nodes launched and handed back, spot nodes) is not asserted.
 //! - `HS_E2E_NODECLASS=<group>/<kind>/<name>`: the NodePools' `nodeClassRef` (real Karpenter requires one,
 //!   e.g. `karpenter.k8s.aws/EC2NodeClass/default`).
+//! - `HS_E2E_RESERVED_CAPACITY_TYPE`: the `karpenter.sh/capacity-type` of the reserved class's NodePool
+//!   (default `reserved`, Karpenter 1.3+ with a capacity reservation; `on-demand` where there is none).
 //! - `HS_E2E_IMAGE`: the replicas' container image (default `registry.k8s.io/pause:3.10`, which every
 //!   cluster can pull and which is Ready as soon as it runs: the load is synthetic either way).
 //! - `HS_E2E_WAIT_SECONDS`: bound of every wait (default 90 on the sandbox, 600 on a cluster, where
@@ -42,6 +44,8 @@ pub struct ClusterTarget {
     /// Karpenter NodePools with GPU nodes may be created.
     pub node_pools: bool,
     pub node_class: Option<NodeClassRef>,
+    /// Capacity type of the reserved class's NodePool.
+    pub reserved_capacity_type: String,
     pub image: String,
 }
 
@@ -63,24 +67,30 @@ pub enum Need {
     OwnSpotNodes,
 }
 
-fn flag(name: &str) -> bool {
-    match std::env::var(name) {
-        Ok(v) => match v.trim() {
-            "1" | "true" | "yes" => true,
-            "" | "0" | "false" | "no" => false,
-            other => panic!("{name}={other:?}: expected 1 or 0"),
-        },
-        Err(_) => false,
+/// An environment variable, unset when empty.
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn var(get: Lookup, name: &str) -> Option<String> {
+    get(name).filter(|v| !v.is_empty())
+}
+
+fn flag(get: Lookup, name: &str) -> bool {
+    match var(get, name).as_deref().map(str::trim) {
+        None | Some("0" | "false" | "no") => false,
+        Some("1" | "true" | "yes") => true,
+        Some(other) => panic!("{name}={other:?}: expected 1 or 0"),
     }
 }
 
-fn parse() -> Target {
-    let Some(path) = std::env::var_os("HS_E2E_KUBECONFIG").filter(|p| !p.is_empty()) else {
+/// The target the variables describe. Only `HS_E2E_KUBECONFIG` selects a cluster: `KUBECONFIG` is not
+/// even looked at.
+fn parse(get: Lookup) -> Target {
+    let Some(path) = var(get, "HS_E2E_KUBECONFIG") else {
         return Target::Sandbox;
     };
     let kubeconfig = PathBuf::from(path);
     assert!(kubeconfig.is_file(), "HS_E2E_KUBECONFIG={}: no such file", kubeconfig.display());
-    let node_class = std::env::var("HS_E2E_NODECLASS").ok().filter(|s| !s.is_empty()).map(|s| {
+    let node_class = var(get, "HS_E2E_NODECLASS").map(|s| {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
             [group, kind, name] if !kind.is_empty() && !name.is_empty() => {
@@ -89,16 +99,20 @@ fn parse() -> Target {
             _ => panic!("HS_E2E_NODECLASS={s:?}: expected <group>/<kind>/<name>"),
         }
     });
-    let image =
-        std::env::var("HS_E2E_IMAGE").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_CLUSTER_IMAGE.into());
-    Target::Cluster(ClusterTarget { kubeconfig, node_pools: flag("HS_E2E_NODEPOOLS"), node_class, image })
+    Target::Cluster(ClusterTarget {
+        kubeconfig,
+        node_pools: flag(get, "HS_E2E_NODEPOOLS"),
+        node_class,
+        reserved_capacity_type: var(get, "HS_E2E_RESERVED_CAPACITY_TYPE").unwrap_or_else(|| "reserved".into()),
+        image: var(get, "HS_E2E_IMAGE").unwrap_or_else(|| DEFAULT_CLUSTER_IMAGE.into()),
+    })
 }
 
 /// The target of this test run (read once from the environment).
 pub fn target() -> &'static Target {
     static TARGET: OnceLock<Target> = OnceLock::new();
     TARGET.get_or_init(|| {
-        let t = parse();
+        let t = parse(&|name| std::env::var(name).ok());
         if matches!(t, Target::Sandbox) && std::env::var_os("KUBECONFIG").is_some() {
             super::say!(
                 "e2e: KUBECONFIG is set but not used: the scenarios run on in-process sandboxes \
@@ -156,4 +170,74 @@ pub fn require(need: Need, scenario: &str) -> bool {
     };
     super::say!("\n*** SKIPPING e2e scenario {scenario} on the HS_E2E_KUBECONFIG cluster: {why} ***\n");
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse_with(vars: &[(&str, &str)]) -> Target {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse(&move |name| map.get(name).cloned())
+    }
+
+    fn kubeconfig_file() -> tempfile::NamedTempFile {
+        tempfile::NamedTempFile::new().expect("temp file")
+    }
+
+    #[test]
+    fn kubeconfig_alone_never_selects_a_cluster() {
+        let f = kubeconfig_file();
+        let path = f.path().to_str().expect("utf-8 path");
+        assert!(matches!(parse_with(&[]), Target::Sandbox));
+        assert!(matches!(parse_with(&[("KUBECONFIG", path), ("HS_E2E_NODEPOOLS", "1")]), Target::Sandbox));
+        assert!(matches!(parse_with(&[("KUBECONFIG", path), ("HS_E2E_KUBECONFIG", "")]), Target::Sandbox));
+    }
+
+    #[test]
+    fn hs_e2e_kubeconfig_selects_that_file_with_declared_powers() {
+        let f = kubeconfig_file();
+        let path = f.path().to_str().expect("utf-8 path");
+        let Target::Cluster(c) = parse_with(&[("HS_E2E_KUBECONFIG", path)]) else { panic!("a cluster") };
+        assert_eq!(c.kubeconfig, f.path());
+        assert!(!c.node_pools && c.node_class.is_none());
+        assert_eq!((c.image.as_str(), c.reserved_capacity_type.as_str()), (DEFAULT_CLUSTER_IMAGE, "reserved"));
+        let Target::Cluster(c) = parse_with(&[
+            ("HS_E2E_KUBECONFIG", path),
+            ("HS_E2E_NODEPOOLS", "1"),
+            ("HS_E2E_NODECLASS", "karpenter.k8s.aws/EC2NodeClass/gpu"),
+            ("HS_E2E_RESERVED_CAPACITY_TYPE", "on-demand"),
+        ]) else {
+            panic!("a cluster")
+        };
+        assert!(c.node_pools);
+        let nc = c.node_class.expect("node class");
+        assert_eq!(
+            (nc.group.as_str(), nc.kind.as_str(), nc.name.as_str()),
+            ("karpenter.k8s.aws", "EC2NodeClass", "gpu")
+        );
+        assert_eq!(c.reserved_capacity_type, "on-demand");
+    }
+
+    #[test]
+    #[should_panic(expected = "no such file")]
+    fn a_missing_kubeconfig_file_is_an_error() {
+        parse_with(&[("HS_E2E_KUBECONFIG", "/nonexistent/kubeconfig")]);
+    }
+
+    #[test]
+    #[should_panic(expected = "expected <group>/<kind>/<name>")]
+    fn a_malformed_node_class_is_an_error() {
+        let f = kubeconfig_file();
+        parse_with(&[("HS_E2E_KUBECONFIG", f.path().to_str().expect("path")), ("HS_E2E_NODECLASS", "EC2NodeClass")]);
+    }
+
+    #[test]
+    #[should_panic(expected = "expected 1 or 0")]
+    fn a_malformed_flag_is_an_error() {
+        let f = kubeconfig_file();
+        parse_with(&[("HS_E2E_KUBECONFIG", f.path().to_str().expect("path")), ("HS_E2E_NODEPOOLS", "maybe")]);
+    }
 }
