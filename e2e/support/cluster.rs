@@ -50,17 +50,35 @@ pub async fn install_crds_if_missing(client: &kube::Client) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
     for name in ["costpolicies.hybridscale.dev", "inferencepools.hybridscale.dev"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.yaml"))).expect("read CRD");
         match api.get_opt(name).await {
-            Ok(Some(_)) => continue,
+            Ok(Some(installed)) => {
+                if schemas(&serde_json::to_value(&installed).unwrap_or_default())
+                    != yaml_docs(&text).first().map(schemas).unwrap_or_default()
+                {
+                    super::say!(
+                        "e2e: WARNING: CRD {name} on the cluster differs from crds/ (left as it is; scenarios may \
+                         fail on fields it lacks: `kubectl apply --server-side -f crds/` updates it)"
+                    );
+                }
+                continue;
+            }
             Ok(None) => {}
             Err(e) => panic!("read CRD {name} on the HS_E2E_KUBECONFIG cluster: {e}"),
         }
-        let text = std::fs::read_to_string(dir.join(format!("{name}.yaml"))).expect("read CRD");
         for d in yaml_docs(&text) {
             apply(client, &d, "e2e").await;
         }
         super::say!("e2e: installed CRD {name} (it stays installed)");
     }
+}
+
+/// (version name, schema) of each version of a CRD, to tell an installed CRD from crds/.
+fn schemas(crd: &serde_json::Value) -> Vec<(serde_json::Value, serde_json::Value)> {
+    crd.pointer("/spec/versions")
+        .and_then(serde_json::Value::as_array)
+        .map(|vs| vs.iter().map(|v| (v["name"].clone(), v["schema"].clone())).collect())
+        .unwrap_or_default()
 }
 
 /// Deletes what a scenario created on the cluster when dropped: at the end of the scenario and also
