@@ -79,6 +79,17 @@ pub struct Env {
     _cleanup: Option<Cleanup>,
 }
 
+/// The Kubernetes side of a world, as set up for the target.
+struct KubeSide {
+    ns: String,
+    sandbox: Option<Sandbox>,
+    client: kube::Client,
+    kubeconfig: PathBuf,
+    placement: Placement,
+    cluster: Option<ClusterHandle>,
+    cleanup: Option<Cleanup>,
+}
+
 fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
@@ -224,7 +235,7 @@ impl Env {
         let bin = prom::binary()?;
         super::init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
-        let (ns, sandbox, client, kubeconfig, placement, cluster, cleanup) = match target::cluster() {
+        let k = match target::cluster() {
             None => {
                 let sandbox = Sandbox::start(SandboxOptions {
                     kubeconfig_path: Some(dir.path().join("kubeconfig")),
@@ -241,18 +252,25 @@ impl Env {
                 }
                 let cluster = spawn_cluster(client.clone(), cluster_opts);
                 let kubeconfig = sandbox.kubeconfig_path.clone();
-                (ns.to_string(), Some(sandbox), client, kubeconfig, placement, Some(cluster), None)
+                KubeSide {
+                    ns: ns.to_string(),
+                    sandbox: Some(sandbox),
+                    client,
+                    kubeconfig,
+                    placement,
+                    cluster: Some(cluster),
+                    cleanup: None,
+                }
             }
             Some(c) => {
                 assert!(
                     faults.rules.is_empty() && faults.watch_cut.is_none(),
                     "fault injection needs the sandbox: check target::require(Need::FaultInjection) first"
                 );
-                let (ns, client, placement, cleanup) = Env::prepare_cluster(ns, setup, c).await;
-                (ns, None, client, c.kubeconfig.clone(), placement, None, Some(cleanup))
+                Env::prepare_cluster(ns, setup, c).await
             }
         };
-        let ns = ns.as_str();
+        let ns = k.ns.as_str();
 
         let exporter =
             Arc::new(ModelServerExporter::start("127.0.0.1:0".parse().expect("addr")).await.expect("exporter"));
@@ -268,7 +286,7 @@ impl Env {
         // The gateway uses its own client so the operator's injected faults never touch it.
         let gateway = {
             let (client, ns, exporter, demand, view) =
-                (client.clone(), ns.to_string(), exporter.clone(), demand.clone(), view.clone());
+                (k.client.clone(), ns.to_string(), exporter.clone(), demand.clone(), view.clone());
             tokio::spawn(async move {
                 loop {
                     let d = *demand.lock().unwrap_or_else(|e| e.into_inner());
@@ -281,19 +299,19 @@ impl Env {
         };
         let env = Env {
             ns: ns.to_string(),
-            sandbox,
-            client,
-            kubeconfig,
-            placement,
+            sandbox: k.sandbox,
+            client: k.client,
+            kubeconfig: k.kubeconfig,
+            placement: k.placement,
             exporter,
             prom,
             dir,
-            cluster,
+            cluster: k.cluster,
             demand,
             view,
             gateway,
             logs: Mutex::new(Vec::new()),
-            _cleanup: cleanup,
+            _cleanup: k.cleanup,
         };
         // Faults only once the world is set up: they are for the operator.
         if let Some(sb) = &env.sandbox {
@@ -304,11 +322,7 @@ impl Env {
 
     /// On a cluster: check that it serves what the scenario needs, install the CRDs if missing, create
     /// a fresh namespace (clean-up armed before anything is created) and apply the scenario's objects.
-    async fn prepare_cluster(
-        base: &str,
-        setup: &Setup,
-        c: &ClusterTarget,
-    ) -> (String, kube::Client, Placement, Cleanup) {
+    async fn prepare_cluster(base: &str, setup: &Setup, c: &ClusterTarget) -> KubeSide {
         let client = on_cluster::client(&c.kubeconfig).await;
         on_cluster::require_kind(
             &client,
@@ -336,7 +350,15 @@ impl Env {
             apply(&client, &d, "e2e-gitops").await;
         }
         super::say!("e2e: scenario {base} runs in namespace {ns} of the HS_E2E_KUBECONFIG cluster");
-        (ns, client, placement, cleanup)
+        KubeSide {
+            ns,
+            sandbox: None,
+            client,
+            kubeconfig: c.kubeconfig.clone(),
+            placement,
+            cluster: None,
+            cleanup: Some(cleanup),
+        }
     }
 
     /// The in-process sandbox. Only scenarios that checked `target::require(Need::FaultInjection)` call it.
