@@ -3,7 +3,7 @@
 //! the simulated cluster delivers the notice and ends the node; on a cluster (with the scenario's own
 //! NodePools only) the harness puts the termination handler's taint on the node and deletes it later.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hybridscale::sandbox::faults::FaultConfig;
 use k8s_openapi::api::core::v1::Node;
@@ -20,11 +20,10 @@ async fn spot_interruption_moves_traffic_and_replaces() {
         return;
     }
     let setup = Setup::default();
-    // A notice long enough to watch the operator react before the node is gone.
-    let cluster = hybridscale::sandbox::cluster::ClusterOptions {
-        interruption_notice: Duration::from_secs(8),
-        ..cluster_options()
-    };
+    // A notice long enough to watch the operator react before the node is gone (on a cluster the
+    // harness ends the node after the same notice).
+    let notice = Duration::from_secs(8);
+    let cluster = hybridscale::sandbox::cluster::ClusterOptions { interruption_notice: notice, ..cluster_options() };
     let Some(env) = Env::start_with("e2e-spot", &setup, FaultConfig::default(), cluster).await else { return };
     env.set_demand(14.0);
     let mut op = Operator::in_process(&env, env.client.clone(), "spot", None);
@@ -39,6 +38,7 @@ async fn spot_interruption_moves_traffic_and_replaces() {
         nodes.list(&ListParams::default().labels(&format!("karpenter.sh/nodepool={spot_pool}"))).await.expect("nodes");
     let victim = spot_nodes.items.first().and_then(|n| n.metadata.name.clone()).expect("a spot node");
     env.interrupt_node(&victim).await;
+    let noticed = Instant::now();
 
     // At once: before the node is terminated, its replica's share goes external and a replacement starts.
     env.wait_for("external share while the interrupted node still exists", Duration::from_secs(8), || async {
@@ -52,7 +52,7 @@ async fn spot_interruption_moves_traffic_and_replaces() {
     })
     .await;
     // After the node is gone, two spot replicas serve again and the traffic comes back.
-    env.end_interrupted_node(&victim).await;
+    env.end_interrupted_node(&victim, noticed, notice).await;
     env.wait_for("interrupted node terminated", wait(), || async {
         nodes.get_opt(&victim).await.ok()?.is_none().then_some(())
     })

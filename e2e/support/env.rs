@@ -381,10 +381,12 @@ impl Env {
         }
     }
 
-    /// What the cloud does when an interruption notice runs out: on a cluster the harness deletes the
-    /// node; on the sandbox the simulated cluster already does it after the notice.
-    pub async fn end_interrupted_node(&self, node: &str) {
+    /// What the cloud does when an interruption notice of `notice` given at `noticed` runs out: on a
+    /// cluster the harness waits for that moment and deletes the node; on the sandbox the simulated
+    /// cluster does it by itself.
+    pub async fn end_interrupted_node(&self, node: &str, noticed: Instant, notice: Duration) {
         if self.sandbox.is_none() {
+            tokio::time::sleep_until((noticed + notice).into()).await;
             on_cluster::terminate_node(&self.client, node).await;
         }
     }
