@@ -41,3 +41,10 @@ chart-lint:
 	  "$$helm" template hybridscale charts/hybridscale -n hybridscale-system --include-crds >/dev/null && \
 	  "$$helm" template hybridscale charts/hybridscale -n hybridscale-system \
 	    -f charts/hybridscale/ci/all-features-values.yaml >/dev/null
+
+# The e2e scenarios in their cluster mode (HS_E2E_KUBECONFIG) against a standalone sandbox API server that
+# they reach only through its kubeconfig: once with Karpenter NodePools, once with plain pods.
+.PHONY: e2e-kubeconfig
+e2e-kubeconfig:
+	CARGO="$(CARGO)" e2e/kubeconfig.sh nodepools
+	CARGO="$(CARGO)" e2e/kubeconfig.sh plain

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use hybridscale::sandbox::faults::{Fault, FaultConfig, FaultRule, WatchCut};
 
-use crate::support::env::{Env, WAIT};
+use crate::support::env::{Env, wait};
 use crate::support::objects::Setup;
 use crate::support::operator::Operator;
+use crate::support::target::{Need, require};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converges_under_api_errors_and_cut_watches() {
@@ -19,17 +20,20 @@ async fn converges_under_api_errors_and_cut_watches() {
         watch_cut: Some(WatchCut { max_events: 20, max_age: Duration::from_secs(4) }),
         ..FaultConfig::default()
     };
+    if !require(Need::FaultInjection, "faults") {
+        return;
+    }
     let setup = Setup::default();
     let Some(env) = Env::start("e2e-faults", &setup, faults).await else { return };
     env.set_demand(14.0);
     // The operator's own client, as `hybridscale controller` builds it: transient errors retried per request.
-    let uri = env.sandbox.url.parse().expect("sandbox url");
+    let uri = env.sandbox().url.parse().expect("sandbox url");
     let client = hybridscale::controller::retry::client_with_retries(kube::Config::new(uri)).expect("client");
     let mut op = Operator::in_process(&env, client, "faults", None);
 
     // Replicas only ever grow during the ramp: a lost or repeated action would show as a step back.
     let seen = std::cell::Cell::new([0i32; 3]);
-    env.wait_for("[1,2,0] ready, route self-hosted, limits matching, under faults", WAIT, || {
+    env.wait_for("[1,2,0] ready, route self-hosted, limits matching, under faults", wait(), || {
         let env = &env;
         let seen = &seen;
         async move {

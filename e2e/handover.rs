@@ -8,7 +8,7 @@ use kube::api::Api;
 
 use hybridscale::sandbox::faults::FaultConfig;
 
-use crate::support::env::{Env, WAIT};
+use crate::support::env::{Env, wait};
 use crate::support::objects::Setup;
 use crate::support::operator::{Lease, Operator};
 
@@ -33,18 +33,18 @@ async fn ledger_and_stabilisation_survive_restart_and_handover() {
     ];
 
     // Mid-scale: spot replicas asked for, not all Ready yet. Kill the leader without a goodbye.
-    env.wait_for("spot scale-up asked for", WAIT, || async { (env.replicas().await[1] == 2).then_some(()) }).await;
+    env.wait_for("spot scale-up asked for", wait(), || async { (env.replicas().await[1] == 2).then_some(()) }).await;
     let first = holder(&env).await.expect("a leader holds the lease");
     let before = env.status().await.expect("status").cost;
     ops.iter_mut().find(|(id, _)| *id == first).expect("leader instance").1.crash().await;
 
-    env.wait_for("the standby takes the lease", WAIT, || async { holder(&env).await.filter(|h| *h != first) }).await;
-    env.wait_for("[1,2,0] ready, traffic self-hosted after the take-over", WAIT, || async {
+    env.wait_for("the standby takes the lease", wait(), || async { holder(&env).await.filter(|h| *h != first) }).await;
+    env.wait_for("[1,2,0] ready, traffic self-hosted after the take-over", wait(), || async {
         (env.ready_pods().await == [1, 2, 0] && env.weights().await == Some((100, 0))).then_some(())
     })
     .await;
     let after = env
-        .wait_for("the new leader accrues from where the old one stopped", WAIT, || async {
+        .wait_for("the new leader accrues from where the old one stopped", wait(), || async {
             let c = env.status().await?.cost;
             (ts(c.accrued_until.as_deref()?) > ts(before.accrued_until.as_deref()?)).then_some(c)
         })
@@ -54,7 +54,7 @@ async fn ledger_and_stabilisation_survive_restart_and_handover() {
 
     // Load falls: spot is no longer needed, but only after the 30 s window. Hand over inside it.
     env.set_demand(4.0);
-    env.wait_for("the scale-down is recorded but held", WAIT, || async {
+    env.wait_for("the scale-down is recorded but held", wait(), || async {
         let s = env.status().await?;
         (s.planner_state.recommendations.iter().any(|r| r.replicas.spot == 0) && env.replicas().await[1] == 2)
             .then_some(())
@@ -65,9 +65,9 @@ async fn ledger_and_stabilisation_survive_restart_and_handover() {
     let handover_at = jiff::Timestamp::now();
     ops.iter_mut().find(|(id, _)| *id == second).expect("leader instance").1.stop().await;
     ops.push(("c", Operator::binary(&env, "c", Some(&lease("c")))));
-    env.wait_for("the fresh instance leads", WAIT, || async { holder(&env).await.filter(|h| h == "c") }).await;
+    env.wait_for("the fresh instance leads", wait(), || async { holder(&env).await.filter(|h| h == "c") }).await;
     let kept = env
-        .wait_for("a status written by the new leader", WAIT, || async {
+        .wait_for("a status written by the new leader", wait(), || async {
             let s = env.status().await?;
             let t = ts(&s.last_decision.as_ref()?.time);
             (t > handover_at).then_some(s)
@@ -81,7 +81,7 @@ async fn ledger_and_stabilisation_survive_restart_and_handover() {
     );
     assert!(kept.cost.month_to_date_usd >= held.cost.month_to_date_usd);
     // The window still counts from before the hand-over, and the scale-down does happen.
-    env.wait_for("spot released after the window", WAIT, || async { (env.replicas().await[1] == 0).then_some(()) })
+    env.wait_for("spot released after the window", wait(), || async { (env.replicas().await[1] == 0).then_some(()) })
         .await;
     for (_, op) in &mut ops {
         op.stop().await;

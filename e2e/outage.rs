@@ -6,7 +6,7 @@ use std::time::Duration;
 use hybridscale::api::conditions::ConditionStatus;
 use hybridscale::sandbox::faults::FaultConfig;
 
-use crate::support::env::{Env, WAIT};
+use crate::support::env::{Env, wait};
 use crate::support::objects::Setup;
 use crate::support::operator::Operator;
 
@@ -16,7 +16,7 @@ async fn prometheus_outage_holds_then_resumes() {
     let Some(mut env) = Env::start("e2e-outage", &setup, FaultConfig::default()).await else { return };
     env.set_demand(14.0);
     let mut op = Operator::binary(&env, "outage", None);
-    env.wait_for("[1,2,0] ready and all traffic self-hosted", WAIT, || async {
+    env.wait_for("[1,2,0] ready and all traffic self-hosted", wait(), || async {
         (env.ready_pods().await == [1, 2, 0] && env.weights().await == Some((100, 0))).then_some(())
     })
     .await;
@@ -24,7 +24,7 @@ async fn prometheus_outage_holds_then_resumes() {
     env.prom.kill();
     // Load drops to nothing meanwhile: without signals this must not scale anything down.
     env.set_demand(0.0);
-    env.wait_for("SignalsStale=True", WAIT, || async {
+    env.wait_for("SignalsStale=True", wait(), || async {
         (env.condition("SignalsStale").await?.status == ConditionStatus::True).then_some(())
     })
     .await;
@@ -38,11 +38,11 @@ async fn prometheus_outage_holds_then_resumes() {
     // Back, with more load than before: the operator sees it and scales up.
     env.set_demand(24.0);
     env.prom.restart().await;
-    env.wait_for("SignalsStale=False after the restart", WAIT, || async {
+    env.wait_for("SignalsStale=False after the restart", wait(), || async {
         (env.condition("SignalsStale").await?.status == ConditionStatus::False).then_some(())
     })
     .await;
-    env.wait_for("scaled up for 24 rps", WAIT, || async { (env.replicas().await == [1, 4, 0]).then_some(()) }).await;
+    env.wait_for("scaled up for 24 rps", wait(), || async { (env.replicas().await == [1, 4, 0]).then_some(()) }).await;
     op.stop().await;
     env.stop().await;
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use hybridscale::api::conditions::ConditionStatus;
 use hybridscale::sandbox::faults::FaultConfig;
 
-use crate::support::env::{Env, WAIT};
+use crate::support::env::{Env, wait};
 use crate::support::objects::Setup;
 use crate::support::operator::Operator;
 
@@ -17,7 +17,7 @@ async fn recommend_mode_changes_nothing() {
     let before_limits = env.nodepool_limits().await;
     let mut op = Operator::in_process(&env, env.client.clone(), "recommend", None);
     let status = env
-        .wait_for("a recommendation of two spot replicas", WAIT, || async {
+        .wait_for("a recommendation of two spot replicas", wait(), || async {
             let s = env.status().await?;
             let d = s.last_decision.clone()?;
             (d.recommended_only && s.replicas.spot == 2).then_some(s)

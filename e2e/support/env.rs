@@ -1,6 +1,9 @@
-//! One scenario's world: a sandbox API server with the simulated cluster, the synthetic model-server
+//! One scenario's world: a Kubernetes API (by default a sandbox API server with the simulated cluster,
+//! or a cluster named by `HS_E2E_KUBECONFIG`, see [`super::target`]), the synthetic model-server
 //! exporter, the real Prometheus scraping it, and a small gateway simulation that splits the offered
-//! demand between the self-hosted replicas and the external API by the HTTPRoute's live weights.
+//! demand between the self-hosted replicas and the external API by the HTTPRoute's live weights. The
+//! exporter, Prometheus and the gateway simulation run on this machine whatever the target: the load is
+//! synthetic, only the cluster state is real.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -9,6 +12,7 @@ use std::time::{Duration, Instant};
 use hybridscale::api::InferencePoolStatus;
 use hybridscale::api::conditions::Condition;
 use hybridscale::modelserver::{ExporterHandle, Load, ModelServerExporter, Profile};
+use hybridscale::sandbox::cluster::interrupt_node;
 use hybridscale::sandbox::cluster::{ClusterHandle, ClusterOptions, spawn_cluster};
 use hybridscale::sandbox::faults::FaultConfig;
 use hybridscale::sandbox::{Sandbox, SandboxOptions};
@@ -18,11 +22,16 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
-use super::objects::{self, DEPLOYMENTS, EXTERNAL_BACKEND, MODEL, NODEPOOLS, ROUTE, SELF_BACKEND, Setup};
+use super::cluster::{self as on_cluster, Cleanup};
+use super::objects::{self, DEPLOYMENTS, EXTERNAL_BACKEND, MODEL, Placement, ROUTE, SELF_BACKEND, Setup};
 use super::prom::{self, Prom};
+use super::target::{self, ClusterTarget};
 
-/// Upper bound of every wait for the operator to reach a state.
-pub const WAIT: Duration = Duration::from_secs(90);
+/// Upper bound of every wait for the operator to reach a state (90 s on the sandbox, longer on a
+/// cluster; `HS_E2E_WAIT_SECONDS` overrides it).
+pub fn wait() -> Duration {
+    target::wait()
+}
 
 /// Cluster delays used by every scenario: fast, in the same proportions as a real cluster.
 pub fn cluster_options() -> ClusterOptions {
@@ -47,9 +56,15 @@ pub struct GatewayView {
 
 /// A running scenario world.
 pub struct Env {
+    /// The scenario's namespace: its name on the sandbox, with a random suffix on a cluster.
     pub ns: String,
-    pub sandbox: Sandbox,
+    /// The in-process sandbox; `None` on a cluster.
+    sandbox: Option<Sandbox>,
     pub client: kube::Client,
+    /// The kubeconfig the operator binary gets.
+    kubeconfig: PathBuf,
+    /// Where the replicas run (NodePools or plain pods).
+    pub placement: Placement,
     pub exporter: Arc<ExporterHandle>,
     pub prom: Prom,
     pub dir: tempfile::TempDir,
@@ -59,6 +74,20 @@ pub struct Env {
     gateway: tokio::task::JoinHandle<()>,
     /// Operator log files, shown when a wait fails.
     pub logs: Mutex<Vec<PathBuf>>,
+    /// On a cluster: deletes the namespace and NodePools when the Env is dropped (declared last, so it
+    /// runs after the gateway task and Prometheus are gone).
+    _cleanup: Option<Cleanup>,
+}
+
+/// The Kubernetes side of a world, as set up for the target.
+struct KubeSide {
+    ns: String,
+    sandbox: Option<Sandbox>,
+    client: kube::Client,
+    kubeconfig: PathBuf,
+    placement: Placement,
+    cluster: Option<ClusterHandle>,
+    cleanup: Option<Cleanup>,
 }
 
 fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
@@ -109,6 +138,16 @@ pub async fn install_crds(client: &kube::Client) {
             apply(client, &d, "e2e").await;
         }
     }
+    wait_crds_served(client).await;
+}
+
+/// On a cluster: install crds/ only where missing, then wait until both kinds are served.
+async fn install_crds_if_missing_and_wait(client: &kube::Client) {
+    on_cluster::install_crds_if_missing(client).await;
+    wait_crds_served(client).await;
+}
+
+async fn wait_crds_served(client: &kube::Client) {
     for kind in ["CostPolicy", "InferencePool"] {
         let gvk = GroupVersionKind::gvk("hybridscale.dev", "v1alpha1", kind);
         eventually("CRDs served", Duration::from_secs(20), || async {
@@ -191,24 +230,47 @@ impl Env {
         Env::start_with(ns, setup, faults, cluster_options()).await
     }
 
-    /// [`Env::start`] with other cluster delays.
-    pub async fn start_with(ns: &str, setup: &Setup, faults: FaultConfig, cluster: ClusterOptions) -> Option<Env> {
+    /// [`Env::start`] with other delays of the simulated cluster (a cluster target has its own).
+    pub async fn start_with(ns: &str, setup: &Setup, faults: FaultConfig, cluster_opts: ClusterOptions) -> Option<Env> {
         let bin = prom::binary()?;
         super::init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
-        let sandbox = Sandbox::start(SandboxOptions {
-            kubeconfig_path: Some(dir.path().join("kubeconfig")),
-            faults: FaultConfig::default(),
-            ..SandboxOptions::default()
-        })
-        .await
-        .expect("sandbox");
-        let client = sandbox.client().expect("client");
-        install_crds(&client).await;
-        for d in yaml_docs(&objects::manifests(ns, setup)) {
-            apply(&client, &d, "e2e-gitops").await;
-        }
-        let cluster = spawn_cluster(client.clone(), cluster);
+        let k = match target::cluster() {
+            None => {
+                let sandbox = Sandbox::start(SandboxOptions {
+                    kubeconfig_path: Some(dir.path().join("kubeconfig")),
+                    faults: FaultConfig::default(),
+                    ..SandboxOptions::default()
+                })
+                .await
+                .expect("sandbox");
+                let client = sandbox.client().expect("client");
+                install_crds(&client).await;
+                let placement = Placement::sandbox();
+                for d in yaml_docs(&objects::manifests(ns, setup, &placement)) {
+                    apply(&client, &d, "e2e-gitops").await;
+                }
+                let cluster = spawn_cluster(client.clone(), cluster_opts);
+                let kubeconfig = sandbox.kubeconfig_path.clone();
+                KubeSide {
+                    ns: ns.to_string(),
+                    sandbox: Some(sandbox),
+                    client,
+                    kubeconfig,
+                    placement,
+                    cluster: Some(cluster),
+                    cleanup: None,
+                }
+            }
+            Some(c) => {
+                assert!(
+                    faults.rules.is_empty() && faults.watch_cut.is_none(),
+                    "fault injection needs the sandbox: check target::require(Need::FaultInjection) first"
+                );
+                Env::prepare_cluster(ns, setup, c).await
+            }
+        };
+        let ns = k.ns.as_str();
 
         let exporter =
             Arc::new(ModelServerExporter::start("127.0.0.1:0".parse().expect("addr")).await.expect("exporter"));
@@ -224,7 +286,7 @@ impl Env {
         // The gateway uses its own client so the operator's injected faults never touch it.
         let gateway = {
             let (client, ns, exporter, demand, view) =
-                (client.clone(), ns.to_string(), exporter.clone(), demand.clone(), view.clone());
+                (k.client.clone(), ns.to_string(), exporter.clone(), demand.clone(), view.clone());
             tokio::spawn(async move {
                 loop {
                     let d = *demand.lock().unwrap_or_else(|e| e.into_inner());
@@ -237,20 +299,96 @@ impl Env {
         };
         let env = Env {
             ns: ns.to_string(),
-            sandbox,
-            client,
+            sandbox: k.sandbox,
+            client: k.client,
+            kubeconfig: k.kubeconfig,
+            placement: k.placement,
             exporter,
             prom,
             dir,
-            cluster: Some(cluster),
+            cluster: k.cluster,
             demand,
             view,
             gateway,
             logs: Mutex::new(Vec::new()),
+            _cleanup: k.cleanup,
         };
         // Faults only once the world is set up: they are for the operator.
-        env.sandbox.set_faults(faults);
+        if let Some(sb) = &env.sandbox {
+            sb.set_faults(faults);
+        }
         Some(env)
+    }
+
+    /// On a cluster: check that it serves what the scenario needs, install the CRDs if missing, create
+    /// a fresh namespace (clean-up armed before anything is created) and apply the scenario's objects.
+    async fn prepare_cluster(base: &str, setup: &Setup, c: &ClusterTarget) -> KubeSide {
+        let client = on_cluster::client(&c.kubeconfig).await;
+        on_cluster::require_kind(
+            &client,
+            "gateway.networking.k8s.io",
+            "v1",
+            "HTTPRoute",
+            "install the Gateway API standard CRDs (https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api)",
+        )
+        .await;
+        if c.node_pools {
+            on_cluster::require_kind(
+                &client,
+                "karpenter.sh",
+                "v1",
+                "NodePool",
+                "HS_E2E_NODEPOOLS=1 needs Karpenter v1; unset it to run the replicas as plain pods",
+            )
+            .await;
+        }
+        install_crds_if_missing_and_wait(&client).await;
+        let ns = on_cluster::namespace_name(base);
+        let cleanup = Cleanup { kubeconfig: c.kubeconfig.clone(), ns: ns.clone() };
+        let placement = Placement::cluster(&ns, c);
+        for d in yaml_docs(&objects::manifests(&ns, setup, &placement)) {
+            apply(&client, &d, "e2e-gitops").await;
+        }
+        super::say!("e2e: scenario {base} runs in namespace {ns} of the HS_E2E_KUBECONFIG cluster");
+        KubeSide {
+            ns,
+            sandbox: None,
+            client,
+            kubeconfig: c.kubeconfig.clone(),
+            placement,
+            cluster: None,
+            cleanup: Some(cleanup),
+        }
+    }
+
+    /// The in-process sandbox. Only scenarios that checked `target::require(Need::FaultInjection)` call it.
+    pub fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("the sandbox target (check target::require first)")
+    }
+
+    /// Whether the replicas run on the scenario's own NodePools (always on the sandbox).
+    pub fn has_node_pools(&self) -> bool {
+        self.placement.node_pools.is_some()
+    }
+
+    /// Deliver a spot interruption notice to `node`. On the sandbox the simulated cluster taints the node
+    /// and terminates it after the notice period; on a cluster the harness puts the termination handler's
+    /// taint on it, and [`Env::end_interrupted_node`] deletes it.
+    pub async fn interrupt_node(&self, node: &str) {
+        match &self.sandbox {
+            Some(_) => interrupt_node(&self.client, node).await.expect("interrupt"),
+            None => on_cluster::taint_spot_notice(&self.client, node).await,
+        }
+    }
+
+    /// What the cloud does when an interruption notice of `notice` given at `noticed` runs out: on a
+    /// cluster the harness waits for that moment and deletes the node; on the sandbox the simulated
+    /// cluster does it by itself.
+    pub async fn end_interrupted_node(&self, node: &str, noticed: Instant, notice: Duration) {
+        if self.sandbox.is_none() {
+            tokio::time::sleep_until((noticed + notice).into()).await;
+            on_cluster::terminate_node(&self.client, node).await;
+        }
     }
 
     /// Offer `rps` requests per second to the route from now on.
@@ -262,8 +400,9 @@ impl Env {
         self.view.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The kubeconfig for the operator binary: the sandbox's, or `HS_E2E_KUBECONFIG`.
     pub fn kubeconfig(&self) -> PathBuf {
-        self.sandbox.kubeconfig_path.clone()
+        self.kubeconfig.clone()
     }
 
     /// spec.replicas of the class's Deployment, per class.
@@ -299,9 +438,10 @@ impl Env {
 
     /// spec.limits["nvidia.com/gpu"] per class NodePool.
     pub async fn nodepool_limits(&self) -> [Option<String>; 3] {
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &nodepool_resource());
         let mut out: [Option<String>; 3] = Default::default();
-        for (i, n) in NODEPOOLS.iter().enumerate() {
+        let Some(nps) = &self.placement.node_pools else { return out };
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &nodepool_resource());
+        for (i, n) in nps.iter().enumerate() {
             out[i] = api.get(n).await.ok().and_then(|o| {
                 let v = o.data.pointer("/spec/limits/nvidia.com~1gpu")?.clone();
                 Some(match v {
@@ -313,11 +453,12 @@ impl Env {
         out
     }
 
-    /// GPU nodes per class NodePool.
+    /// GPU nodes per class NodePool (none without node pools).
     pub async fn nodes(&self) -> [usize; 3] {
-        let api: Api<Node> = Api::all(self.client.clone());
         let mut out = [0; 3];
-        for (i, n) in NODEPOOLS.iter().enumerate() {
+        let Some(nps) = &self.placement.node_pools else { return out };
+        let api: Api<Node> = Api::all(self.client.clone());
+        for (i, n) in nps.iter().enumerate() {
             out[i] = api
                 .list(&ListParams::default().labels(&format!("karpenter.sh/nodepool={n}")))
                 .await
@@ -337,10 +478,12 @@ impl Env {
         self.status().await?.conditions.into_iter().find(|c| c.type_ == type_)
     }
 
-    /// (reason, note) of the events about the pool, oldest first.
+    /// (reason, note) of the operator's events (reporting controller `hybridscale`), oldest first. A
+    /// real cluster's own controllers (Deployment, scheduler, kubelet) write events into the namespace too.
     pub async fn events(&self) -> Vec<(String, String)> {
         let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
         let mut evs = api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+        evs.retain(|e| e.reporting_controller.as_deref() == Some("hybridscale"));
         evs.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
         evs.into_iter().map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default())).collect()
     }
@@ -407,7 +550,7 @@ impl Env {
         let query = format!("count_over_time(gateway_requests_per_second{{namespace=\"{}\"}}[5m])", self.ns);
         let url = format!("{}/api/v1/query", self.prom.url());
         let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("http client");
-        self.wait_for(&format!("{seconds} s of load history in Prometheus"), WAIT, || async {
+        self.wait_for(&format!("{seconds} s of load history in Prometheus"), wait(), || async {
             let text = http.get(&url).query(&[("query", &query)]).send().await.ok()?.text().await.ok()?;
             let body: Value = serde_json::from_str(&text).ok()?;
             let n: f64 = body.pointer("/data/result/0/value/1")?.as_str()?.parse().ok()?;

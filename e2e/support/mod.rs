@@ -1,9 +1,11 @@
 //! Shared harness of the end-to-end scenarios.
 
+pub mod cluster;
 pub mod env;
 pub mod objects;
 pub mod operator;
 pub mod prom;
+pub mod target;
 
 /// Logs to the test writer, filtered by RUST_LOG (quiet by default).
 pub fn init_tracing() {
@@ -15,3 +17,13 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// Print to stderr past the test harness's output capture (which only catches `print!` and
+/// `eprint!`), so skips and the target in use show in a plain `cargo test` run.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use say;
