@@ -97,6 +97,7 @@ prop_compose! {
             idle_s,
             tick_s: 15.0,
             signal_max_age_s: 120.0,
+            learn_from_metrics: false,
         }
     }
 }

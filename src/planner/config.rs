@@ -51,6 +51,8 @@ pub struct PoolConfig {
     pub tick_s: f64,
     /// Signals older than this are stale.
     pub signal_max_age_s: f64,
+    /// Refine the replica capacity from observed throughput within the SLO (`learn.rs`).
+    pub learn_from_metrics: bool,
 }
 
 /// One capacity class.
@@ -257,6 +259,7 @@ impl PoolConfig {
             idle_s: f64::from(c.idle_reclaim.idle_seconds),
             tick_s: f64::from(c.tick_seconds),
             signal_max_age_s: f64::from(p.metrics.max_age_seconds),
+            learn_from_metrics: p.replica_capacity.learn_from_metrics,
         })
     }
 

@@ -8,7 +8,7 @@ use super::economics::Economics;
 use super::forecast;
 use super::reasons::{self, Context};
 use super::scale_down;
-use super::{Class, Memory, Plan, PoolConfig, Snapshot, TrafficWeights, budget, overload, spot, traffic};
+use super::{Class, Memory, Plan, PoolConfig, Snapshot, TrafficWeights, budget, learn, overload, spot, traffic};
 
 /// Decide one pool for one tick. Pure: the same inputs always give the same plan.
 pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64) -> Plan {
@@ -216,6 +216,8 @@ fn fresh(
     let budget_exceeded = over_now || budget::exceeds(allowance, usd_per_hour);
 
     mem.last_safe = Some((now, scale_down::to_class(target), weights));
+    // What this tick showed of the replicas' capacity counts from the next tick on.
+    mem.learned_replica_rps = learn::update(config, snapshot, mem.learned_replica_rps, now, rate);
     let ctx = Context {
         config,
         econ,

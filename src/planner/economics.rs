@@ -27,7 +27,7 @@ impl Economics {
     /// states output tokens per second and the live mean output is longer than that rate allows
     /// (tps / mean output). It is never raised by the token mix: output tokens per second says nothing
     /// about prompt (prefill) work, so short outputs with long prompts would otherwise look far cheaper
-    /// to serve than they are. Learned throughput only ever raises it.
+    /// to serve than they are. Learned throughput (`learn.rs`) only ever raises it.
     pub fn new(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory) -> Economics {
         let load = &snapshot.load;
         let mean_out = load.mean_output_tokens.map(|s| s.value).filter(|v| v.is_finite() && *v > 0.0);
@@ -35,8 +35,11 @@ impl Economics {
             (Some(tps), Some(out)) => config.replica_rps.min(tps / out),
             _ => config.replica_rps,
         };
-        if let Some(l) = memory.learned_replica_rps.filter(|l| l.is_finite()) {
-            mu = mu.max(l);
+        // Learned capacity (`learn.rs`) scales the configured figures: what the replicas were seen to
+        // serve over what was configured, applied after the token mix so a mix with longer outputs
+        // still lowers μ.
+        if let Some(l) = memory.learned_replica_rps.filter(|l| l.is_finite() && *l > config.replica_rps) {
+            mu *= l / config.replica_rps;
         }
         let mu = if mu.is_finite() && mu > 0.0 { mu } else { config.replica_rps.max(1e-9) };
 

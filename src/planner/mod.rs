@@ -32,6 +32,7 @@ pub mod config;
 mod decide;
 pub mod economics;
 pub mod forecast;
+pub mod learn;
 pub mod memory;
 pub mod overload;
 pub mod plan;

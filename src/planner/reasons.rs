@@ -263,6 +263,13 @@ pub(crate) fn summary(ctx: &Context, usd_per_hour: f64) -> String {
     if ctx.spot_halved {
         s.push_str("; spot share halved (frequent interruptions)");
     }
+    if ctx.econ.mu > ctx.config.replica_rps + 1e-9 {
+        s.push_str(&format!(
+            "; capacity {} rps per replica as observed within the SLO (configured {})",
+            num(ctx.econ.mu),
+            num(ctx.config.replica_rps)
+        ));
+    }
     if ctx.spot_scarce {
         s.push_str("; spot unavailable, retrying later");
     }

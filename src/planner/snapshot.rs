@@ -91,17 +91,16 @@ pub struct Memory {
     pub spot_interruptions: Vec<f64>,
     /// The last plan made on fresh signals: (time, replicas, weights).
     pub last_safe: Option<(f64, ClassReplicas, TrafficWeights)>,
-    /// Learned requests per second per replica.
+    /// Requests per second per replica observed within the SLO, when the pool learns from metrics
+    /// (`learn.rs`); never below the configured capacity.
     pub learned_replica_rps: Option<f64>,
     /// Interruption notices already counted into `spot_interruptions` (the `interrupted` total seen at
-    /// the last tick), so a notice that lasts several ticks is counted once. Not persisted in status:
-    /// after a restart a notice still pending may be counted a second time, which only errs towards
-    /// less spot.
+    /// the last tick), so a notice that lasts several ticks is counted once (also across restarts:
+    /// persisted in status).
     pub interrupted_seen: u32,
     /// Since when spot replicas have been asked for but not ready (spot capacity may be unavailable).
-    /// Not persisted in status: after a restart scarcity is detected again within two lead times.
     pub spot_pending_since: Option<f64>,
     /// Until when spot counts as unavailable: no more spot than is ready is asked for, and on-demand
-    /// takes its place. Not persisted in status.
+    /// takes its place.
     pub spot_scarce_until: Option<f64>,
 }

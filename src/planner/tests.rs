@@ -45,6 +45,7 @@ pub(crate) fn config() -> PoolConfig {
         idle_s: 900.0,
         tick_s: 15.0,
         signal_max_age_s: 120.0,
+        learn_from_metrics: false,
     }
 }
 
