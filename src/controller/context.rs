@@ -1,14 +1,49 @@
-//! What every reconcile shares: the client, metrics, the event recorder, options, the clock and the
-//! per-pool signal sources (kept so their last good values and ages survive between ticks).
+//! What every reconcile shares: the client, metrics, the event recorder, options, the clock, the
+//! per-pool signal sources (kept so their last good values and ages survive between ticks), one
+//! Prometheus client per (URL, credentials, timeout), and the controllers' caches of pools and policies.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Mutex;
 
+use crate::api::{CostPolicy, InferencePool};
+use crate::signals::{BearerToken, ClientError, PrometheusClient, PrometheusConfig};
 use crate::telemetry::Metrics;
+
+/// Reconciles of InferencePools that may run at once when no flag says otherwise. Each reconcile waits
+/// on the API server and Prometheus most of its time, so a few dozen in flight keep a small machine busy;
+/// unbounded (kube-runtime's default), every due pool starts at once and all of them finish late.
+pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 16;
+
+/// Tuning of the controllers that tests and older callers may leave at its defaults.
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// Bound on InferencePool reconciles running at once (0: unbounded).
+    pub max_concurrent_reconciles: u16,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES }
+    }
+}
+
+/// What makes two Prometheus clients interchangeable.
+type ClientKey = (String, Duration, Option<BearerToken>, Option<Vec<u8>>);
+
+/// The controllers' reflector caches, read instead of listing the cluster on every reconcile.
+#[derive(Clone)]
+pub struct Caches {
+    /// InferencePools the pool controller watches.
+    pub pools: Store<InferencePool>,
+    /// CostPolicies the pool controller watches.
+    pub policies: Store<CostPolicy>,
+}
 
 /// Operator-wide settings, from flags.
 #[derive(Clone, Debug)]
@@ -47,6 +82,13 @@ pub struct Context {
     pub clock: Clock,
     /// Per-pool signal state, keyed by namespace/name.
     pub pool_signals: Mutex<HashMap<String, Arc<super::observe::PoolSignals>>>,
+    /// Controller tuning.
+    pub tuning: Tuning,
+    /// Prometheus clients shared by the pools that use the same URL, credentials and timeout: each client
+    /// holds a TLS configuration and a connection pool, too much to build per pool.
+    prometheus_clients: std::sync::Mutex<HashMap<ClientKey, PrometheusClient>>,
+    /// Set while the controllers run (they are restarted on a leader change).
+    caches: std::sync::RwLock<Option<Caches>>,
 }
 
 impl Context {
@@ -60,7 +102,74 @@ impl Context {
             options,
             clock,
             pool_signals: Mutex::new(HashMap::new()),
+            tuning: Tuning::default(),
+            prometheus_clients: std::sync::Mutex::new(HashMap::new()),
+            caches: std::sync::RwLock::new(None),
         }
+    }
+
+    /// The same context with other tuning.
+    pub fn with_tuning(mut self, tuning: Tuning) -> Self {
+        self.tuning = tuning;
+        self
+    }
+
+    /// The shared Prometheus client for `config`, built on first use.
+    pub fn prometheus_client(&self, config: &PrometheusConfig) -> Result<PrometheusClient, ClientError> {
+        let key = (
+            config.url.clone(),
+            config.timeout,
+            config.credentials.bearer_token.clone(),
+            config.credentials.ca_pem.clone(),
+        );
+        let mut clients = self.prometheus_clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let client = PrometheusClient::new(config)?;
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// How many distinct Prometheus clients exist (for tests).
+    pub fn prometheus_client_count(&self) -> usize {
+        self.prometheus_clients.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Publish the running controllers' caches (`None` when they stop).
+    pub fn set_caches(&self, caches: Option<Caches>) {
+        *self.caches.write().unwrap_or_else(|e| e.into_inner()) = caches;
+    }
+
+    /// The caches, once their first full list has arrived; `None` when no controller runs.
+    pub async fn caches(&self) -> Option<Caches> {
+        let caches = self.caches.read().unwrap_or_else(|e| e.into_inner()).clone()?;
+        // Both stores fill from the controller's own watch streams; before their first list completes
+        // a lookup would miss objects that exist.
+        caches.pools.wait_until_ready().await.ok()?;
+        caches.policies.wait_until_ready().await.ok()?;
+        Some(caches)
+    }
+
+    /// A CostPolicy from the cache, or from the API server when the cache does not have it (yet).
+    pub async fn cost_policy(&self, ns: &str, name: &str) -> Result<Option<CostPolicy>, kube::Error> {
+        if let Some(c) = self.caches().await
+            && let Some(p) = c.policies.get(&ObjectRef::new(name).within(ns))
+        {
+            return Ok(Some(p.as_ref().clone()));
+        }
+        // A policy created a moment ago may not have reached the cache: ask the API server before
+        // reporting it missing.
+        kube::Api::<CostPolicy>::namespaced(self.client.clone(), ns).get_opt(name).await
+    }
+
+    /// The InferencePools of namespace `ns`, from the cache, else listed from the API server.
+    pub async fn pools_in(&self, ns: &str) -> Result<Vec<Arc<InferencePool>>, kube::Error> {
+        if let Some(c) = self.caches().await {
+            return Ok(c.pools.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(ns)).collect());
+        }
+        let api = kube::Api::<InferencePool>::namespaced(self.client.clone(), ns);
+        Ok(api.list(&Default::default()).await?.items.into_iter().map(Arc::new).collect())
     }
 
     /// Now, as Unix seconds (the planner's time unit).

@@ -8,6 +8,7 @@
 //! 5. apply       — decide commands (pure) and run them (writes the cluster; skipped in Recommend mode)
 //! 6. status      — ledger (pure), conditions, reasons; one status write (writes the status subresource)
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,13 +17,14 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DynamicObject};
 use kube::core::GroupVersionKind;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Resource, ResourceExt};
 
+use super::context::Caches;
 use super::{Context, Error, error::Result, observe, requeue, status};
 use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, decide};
 use crate::api::cost_policy::Mode;
@@ -43,10 +45,27 @@ pub async fn controller(
 ) {
     let client = ctx.client.clone();
     let cfg = watcher::Config::default();
-    let mut c = Controller::new(pools, cfg.clone());
-    let store = c.store();
+    // The pools and their policies are cached (reflectors) for the reconciles to read, and both trigger
+    // streams drop status-only updates: every reconcile writes its pool's status and every policy
+    // reconcile its policy's, and reacting to those would reconcile each pool again at once, forever,
+    // instead of once per tick.
+    let (store, pool_writer) = reflector::store();
+    let pool_stream = watcher(pools, cfg.clone())
+        .default_backoff()
+        .reflect(pool_writer)
+        .applied_objects()
+        .predicate_filter(pool_changes, Default::default());
+    let (policy_store, policy_writer) = reflector::store();
+    let policy_stream = watcher(policies, cfg.clone())
+        .default_backoff()
+        .reflect(policy_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    ctx.set_caches(Some(Caches { pools: store.clone(), policies: policy_store }));
+    let config = controller::Config::default().concurrency(ctx.tuning.max_concurrent_reconciles);
+    let mut c = Controller::for_stream(pool_stream, store.clone()).with_config(config);
     let s = store.clone();
-    c = c.watches(policies, cfg.clone(), move |p: CostPolicy| following(&s, &p));
+    c = c.watches_stream(policy_stream, move |p: CostPolicy| following(&s, &p));
     let s = store.clone();
     c = c.watches(Api::<Deployment>::all(client.clone()), cfg.clone(), move |d: Deployment| {
         targeting(&s, "Deployment", &d.namespace().unwrap_or_default(), &d.name_any())
@@ -83,7 +102,7 @@ pub async fn controller(
         }
     }
     c.graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, error_policy, ctx.clone())
         .for_each(|r| {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "reconcile loop");
@@ -91,6 +110,17 @@ pub async fn controller(
             futures::future::ready(())
         })
         .await;
+    ctx.set_caches(None);
+}
+
+/// What of a pool deserves a reconcile when it changes: its spec (generation), its finalizers and its
+/// deletion. Status writes, the operator's own, do not; the tick's requeue covers time passing.
+pub fn pool_changes(pool: &InferencePool) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pool.metadata.generation.hash(&mut h);
+    pool.metadata.finalizers.hash(&mut h);
+    pool.metadata.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
 }
 
 #[derive(Clone, Copy)]
@@ -177,10 +207,9 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let ns = pool.namespace().ok_or_else(|| Error::Reference("InferencePool has no namespace".into()))?;
     let name = pool.name_any();
 
-    // 1. Dereference (reads the cluster).
-    let policies: Api<CostPolicy> = Api::namespaced(ctx.client.clone(), &ns);
+    // 1. Dereference (the controller's cache; the cluster when the cache does not have it).
     let policy_name = &pool.spec.cost_policy_ref.name;
-    let policy = match policies.get_opt(policy_name).await? {
+    let policy = match ctx.cost_policy(&ns, policy_name).await? {
         Some(p) => p,
         None => {
             let err = Error::PolicyNotFound { namespace: ns.clone(), name: policy_name.clone() };
