@@ -177,3 +177,41 @@ impl Context {
         (self.clock)().as_millisecond() as f64 / 1000.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> Context {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("uri"));
+        let client = Client::try_from(config).expect("client");
+        let options = Options {
+            prometheus_url: None,
+            prometheus_token: None,
+            price_file: None,
+            namespace: None,
+            identity: "test".into(),
+        };
+        Context::new(client, Arc::new(Metrics::new()), options, system_clock())
+    }
+
+    #[tokio::test]
+    async fn pools_share_a_prometheus_client_per_url_credentials_and_timeout() {
+        let ctx = context();
+        let a = PrometheusConfig::new("http://prometheus:9090");
+        for _ in 0..3 {
+            ctx.prometheus_client(&a).expect("client");
+        }
+        assert_eq!(ctx.prometheus_client_count(), 1);
+        let mut token = a.clone();
+        token.credentials.bearer_token = Some(BearerToken::new("t"));
+        ctx.prometheus_client(&token).expect("client");
+        let mut slower = a.clone();
+        slower.timeout = Duration::from_secs(9);
+        ctx.prometheus_client(&slower).expect("client");
+        ctx.prometheus_client(&PrometheusConfig::new("http://other:9090")).expect("client");
+        assert_eq!(ctx.prometheus_client_count(), 4);
+        assert!(ctx.prometheus_client(&PrometheusConfig::new("ftp://x")).is_err());
+        assert_eq!(ctx.prometheus_client_count(), 4, "a failed build is not cached");
+    }
+}

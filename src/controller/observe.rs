@@ -186,7 +186,11 @@ pub async fn forget(ctx: &Context, ns: &str, name: &str) {
 /// all publish it). A target without the field counts as none ready: unknown readiness never lets the
 /// planner move traffic onto replicas that may not serve.
 async fn ready_replicas(client: &Client, ns: &str, api_version: &str, kind: &str, name: &str) -> Result<Option<u32>> {
-    let (ar, _) = resources::discover(client, api_version, kind).await.map_err(|e| Error::Reference(e.to_string()))?;
+    // The kinds the operator knows need no discovery request (one per class per reconcile otherwise).
+    let (ar, _) = match resources::known(api_version, kind) {
+        Some(k) => k,
+        None => resources::discover(client, api_version, kind).await.map_err(|e| Error::Reference(e.to_string()))?,
+    };
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
     let obj =
         api.get_opt(name).await.map_err(|source| Error::Observe { what: format!("{kind} {ns}/{name}"), source })?;

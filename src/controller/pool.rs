@@ -394,3 +394,39 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     }
     Ok(Action::await_change())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> InferencePool {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples/inferencepool.yaml");
+        let text = std::fs::read_to_string(&path).expect("sample pool");
+        serde_saphyr::from_str(&text).expect("sample pool parses")
+    }
+
+    #[test]
+    fn status_writes_do_not_trigger_but_spec_finalizers_and_deletion_do() {
+        let mut pool = sample();
+        pool.metadata.generation = Some(3);
+        let base = pool_changes(&pool);
+
+        let mut status_only = pool.clone();
+        status_only.status = Some(Default::default());
+        status_only.metadata.resource_version = Some("999".into());
+        assert_eq!(pool_changes(&status_only), base, "the operator's own status write");
+
+        let mut spec = pool.clone();
+        spec.metadata.generation = Some(4);
+        assert_ne!(pool_changes(&spec), base, "a spec change");
+
+        let mut fin = pool.clone();
+        fin.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
+        assert_ne!(pool_changes(&fin), base, "the finalizer added");
+
+        let mut deleted = fin.clone();
+        deleted.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
+        assert_ne!(pool_changes(&deleted), pool_changes(&fin), "deletion requested");
+    }
+}
