@@ -237,6 +237,7 @@ async fn run(sandbox: &Sandbox) -> BenchResult<()> {
         .map(Reaped)?;
     tokio::time::sleep(Duration::from_secs(6)).await;
 
+    let before_operator = sandbox.request_counts();
     let metrics_port = free_port()?;
     let mut op = Command::new(env!("CARGO_BIN_EXE_hybridscale"));
     op.args(["controller", "--namespace", ns, "--log-format", "text"]);
@@ -280,6 +281,25 @@ async fn run(sandbox: &Sandbox) -> BenchResult<()> {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     println!("first status on all {pools} pools {:.1?} after the operator started (polled every 1 s)", t0.elapsed());
+    // Start-up: every reconcile from the operator's start to the last pool's first status.
+    let start = scrape(metrics_port).await.ok_or("operator /metrics did not answer")?;
+    let (hs, cs) = histogram(&start);
+    println!(
+        "start-up: {cs:.0} InferencePool reconciles ({:.0} failed), latency p50 = {:.1} ms, p99 = {:.1} ms",
+        counter(&start, "hybridscale_reconcile_errors_total", &["kind=\"InferencePool\""]),
+        quantile(&[], &hs, 0.5) * 1e3,
+        quantile(&[], &hs, 0.99) * 1e3
+    );
+    let rs = sandbox.request_counts();
+    let mut by: Vec<(String, u64)> = rs
+        .iter()
+        .filter(|(k, _)| k.starts_with("Create") || k.starts_with("Patch") || k.starts_with("Update"))
+        .map(|(k, v)| (k.clone(), v - before_operator.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    by.sort_by(|a, b| b.1.cmp(&a.1));
+    let writes: Vec<String> = by.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("start-up writes by the operator: {}", writes.join(", "));
 
     // Steady state.
     tokio::time::sleep(Duration::from_secs(TICK_SECONDS)).await;
@@ -315,7 +335,11 @@ async fn run(sandbox: &Sandbox) -> BenchResult<()> {
     );
     println!("operator memory: VmRSS {}, VmHWM {}", proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM"));
     println!("operator CPU: {:.2} cores over the window", (cpu1 - cpu0) / elapsed);
-    println!("Prometheus queries: {:.0} per tick ({:.2} per pool per tick)", (p1 - p0) / ticks, (p1 - p0) / ticks / pools as f64);
+    println!(
+        "Prometheus queries: {:.0} per tick ({:.2} per pool per tick)",
+        (p1 - p0) / ticks,
+        (p1 - p0) / ticks / pools as f64
+    );
     println!(
         "API requests: {:.0} per tick ({:.2} per pool per tick); by verb and resource per tick:",
         requests / ticks,
@@ -340,11 +364,8 @@ async fn run(sandbox: &Sandbox) -> BenchResult<()> {
 
 fn main() {
     // The API server on its own runtime and threads, so its load cannot starve the measurements.
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .thread_name("sandbox")
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let server_rt =
+        tokio::runtime::Builder::new_multi_thread().thread_name("sandbox").enable_all().build().expect("tokio runtime");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let sandbox = match server_rt.block_on(Sandbox::start(SandboxOptions::default())) {
         Ok(s) => s,

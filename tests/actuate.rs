@@ -342,10 +342,7 @@ async fn operator_client_does_not_retry_a_refused_eviction() {
         .await
         .expect("the eviction returned")
         .expect("a refused eviction is an outcome, not an error");
-    assert_eq!(
-        outcome,
-        Outcome::RetryLater("eviction of inference/shipper refused by a PodDisruptionBudget".into())
-    );
+    assert_eq!(outcome, Outcome::RetryLater("eviction of inference/shipper refused by a PodDisruptionBudget".into()));
     assert_eq!(creates() - before, 1, "the refused eviction was sent exactly once");
     assert!(Api::<Pod>::namespaced(client.clone(), NS).get_opt("shipper").await.expect("get").is_some());
 }
