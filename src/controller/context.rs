@@ -136,24 +136,20 @@ impl Context {
         self.prometheus_clients.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// Publish the running controllers' caches (`None` when they stop).
+    /// Publish the running controllers' caches once both are filled (`None` when they stop).
     pub fn set_caches(&self, caches: Option<Caches>) {
         *self.caches.write().unwrap_or_else(|e| e.into_inner()) = caches;
     }
 
-    /// The caches, once their first full list has arrived; `None` when no controller runs.
-    pub async fn caches(&self) -> Option<Caches> {
-        let caches = self.caches.read().unwrap_or_else(|e| e.into_inner()).clone()?;
-        // Both stores fill from the controller's own watch streams; before their first list completes
-        // a lookup would miss objects that exist.
-        caches.pools.wait_until_ready().await.ok()?;
-        caches.policies.wait_until_ready().await.ok()?;
-        Some(caches)
+    /// The caches, once their first full list has arrived (the controller publishes them only then);
+    /// `None` before, and when no controller runs.
+    pub fn caches(&self) -> Option<Caches> {
+        self.caches.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// A CostPolicy from the cache, or from the API server when the cache does not have it (yet).
     pub async fn cost_policy(&self, ns: &str, name: &str) -> Result<Option<CostPolicy>, kube::Error> {
-        if let Some(c) = self.caches().await
+        if let Some(c) = self.caches()
             && let Some(p) = c.policies.get(&ObjectRef::new(name).within(ns))
         {
             return Ok(Some(p.as_ref().clone()));
@@ -165,7 +161,7 @@ impl Context {
 
     /// The InferencePools of namespace `ns`, from the cache, else listed from the API server.
     pub async fn pools_in(&self, ns: &str) -> Result<Vec<Arc<InferencePool>>, kube::Error> {
-        if let Some(c) = self.caches().await {
+        if let Some(c) = self.caches() {
             return Ok(c.pools.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(ns)).collect());
         }
         let api = kube::Api::<InferencePool>::namespaced(self.client.clone(), ns);

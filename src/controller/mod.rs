@@ -29,6 +29,9 @@ pub use error::Error;
 use crate::api::{CostPolicy, InferencePool};
 use crate::telemetry::{self, Health, Metrics};
 
+/// How long the metrics server may finish in-flight requests after the controllers stopped.
+const SERVER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Flags of the whole operator process.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -162,8 +165,16 @@ pub async fn run_with_client_tuned(
             election.resign().await;
         }
     }
+    tracing::debug!("controllers stopped; stopping the metrics server");
     health.set_ready(false);
-    let _ = server.await;
+    // axum's graceful shutdown waits for every open connection, and an idle keep-alive connection (any
+    // Prometheus scraping /metrics) can hold it open for ever: SIGTERM then never ends the process.
+    // In-flight scrapes get a moment to finish; then the server stops.
+    let abort = server.abort_handle();
+    if tokio::time::timeout(SERVER_DRAIN, server).await.is_err() {
+        tracing::info!("closing the metrics server's remaining connections");
+        abort.abort();
+    }
     Ok(())
 }
 
@@ -199,7 +210,16 @@ async fn run_controllers(ctx: Arc<Context>, trigger: impl std::future::Future<Ou
         .graceful_shutdown_on(fired(rx))
         .run(policy::reconcile, policy::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    futures::join!(pool_controller, policy_controller);
+    futures::join!(
+        async {
+            pool_controller.await;
+            tracing::debug!("InferencePool controller stopped");
+        },
+        async {
+            policy_controller.await;
+            tracing::debug!("CostPolicy controller stopped");
+        }
+    );
 }
 
 /// Requeue after `seconds`.

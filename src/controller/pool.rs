@@ -61,7 +61,18 @@ pub async fn controller(
         .reflect(policy_writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    ctx.set_caches(Some(Caches { pools: store.clone(), policies: policy_store }));
+    // Published only once both have their first full list: before that a lookup would miss objects that
+    // exist, and reconciles read the API server instead. One waiter per store: kube-runtime's readiness
+    // signal wakes only the last of several concurrent waiters.
+    let caches = Caches { pools: store.clone(), policies: policy_store };
+    let publish = {
+        let ctx = ctx.clone();
+        async move {
+            if caches.pools.wait_until_ready().await.is_ok() && caches.policies.wait_until_ready().await.is_ok() {
+                ctx.set_caches(Some(caches));
+            }
+        }
+    };
     let config = controller::Config::default().concurrency(ctx.tuning.max_concurrent_reconciles);
     let mut c = Controller::for_stream(pool_stream, store.clone()).with_config(config);
     let s = store.clone();
@@ -101,15 +112,14 @@ pub async fn controller(
             Err(e) => tracing::info!(%group, %kind, error = %e, "not served by this cluster; not watching it"),
         }
     }
-    c.graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx.clone())
-        .for_each(|r| {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "reconcile loop");
-            }
-            futures::future::ready(())
-        })
-        .await;
+    let run = c.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx.clone()).for_each(|r| {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "reconcile loop");
+        }
+        futures::future::ready(())
+    });
+    // `publish` ends at the latest when `run` drops the stores' writers.
+    futures::join!(run, publish);
     ctx.set_caches(None);
 }
 
