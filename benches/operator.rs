@@ -160,7 +160,7 @@ fn counter(metrics: &str, name: &str, filters: &[&str]) -> f64 {
         .lines()
         .filter(|l| l.starts_with(name) && filters.iter().all(|f| l.contains(f)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
 
 /// The process' user + system CPU time in seconds (from /proc/PID/stat, in clock ticks of 1/100 s).
