@@ -297,7 +297,7 @@ async fn run(sandbox: &Sandbox) -> BenchResult<()> {
         .map(|(k, v)| (k.clone(), v - before_operator.get(k).copied().unwrap_or(0)))
         .filter(|(_, v)| *v > 0)
         .collect();
-    by.sort_by(|a, b| b.1.cmp(&a.1));
+    by.sort_by_key(|b| std::cmp::Reverse(b.1));
     let writes: Vec<String> = by.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("start-up writes by the operator: {}", writes.join(", "));
 
