@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kube::Client;
@@ -43,6 +44,8 @@ pub struct Caches {
     pub pools: Store<InferencePool>,
     /// CostPolicies the pool controller watches.
     pub policies: Store<CostPolicy>,
+    /// Whether each store (pools, policies) has applied its first full list.
+    pub listed: [Arc<AtomicBool>; 2],
 }
 
 /// Operator-wide settings, from flags.
@@ -136,15 +139,16 @@ impl Context {
         self.prometheus_clients.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// Publish the running controllers' caches once both are filled (`None` when they stop).
+    /// Publish the running controllers' caches (`None` when they stop).
     pub fn set_caches(&self, caches: Option<Caches>) {
         *self.caches.write().unwrap_or_else(|e| e.into_inner()) = caches;
     }
 
-    /// The caches, once their first full list has arrived (the controller publishes them only then);
-    /// `None` before, and when no controller runs.
+    /// The caches, once both have applied their first full list (before that a lookup would miss objects
+    /// that exist); `None` before, and when no controller runs.
     pub fn caches(&self) -> Option<Caches> {
-        self.caches.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let caches = self.caches.read().unwrap_or_else(|e| e.into_inner()).clone()?;
+        caches.listed.iter().all(|l| l.load(Ordering::Acquire)).then_some(caches)
     }
 
     /// A CostPolicy from the cache, or from the API server when the cache does not have it (yet).

@@ -10,6 +10,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -49,30 +50,32 @@ pub async fn controller(
     // streams drop status-only updates: every reconcile writes its pool's status and every policy
     // reconcile its policy's, and reacting to those would reconcile each pool again at once, forever,
     // instead of once per tick.
+    // Each cache counts as filled once its first full list has been applied (`listed`). A flag, not
+    // `Store::wait_until_ready`: its signal wakes only the last of several concurrent waiters, and the
+    // controller's own runner already waits on the pool store.
     let (store, pool_writer) = reflector::store();
+    let pools_listed = Arc::new(AtomicBool::new(false));
+    let flag = pools_listed.clone();
     let pool_stream = watcher(pools, cfg.clone())
         .default_backoff()
         .reflect(pool_writer)
+        .inspect(move |e| mark_listed(e, &flag))
         .applied_objects()
         .predicate_filter(pool_changes, Default::default());
     let (policy_store, policy_writer) = reflector::store();
+    let policies_listed = Arc::new(AtomicBool::new(false));
+    let flag = policies_listed.clone();
     let policy_stream = watcher(policies, cfg.clone())
         .default_backoff()
         .reflect(policy_writer)
+        .inspect(move |e| mark_listed(e, &flag))
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    // Published only once both have their first full list: before that a lookup would miss objects that
-    // exist, and reconciles read the API server instead. One waiter per store: kube-runtime's readiness
-    // signal wakes only the last of several concurrent waiters.
-    let caches = Caches { pools: store.clone(), policies: policy_store };
-    let publish = {
-        let ctx = ctx.clone();
-        async move {
-            if caches.pools.wait_until_ready().await.is_ok() && caches.policies.wait_until_ready().await.is_ok() {
-                ctx.set_caches(Some(caches));
-            }
-        }
-    };
+    ctx.set_caches(Some(Caches {
+        pools: store.clone(),
+        policies: policy_store,
+        listed: [pools_listed, policies_listed],
+    }));
     let config = controller::Config::default().concurrency(ctx.tuning.max_concurrent_reconciles);
     let mut c = Controller::for_stream(pool_stream, store.clone()).with_config(config);
     let s = store.clone();
@@ -112,15 +115,23 @@ pub async fn controller(
             Err(e) => tracing::info!(%group, %kind, error = %e, "not served by this cluster; not watching it"),
         }
     }
-    let run = c.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx.clone()).for_each(|r| {
-        if let Err(e) = r {
-            tracing::debug!(error = %e, "reconcile loop");
-        }
-        futures::future::ready(())
-    });
-    // `publish` ends at the latest when `run` drops the stores' writers.
-    futures::join!(run, publish);
+    c.graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|r| {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "reconcile loop");
+            }
+            futures::future::ready(())
+        })
+        .await;
     ctx.set_caches(None);
+}
+
+/// Set `flag` once the reflector has applied its first full list.
+fn mark_listed<K>(event: &std::result::Result<watcher::Event<K>, watcher::Error>, flag: &AtomicBool) {
+    if matches!(event, Ok(watcher::Event::InitDone)) {
+        flag.store(true, Ordering::Release);
+    }
 }
 
 /// What of a pool deserves a reconcile when it changes: its spec (generation), its finalizers and its
