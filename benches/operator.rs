@@ -7,12 +7,16 @@
 //! Figures, over a steady-state window after every pool has its first status:
 //! - reconcile latency p50/p99, read from the operator's own `hybridscale_reconcile_duration_seconds`
 //!   histogram (difference over the window, linear interpolation inside a bucket, as PromQL's
-//!   `histogram_quantile` does);
-//! - the operator's memory (VmRSS and peak VmHWM from /proc);
-//! - API requests per tick, counted by the sandbox per verb and resource.
+//!   `histogram_quantile` does), reconciles per pool per tick and reconcile errors;
+//! - the operator's memory (VmRSS and peak VmHWM from /proc) and CPU time over the window;
+//! - API requests per tick, counted by the sandbox per verb and resource;
+//! - Prometheus queries per tick, from Prometheus' own `prometheus_http_requests_total`.
+//!
+//! The sandbox API server runs on its own tokio runtime (its own threads): on the bench's runtime, a
+//! saturated API server starved the bench's own timers and scrapes, and the bench appeared to stall.
 //!
 //! Run: `cargo bench --bench operator` (HS_BENCH_POOLS and HS_BENCH_SECONDS override 1000 pools and a
-//! 60 s window). Needs `prometheus` on PATH.
+//! 60 s window; HS_BENCH_CONCURRENCY passes `--max-concurrent-reconciles`). Needs `prometheus` on PATH.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -140,7 +144,36 @@ fn total(counts: &BTreeMap<String, u64>) -> u64 {
     counts.values().sum()
 }
 
-async fn run() -> BenchResult<()> {
+/// A child process killed when the bench ends, on every path (errors included).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sum of a counter's samples whose line contains every one of `filters`.
+fn counter(metrics: &str, name: &str, filters: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && filters.iter().all(|f| l.contains(f)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(0.0, |a, b| a + b)
+}
+
+/// The process' user + system CPU time in seconds (from /proc/PID/stat, in clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn run(sandbox: &Sandbox) -> BenchResult<()> {
     let pools = env_or("HS_BENCH_POOLS", 1000) as usize;
     let window = Duration::from_secs(env_or("HS_BENCH_SECONDS", 60));
     let Some(prometheus) = std::env::var_os("PATH")
@@ -150,7 +183,6 @@ async fn run() -> BenchResult<()> {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;
-    let sandbox = Sandbox::start(SandboxOptions::default()).await?;
     let client = sandbox.client()?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for f in ["costpolicies.hybridscale.dev.yaml", "inferencepools.hybridscale.dev.yaml"] {
@@ -194,19 +226,25 @@ async fn run() -> BenchResult<()> {
             exporter.addr()
         ),
     )?;
-    let mut prom = Command::new(prometheus)
+    let _prom = Command::new(prometheus)
         .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
         .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
         .arg("--log.level=warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()?;
+        .spawn()
+        .map(Reaped)?;
     tokio::time::sleep(Duration::from_secs(6)).await;
 
+    let before_operator = sandbox.request_counts();
     let metrics_port = free_port()?;
-    let mut op = Command::new(env!("CARGO_BIN_EXE_hybridscale"))
-        .args(["controller", "--namespace", ns, "--log-format", "text"])
+    let mut op = Command::new(env!("CARGO_BIN_EXE_hybridscale"));
+    op.args(["controller", "--namespace", ns, "--log-format", "text"]);
+    if let Ok(n) = std::env::var("HS_BENCH_CONCURRENCY") {
+        op.arg("--max-concurrent-reconciles").arg(n);
+    }
+    let op = op
         .arg("--prometheus-url")
         .arg(format!("http://127.0.0.1:{prom_port}"))
         .arg("--metrics-addr")
@@ -215,12 +253,17 @@ async fn run() -> BenchResult<()> {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.path().join("operator.log"))?)
-        .spawn()?;
-    let pid = op.id();
+        .spawn()
+        .map(Reaped)?;
+    let pid = op.0.id();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let scrape = || {
-        let req = http.get(format!("http://127.0.0.1:{metrics_port}/metrics"));
+    let scrape = |port: u16| {
+        let req = http.get(format!("http://127.0.0.1:{port}/metrics"));
         async move { req.send().await.ok()?.text().await.ok() }
+    };
+    let prom_queries = |m: &str| {
+        counter(m, "prometheus_http_requests_total", &["handler=\"/api/v1/query\""])
+            + counter(m, "prometheus_http_requests_total", &["handler=\"/api/v1/query_range\""])
     };
 
     // Every pool reconciled once (its first status written).
@@ -234,31 +277,69 @@ async fn run() -> BenchResult<()> {
         if t0.elapsed() > Duration::from_secs(600) {
             return Err(format!("only {done} of {pools} pools got a status in 600 s").into());
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Each poll lists every pool with its status: poll slowly to load the API server little.
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    println!("first status on all {pools} pools {:.1?} after the operator started", t0.elapsed());
+    println!("first status on all {pools} pools {:.1?} after the operator started (polled every 1 s)", t0.elapsed());
+    // Start-up: every reconcile from the operator's start to the last pool's first status.
+    let start = scrape(metrics_port).await.ok_or("operator /metrics did not answer")?;
+    let (hs, cs) = histogram(&start);
+    println!(
+        "start-up: {cs:.0} InferencePool reconciles ({:.0} failed), latency p50 = {:.1} ms, p99 = {:.1} ms",
+        counter(&start, "hybridscale_reconcile_errors_total", &["kind=\"InferencePool\""]),
+        quantile(&[], &hs, 0.5) * 1e3,
+        quantile(&[], &hs, 0.99) * 1e3
+    );
+    let rs = sandbox.request_counts();
+    let mut by: Vec<(String, u64)> = rs
+        .iter()
+        .filter(|(k, _)| k.starts_with("Create") || k.starts_with("Patch") || k.starts_with("Update"))
+        .map(|(k, v)| (k.clone(), v - before_operator.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    by.sort_by_key(|b| std::cmp::Reverse(b.1));
+    let writes: Vec<String> = by.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("start-up writes by the operator: {}", writes.join(", "));
 
     // Steady state.
     tokio::time::sleep(Duration::from_secs(TICK_SECONDS)).await;
-    let (h0, c0) = histogram(&scrape().await.unwrap_or_default());
+    let m0 = scrape(metrics_port).await.ok_or("operator /metrics did not answer")?;
+    let p0 = prom_queries(&scrape(prom_port).await.ok_or("Prometheus /metrics did not answer")?);
+    let (h0, c0) = histogram(&m0);
+    let e0 = counter(&m0, "hybridscale_reconcile_errors_total", &["kind=\"InferencePool\""]);
     let r0 = sandbox.request_counts();
+    let cpu0 = cpu_seconds(pid);
     let w0 = Instant::now();
     tokio::time::sleep(window).await;
-    let (h1, c1) = histogram(&scrape().await.unwrap_or_default());
+    let m1 = scrape(metrics_port).await.ok_or("operator /metrics did not answer")?;
+    let p1 = prom_queries(&scrape(prom_port).await.ok_or("Prometheus /metrics did not answer")?);
+    let (h1, c1) = histogram(&m1);
+    let e1 = counter(&m1, "hybridscale_reconcile_errors_total", &["kind=\"InferencePool\""]);
     let r1 = sandbox.request_counts();
+    let cpu1 = cpu_seconds(pid);
     let elapsed = w0.elapsed().as_secs_f64();
     let ticks = elapsed / TICK_SECONDS as f64;
     let reconciles = c1 - c0;
     let requests = (total(&r1) - total(&r0)) as f64;
 
     println!("window {elapsed:.0} s = {ticks:.1} ticks of {TICK_SECONDS} s");
-    println!("InferencePool reconciles: {reconciles:.0} ({:.2} per pool per tick)", reconciles / ticks / pools as f64);
+    println!(
+        "InferencePool reconciles: {reconciles:.0} ({:.2} per pool per tick), {:.0} failed",
+        reconciles / ticks / pools as f64,
+        e1 - e0
+    );
     println!(
         "reconcile latency p50 = {:.1} ms, p99 = {:.1} ms",
         quantile(&h0, &h1, 0.5) * 1e3,
         quantile(&h0, &h1, 0.99) * 1e3
     );
     println!("operator memory: VmRSS {}, VmHWM {}", proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM"));
+    println!("operator CPU: {:.2} cores over the window", (cpu1 - cpu0) / elapsed);
+    println!(
+        "Prometheus queries: {:.0} per tick ({:.2} per pool per tick)",
+        (p1 - p0) / ticks,
+        (p1 - p0) / ticks / pools as f64
+    );
     println!(
         "API requests: {:.0} per tick ({:.2} per pool per tick); by verb and resource per tick:",
         requests / ticks,
@@ -274,17 +355,28 @@ async fn run() -> BenchResult<()> {
         println!("  {k:<40} {v:>9.1}");
     }
 
+    // A clean stop on the success path; `Reaped` kills whatever is left.
     let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-    let _ = op.wait();
-    let _ = prom.kill();
-    let _ = prom.wait();
-    sandbox.stop().await;
+    let mut op = op;
+    let _ = op.0.wait();
     Ok(())
 }
 
 fn main() {
+    // The API server on its own runtime and threads, so its load cannot starve the measurements.
+    let server_rt =
+        tokio::runtime::Builder::new_multi_thread().thread_name("sandbox").enable_all().build().expect("tokio runtime");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    if let Err(e) = rt.block_on(run()) {
+    let sandbox = match server_rt.block_on(Sandbox::start(SandboxOptions::default())) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("operator benchmark failed: sandbox: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = rt.block_on(run(&sandbox));
+    server_rt.block_on(sandbox.stop());
+    if let Err(e) = result {
         eprintln!("operator benchmark failed: {e}");
         std::process::exit(1);
     }

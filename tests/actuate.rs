@@ -324,3 +324,25 @@ async fn spot_interruption_is_found_from_taints_and_scale_selectors() {
         decision.commands
     );
 }
+
+/// The operator's own client (`controller::retry::client_with_retries`) sends a PodDisruptionBudget-refused
+/// eviction once and reports "retry later": kube's default retry layer would repeat the 429 up to 15 times
+/// with a backoff growing towards minutes, holding the reconcile meanwhile.
+#[tokio::test]
+async fn operator_client_does_not_retry_a_refused_eviction() {
+    let (sb, client, _dir) = start().await;
+    seed(&client).await;
+    let config = kube::Config::new(sb.url.parse().expect("sandbox url"));
+    let exec = Executor::new(hybridscale::controller::retry::client_with_retries(config).expect("client"));
+    let evict = Command::Evict { node: "n2".into(), namespace: NS.into(), pod: "shipper".into() };
+    let creates = || sb.request_counts().get("Create pods").copied().unwrap_or(0);
+    let before = creates();
+    // A guard against a hang, not a performance bound: the count below is the assertion.
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(120), exec.run(&evict))
+        .await
+        .expect("the eviction returned")
+        .expect("a refused eviction is an outcome, not an error");
+    assert_eq!(outcome, Outcome::RetryLater("eviction of inference/shipper refused by a PodDisruptionBudget".into()));
+    assert_eq!(creates() - before, 1, "the refused eviction was sent exactly once");
+    assert!(Api::<Pod>::namespaced(client.clone(), NS).get_opt("shipper").await.expect("get").is_some());
+}

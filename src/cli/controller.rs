@@ -43,6 +43,10 @@ pub struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
+    /// InferencePool reconciles running at once (0: no bound). Reconciles mostly wait on the API server
+    /// and Prometheus; without a bound every due pool starts at once and all finish late.
+    #[arg(long, default_value_t = controller::DEFAULT_MAX_CONCURRENT_RECONCILES, value_name = "N")]
+    pub max_concurrent_reconciles: u16,
 }
 
 fn default_identity() -> String {
@@ -76,6 +80,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             lease_seconds: args.lease_seconds,
         }),
     };
+    let tuning = controller::Tuning { max_concurrent_reconciles: args.max_concurrent_reconciles };
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::runtime)?;
-    runtime.block_on(controller::run(opts)).map_err(Failure::runtime)
+    runtime.block_on(controller::run_tuned(opts, tuning)).map_err(Failure::runtime)
 }

@@ -19,15 +19,18 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
-pub use context::{Context, Options};
+pub use context::{Context, DEFAULT_MAX_CONCURRENT_RECONCILES, Options, Tuning};
 pub use error::Error;
 
 use crate::api::{CostPolicy, InferencePool};
 use crate::telemetry::{self, Health, Metrics};
+
+/// How long the metrics server may finish in-flight requests after the controllers stopped.
+const SERVER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Flags of the whole operator process.
 #[derive(Clone, Debug)]
@@ -90,15 +93,31 @@ async fn fired(mut rx: watch::Receiver<bool>) {
 
 /// Run the operator until SIGTERM.
 pub async fn run(opts: RunOptions) -> Result<(), RunError> {
+    run_tuned(opts, Tuning::default()).await
+}
+
+/// Run the operator until SIGTERM, with `tuning`.
+pub async fn run_tuned(opts: RunOptions, tuning: Tuning) -> Result<(), RunError> {
     let config = kube::Config::infer().await.map_err(|e| RunError::Client(kube::Error::InferConfig(e)))?;
     let client = retry::client_with_retries(config).map_err(RunError::Client)?;
-    run_with_client(client, opts, context::system_clock(), shutdown_signal()).await
+    run_with_client_tuned(client, opts, tuning, context::system_clock(), shutdown_signal()).await
 }
 
 /// Run the operator with a given client, clock and shutdown trigger (tests use this).
 pub async fn run_with_client(
     client: Client,
     opts: RunOptions,
+    clock: context::Clock,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    run_with_client_tuned(client, opts, Tuning::default(), clock, shutdown).await
+}
+
+/// [`run_with_client`] with `tuning`.
+pub async fn run_with_client_tuned(
+    client: Client,
+    opts: RunOptions,
+    tuning: Tuning,
     clock: context::Clock,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
@@ -109,7 +128,7 @@ pub async fn run_with_client(
         .map_err(|source| RunError::Listen { addr: opts.metrics_addr, source })?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
 
-    let ctx = Arc::new(Context::new(client.clone(), metrics.clone(), opts.options.clone(), clock));
+    let ctx = Arc::new(Context::new(client.clone(), metrics.clone(), opts.options.clone(), clock).with_tuning(tuning));
     // Ready once we can serve: a standby replica is ready too, so rollouts are not blocked by election.
     health.set_ready(true);
 
@@ -146,8 +165,16 @@ pub async fn run_with_client(
             election.resign().await;
         }
     }
+    tracing::debug!("controllers stopped; stopping the metrics server");
     health.set_ready(false);
-    let _ = server.await;
+    // axum's graceful shutdown waits for every open connection, and an idle keep-alive connection (any
+    // Prometheus scraping /metrics) can hold it open for ever: SIGTERM then never ends the process.
+    // In-flight scrapes get a moment to finish; then the server stops.
+    let abort = server.abort_handle();
+    if tokio::time::timeout(SERVER_DRAIN, server).await.is_err() {
+        tracing::info!("closing the metrics server's remaining connections");
+        abort.abort();
+    }
     Ok(())
 }
 
@@ -165,12 +192,34 @@ async fn run_controllers(ctx: Arc<Context>, trigger: impl std::future::Future<Ou
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let pool_controller = pool::controller(ctx.clone(), pools.clone(), policies.clone(), fired(rx.clone()));
-    let policy_controller = Controller::new(policies, watcher::Config::default())
-        .watches(pools, watcher::Config::default(), policy::policies_of_pool)
+    // A policy sums its pools' spend every tick; a pool only needs to wake it at once when it appears or
+    // its spec (its policy reference) changes, not on each of the pools' status writes.
+    let pool_specs = watcher(pools, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    // The policy's own status writes (one per tick) must not wake it again either.
+    let (policy_store, policy_writer) = reflector::store();
+    let policy_stream = watcher(policies, watcher::Config::default())
+        .default_backoff()
+        .reflect(policy_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let policy_controller = Controller::for_stream(policy_stream, policy_store)
+        .watches_stream(pool_specs, policy::policies_of_pool)
         .graceful_shutdown_on(fired(rx))
         .run(policy::reconcile, policy::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    futures::join!(pool_controller, policy_controller);
+    futures::join!(
+        async {
+            pool_controller.await;
+            tracing::debug!("InferencePool controller stopped");
+        },
+        async {
+            policy_controller.await;
+            tracing::debug!("CostPolicy controller stopped");
+        }
+    );
 }
 
 /// Requeue after `seconds`.

@@ -4,19 +4,19 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject};
 use kube::{Client, ResourceExt};
 
 use super::{Context, Error, error::Result};
 use crate::actuate::{
     Desired, Executor, InterruptionSignals, Interruptions, Observed, Selector, find_interruptions, resources, route,
 };
-use crate::api::inference_pool::ClassReplicas;
+use crate::api::inference_pool::{ClassReplicas, CostStatus};
 use crate::api::{CostPolicy, InferencePool};
 use crate::ledger;
 use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights};
 use crate::signals::{
-    Credentials, HistoryWindow, LoadReading, PriceReading, PriceSource, PriceTable, PrometheusClient, PrometheusConfig,
+    Credentials, HistoryWindow, LoadReading, PriceReading, PriceSource, PriceTable, PrometheusConfig,
     PrometheusLoadSource, price_source_for,
 };
 
@@ -124,7 +124,8 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
                     Err(e) => load_problem = Some(format!("Prometheus credentials: {e}")),
                 }
             }
-            match PrometheusClient::new(&config) {
+            // One client per (URL, credentials, timeout), shared by every pool that uses them.
+            match ctx.prometheus_client(&config) {
                 Ok(c) if load_problem.is_none() => Some(c),
                 Ok(_) => None,
                 Err(e) => {
@@ -185,7 +186,11 @@ pub async fn forget(ctx: &Context, ns: &str, name: &str) {
 /// all publish it). A target without the field counts as none ready: unknown readiness never lets the
 /// planner move traffic onto replicas that may not serve.
 async fn ready_replicas(client: &Client, ns: &str, api_version: &str, kind: &str, name: &str) -> Result<Option<u32>> {
-    let (ar, _) = resources::discover(client, api_version, kind).await.map_err(|e| Error::Reference(e.to_string()))?;
+    // The kinds the operator knows need no discovery request (one per class per reconcile otherwise).
+    let (ar, _) = match resources::known(api_version, kind) {
+        Some(k) => k,
+        None => resources::discover(client, api_version, kind).await.map_err(|e| Error::Reference(e.to_string()))?,
+    };
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
     let obj =
         api.get_opt(name).await.map_err(|source| Error::Observe { what: format!("{kind} {ns}/{name}"), source })?;
@@ -254,22 +259,19 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
     };
     let prices = sources.prices.prices(now).await;
 
-    // Spend of the pools following the same policy (for the budget).
-    let pools: Api<InferencePool> = Api::namespaced(ctx.client.clone(), ns);
-    let siblings = pools
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::Observe { what: format!("InferencePools in {ns}"), source })?;
-    let costs: Vec<_> = siblings
-        .items
+    // Spend of the pools following the same policy (for the budget), from the controller's cache: a
+    // list per reconcile would cost every tick a number of objects read that grows with the square of
+    // the number of pools.
+    let siblings =
+        ctx.pools_in(ns).await.map_err(|source| Error::Observe { what: format!("InferencePools in {ns}"), source })?;
+    let none = CostStatus::default();
+    let costs = siblings
         .iter()
         .filter(|p| p.spec.cost_policy_ref.name == pool.spec.cost_policy_ref.name)
-        .map(|p| p.status.clone().unwrap_or_default().cost)
-        .collect();
-    let policy_totals =
-        ledger::policy::sum_pools(costs.iter(), (ctx.clock)()).map_err(|e| Error::Ledger(e.to_string()))?;
-    let own = pool.status.clone().unwrap_or_default().cost;
-    let spend = ledger::policy::planner_spend(&policy_totals, &own);
+        .map(|p| p.status.as_ref().map_or(&none, |s| &s.cost));
+    let policy_totals = ledger::policy::sum_pools(costs, (ctx.clock)()).map_err(|e| Error::Ledger(e.to_string()))?;
+    let own = pool.status.as_ref().map_or(&none, |s| &s.cost);
+    let spend = ledger::policy::planner_spend(&policy_totals, own);
 
     let mut load_signals = load.as_ref().map(|l| l.signals.clone()).unwrap_or_default();
     if pool.spec.metrics.queries.request_rate.is_none() {

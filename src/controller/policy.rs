@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
@@ -37,13 +37,11 @@ pub async fn reconcile(policy: Arc<CostPolicy>, ctx: Arc<Context>) -> Result<Act
 async fn reconcile_inner(policy: &CostPolicy, ctx: &Context) -> Result<Action> {
     let ns = policy.namespace().ok_or_else(|| Error::Reference("CostPolicy has no namespace".into()))?;
     let name = policy.name_any();
-    // Dereference (reads the cluster): the pools following this policy.
-    let pools: Api<InferencePool> = Api::namespaced(ctx.client.clone(), &ns);
-    let following: Vec<InferencePool> = pools
-        .list(&ListParams::default())
+    // Dereference (the pool controller's cache, else the cluster): the pools following this policy.
+    let following: Vec<_> = ctx
+        .pools_in(&ns)
         .await
         .map_err(|source| Error::Observe { what: format!("InferencePools in {ns}"), source })?
-        .items
         .into_iter()
         .filter(|p| p.spec.cost_policy_ref.name == name)
         .collect();
@@ -53,8 +51,9 @@ async fn reconcile_inner(policy: &CostPolicy, ctx: &Context) -> Result<Action> {
     let now_s = now.to_string();
     let generation = policy.metadata.generation;
     let mut status = policy.status.clone().unwrap_or_default();
-    let costs: Vec<_> = following.iter().map(|p| p.status.clone().unwrap_or_default().cost).collect();
-    let totals = ledger::policy::sum_pools(costs.iter(), now).map_err(|e| Error::Ledger(e.to_string()))?;
+    let none = crate::api::inference_pool::CostStatus::default();
+    let costs = following.iter().map(|p| p.status.as_ref().map_or(&none, |s| &s.cost));
+    let totals = ledger::policy::sum_pools(costs, now).map_err(|e| Error::Ledger(e.to_string()))?;
     ledger::policy::apply_totals(&mut status, &totals);
     status.observed_generation = generation;
     let budget = ledger::policy::budget_state(policy.spec.budget.as_ref(), &totals);

@@ -8,7 +8,9 @@
 //! 5. apply       — decide commands (pure) and run them (writes the cluster; skipped in Recommend mode)
 //! 6. status      — ledger (pure), conditions, reasons; one status write (writes the status subresource)
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -16,13 +18,14 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DynamicObject};
 use kube::core::GroupVersionKind;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Resource, ResourceExt};
 
+use super::context::Caches;
 use super::{Context, Error, error::Result, observe, requeue, status};
 use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, decide};
 use crate::api::cost_policy::Mode;
@@ -43,10 +46,40 @@ pub async fn controller(
 ) {
     let client = ctx.client.clone();
     let cfg = watcher::Config::default();
-    let mut c = Controller::new(pools, cfg.clone());
-    let store = c.store();
+    // The pools and their policies are cached (reflectors) for the reconciles to read, and both trigger
+    // streams drop status-only updates: every reconcile writes its pool's status and every policy
+    // reconcile its policy's, and reacting to those would reconcile each pool again at once, forever,
+    // instead of once per tick.
+    // Each cache counts as filled once its first full list has been applied (`listed`). A flag, not
+    // `Store::wait_until_ready`: its signal wakes only the last of several concurrent waiters, and the
+    // controller's own runner already waits on the pool store.
+    let (store, pool_writer) = reflector::store();
+    let pools_listed = Arc::new(AtomicBool::new(false));
+    let flag = pools_listed.clone();
+    let pool_stream = watcher(pools, cfg.clone())
+        .default_backoff()
+        .reflect(pool_writer)
+        .inspect(move |e| mark_listed(e, &flag))
+        .applied_objects()
+        .predicate_filter(pool_changes, Default::default());
+    let (policy_store, policy_writer) = reflector::store();
+    let policies_listed = Arc::new(AtomicBool::new(false));
+    let flag = policies_listed.clone();
+    let policy_stream = watcher(policies, cfg.clone())
+        .default_backoff()
+        .reflect(policy_writer)
+        .inspect(move |e| mark_listed(e, &flag))
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    ctx.set_caches(Some(Caches {
+        pools: store.clone(),
+        policies: policy_store,
+        listed: [pools_listed, policies_listed],
+    }));
+    let config = controller::Config::default().concurrency(ctx.tuning.max_concurrent_reconciles);
+    let mut c = Controller::for_stream(pool_stream, store.clone()).with_config(config);
     let s = store.clone();
-    c = c.watches(policies, cfg.clone(), move |p: CostPolicy| following(&s, &p));
+    c = c.watches_stream(policy_stream, move |p: CostPolicy| following(&s, &p));
     let s = store.clone();
     c = c.watches(Api::<Deployment>::all(client.clone()), cfg.clone(), move |d: Deployment| {
         targeting(&s, "Deployment", &d.namespace().unwrap_or_default(), &d.name_any())
@@ -83,7 +116,7 @@ pub async fn controller(
         }
     }
     c.graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, error_policy, ctx.clone())
         .for_each(|r| {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "reconcile loop");
@@ -91,6 +124,24 @@ pub async fn controller(
             futures::future::ready(())
         })
         .await;
+    ctx.set_caches(None);
+}
+
+/// Set `flag` once the reflector has applied its first full list.
+fn mark_listed<K>(event: &std::result::Result<watcher::Event<K>, watcher::Error>, flag: &AtomicBool) {
+    if matches!(event, Ok(watcher::Event::InitDone)) {
+        flag.store(true, Ordering::Release);
+    }
+}
+
+/// What of a pool deserves a reconcile when it changes: its spec (generation), its finalizers and its
+/// deletion. Status writes, the operator's own, do not; the tick's requeue covers time passing.
+pub fn pool_changes(pool: &InferencePool) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pool.metadata.generation.hash(&mut h);
+    pool.metadata.finalizers.hash(&mut h);
+    pool.metadata.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
 }
 
 #[derive(Clone, Copy)]
@@ -177,10 +228,9 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let ns = pool.namespace().ok_or_else(|| Error::Reference("InferencePool has no namespace".into()))?;
     let name = pool.name_any();
 
-    // 1. Dereference (reads the cluster).
-    let policies: Api<CostPolicy> = Api::namespaced(ctx.client.clone(), &ns);
+    // 1. Dereference (the controller's cache; the cluster when the cache does not have it).
     let policy_name = &pool.spec.cost_policy_ref.name;
-    let policy = match policies.get_opt(policy_name).await? {
+    let policy = match ctx.cost_policy(&ns, policy_name).await? {
         Some(p) => p,
         None => {
             let err = Error::PolicyNotFound { namespace: ns.clone(), name: policy_name.clone() };
@@ -364,4 +414,40 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
         executor.run(&cmd).await.map_err(|e| Error::Apply(e.to_string()))?;
     }
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> InferencePool {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples/inferencepool.yaml");
+        let text = std::fs::read_to_string(&path).expect("sample pool");
+        serde_saphyr::from_str(&text).expect("sample pool parses")
+    }
+
+    #[test]
+    fn status_writes_do_not_trigger_but_spec_finalizers_and_deletion_do() {
+        let mut pool = sample();
+        pool.metadata.generation = Some(3);
+        let base = pool_changes(&pool);
+
+        let mut status_only = pool.clone();
+        status_only.status = Some(Default::default());
+        status_only.metadata.resource_version = Some("999".into());
+        assert_eq!(pool_changes(&status_only), base, "the operator's own status write");
+
+        let mut spec = pool.clone();
+        spec.metadata.generation = Some(4);
+        assert_ne!(pool_changes(&spec), base, "a spec change");
+
+        let mut fin = pool.clone();
+        fin.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
+        assert_ne!(pool_changes(&fin), base, "the finalizer added");
+
+        let mut deleted = fin.clone();
+        deleted.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
+        assert_ne!(pool_changes(&deleted), pool_changes(&fin), "deletion requested");
+    }
 }

@@ -61,7 +61,13 @@ impl<Res> Policy<Request<Body>, Response<Res>, BoxError> for TransientRetry {
 }
 
 /// A client for `config` whose idempotent requests retry transient errors.
-pub fn client_with_retries(config: kube::Config) -> Result<kube::Client, kube::Error> {
+///
+/// kube's own retry layer is turned off: it retries every 429, 503 and 504 of any method, creates
+/// included, up to 15 times with a backoff growing towards minutes. A pod eviction that a
+/// PodDisruptionBudget refuses (429) would then hold its reconcile for minutes instead of being reported
+/// as "retry later" and tried again next tick, and a retried create could duplicate an object.
+pub fn client_with_retries(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+    config.default_retry = false;
     // Retry needs a cloneable inner service: a Buffer in front of kube's boxed stack.
     Ok(kube::client::ClientBuilder::try_from(config)?
         .with_layer(&tower::buffer::BufferLayer::new(1024))

@@ -52,8 +52,9 @@ impl QueryError {
     }
 }
 
-/// A bearer token. Its `Debug` never shows the value.
-#[derive(Clone, PartialEq, Eq)]
+/// A bearer token. Its `Debug` never shows the value. `Hash` lets the operator share one client per
+/// (URL, credentials) across pools.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct BearerToken(String);
 
 impl BearerToken {
