@@ -264,6 +264,15 @@ fn chart_renders_typed_objects_with_least_privilege_rbac_and_restricted_pods() {
     let c = &pod.containers[0];
     let args = c.args.clone().unwrap();
     assert!(args.contains(&"--leader-elect".to_string()) && args[0] == "controller", "{args:?}");
+    // The chart's command line is one the binary accepts (the flags are the contract in the chart README).
+    let argv = std::iter::once("hybridscale".to_string()).chain(args.iter().cloned());
+    match <hybridscale::cli::Cli as clap::Parser>::try_parse_from(argv) {
+        Ok(cli) => match cli.command {
+            hybridscale::cli::Command::Controller(a) => assert_eq!(a.max_concurrent_reconciles, 16, "{args:?}"),
+            other => panic!("the chart runs {other:?}"),
+        },
+        Err(e) => panic!("hybridscale rejects the chart's args {args:?}: {e}"),
+    }
     let sc = c.security_context.clone().unwrap();
     assert_eq!(sc.read_only_root_filesystem, Some(true));
     assert_eq!(sc.allow_privilege_escalation, Some(false));

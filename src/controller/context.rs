@@ -87,6 +87,8 @@ pub struct Context {
     pub pool_signals: Mutex<HashMap<String, Arc<super::observe::PoolSignals>>>,
     /// Controller tuning.
     pub tuning: Tuning,
+    /// The status last written per pool, for reconciles that start before the cache has it.
+    pub written: super::written::LastWritten,
     /// Prometheus clients shared by the pools that use the same URL, credentials and timeout: each client
     /// holds a TLS configuration and a connection pool, too much to build per pool.
     prometheus_clients: std::sync::Mutex<HashMap<ClientKey, PrometheusClient>>,
@@ -106,6 +108,7 @@ impl Context {
             clock,
             pool_signals: Mutex::new(HashMap::new()),
             tuning: Tuning::default(),
+            written: Default::default(),
             prometheus_clients: std::sync::Mutex::new(HashMap::new()),
             caches: std::sync::RwLock::new(None),
         }

@@ -13,6 +13,7 @@ pub mod policy;
 pub mod pool;
 pub mod retry;
 pub mod status;
+pub mod written;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

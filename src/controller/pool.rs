@@ -255,7 +255,9 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 
     // 4. Plan (pure).
     let now = ctx.now_unix();
-    let prev = pool.status.clone().unwrap_or_default();
+    // The cached object may not have this replica's last status write yet (`written.rs`).
+    let uid = pool.metadata.uid.as_deref();
+    let prev = ctx.written.newest(uid, pool.status.as_ref());
     let mut problems = obs.problems.clone();
     let memory = Memory::try_from(&prev.planner_state).unwrap_or_else(|e| {
         problems.push(format!("status.plannerState unreadable, starting afresh: {e}"));
@@ -327,6 +329,9 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let new_status = status::build(pool, &outcome, &now_ts.to_string());
     record_metrics(ctx, &ns, &name, &plan, &new_status);
     status::write(ctx, &ns, &name, &new_status).await?;
+    if let Some(uid) = uid {
+        ctx.written.remember(uid, &new_status);
+    }
     Ok(requeue(tick))
 }
 
@@ -388,6 +393,9 @@ async fn publish(ctx: &Context, pool: &InferencePool, cmd: &Command, plan: &Plan
 async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let ns = pool.namespace().unwrap_or_default();
     observe::forget(ctx, &ns, &pool.name_any()).await;
+    if let Some(uid) = pool.metadata.uid.as_deref() {
+        ctx.written.forget(uid);
+    }
     let refs = observe::references(&ns, pool);
     let executor = Executor::new(ctx.client.clone());
     let Some(route) =
