@@ -177,7 +177,6 @@ prop_compose! {
             interrupted_seen: 0,
             spot_pending_since: pending.map(|s| NOW - s),
             spot_scarce_until: scarce.map(|s| NOW + s),
-            overload_since: pending.map(|s| NOW - s / 2.0),
         };
         (config, snapshot, memory)
     }

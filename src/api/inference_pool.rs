@@ -673,9 +673,6 @@ pub struct PlannerState {
     /// Until when (RFC 3339) spot capacity counts as unavailable: no more spot is asked for before then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_scarce_until: Option<String>,
-    /// Since when (RFC 3339) the replicas have been observed overloaded; unset when they are not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overload_since: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -107,19 +107,10 @@ fn fresh(
     // Safety net: observed overload is a shortfall whatever the model says (`overload.rs`).
     let healthy = obs.healthy();
     let overloaded = overload::detect(config, snapshot, now, rate, f64::from(healthy) * econ.mu);
-    // Overload adds a replica at once only when the external API cannot take the load shed from the
-    // replicas: where it can, shedding bridges and a replica is bought only once the overload has
-    // lasted the buy time (otherwise every short spike that lifts the observed latency would buy GPUs).
-    // An overload that outlasts the buy time is load that persists on replicas rated too high: by the
-    // same ski rental as any other persisting load, a replica is bought for it.
-    if overloaded.is_some() {
-        mem.overload_since.get_or_insert(now);
-    } else {
-        mem.overload_since = None;
-    }
-    let overload_lasted = mem.overload_since.is_some_and(|s| now - s >= persist);
-    let overload_add =
-        overloaded.is_some() && (overload_lasted || !can_shed(config, econ, rate, f64::from(healthy) * econ.mu));
+    // Overload adds a replica only when the external API cannot take the load shed from the replicas:
+    // where it can, shedding is enough and whether more replicas pay stays the rent-or-buy decision
+    // (otherwise every short spike that lifts the observed latency would buy GPUs).
+    let overload_add = overloaded.is_some() && !can_shed(config, econ, rate, f64::from(healthy) * econ.mu);
     if overloaded.is_some() {
         raise_for_overload(config, &bounds, obs, overload_add, &mut alloc.replicas);
     }

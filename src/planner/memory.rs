@@ -49,7 +49,6 @@ impl From<&Memory> for PlannerState {
             interrupted_seen: m.interrupted_seen,
             spot_pending_since: m.spot_pending_since.map(to_rfc3339),
             spot_scarce_until: m.spot_scarce_until.map(to_rfc3339),
-            overload_since: m.overload_since.map(to_rfc3339),
         }
     }
 }
@@ -88,7 +87,6 @@ impl TryFrom<&PlannerState> for Memory {
                 .as_deref()
                 .map(|t| from_rfc3339("spotScarceUntil", t))
                 .transpose()?,
-            overload_since: s.overload_since.as_deref().map(|t| from_rfc3339("overloadSince", t)).transpose()?,
         })
     }
 }
@@ -110,7 +108,6 @@ mod tests {
             interrupted_seen: 2,
             spot_pending_since: Some(1_700_000_400.0),
             spot_scarce_until: Some(1_700_001_000.0),
-            overload_since: Some(1_700_001_100.0),
         };
         let s = PlannerState::from(&m);
         assert_eq!(s.idle_since.as_deref(), Some("2023-11-14T22:15:00Z"));

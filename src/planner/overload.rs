@@ -11,8 +11,7 @@
 //!   latency lags (a backlog drains over several ticks) the shed share must not compound tick after
 //!   tick (in the simulator that drove 74% of ServeGen's 70B traffic to the premium API);
 //! - one more replica is asked for when the external API cannot take the shed load (forbidden, or
-//!   at its share or rate limit) or the overload has lasted the buy time (load that persists on
-//!   replicas rated too high, bought for like any persisting load), unless replicas are already starting (they are the added capacity;
+//!   at its share or rate limit), unless replicas are already starting (they are the added capacity;
 //!   adding one per tick while they start would overshoot). Where the API can take it, shedding is
 //!   enough: whether more replicas pay stays the forecast's rent-or-buy decision, so a short spike
 //!   that lifts the observed latency does not buy GPUs;

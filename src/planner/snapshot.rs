@@ -103,6 +103,4 @@ pub struct Memory {
     /// Until when spot counts as unavailable: no more spot than is ready is asked for, and on-demand
     /// takes its place.
     pub spot_scarce_until: Option<f64>,
-    /// Since when the replicas have been observed overloaded (`overload.rs`), while they are.
-    pub overload_since: Option<f64>,
 }

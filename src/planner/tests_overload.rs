@@ -123,21 +123,3 @@ fn observed_overload_sheds_load_and_adds_capacity() {
         }
     }
 }
-
-#[test]
-fn an_overload_that_outlasts_the_buy_time_buys_a_replica() {
-    // The same overload as above, the external API able to take the shed load: the first tick only
-    // sheds; once the overload has lasted the buy time a replica is bought for it too.
-    let cfg = config();
-    let mut s = snapshot(|_| 10.0, [(2, 2), (1, 1), (0, 0)]);
-    s.load.latency_s = Some(Sample { value: 14.0, at: T0 });
-    let first = plan(&cfg, &s, &Memory::default(), T0);
-    assert_eq!((first.replicas.total(), first.traffic.external_weight), (3, 25), "{}", first.summary);
-    assert_eq!(first.memory.overload_since, Some(T0));
-    let lasted = Memory { overload_since: Some(T0 - 3600.0), ..Default::default() };
-    let later = plan(&cfg, &s, &lasted, T0);
-    assert_eq!(later.replicas.total(), 4, "{}", later.summary);
-    // Cleared: forgotten.
-    s.load.latency_s = Some(Sample { value: 3.0, at: T0 });
-    assert_eq!(plan(&cfg, &s, &lasted, T0).memory.overload_since, None);
-}
