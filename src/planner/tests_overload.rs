@@ -52,6 +52,16 @@ fn observed_overload_sheds_load_and_adds_capacity() {
             reason: "",
         },
         Case {
+            what: "at the SLO, within the margin: the edge the rating was set for",
+            latency: Some((10.5, T0)),
+            waiting: None,
+            external: Some(None),
+            spot: (1, 1),
+            external_weight: 0,
+            replicas: 3,
+            reason: "",
+        },
+        Case {
             what: "a stale latency says nothing about now",
             latency: Some((14.0, T0 - 600.0)),
             waiting: None,
