@@ -38,10 +38,7 @@ pub fn update(config: &PoolConfig, s: &Snapshot, learned: Option<f64>, now: f64,
     }
     let floor = config.replica_rps;
     let current = learned.filter(|l| l.is_finite() && *l >= floor).unwrap_or(floor);
-    let fresh = |x: Option<Sample>| {
-        x.filter(|v| v.value.is_finite() && v.value >= 0.0 && v.at.is_finite() && now - v.at <= config.signal_max_age_s)
-            .map(|v| v.value)
-    };
+    let fresh = |x: Option<Sample>| Sample::fresh(x, now, config.signal_max_age_s);
     let healthy: u32 = s.classes.iter().map(|c| c.ready - c.interrupted.min(c.ready)).sum();
     let (Some(latency), true) = (fresh(s.load.latency_s), healthy > 0) else { return Some(current) };
     let per_replica = rate * f64::from(s.traffic.self_hosted_weight.min(100)) / 100.0 / f64::from(healthy);

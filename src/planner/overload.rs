@@ -44,10 +44,7 @@ pub struct Overload {
 /// Detect overload. `rate` is the pool's request rate, `ready_rps` what the healthy ready replicas
 /// serve by the model.
 pub fn detect(config: &PoolConfig, s: &Snapshot, now: f64, rate: f64, ready_rps: f64) -> Option<Overload> {
-    let fresh = |x: Option<super::Sample>| {
-        x.filter(|v| v.value.is_finite() && v.value >= 0.0 && v.at.is_finite() && now - v.at <= config.signal_max_age_s)
-            .map(|v| v.value)
-    };
+    let fresh = |x: Option<super::Sample>| super::Sample::fresh(x, now, config.signal_max_age_s);
     let self_hosted_rps = rate * f64::from(s.traffic.self_hosted_weight.min(100)) / 100.0;
     // Checked whether or not the model thinks the ready replicas enough: when it does not, the plan
     // adds capacity anyway and this only makes sure of one more and of the shed load. (Making it depend

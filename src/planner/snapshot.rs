@@ -10,6 +10,15 @@ pub struct Sample {
     pub at: f64,
 }
 
+impl Sample {
+    /// The value of `sample` if it is a finite, non-negative reading no older than `max_age_s` at `now`.
+    pub fn fresh(sample: Option<Sample>, now: f64, max_age_s: f64) -> Option<f64> {
+        sample
+            .filter(|v| v.value.is_finite() && v.value >= 0.0 && v.at.is_finite() && now - v.at <= max_age_s)
+            .map(|v| v.value)
+    }
+}
+
 /// Load signals of the pool; `None` means the source returned nothing.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LoadSignals {
