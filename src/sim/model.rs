@@ -143,10 +143,10 @@ impl<'a> Cluster<'a> {
         self.external_weight = if self.spec.external.is_some() { external_weight.min(100) } else { 0 };
     }
 
-    /// Make the current targets ready at once (the replay starts warm, as if it had been running).
-    pub fn warm_start(&mut self) {
+    /// Make the current targets ready at `t` (the replay starts warm, as if it had been running).
+    pub fn warm_start(&mut self, t: f64) {
         for i in 0..3 {
-            self.replicas[i] = vec![Replica { ready_at: 0.0, gone_at: None }; self.desired[i] as usize];
+            self.replicas[i] = vec![Replica { ready_at: t, gone_at: None }; self.desired[i] as usize];
         }
     }
 
@@ -346,14 +346,14 @@ mod tests {
         let m = SpotMarket::Steady;
         let mut c = Cluster::new(&s, &m, 1, 1);
         c.set_targets([1, 0, 0], 0);
-        c.warm_start();
+        c.warm_start(0.0);
         // 1 replica at 2.5 rps: 10 rps for 10 s is 100 requests, at most 25 served.
         let o = c.step(0.0, 10.0, 100.0, 100.0, 10.0);
         assert!(o.within <= 25.0 && o.within > 0.0, "{o:?}");
         // Light load meets the SLO.
         let mut c = Cluster::new(&s, &m, 1, 1);
         c.set_targets([1, 0, 0], 0);
-        c.warm_start();
+        c.warm_start(0.0);
         let o = c.step(0.0, 10.0, 10.0, 100.0, 10.0);
         assert!((o.within - 10.0).abs() < 1e-6, "{o:?}");
         // All external at 100 rps against a 50 rps limit: half rejected.
@@ -370,7 +370,7 @@ mod tests {
         let m = SpotMarket::Availability { name: "x".into(), gap_s: 100.0, share: vec![1.0, 0.0] };
         let mut c = Cluster::new(&s, &m, 0, 1);
         c.set_targets([0, 4, 0], 0);
-        c.warm_start();
+        c.warm_start(0.0);
         c.step(0.0, 10.0, 0.0, 1.0, 1.0);
         assert_eq!(c.interrupted(0.0)[1], 0);
         c.step(100.0, 10.0, 0.0, 1.0, 1.0);

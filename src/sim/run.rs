@@ -4,7 +4,7 @@
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::model::{Bill, Cluster};
+use super::model::{Bill, Cluster, StepOutcome};
 use super::spec::SimSpec;
 use super::spot::SpotMarket;
 use super::strategies::{Observation, Strategy};
@@ -122,8 +122,33 @@ impl Recorder {
     }
 }
 
-/// Replay `trace` with `strategy`. The cluster starts warm with the strategy's first decision for
-/// the first step's load already running.
+/// Seconds replayed before the trace starts, at its opening rate, and not counted. The replay
+/// models a service that was already running, not one switched on at the trace's first second:
+/// without it a one-hour trace charges every autoscaling strategy a cold start (the external API
+/// or missed requests for the first lead time) that static-peak, whose reservation is held from
+/// the start, never pays. An hour lets every strategy reach its steady state for that rate, its
+/// stabilisation windows and the planner's 30-minute history included.
+pub const PRE_ROLL_S: f64 = 3600.0;
+
+/// The opening rate is the trace's mean over its first this-many seconds (one step is too noisy
+/// for request-level traces).
+const OPENING_S: f64 = 600.0;
+
+/// The load the pre-roll replays: the mean rate over the opening and its request-weighted mean
+/// token sizes (one step's sizes can be far from the mix: the planner's break-even depends on them).
+fn opening(trace: &Trace) -> (f64, f64, f64) {
+    let steps = ((OPENING_S / trace.step_s).ceil() as usize).clamp(1, trace.len());
+    let arrivals: f64 = trace.arrivals[..steps].iter().sum();
+    let weighted = |sizes: &[f64]| {
+        let total: f64 = trace.arrivals[..steps].iter().zip(sizes).map(|(a, s)| a * s).sum();
+        if arrivals > 0.0 { total / arrivals } else { sizes[0] }
+    };
+    (arrivals / steps as f64, weighted(&trace.mean_input), weighted(&trace.mean_output))
+}
+
+/// Replay `trace` with `strategy`. The cluster starts warm: the strategy's first decision for the
+/// opening rate is running, then [`PRE_ROLL_S`] of that rate are replayed (neither billed nor
+/// counted) so that the strategy's own state is warm too.
 pub fn replay(
     trace: &Trace,
     spec: &SimSpec,
@@ -137,13 +162,15 @@ pub fn replay(
     let mut history: Vec<(f64, f64)> = Vec::with_capacity(2 * HISTORY_LEN);
     let mut recorder = Recorder::new(trace.len());
     if !trace.is_empty() {
-        history.push((0.0, trace.rps(0)));
+        let (arrivals, mean_input, mean_output) = opening(trace);
+        let t0 = -(PRE_ROLL_S / dt).ceil() * dt;
+        history.push((t0, arrivals / dt));
         let first = Observation {
-            now: 0.0,
+            now: t0,
             step_s: dt,
-            rps: trace.rps(0),
-            mean_input: trace.mean_input[0],
-            mean_output: trace.mean_output[0],
+            rps: arrivals / dt,
+            mean_input,
+            mean_output,
             desired: [0; 3],
             ready: [0; 3],
             interrupted: [0; 3],
@@ -157,38 +184,29 @@ pub fn replay(
         };
         let d = strategy.decide(&first);
         cluster.set_targets(d.replicas, d.external_weight);
-        cluster.warm_start();
+        cluster.warm_start(t0);
+        let mut t = t0;
+        while t < -dt / 2.0 {
+            tick(&mut cluster, strategy, &mut history, t, dt, arrivals, mean_input, mean_output);
+            t += dt;
+        }
+        cluster.bill = Bill::default();
+        cluster.totals = Default::default();
     }
     for i in 0..trace.len() {
         let t = i as f64 * dt;
-        let out = cluster.step(t, dt, trace.arrivals[i], trace.mean_input[i], trace.mean_output[i]);
-        let ready_now = cluster.ready(t);
+        let (out, ready_now) = tick(
+            &mut cluster,
+            strategy,
+            &mut history,
+            t,
+            dt,
+            trace.arrivals[i],
+            trace.mean_input[i],
+            trace.mean_output[i],
+        );
         let capacity = ready_now.map(|r| r as f64 * out.replica_rps);
         recorder.push(t, trace.rps(i), capacity, out.arrivals, out.external, cluster.bill.total());
-        if history.len() >= 2 * HISTORY_LEN {
-            history.drain(..HISTORY_LEN);
-        }
-        let now = t + dt;
-        history.push((now, trace.rps(i)));
-        let obs = Observation {
-            now,
-            step_s: dt,
-            rps: trace.rps(i),
-            mean_input: trace.mean_input[i],
-            mean_output: trace.mean_output[i],
-            desired: cluster.desired(),
-            ready: cluster.ready(now),
-            interrupted: cluster.interrupted(now),
-            utilization: out.utilization,
-            latency_s: out.latency_s,
-            running: out.running,
-            waiting: out.waiting,
-            external_weight: cluster.external_weight(),
-            history: &history[history.len().saturating_sub(HISTORY_LEN)..],
-            spend_usd: cluster.bill.total(),
-        };
-        let d = strategy.decide(&obs);
-        cluster.set_targets(d.replicas, d.external_weight);
         if let Some(p) = progress
             && i % 1024 == 0
         {
@@ -206,5 +224,102 @@ pub fn replay(
         idle_gpu_hours: totals.idle_gpu_s / 3600.0,
         external_share: if totals.requests > 0.0 { totals.external / totals.requests } else { 0.0 },
         timeline: recorder.finish(cluster.bill.total()),
+    }
+}
+
+/// One step `[t, t + dt)`: the cluster serves it, then the strategy sees the result and sets the
+/// targets for the next. Returns the step's outcome and the replicas that were ready during it.
+#[allow(clippy::too_many_arguments)] // one step's load, spelled out: grouping it would only rename it
+fn tick(
+    cluster: &mut Cluster,
+    strategy: &mut dyn Strategy,
+    history: &mut Vec<(f64, f64)>,
+    t: f64,
+    dt: f64,
+    arrivals: f64,
+    mean_input: f64,
+    mean_output: f64,
+) -> (StepOutcome, [u32; 3]) {
+    let out = cluster.step(t, dt, arrivals, mean_input, mean_output);
+    let ready_now = cluster.ready(t);
+    if history.len() >= 2 * HISTORY_LEN {
+        history.drain(..HISTORY_LEN);
+    }
+    let now = t + dt;
+    let rps = arrivals / dt;
+    history.push((now, rps));
+    let obs = Observation {
+        now,
+        step_s: dt,
+        rps,
+        mean_input,
+        mean_output,
+        desired: cluster.desired(),
+        ready: cluster.ready(now),
+        interrupted: cluster.interrupted(now),
+        utilization: out.utilization,
+        latency_s: out.latency_s,
+        running: out.running,
+        waiting: out.waiting,
+        external_weight: cluster.external_weight(),
+        history: &history[history.len().saturating_sub(HISTORY_LEN)..],
+        spend_usd: cluster.bill.total(),
+    };
+    let d = strategy.decide(&obs);
+    cluster.set_targets(d.replicas, d.external_weight);
+    (out, ready_now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::strategies::{Hybridscale, TargetTracking};
+    use crate::sim::{Scenario, policy};
+    use std::path::Path;
+
+    fn steady(rps: f64, steps: usize) -> Trace {
+        Trace {
+            name: "steady".into(),
+            step_s: 10.0,
+            arrivals: vec![rps * 10.0; steps],
+            mean_input: vec![1000.0; steps],
+            mean_output: vec![200.0; steps],
+        }
+    }
+
+    fn scenario() -> Scenario {
+        Scenario::parse(Path::new(policy::DEFAULT_POLICY_NAME), policy::DEFAULT_POLICY).unwrap()
+    }
+
+    #[test]
+    fn a_running_service_is_replayed_warm_and_the_pre_roll_is_not_billed() {
+        let s = scenario();
+        let trace = steady(10.0, 60);
+        let market = SpotMarket::Steady;
+        // The planner needs its load to persist before it buys; after the pre-roll it has, so
+        // capacity serves the trace's first step and nothing goes external for want of it.
+        let mut hs = Hybridscale::new(s.config.clone(), s.prices.clone(), s.spec.reserved_commitment());
+        let r = replay(&trace, &s.spec, &market, &mut hs, 1, None);
+        let first: f64 = r.timeline.capacity_rps.iter().map(|c| c[0]).sum();
+        assert!(first >= 10.0, "ready capacity at the first step: {first} rps");
+        assert!(r.slo_attainment > 0.999, "{}", r.slo_attainment);
+        // Ten minutes of a fixed fleet: exactly ten minutes of its GPUs are billed.
+        let mut tt = TargetTracking::new(&s.spec);
+        let r = replay(&trace, &s.spec, &market, &mut tt, 1, None);
+        let replicas = r.gpu_hours / (600.0 / 3600.0) / f64::from(s.spec.gpus_per_replica);
+        assert!((replicas - replicas.round()).abs() < 1e-9, "{replicas}");
+        assert!(replicas >= 1.0 && replicas <= f64::from(s.spec.max_replicas), "{replicas}: the pre-roll's hour was billed");
+        assert_eq!(r.slo_attainment, 1.0);
+    }
+
+    #[test]
+    fn the_opening_is_the_request_weighted_mean_of_the_first_ten_minutes() {
+        let mut t = steady(1.0, 120);
+        t.arrivals[0] = 110.0;
+        t.mean_input[0] = 3000.0;
+        let (arrivals, input, output) = opening(&t);
+        assert!((arrivals - (110.0 + 59.0 * 10.0) / 60.0).abs() < 1e-9);
+        assert!((input - (110.0 * 3000.0 + 590.0 * 1000.0) / 700.0).abs() < 1e-9);
+        assert_eq!(output, 200.0);
     }
 }
