@@ -81,6 +81,7 @@ fn main() {
     let mut planner_us = Vec::new();
     for s in defs {
         let scenario = Scenario::parse(Path::new(s.name), &s.yaml).expect("bench policy");
+        let (cost_policy, pool) = sim::policy::parse(Path::new(s.name), &s.yaml).expect("bench policy");
         planner_us.push((s.name, planner_micros(&scenario)));
         for t in &TRACES {
             let trace = load(t, s.mean_rps, &conv_tokens);
@@ -115,7 +116,26 @@ fn main() {
                     secs
                 );
             }
-            let report = sim::Report { trace: trace.stats(), results: results.into_iter().map(|(r, _)| r).collect() };
+            // The planner again at the commitment `simulate --recommend-reservation` picks on this
+            // trace (in-sample): how much of the gap to the oracle is the policy's reservation.
+            let rec = sim::reservation::recommend(Path::new(s.name), &cost_policy, &pool, &trace, &market, 42, None)
+                .expect("reservation");
+            if let Some(c) = rec.candidate(rec.recommended) {
+                println!(
+                    "| {} | {} | hybridscale at {} reserved (recommended) | {:.2} | {:.3}% | {:.2}x | - | - | - |",
+                    t.name,
+                    s.name,
+                    c.reserved,
+                    c.cost_usd,
+                    c.slo_attainment * 100.0,
+                    c.cost_usd / oracle,
+                );
+            }
+            let report = sim::Report {
+                trace: trace.stats(),
+                results: results.into_iter().map(|(r, _)| r).collect(),
+                reservation: None,
+            };
             let svg = sim::svg::render(&report, "hybridscale");
             let file = format!("{}-{}.svg", t.name, s.name.replace(['+', '/'], "-"));
             std::fs::write(plots.join(file), svg).expect("write plot");

@@ -187,6 +187,8 @@ fn simulate_with_no_arguments_prints_one_json_object_and_a_plot() {
     // Not a terminal: no progress bar on stderr.
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("exactly one JSON object");
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["results", "trace"], "the issue's two keys and nothing else");
     let trace = &v["trace"];
     for k in ["name", "requests", "duration_s", "mean_rps", "peak_rps"] {
         assert!(!trace[k].is_null(), "trace.{k} missing: {trace}");
@@ -208,6 +210,29 @@ fn simulate_with_no_arguments_prints_one_json_object_and_a_plot() {
     // Deterministic: the same inputs give the same figures.
     let again = cli(&["--format", "json"]);
     assert_eq!(out.stdout, again.stdout);
+}
+
+#[test]
+fn simulate_recommends_a_reserved_commitment_when_asked() {
+    let out = cli(&["--format", "json", "--recommend-reservation"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("exactly one JSON object");
+    let rec = &v["reservation"];
+    // The embedded policy reserves one replica; every size from none upwards is replayed.
+    assert_eq!(rec["current"], 1, "{rec}");
+    let candidates = rec["candidates"].as_array().unwrap();
+    assert!(candidates.len() >= 2, "{rec}");
+    let recommended = rec["recommended"].as_u64().unwrap();
+    let cost = |n: u64| candidates.iter().find(|c| c["reserved"] == n).unwrap()["cost_usd"].as_f64().unwrap();
+    // The hybridscale row of the same run is the candidate at the current size.
+    let hs = v["results"].as_array().unwrap().iter().find(|r| r["strategy"] == "hybridscale").unwrap();
+    assert_eq!(hs["cost_usd"].as_f64().unwrap(), cost(1));
+    for c in candidates.iter().filter(|c| c["slo_attainment"].as_f64().unwrap() >= 0.999) {
+        assert!(cost(recommended) <= c["cost_usd"].as_f64().unwrap(), "{rec}");
+    }
+    let table = cli(&["--recommend-reservation"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("<- current") && text.contains("recommended: "), "{text}");
 }
 
 #[test]

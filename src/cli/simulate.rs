@@ -3,7 +3,7 @@
 //! the Azure LLM code trace under an embedded Llama-3.1-70B policy.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -62,6 +62,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Also recommend a reserved commitment: replay hybridscale at every size from none upwards and
+    /// report the cheapest that meets the SLO target (chosen with hindsight on this trace).
+    #[arg(long)]
+    pub recommend_reservation: bool,
     /// Also write an SVG plot of the replay to this file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
@@ -88,13 +92,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     let format: TraceFormat = args.trace_format.parse().map_err(Failure::usage)?;
 
-    let scenario = match &args.policy {
-        Some(p) => {
-            let text = crate::input::read_to_string(p)?;
-            Scenario::parse(p, &text)?
-        }
-        None => Scenario::parse(Path::new(policy::DEFAULT_POLICY_NAME), policy::DEFAULT_POLICY)?,
+    let (policy_path, policy_text) = match &args.policy {
+        Some(p) => (p.clone(), crate::input::read_to_string(p)?),
+        None => (PathBuf::from(policy::DEFAULT_POLICY_NAME), policy::DEFAULT_POLICY.to_string()),
     };
+    let (cost_policy, pool) = policy::parse(&policy_path, &policy_text)?;
+    let scenario = Scenario::from_resources(&policy_path, &cost_policy, &pool)?;
     let tokens = match &args.tokens_from {
         Some(p) => {
             let text = crate::input::read_to_string(p)?;
@@ -141,10 +144,26 @@ pub fn run(args: Args) -> Result<(), Failure> {
             results.push(r);
         }
     }
+    let reservation = if args.recommend_reservation {
+        if let Some(p) = &progress {
+            p.set_message("reservations");
+        }
+        Some(sim::reservation::recommend(
+            &policy_path,
+            &cost_policy,
+            &pool,
+            &trace,
+            &market,
+            args.seed,
+            progress.as_ref(),
+        )?)
+    } else {
+        None
+    };
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    let report = sim::Report { trace: trace.stats(), results };
+    let report = sim::Report { trace: trace.stats(), results, reservation };
 
     if let Some(path) = &args.plot {
         let svg = sim::svg::render(&report, "hybridscale");

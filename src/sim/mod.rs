@@ -13,6 +13,7 @@ mod oracle_integer;
 pub mod policy;
 pub mod queueing;
 pub mod report;
+pub mod reservation;
 pub mod run;
 pub mod spec;
 pub mod spot;
@@ -139,5 +140,5 @@ pub fn run_all(
         .into_iter()
         .filter_map(|n| run_one(n, trace, scenario, market, seed, progress))
         .collect();
-    Report { trace: trace.stats(), results }
+    Report { trace: trace.stats(), results, reservation: None }
 }

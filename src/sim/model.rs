@@ -257,7 +257,9 @@ impl<'a> Cluster<'a> {
             }
             _ => (0.0, 0.0),
         };
-        let ext_cost = ext_served * spec.external_usd_per_request(mean_input, mean_output);
+        // Nothing served costs nothing, even without an API (whose price per request is infinite).
+        let ext_cost =
+            if ext_served > 0.0 { ext_served * spec.external_usd_per_request(mean_input, mean_output) } else { 0.0 };
 
         // Self-hosted: fluid backlog plus the M/M/c tail.
         let to_self = arrivals - to_external;

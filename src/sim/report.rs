@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::reservation::Recommendation;
 use super::run::StrategyResult;
 use super::trace::TraceStats;
 
@@ -14,6 +15,10 @@ pub struct Report {
     pub trace: TraceStats,
     /// One entry per strategy, the oracle last.
     pub results: Vec<StrategyResult>,
+    /// The reserved commitment recommended for this trace, when asked for
+    /// (`--recommend-reservation`); absent otherwise, so the default object has exactly the two keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Recommendation>,
 }
 
 impl Report {
@@ -98,6 +103,9 @@ impl Report {
         for r in &rows {
             let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
         }
+        if let Some(rec) = &self.reservation {
+            out += &rec.to_text();
+        }
         out
     }
 
@@ -107,6 +115,9 @@ impl Report {
         let _ = writeln!(out, "|{}", "---|".repeat(Self::header().len()));
         for r in self.rows() {
             let _ = writeln!(out, "| {} |", r.join(" | "));
+        }
+        if let Some(rec) = &self.reservation {
+            out += &rec.to_text();
         }
         out
     }

@@ -308,7 +308,10 @@ mod tests {
         let r = replay(&trace, &s.spec, &market, &mut tt, 1, None);
         let replicas = r.gpu_hours / (600.0 / 3600.0) / f64::from(s.spec.gpus_per_replica);
         assert!((replicas - replicas.round()).abs() < 1e-9, "{replicas}");
-        assert!(replicas >= 1.0 && replicas <= f64::from(s.spec.max_replicas), "{replicas}: the pre-roll's hour was billed");
+        assert!(
+            replicas >= 1.0 && replicas <= f64::from(s.spec.max_replicas),
+            "{replicas}: the pre-roll's hour was billed"
+        );
         assert_eq!(r.slo_attainment, 1.0);
     }
 
