@@ -122,33 +122,41 @@ impl Recorder {
     }
 }
 
-/// Seconds replayed before the trace starts, at its opening rate, and not counted. The replay
-/// models a service that was already running, not one switched on at the trace's first second:
-/// without it a one-hour trace charges every autoscaling strategy a cold start (the external API
-/// or missed requests for the first lead time) that static-peak, whose reservation is held from
-/// the start, never pays. An hour lets every strategy reach its steady state for that rate, its
-/// stabilisation windows and the planner's 30-minute history included.
+/// Seconds replayed before the trace starts, and not counted. The replay models a service that
+/// was already running, not one switched on at the trace's first second: without it a one-hour
+/// trace charges every autoscaling strategy a cold start (the external API or missed requests for
+/// the first lead time) that static-peak, whose reservation is held from the start, never pays. An
+/// hour lets every strategy settle, its stabilisation windows and the planner's 30-minute history
+/// included.
 pub const PRE_ROLL_S: f64 = 3600.0;
 
-/// The opening rate is the trace's mean over its first this-many seconds (one step is too noisy
-/// for request-level traces).
+/// The pre-roll is made of the trace's first this-many seconds (the opening).
 const OPENING_S: f64 = 600.0;
 
-/// The load the pre-roll replays: the mean rate over the opening and its request-weighted mean
-/// token sizes (one step's sizes can be far from the mix: the planner's break-even depends on them).
-fn opening(trace: &Trace) -> (f64, f64, f64) {
+/// Steps in the opening, and its mean arrivals per step and request-weighted mean token sizes (one
+/// step's sizes can be far from the mix, and the planner's break-even depends on them).
+fn opening(trace: &Trace) -> (usize, f64, f64, f64) {
     let steps = ((OPENING_S / trace.step_s).ceil() as usize).clamp(1, trace.len());
     let arrivals: f64 = trace.arrivals[..steps].iter().sum();
     let weighted = |sizes: &[f64]| {
         let total: f64 = trace.arrivals[..steps].iter().zip(sizes).map(|(a, s)| a * s).sum();
         if arrivals > 0.0 { total / arrivals } else { sizes[0] }
     };
-    (arrivals / steps as f64, weighted(&trace.mean_input), weighted(&trace.mean_output))
+    (steps, arrivals / steps as f64, weighted(&trace.mean_input), weighted(&trace.mean_output))
+}
+
+/// The trace step a pre-roll step `back` steps before the start (1 = the step just before) replays:
+/// the opening mirrored back in time (1, 2, .., n-1, n-1, .., 0, 0, 1, ..), so the load is continuous
+/// into the trace's first step and keeps the opening's bursts, which steady load would not (a
+/// planner that saw no burst in its last minutes sets its route for none).
+fn mirrored(back: usize, steps: usize) -> usize {
+    let p = back % (2 * steps);
+    if p < steps { p } else { 2 * steps - 1 - p }
 }
 
 /// Replay `trace` with `strategy`. The cluster starts warm: the strategy's first decision for the
-/// opening rate is running, then [`PRE_ROLL_S`] of that rate are replayed (neither billed nor
-/// counted) so that the strategy's own state is warm too.
+/// opening's mean rate is running, then [`PRE_ROLL_S`] of the opening, mirrored back in time, are
+/// replayed (neither billed nor counted) so that the strategy's own state is warm too.
 pub fn replay(
     trace: &Trace,
     spec: &SimSpec,
@@ -162,8 +170,9 @@ pub fn replay(
     let mut history: Vec<(f64, f64)> = Vec::with_capacity(2 * HISTORY_LEN);
     let mut recorder = Recorder::new(trace.len());
     if !trace.is_empty() {
-        let (arrivals, mean_input, mean_output) = opening(trace);
-        let t0 = -(PRE_ROLL_S / dt).ceil() * dt;
+        let (steps, arrivals, mean_input, mean_output) = opening(trace);
+        let back = (PRE_ROLL_S / dt).ceil() as usize;
+        let t0 = -(back as f64) * dt;
         history.push((t0, arrivals / dt));
         let first = Observation {
             now: t0,
@@ -185,10 +194,10 @@ pub fn replay(
         let d = strategy.decide(&first);
         cluster.set_targets(d.replicas, d.external_weight);
         cluster.warm_start(t0);
-        let mut t = t0;
-        while t < -dt / 2.0 {
-            tick(&mut cluster, strategy, &mut history, t, dt, arrivals, mean_input, mean_output);
-            t += dt;
+        for k in (1..=back).rev() {
+            let i = mirrored(k, steps);
+            let (a, mi, mo) = (trace.arrivals[i], trace.mean_input[i], trace.mean_output[i]);
+            tick(&mut cluster, strategy, &mut history, -(k as f64) * dt, dt, a, mi, mo);
         }
         cluster.bill = Bill::default();
         cluster.totals = Default::default();
@@ -320,7 +329,9 @@ mod tests {
         let mut t = steady(1.0, 120);
         t.arrivals[0] = 110.0;
         t.mean_input[0] = 3000.0;
-        let (arrivals, input, output) = opening(&t);
+        let (steps, arrivals, input, output) = opening(&t);
+        assert_eq!(steps, 60);
+        assert_eq!((1..8).map(|k| mirrored(k, 3)).collect::<Vec<_>>(), [1, 2, 2, 1, 0, 0, 1]);
         assert!((arrivals - (110.0 + 59.0 * 10.0) / 60.0).abs() < 1e-9);
         assert!((input - (110.0 * 3000.0 + 590.0 * 1000.0) / 700.0).abs() < 1e-9);
         assert_eq!(output, 200.0);
