@@ -89,11 +89,16 @@ pub(crate) fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option
 /// Raw targets: replicas worth buying for the persisting base, and at least as many of those already
 /// running as are worth keeping for the current demand. Buying needs persistence (a new replica costs
 /// its lead time and a whole window before it can go); keeping does not (a running replica costs only
-/// its hour), so a replica stays while the current demand keeps it at or above break-even.
+/// its hour), so a replica stays while the demand keeps it at or above break-even. That demand is the
+/// recent mean (capped by the current rate), not the current rate: the scale-down window keeps the
+/// highest recommendation it saw, so keeping for the rate of the moment kept a replica for as long as
+/// any short burst came back within the window, while the load it carried on average was below
+/// break-even (Azure Functions counts, 8B against a cheap API: $272 became $250).
 pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds, desired: [u32; 3]) -> Allocation {
     let mut buy = allocate(config, econ, fc, b);
-    if fc.now_rps > fc.base_rps {
-        let keep_fc = fc.with_level(fc.now_rps);
+    let keep_level = fc.recent_mean_rps.min(fc.now_rps);
+    if keep_level > fc.base_rps {
+        let keep_fc = fc.with_level(keep_level);
         let keep = allocate(config, econ, &keep_fc, b);
         for (b, (k, d)) in buy.replicas.iter_mut().zip(keep.replicas.iter().zip(desired)) {
             *b = (*b).max((*k).min(d));

@@ -33,6 +33,9 @@ pub struct Forecast {
     pub recent_peak_rps: f64,
     /// The window `recent_peak_rps` looked back over, seconds.
     pub burst_window_s: f64,
+    /// Mean rate over the same window (the current rate included): what a running replica would
+    /// carry on average, which is what keeping it is worth (its peak is not).
+    pub recent_mean_rps: f64,
     /// Persisting levels over windows from `persist_s` (the first, equal to `base_rps`) up to the longest
     /// buy time any replica can need, as (window seconds, level carried to the end of the lead time),
     /// windows rising and levels falling. A replica that would carry only part of its capacity must see
@@ -94,6 +97,14 @@ pub fn forecast(
         .map(|(_, v)| *v)
         .filter(|v| v.is_finite())
         .fold(now_rps, f64::max);
+    let recent: Vec<f64> = hist[hist.partition_point(|(t, _)| *t < now - burst_window_s.max(0.0))..]
+        .iter()
+        .take_while(|(t, _)| *t < now)
+        .map(|(_, v)| *v)
+        .filter(|v| v.is_finite())
+        .chain([now_rps])
+        .collect();
+    let recent_mean_rps = recent.iter().sum::<f64>() / recent.len() as f64;
     // The peak to bridge: the trend carried over the lead time, or a burst seen in the last minutes.
     let peak_rps = (now_rps + trend * horizon_s).max(recent_peak_rps);
     let level_over = |w: f64| {
@@ -105,6 +116,13 @@ pub fn forecast(
         }
     };
     let base_rps = level_over(persist);
+    // Longer windows carry the trend over the lead time only. Their minimum is old (it may be from the
+    // window's start), but lifting it by the trend over the whole window turns any rise in the last
+    // minutes into load that "lasted" the window, which on bursty traffic bought replicas for bursts.
+    let long_level = |w: f64| {
+        let level = min_over(hist, now - w, now, cur).unwrap_or(now_rps);
+        (level + trend * horizon_s).min(peak_rps)
+    };
     // Geometric steps from the buy time to the longest one needed; each level is no higher than the
     // one before (a longer window's minimum cannot be higher, the trend term is capped by the peak).
     let longest = if persist_max_s.is_finite() { persist_max_s.max(persist) } else { persist };
@@ -114,7 +132,7 @@ pub fn forecast(
         let mut prev = base_rps;
         for (k, l) in levels.iter_mut().enumerate().skip(1) {
             let w = if k == LEVELS - 1 { longest } else { persist * ratio.powi(k as i32) };
-            prev = level_over(w).min(prev);
+            prev = long_level(w).min(prev);
             *l = (w, prev);
         }
     }
@@ -127,6 +145,7 @@ pub fn forecast(
         persist_s: persist,
         recent_peak_rps,
         burst_window_s: burst_window_s.max(0.0),
+        recent_mean_rps,
         levels,
     }
 }
@@ -185,6 +204,29 @@ mod tests {
         assert_eq!(f.base_rps, 10.0);
         assert_eq!(f.trend, 0.0);
         assert_eq!(f.peak_rps, 80.0);
+    }
+
+    #[test]
+    fn a_recent_rise_does_not_make_long_windows_look_persistent() {
+        // 1 rps for an hour, then a rise to 2 rps over the last five minutes.
+        let h = series(0.0, 3600.0, 15.0, |t| if t < 3300.0 { 1.0 } else { 1.0 + (t - 3300.0) / 300.0 });
+        let f = forecast(&h, 3600.0, 2.0, 300.0, 60.0, 300.0, 1200.0);
+        assert!(f.trend > 0.0, "{f:?}");
+        let (w, longest) = f.levels[LEVELS - 1];
+        assert_eq!(w, 1200.0);
+        // The window's minimum carried over the lead time only, not over the 20-minute window.
+        assert!((longest - (1.0 + f.trend * 300.0)).abs() < 1e-9, "{f:?}");
+        assert!(longest < f.base_rps, "{f:?}");
+    }
+
+    #[test]
+    fn the_recent_mean_is_what_a_running_replica_carries() {
+        // Alternating minutes of 0.2 and 1.8 rps, 1.8 now: four 1.8s and two 0.2s in the last five
+        // minutes and now, so a mean of 1.27 where the peak is 1.8.
+        let h = series(0.0, 3600.0, 60.0, |t| if (t / 60.0) as u32 % 2 == 0 { 0.2 } else { 1.8 });
+        let f = forecast(&h, 3600.0, 1.8, 300.0, 60.0, 300.0, 1200.0);
+        assert_eq!(f.recent_peak_rps, 1.8);
+        assert!((f.recent_mean_rps - 7.6 / 6.0).abs() < 1e-9, "{f:?}");
     }
 
     #[test]

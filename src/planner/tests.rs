@@ -538,6 +538,7 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
             persist_s: full,
             recent_peak_rps: 14.0,
             burst_window_s: 300.0,
+            recent_mean_rps: 14.0,
             levels,
         }
     };
