@@ -223,7 +223,7 @@ mod tests {
     fn the_recent_mean_is_what_a_running_replica_carries() {
         // Alternating minutes of 0.2 and 1.8 rps, 1.8 now: four 1.8s and two 0.2s in the last five
         // minutes and now, so a mean of 1.27 where the peak is 1.8.
-        let h = series(0.0, 3600.0, 60.0, |t| if (t / 60.0) as u32 % 2 == 0 { 0.2 } else { 1.8 });
+        let h = series(0.0, 3600.0, 60.0, |t| if ((t / 60.0) as u32).is_multiple_of(2) { 0.2 } else { 1.8 });
         let f = forecast(&h, 3600.0, 1.8, 300.0, 60.0, 300.0, 1200.0);
         assert_eq!(f.recent_peak_rps, 1.8);
         assert!((f.recent_mean_rps - 7.6 / 6.0).abs() < 1e-9, "{f:?}");
