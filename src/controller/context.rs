@@ -66,6 +66,11 @@ pub struct Options {
 /// The clock: injected so tests and the simulator can drive time.
 pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
 
+/// A shared Prometheus client not asked for this long is dropped: its URL, token or CA changed, or
+/// the pools using it are gone. Ten minutes is forty ticks at the default 15 s, far longer than a pool
+/// with a normal tick goes without a reconcile; a pool with a longer tick only rebuilds its client.
+pub const PROMETHEUS_CLIENT_IDLE_S: f64 = 600.0;
+
 /// The wall clock.
 pub fn system_clock() -> Clock {
     Arc::new(jiff::Timestamp::now)
@@ -90,8 +95,9 @@ pub struct Context {
     /// The status last written per pool, for reconciles that start before the cache has it.
     pub written: super::written::LastWritten,
     /// Prometheus clients shared by the pools that use the same URL, credentials and timeout: each client
-    /// holds a TLS configuration and a connection pool, too much to build per pool.
-    prometheus_clients: std::sync::Mutex<HashMap<ClientKey, PrometheusClient>>,
+    /// holds a TLS configuration and a connection pool, too much to build per pool. With the Unix time
+    /// each was last handed out, so that clients nobody asks for any more are dropped.
+    prometheus_clients: std::sync::Mutex<HashMap<ClientKey, (PrometheusClient, f64)>>,
     /// Set while the controllers run (they are restarted on a leader change).
     caches: std::sync::RwLock<Option<Caches>>,
 }
@@ -120,8 +126,10 @@ impl Context {
         self
     }
 
-    /// The shared Prometheus client for `config`, built on first use.
+    /// The shared Prometheus client for `config`, built on first use. Clients not asked for within
+    /// [`PROMETHEUS_CLIENT_IDLE_S`] are dropped on the way.
     pub fn prometheus_client(&self, config: &PrometheusConfig) -> Result<PrometheusClient, ClientError> {
+        let now = self.now_unix();
         let key = (
             config.url.clone(),
             config.timeout,
@@ -129,11 +137,13 @@ impl Context {
             config.credentials.ca_pem.clone(),
         );
         let mut clients = self.prometheus_clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(&key) {
+        clients.retain(|_, (_, used)| now - *used <= PROMETHEUS_CLIENT_IDLE_S);
+        if let Some((c, used)) = clients.get_mut(&key) {
+            *used = now;
             return Ok(c.clone());
         }
         let client = PrometheusClient::new(config)?;
-        clients.insert(key, client.clone());
+        clients.insert(key, (client.clone(), now));
         Ok(client)
     }
 
@@ -186,6 +196,10 @@ mod tests {
     use super::*;
 
     fn context() -> Context {
+        context_at(system_clock())
+    }
+
+    fn context_at(clock: Clock) -> Context {
         let config = kube::Config::new("http://127.0.0.1:9".parse().expect("uri"));
         let client = Client::try_from(config).expect("client");
         let options = Options {
@@ -195,7 +209,27 @@ mod tests {
             namespace: None,
             identity: "test".into(),
         };
-        Context::new(client, Arc::new(Metrics::new()), options, system_clock())
+        Context::new(client, Arc::new(Metrics::new()), options, clock)
+    }
+
+    #[tokio::test]
+    async fn prometheus_clients_nobody_asks_for_are_dropped() {
+        let seconds = Arc::new(std::sync::atomic::AtomicI64::new(1_767_225_600));
+        let now = seconds.clone();
+        let clock: Clock = Arc::new(move || {
+            jiff::Timestamp::from_second(now.load(Ordering::SeqCst)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        });
+        let ctx = context_at(clock);
+        let kept = PrometheusConfig::new("http://prometheus:9090");
+        ctx.prometheus_client(&kept).expect("client");
+        ctx.prometheus_client(&PrometheusConfig::new("http://old:9090")).expect("client");
+        assert_eq!(ctx.prometheus_client_count(), 2);
+        // The first keeps being asked for; the second, whose pools moved away, is not.
+        for _ in 0..3 {
+            seconds.fetch_add(300, Ordering::SeqCst);
+            ctx.prometheus_client(&kept).expect("client");
+        }
+        assert_eq!(ctx.prometheus_client_count(), 1, "idle for 900 s > {PROMETHEUS_CLIENT_IDLE_S} s");
     }
 
     #[tokio::test]
