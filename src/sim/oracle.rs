@@ -369,13 +369,7 @@ mod tests {
     }
 
     fn flat(rps: f64, steps: usize) -> Trace {
-        Trace {
-            name: "flat".into(),
-            step_s: 10.0,
-            arrivals: vec![rps * 10.0; steps],
-            mean_input: vec![1000.0; steps],
-            mean_output: vec![200.0; steps],
-        }
+        Trace::flat(rps, steps, 10.0)
     }
 
     #[test]

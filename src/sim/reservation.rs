@@ -185,14 +185,7 @@ mod tests {
     }
 
     fn steady(rps: f64, hours: f64) -> Trace {
-        let steps = (hours * 60.0) as usize;
-        Trace {
-            name: "steady".into(),
-            step_s: 60.0,
-            arrivals: vec![rps * 60.0; steps],
-            mean_input: vec![1000.0; steps],
-            mean_output: vec![200.0; steps],
-        }
+        Trace::flat(rps, (hours * 60.0) as usize, 60.0)
     }
 
     #[test]

@@ -287,13 +287,7 @@ mod tests {
     use std::path::Path;
 
     fn steady(rps: f64, steps: usize) -> Trace {
-        Trace {
-            name: "steady".into(),
-            step_s: 10.0,
-            arrivals: vec![rps * 10.0; steps],
-            mean_input: vec![1000.0; steps],
-            mean_output: vec![200.0; steps],
-        }
+        Trace::flat(rps, steps, 10.0)
     }
 
     fn scenario() -> Scenario {

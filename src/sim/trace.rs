@@ -64,6 +64,19 @@ impl Trace {
         }
     }
 
+    /// A constant load for tests: `rps` for `steps` steps of `step_s` seconds, 1,000 prompt and 200
+    /// generated tokens per request.
+    #[cfg(test)]
+    pub(crate) fn flat(rps: f64, steps: usize, step_s: f64) -> Trace {
+        Trace {
+            name: "flat".into(),
+            step_s,
+            arrivals: vec![rps * step_s; steps],
+            mean_input: vec![1000.0; steps],
+            mean_output: vec![200.0; steps],
+        }
+    }
+
     /// Request-weighted mean prompt and generated tokens over the whole trace.
     pub fn mean_tokens(&self) -> (f64, f64) {
         let total: f64 = self.arrivals.iter().sum();
