@@ -116,12 +116,19 @@ pub fn forecast(
         }
     };
     let base_rps = level_over(persist);
-    // Longer windows carry the trend over the lead time only. Their minimum is old (it may be from the
-    // window's start), but lifting it by the trend over the whole window turns any rise in the last
-    // minutes into load that "lasted" the window, which on bursty traffic bought replicas for bursts.
+    // Longer windows carry their own trend over the lead time: the slope of that window's minimum (now
+    // versus one lead time ago). The buy-time trend comes from a window of a minute or two, so on bursty
+    // traffic any burst younger than the lag makes it positive; added to a long window's minimum it turned
+    // load that never lasted into load that "lasted" the window, and bought replicas for bursts (Azure
+    // Functions counts, 8B against a cheap API: $213 against all-external's $141). A long window's own
+    // minimum only rises on a rise that has lasted it; on a genuine ramp it rises as fast as the rate.
     let long_level = |w: f64| {
         let level = min_over(hist, now - w, now, cur).unwrap_or(now_rps);
-        (level + trend * horizon_s).min(peak_rps)
+        let trend_w = match min_over(hist, now - lag - w, now - lag, None) {
+            Some(then) => ((level - then) / lag).max(0.0),
+            None => 0.0,
+        };
+        (level + trend_w * horizon_s).min(peak_rps)
     };
     // Geometric steps from the buy time to the longest one needed; each level is no higher than the
     // one before (a longer window's minimum cannot be higher, the trend term is capped by the peak).
@@ -214,9 +221,34 @@ mod tests {
         assert!(f.trend > 0.0, "{f:?}");
         let (w, longest) = f.levels[LEVELS - 1];
         assert_eq!(w, 1200.0);
-        // The window's minimum carried over the lead time only, not over the 20-minute window.
-        assert!((longest - (1.0 + f.trend * 300.0)).abs() < 1e-9, "{f:?}");
+        // The 20-minute window's minimum has not risen (the rise is younger than the window), so it
+        // is not lifted by the rise of the last minutes.
+        assert_eq!(longest, 1.0, "{f:?}");
         assert!(longest < f.base_rps, "{f:?}");
+    }
+
+    #[test]
+    fn bursts_do_not_lift_long_windows_by_the_short_trend() {
+        // Near-idle for three hours with a one-minute burst every ten minutes; the last burst began a
+        // minute ago. The buy-time window (60 s) saw the rise, so the short trend is positive, but no
+        // window of ten minutes or more has a minimum above the idle level.
+        let h = series(0.0, 10_800.0, 10.0, |t| if t % 600.0 >= 540.0 { 1.75 } else { 0.01 });
+        let f = forecast(&h, 10_800.0, 1.75, 300.0, 60.0, 300.0, 9_600.0);
+        assert!(f.trend > 0.0, "{f:?}");
+        for &(w, level) in f.levels.iter().filter(|(w, _)| *w >= 600.0) {
+            assert!((level - 0.01).abs() < 1e-9, "window {w} s: level {level}, {f:?}");
+        }
+    }
+
+    #[test]
+    fn a_ramp_lifts_long_windows_by_its_slope() {
+        // A steady ramp of 0.001 rps per second for three hours: every window's minimum rises with it.
+        let h = series(0.0, 10_800.0, 10.0, |t| t / 1000.0);
+        let f = forecast(&h, 10_800.0, 10.8, 300.0, 60.0, 300.0, 3_600.0);
+        let (w, longest) = f.levels[LEVELS - 1];
+        assert_eq!(w, 3_600.0);
+        // The hour's minimum (7.2 at its start, one step later in the history) plus 0.3 over the lead time.
+        assert!((longest - (7.2 + 0.3)).abs() < 0.02, "{f:?}");
     }
 
     #[test]
