@@ -137,9 +137,14 @@ pub fn forecast(
     if persist.is_finite() && persist > 0.0 && longest > persist {
         let ratio = (longest / persist).powf(1.0 / (LEVELS - 1) as f64);
         let mut prev = base_rps;
+        // A window reaching back before the history starts has no level: the minimum of a shorter history
+        // says nothing about whether the load lasted the whole window (after a restart, or where the
+        // history is shorter than the longest buy time). One step of slack for sampling.
+        let step = hist.windows(2).next().map_or(0.0, |p| p[1].0 - p[0].0).max(0.0);
+        let covered = |w: f64| hist.first().is_some_and(|(t0, _)| *t0 <= now - w + step);
         for (k, l) in levels.iter_mut().enumerate().skip(1) {
             let w = if k == LEVELS - 1 { longest } else { persist * ratio.powi(k as i32) };
-            prev = long_level(w).min(prev);
+            prev = if covered(w) { long_level(w).min(prev) } else { 0.0 };
             *l = (w, prev);
         }
     }
@@ -237,6 +242,18 @@ mod tests {
         assert!(f.trend > 0.0, "{f:?}");
         for &(w, level) in f.levels.iter().filter(|(w, _)| *w >= 600.0) {
             assert!((level - 0.01).abs() < 1e-9, "window {w} s: level {level}, {f:?}");
+        }
+    }
+
+    #[test]
+    fn windows_longer_than_the_history_have_no_level() {
+        // Twenty minutes of steady 5 rps (a restart, say): a 15-minute window has seen it last, an hour
+        // has not, whatever the twenty minutes' minimum is.
+        let h = series(2400.0, 3600.0, 15.0, |_| 5.0);
+        let f = forecast(&h, 3600.0, 5.0, 300.0, 60.0, 300.0, 3600.0);
+        for &(w, level) in &f.levels {
+            let want = if w <= 1200.0 { 5.0 } else { 0.0 };
+            assert_eq!(level, want, "window {w} s: {f:?}");
         }
     }
 
