@@ -86,6 +86,40 @@ pub(crate) fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option
     }
 }
 
+/// Spot replicas the spot fraction lets follow a replica of class `c` that only it holds back: after an
+/// on-demand replica, those that then fit (none after a spot replica, or where spot has no room).
+fn spot_after(config: &PoolConfig, r: &[u32; 3], b: &Bounds, c: Class) -> u32 {
+    if c != Class::OnDemand || spot_fits(config, r, b) {
+        return 0;
+    }
+    let mut next = *r;
+    next[c as usize] += 1;
+    let mut n = 0;
+    while spot_fits(config, &next, b) && next.iter().sum::<u32>() < config.max_replicas {
+        next[Class::Spot as usize] += 1;
+        n += 1;
+    }
+    n
+}
+
+/// Whether an on-demand replica pays as the head of a bundle with the `spot` replicas it makes room
+/// for: the bundle's mean break-even against the load it would carry, over the same persistence rule.
+/// Judged alone, an on-demand replica held back the whole spot fleet wherever on-demand barely pays
+/// (70B on H100s against a premium API: u* 0.74 on-demand, 0.17 on spot); judged at the blend without
+/// the load to fill the spot replicas, it bought lone on-demand replicas that did not pay.
+fn bundle_pays(econ: &Economics, windows: [f64; 3], c: Class, spot: u32, w: f64, load: f64) -> bool {
+    if spot == 0 {
+        return false;
+    }
+    let m = f64::from(spot + 1);
+    let u = (econ.break_even(c) + f64::from(spot) * econ.break_even(Class::Spot)) / m;
+    let f = load.min(m * econ.mu) / (m * econ.mu);
+    let i = Class::Spot as usize;
+    let window = windows[c as usize].max(windows[i]);
+    let lead_extra = (econ.lead_s[i] - econ.lead_s[c as usize]).max(0.0);
+    w + 1e-6 >= econ.buy_after_load_at(u, c, window + lead_extra, f)
+}
+
 /// Raw targets: replicas worth buying for the persisting base, and at least as many of those already
 /// running as are worth keeping for the current demand. Buying needs persistence (a new replica costs
 /// its lead time and a whole window before it can go); keeping does not (a running replica costs only
@@ -122,25 +156,26 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
     // Paid classes for the persisting base, one replica at a time while it pays for itself. The
     // sequence of classes depends only on the counts so far, so more demand only ever extends it.
     //
-    // Ski rental with the rent proportional to the load: a replica that would carry a fraction f of
-    // its capacity saves f times the external bill of a full one, so its load must have lasted
-    // u*·(lead + window)/f before buying it beats renting, not u*·(lead + window). A half-loaded
-    // replica waits twice as long as a full one; one at break-even waits the whole lead plus window.
-    // (Buying partial replicas after the full buy time bought, on bursty traffic, replicas that were
-    // released before they had paid for their start-up.) Every level comes from the forecast's
-    // persisting levels, so more demand still only ever buys more.
+    // Ski rental with the saving proportional to the load above break-even: a replica that would
+    // carry a fraction f of its capacity saves (f − u*) of a full replica's external bill per second,
+    // so its load must have lasted u*·(lead + window)/(f − u*) before buying it beats renting
+    // (`Economics::buy_after_load_s`). A replica near break-even waits hours; one at or below it is
+    // never bought. (Waiting u*·(lead + window)/f, as before, bought replicas for load just above
+    // break-even, and the keep rule released them a few minutes after they were ready: on ServeGen
+    // m-mid, 8B against a cheap API, an on-demand replica every hour or two all day.) Every level comes
+    // from the forecast's persisting levels, so more demand still only ever buys more.
     let windows = scale_down::windows(config, econ);
     let mut used = res_rps;
     while let Some(c) = next_paid(config, &r, b) {
-        let u = econ.break_even(c);
-        let need = u * (econ.lead_s[c as usize] + windows[c as usize]);
+        let bundle = spot_after(config, &r, b, c);
         let carried = fc
             .levels
             .iter()
             .map(|&(w, level)| {
-                let load = (level - used).max(0.0).min(mu);
-                let lasted = w * load / mu + 1e-6 >= need;
-                if load > EPS && load / mu + EPS >= u && lasted { load } else { 0.0 }
+                let load = (level - used).max(0.0);
+                let alone = load.min(mu);
+                let pays_alone = w + 1e-6 >= econ.buy_after_load_s(c, windows[c as usize], alone / mu);
+                if alone > EPS && (pays_alone || bundle_pays(econ, windows, c, bundle, w, load)) { alone } else { 0.0 }
             })
             .fold(0.0, f64::max);
         if carried <= EPS {

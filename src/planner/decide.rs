@@ -57,6 +57,10 @@ fn fresh_rate(config: &PoolConfig, s: &Snapshot, now: f64) -> Result<f64, String
     }
 }
 
+/// Load, as a multiple of break-even, down to which the forecast looks far enough back to judge whether
+/// a replica would pay: a replica at 1.125 u* must see its load last 8 times as long as one at 2 u*.
+const MARGINAL_LOAD: f64 = 1.125;
+
 /// Keep time of the cheapest paid class the pool has: the window the buy time is measured against.
 fn buy_time(config: &PoolConfig, econ: &Economics, windows: [f64; 3]) -> f64 {
     [Class::Spot, Class::OnDemand]
@@ -87,12 +91,18 @@ fn fresh(
         .fold(0.0, f64::max);
     let persist = buy_time(config, econ, windows);
     let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
-    // The longest a replica's load must last before it is bought: one at break-even (`allocate`).
+    // The longest a replica's load must last before it is bought (`allocate`): one that load would keep
+    // just above break-even, at most what the forecast looks back over.
     let persist_max = [Class::Spot, Class::OnDemand]
         .into_iter()
         .filter(|c| config.class(*c).is_some_and(|cc| cc.max_replicas > 0))
-        .map(|c| econ.lead_s[c as usize] + windows[c as usize])
-        .fold(persist, f64::max);
+        .map(|c| {
+            let f = (econ.break_even(c) * MARGINAL_LOAD).min(1.0);
+            econ.buy_after_load_s(c, windows[c as usize], f)
+        })
+        .filter(|s| s.is_finite())
+        .fold(persist, f64::max)
+        .min(forecast::LONGEST_WINDOW_S);
     let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist, burst, persist_max);
     // Spot that never arrives is replaced by on-demand only where no external API can bridge: in the
     // simulator, on-demand brought in and out around an intermittent spot market cost more and met the

@@ -49,6 +49,10 @@ pub const LEVELS: usize = 8;
 /// How far back bursts count for the route weights and the peak, seconds.
 pub const BURST_WINDOW_S: f64 = 300.0;
 
+/// Longest window a persisting level is looked for over, seconds. Windows longer than the history
+/// the snapshot carries have no level (see [`forecast`]).
+pub const LONGEST_WINDOW_S: f64 = 4.0 * 3600.0;
+
 /// Minimum rate over `[from, to]` of the history and the current sample; `None` when no sample falls
 /// inside. The history must be sorted by time.
 fn min_over(history: &[(f64, f64)], from: f64, to: f64, current: Option<(f64, f64)>) -> Option<f64> {

@@ -8,13 +8,13 @@
 //! One tick of [`plan`], step by step (each step is its own module):
 //! 1. [`economics`]: μ for the live token mix, the external cost per request, the break-even
 //!    utilisation u* = P_c / (3600 · μ · c_ext) per class, the lead time per class, and the two
-//!    ski-rental horizons: buy a replica once extra load has lasted u* × (lead + window); keep an
-//!    unneeded one for lead × (1 + 1/u*).
+//!    ski-rental horizons: buy a replica that the load would keep at a fraction f of its capacity once
+//!    that load has lasted u* × (lead + window) / (f − u*); keep an unneeded one for lead × (1 + 1/u*).
 //! 2. [`forecast`]: the rate at the end of the lead time (peak: the external API bridges up to it) and
 //!    the level that has lasted the buy time, carried forward by its trend (base: worth GPUs).
 //! 3. [`allocate`]: reserved for all demand (free at the margin); spot (within the spot fraction, halved
-//!    by [`spot`] under frequent interruptions) then on-demand, one replica at a time while each runs
-//!    at or above its u*; whatever the external API cannot take (share, rate limit, SLO) regardless;
+//!    by [`spot`] under frequent interruptions) then on-demand, one replica at a time while each pays
+//!    back by that rule (an on-demand replica that makes room for spot, together with that spot); whatever the external API cannot take (share, rate limit, SLO) regardless;
 //!    spares, replacements for interrupted replicas, limits. Running replicas are kept while the
 //!    current demand keeps them above u*.
 //! 4. [`scale_down`]: only to the highest recommendation within the keep window, a few per tick;

@@ -134,10 +134,14 @@ fn short_spike_goes_external_without_new_gpus() {
 
 #[test]
 fn lasting_step_is_bought_after_the_buy_time() {
-    // The same step, lasting 20 minutes: past the buy time, so replicas are bought for it.
-    let s = snapshot(|t| if t > T0 - 1200.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
+    // The same step, lasting 30 minutes: past the buy time of a full spot replica (24 min at these
+    // prices), so replicas are bought for it.
+    let s = snapshot(|t| if t > T0 - 1800.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
     let p = plan(&config(), &s, &Memory::default(), T0);
-    assert!(p.replicas.total() >= 8, "{:?}", p.replicas);
+    // 2 reserved and 4 spot (and a spare) serve 30 rps. The last 10 rps stays external: within the
+    // spot fraction it needs an on-demand replica (u* 0.89) and the two spot replicas that makes room
+    // for, which at 67% load would run at their blended break-even and never pay back their start-up.
+    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 5, on_demand: 0 }, "{:#?}", p.changes);
     assert!(reason(&p, Class::Spot).contains("forecast 40 rps"), "{}", reason(&p, Class::Spot));
 }
 
@@ -256,11 +260,18 @@ fn spot_interruption_moves_traffic_and_starts_a_replacement() {
 
 #[test]
 fn frequent_interruptions_halve_the_spot_share() {
-    let s = snapshot(|_| 40.0, [(2, 2), (5, 5), (1, 1)]);
+    let s = snapshot(|_| 40.0, [(2, 2), (3, 3), (0, 0)]);
     let calm = plan(&config(), &s, &Memory::default(), T0);
     let memory = Memory { spot_interruptions: vec![T0 - 3000.0, T0 - 2000.0, T0 - 100.0], ..Default::default() };
     let stormy = plan(&config(), &s, &memory, T0);
-    assert!(stormy.replicas.spot < calm.replicas.spot, "{:?} vs {:?}", stormy.replicas, calm.replicas);
+    assert!(
+        stormy.replicas.spot < calm.replicas.spot,
+        "{:?} vs {:?}\n{:#?}\n{:#?}",
+        stormy.replicas,
+        calm.replicas,
+        stormy.changes,
+        calm.changes
+    );
     assert!(stormy.summary.contains("spot share halved"), "{}", stormy.summary);
     // Interruptions older than an hour are forgotten.
     let old = Memory { spot_interruptions: vec![T0 - 7200.0, T0 - 5000.0, T0 - 4000.0], ..Default::default() };
@@ -276,8 +287,8 @@ fn with_budget(action: BudgetAction, hourly: f64) -> PoolConfig {
 
 #[test]
 fn budget_actions() {
-    // 40 rps for 20 min on 2 reserved + 1 on-demand: the plan wants several paid replicas more.
-    let s = snapshot(|t| if t > T0 - 1200.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (1, 1)]);
+    // 40 rps for 30 min on 2 reserved + 1 on-demand: the plan wants several paid replicas more.
+    let s = snapshot(|t| if t > T0 - 1800.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (1, 1)]);
     let free = plan(&config(), &s, &Memory::default(), T0);
     assert!(free.replicas.total() > 3 && !free.budget_exceeded);
 
@@ -291,12 +302,13 @@ fn budget_actions() {
     assert!(hold.summary.contains("budget exceeded (Hold)"), "{}", hold.summary);
 
     // Degrade: 40 rps on 2 reserved with 80% external ($4/h GPUs + $11.52/h external) against $12/h.
-    // Unbudgeted, the plan would add spot within its 70% fraction and one on-demand; degraded, it adds
-    // no on-demand and puts the load on spot past the fraction, which also lowers the bill to $11/h.
-    let mut s = snapshot(|t| if t > T0 - 1200.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
+    // Unbudgeted, the plan adds spot within its 70% fraction and leaves 10 rps external (see
+    // `lasting_step_is_bought_after_the_buy_time`); degraded, it puts the load on spot past the
+    // fraction, which also lowers the bill to $11/h.
+    let mut s = snapshot(|t| if t > T0 - 1800.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
     s.traffic = TrafficWeights { self_hosted_weight: 20, external_weight: 80 };
     let free = plan(&config(), &s, &Memory::default(), T0);
-    assert_eq!(free.replicas, ClassReplicas { reserved: 2, spot: 6, on_demand: 1 });
+    assert_eq!(free.replicas, ClassReplicas { reserved: 2, spot: 5, on_demand: 0 });
     let degrade = plan(&with_budget(BudgetAction::Degrade, 12.0), &s, &Memory::default(), T0);
     assert!(degrade.budget_exceeded);
     assert_eq!(degrade.replicas, ClassReplicas { reserved: 2, spot: 7, on_demand: 0 });
@@ -514,19 +526,24 @@ fn with_an_external_api_pending_spot_is_bridged_not_replaced() {
 
 #[test]
 fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
-    // 2 reserved replicas serve 10 rps; 14 rps would load one spot replica to 80% of its capacity, so
-    // it pays only if that load lasted 1.25 times the full-replica buy time u*·(lead + window).
+    // 2 reserved replicas serve 10 rps; 14 rps would load one spot replica to 80% of its capacity. It
+    // saves (0.8 − u*) of a full replica's external bill per second against (1 − u*) for a full one, so
+    // its load must last u*·(lead + window)/(0.8 − u*): longer than a full replica's by (1 − u*)/(0.8 − u*).
     let cfg = config();
     let s = snapshot(|_| 14.0, [(2, 2), (0, 0), (0, 0)]);
     let econ = economics::Economics::new(&cfg, &s, &Memory::default());
     let u = econ.break_even(Class::Spot);
     assert!(u > 0.0 && u < 0.8, "the test needs an 80%-loaded replica above break-even: u* = {u}");
     let window = scale_down::windows(&cfg, &econ)[Class::Spot as usize];
-    let full = u * (econ.lead_s[Class::Spot as usize] + window);
+    let lead_window = econ.lead_s[Class::Spot as usize] + window;
+    let full = econ.buy_after_s(Class::Spot, window);
+    let partial = econ.buy_after_load_s(Class::Spot, window, 0.8);
+    assert!((full - u * lead_window / (1.0 - u)).abs() < 1e-6);
+    assert!((partial - u * lead_window / (0.8 - u)).abs() < 1e-6);
     // 14 rps has lasted `lasted` seconds; before that 10 rps (what the reserved replicas serve).
     let forecast = |lasted: f64| {
         let levels = std::array::from_fn(|k| {
-            let w = full * (1.0 + 0.1 * k as f64);
+            let w = full * (1.0 + 0.2 * k as f64);
             (w, if w <= lasted { 14.0 } else { 10.0 })
         });
         forecast::Forecast {
@@ -542,16 +559,29 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
             levels,
         }
     };
+    assert!(partial < full * 2.2, "the forecast's windows must reach the partial buy time");
     let b = allocate::Bounds { spot_fraction: 0.7, on_demand_max: u32::MAX, interrupted: [0; 3], spot_max: u32::MAX };
     let spot = |lasted| allocate::allocate(&cfg, &econ, &forecast(lasted), &b).replicas[Class::Spot as usize];
-    // Lasted past the full-replica buy time but not 1.25 times it: the external API keeps the load.
-    assert_eq!(spot(full * 1.15), 0);
-    // Lasted past 1.25 times it (the forecast's levels are at 1.0, 1.1, 1.2, 1.3... times): bought,
-    // with its spare.
-    assert_eq!(spot(full * 1.3), 2);
+    // Lasted past the full-replica buy time but not the partial one: the external API keeps the load.
+    assert_eq!(spot(partial - 1.0), 0);
+    // Lasted past the partial buy time (the next window of the forecast's): bought, with its spare.
+    assert_eq!(spot(partial + full * 0.2), 2);
     // A full replica's load (19 rps over 10 reserved would be 1.8 replicas: the first is full) is
     // bought after the full buy time.
     let mut f = forecast(full);
     f.levels = f.levels.map(|(w, l)| (w, if l > 10.0 { 15.0 } else { l }));
     assert_eq!(allocate::allocate(&cfg, &econ, &f, &b).replicas[Class::Spot as usize], 2);
+}
+
+#[test]
+fn load_at_break_even_never_buys_a_replica() {
+    // Saving nothing per second, a replica never repays its start-up and window.
+    let cfg = config();
+    let s = snapshot(|_| 14.0, [(2, 2), (0, 0), (0, 0)]);
+    let econ = economics::Economics::new(&cfg, &s, &Memory::default());
+    let u = econ.break_even(Class::OnDemand);
+    let window = scale_down::windows(&cfg, &econ)[Class::OnDemand as usize];
+    assert_eq!(econ.buy_after_load_s(Class::OnDemand, window, u), f64::INFINITY);
+    assert_eq!(econ.buy_after_load_s(Class::OnDemand, window, u * 0.9), f64::INFINITY);
+    assert!(econ.buy_after_load_s(Class::OnDemand, window, u * 1.1).is_finite());
 }
