@@ -67,6 +67,13 @@ pub fn with_reservation(pool: &InferencePool, reserved: u32) -> InferencePool {
         classes.reserved = None;
     } else {
         let name = format!("{}-reserved", pool.metadata.name.as_deref().unwrap_or("pool"));
+        // A commitment is billed whether its replicas run or not, so a new reserved class keeps them
+        // all running (minReplicas = maxReplicas, as the bench's reserved scenario does): with a minimum
+        // of zero the idle rule released them at night and sent the trickle to the external API while
+        // the commitment was still paid. An existing class keeps its own choice: always-on stays
+        // always-on at the new size, any other minimum is kept (within the new size).
+        let always_on =
+            classes.reserved.as_ref().is_none_or(|c| c.min_replicas.is_some() && c.min_replicas == c.max_replicas);
         let class = classes.reserved.get_or_insert_with(|| CapacityClass {
             scale_target_ref: ScaleTargetRef { api_version: "apps/v1".into(), kind: "Deployment".into(), name },
             node_pool_ref: None,
@@ -75,7 +82,7 @@ pub fn with_reservation(pool: &InferencePool, reserved: u32) -> InferencePool {
             node_provision_seconds: 0,
         });
         class.max_replicas = Some(reserved);
-        class.min_replicas = class.min_replicas.map(|m| m.min(reserved));
+        class.min_replicas = if always_on { Some(reserved) } else { class.min_replicas.map(|m| m.min(reserved)) };
         pool.spec.max_replicas = pool.spec.max_replicas.max(reserved);
     }
     pool
@@ -199,6 +206,28 @@ mod tests {
         assert_eq!(with_reservation(&pool, 5).spec.capacity.reserved.unwrap().max_replicas, Some(5));
         assert!(with_reservation(&pool, 0).spec.capacity.reserved.is_none());
         assert_eq!(with_reservation(&none, 40).spec.max_replicas, 40);
+    }
+
+    #[test]
+    fn a_new_commitment_is_kept_running_and_an_existing_minimum_is_kept() {
+        let (_, pool) = resources();
+        let mut none = pool.clone();
+        none.spec.capacity.reserved = None;
+        // Added: always on (it is billed whether its replicas run or not).
+        assert_eq!(with_reservation(&none, 3).spec.capacity.reserved.unwrap().min_replicas, Some(3));
+        // Existing and always on: stays always on at the new size.
+        let mut always = pool.clone();
+        if let Some(r) = always.spec.capacity.reserved.as_mut() {
+            (r.min_replicas, r.max_replicas) = (Some(2), Some(2));
+        }
+        assert_eq!(with_reservation(&always, 5).spec.capacity.reserved.unwrap().min_replicas, Some(5));
+        // Existing with a lower minimum (the reserved nodes are shared): that minimum is kept.
+        let mut shared = pool.clone();
+        if let Some(r) = shared.spec.capacity.reserved.as_mut() {
+            (r.min_replicas, r.max_replicas) = (Some(1), Some(4));
+        }
+        assert_eq!(with_reservation(&shared, 6).spec.capacity.reserved.unwrap().min_replicas, Some(1));
+        assert_eq!(with_reservation(&shared, 0).spec.capacity.reserved, None);
     }
 
     #[test]
