@@ -14,7 +14,7 @@ use crate::actuate::{
 use crate::api::inference_pool::{ClassReplicas, CostStatus};
 use crate::api::{CostPolicy, InferencePool};
 use crate::ledger;
-use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights};
+use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights, forecast};
 use crate::signals::{
     Credentials, HistoryWindow, LoadReading, PriceReading, PriceSource, PriceTable, PrometheusConfig,
     PrometheusLoadSource, price_source_for,
@@ -156,14 +156,20 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
     }
 }
 
-/// The forecast's history: one point per tick (5 to 60 s), at most 240 points. A coarser step than the
-/// tick hides spikes shorter than the step, and the forecast then cannot tell a spike (cheaper on the
-/// external API) from a lasting rise (cheaper on GPUs).
+/// The forecast's history: one point per tick (5 to 60 s), back as far as the longest window the
+/// forecast looks for a persisting level over (four hours), at most [`HISTORY_POINTS`] points. A
+/// coarser step than the tick hides spikes shorter than the step, and the forecast then cannot tell a
+/// spike (cheaper on the external API) from a lasting rise (cheaper on GPUs). A shorter lookback than
+/// the forecast's windows leaves the long windows without a level (`planner::forecast`): replicas whose
+/// load must have lasted hours before they pay (near break-even) would then never be bought here while
+/// `hybridscale simulate`, which keeps hours of history, showed them bought.
 pub fn history_window(policy: &CostPolicy) -> HistoryWindow {
     let step = f64::from(policy.spec.tick_seconds).clamp(5.0, 60.0);
-    let default = HistoryWindow::default();
-    HistoryWindow { lookback_s: default.lookback_s.min(step * 240.0), step_s: step }
+    HistoryWindow { lookback_s: forecast::LONGEST_WINDOW_S.min(step * HISTORY_POINTS), step_s: step }
 }
+
+/// Most points in one pool's history query (four hours at a 15 s tick).
+pub const HISTORY_POINTS: f64 = 960.0;
 
 /// The pool's signal sources, rebuilt when its spec or its policy changed.
 async fn signals_for(ctx: &Context, ns: &str, pool: &InferencePool, policy: &CostPolicy) -> Arc<PoolSignals> {
@@ -322,6 +328,24 @@ mod tests {
         let mut l = LoadSignals { request_rate: Some(Sample { value: 6.0, at: 1.0 }), ..Default::default() };
         to_total_demand(&mut l, TrafficWeights { self_hosted_weight: 60, external_weight: 40 });
         assert!((l.request_rate.unwrap().value - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn history_reaches_back_as_far_as_the_forecast_looks() {
+        let window = |tick: u32| {
+            let yaml = format!(
+                "gpuPrices:\n  reserved: {{usdPerGpuHour: 1.0}}\n  spot: {{usdPerGpuHour: 1.5}}\n  \
+                 onDemand: {{usdPerGpuHour: 4.0}}\nslo: {{latencySeconds: 2}}\ntickSeconds: {tick}\n"
+            );
+            let spec = crate::input::parse_yaml(std::path::Path::new("policy.yaml"), &yaml).unwrap();
+            let w = history_window(&CostPolicy::new("p", spec));
+            (w.lookback_s, w.step_s)
+        };
+        // The default 15 s tick: four hours, one point per tick.
+        assert_eq!(window(15), (forecast::LONGEST_WINDOW_S, 15.0));
+        assert_eq!(window(60), (forecast::LONGEST_WINDOW_S, 60.0));
+        // A 5 s tick keeps its resolution and gives up lookback (960 points).
+        assert_eq!(window(5), (4800.0, 5.0));
     }
 
     #[test]
