@@ -117,7 +117,13 @@ fn bundle_pays(econ: &Economics, windows: [f64; 3], c: Class, spot: u32, w: f64,
     let i = Class::Spot as usize;
     let window = windows[c as usize].max(windows[i]);
     let lead_extra = (econ.lead_s[i] - econ.lead_s[c as usize]).max(0.0);
-    w + 1e-6 >= econ.buy_after_load_at(u, c, window + lead_extra, f)
+    lasted(w, econ.buy_after_load_at(u, c, window + lead_extra, f))
+}
+
+/// Whether load that has lasted `w` seconds has lasted the buy time `need` (infinite: never pays, even
+/// over a window taken as lasting for ever).
+fn lasted(w: f64, need: f64) -> bool {
+    need.is_finite() && w + 1e-6 >= need
 }
 
 /// Raw targets: replicas worth buying for the persisting base, and at least as many of those already
@@ -174,7 +180,7 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
             .map(|&(w, level)| {
                 let load = (level - used).max(0.0);
                 let alone = load.min(mu);
-                let pays_alone = w + 1e-6 >= econ.buy_after_load_s(c, windows[c as usize], alone / mu);
+                let pays_alone = lasted(w, econ.buy_after_load_s(c, windows[c as usize], alone / mu));
                 if alone > EPS && (pays_alone || bundle_pays(econ, windows, c, bundle, w, load)) { alone } else { 0.0 }
             })
             .fold(0.0, f64::max);

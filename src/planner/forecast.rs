@@ -167,10 +167,11 @@ pub fn forecast(
 }
 
 impl Forecast {
-    /// The same forecast with `rps` as the level over every window: for keeping what runs, where no
-    /// persistence is asked for.
+    /// The same forecast with `rps` as the level over every window, each window taken as lasting for
+    /// ever: for keeping what runs, where no persistence is asked for (a running replica has paid its
+    /// start-up; it stays while its load keeps it above break-even).
     pub fn with_level(&self, rps: f64) -> Forecast {
-        Forecast { base_rps: rps, levels: self.levels.map(|(w, _)| (w, rps)), ..*self }
+        Forecast { base_rps: rps, levels: self.levels.map(|_| (f64::INFINITY, rps)), ..*self }
     }
 }
 
