@@ -33,6 +33,11 @@ pub struct Forecast {
     pub recent_peak_rps: f64,
     /// The window `recent_peak_rps` looked back over, seconds.
     pub burst_window_s: f64,
+    /// Demand that has lasted the lead time (the minimum over it, carried over it by its own trend):
+    /// what a replica asked for now can still expect to find when it is ready, on the rule that load
+    /// which has lasted as long as a replica takes to start lasts that long again. Replicas the
+    /// external API's limits call for are bought for this, not for the peak (see `allocate`).
+    pub lasting_rps: f64,
     /// Mean rate over the same window (the current rate included): what a running replica would
     /// carry on average, which is what keeping it is worth (its peak is not).
     pub recent_mean_rps: f64,
@@ -134,6 +139,7 @@ pub fn forecast(
         };
         (level + trend_w * horizon_s).min(peak_rps)
     };
+    let lasting_rps = long_level(horizon_s);
     // Geometric steps from the buy time to the longest one needed; each level is no higher than the
     // one before (a longer window's minimum cannot be higher, the trend term is capped by the peak).
     let longest = if persist_max_s.is_finite() { persist_max_s.max(persist) } else { persist };
@@ -161,6 +167,7 @@ pub fn forecast(
         persist_s: persist,
         recent_peak_rps,
         burst_window_s: burst_window_s.max(0.0),
+        lasting_rps,
         recent_mean_rps,
         levels,
     }

@@ -367,10 +367,17 @@ fn external_forbidden_keeps_everything_inside() {
 fn external_share_and_rate_limit_bound_the_overflow() {
     let mut c = config();
     c.external = Some(ExternalConfig { max_share: 0.5, max_rps: Some(8.0), latency_s: 2.0 });
+    // A minute-old spike: the API takes what its limit allows at once, but no replica is started for a
+    // burst that may be gone before it is ready (the lead time here is 6 minutes).
     let s = snapshot(|t| if t > T0 - 60.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
     let p = plan(&c, &s, &Memory::default(), T0);
     assert_eq!(p.traffic.external_weight, 20, "8 rps of 40");
-    // 40 - 8 = 32 rps must be on replicas: 7 replicas (2 reserved + 5 paid) at least.
+    assert_eq!(p.replicas.total(), 2, "{:?}", p.replicas);
+    // The same load once it has lasted the lead time: 40 - 8 = 32 rps must be on replicas, 7 replicas
+    // (2 reserved + 5 paid) at least.
+    let s = snapshot(|t| if t > T0 - 400.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
+    let p = plan(&c, &s, &Memory::default(), T0);
+    assert_eq!(p.traffic.external_weight, 20, "8 rps of 40");
     assert!(p.replicas.total() >= 7, "{:?}", p.replicas);
     assert!(reason(&p, Class::Spot).contains("the external API may take at most 8 rps"), "{:#?}", p.changes);
 }
@@ -555,6 +562,7 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
             persist_s: full,
             recent_peak_rps: 14.0,
             burst_window_s: 300.0,
+            lasting_rps: 14.0,
             recent_mean_rps: 14.0,
             levels,
         }
