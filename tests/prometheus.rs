@@ -458,6 +458,25 @@ async fn history_from_a_backfilled_range() {
     assert!((first - 6.0).abs() < 0.1, "first hour {first}");
     assert!((second - 21.0).abs() < 0.2, "second hour {second}");
     assert!(h.iter().all(|(t, _)| *t <= end + 120.0), "nothing invented after the data ends");
+
+    // Ten minutes later the same source asks only for the last minutes again and keeps the rest: its
+    // history is what a fresh source reading the whole window sees.
+    let later = source.read(now + 600.0).await;
+    let fresh = PrometheusLoadSource::for_pool(
+        prom.client(),
+        &pool("hist", ""),
+        0.99,
+        "1m",
+        Some(HistoryWindow { lookback_s: 7200.0, step_s: 60.0 }),
+    )
+    .expect("source");
+    let whole = fresh.read(now + 600.0).await;
+    let times = |h: &[(f64, f64)]| h.iter().map(|(t, _)| *t).collect::<Vec<_>>();
+    assert_eq!(times(&later.signals.history), times(&whole.signals.history));
+    for ((_, a), (_, b)) in later.signals.history.iter().zip(&whole.signals.history) {
+        assert!((a - b).abs() < 1e-9, "{a} against {b}");
+    }
+    assert!(later.signals.history.first().is_some_and(|(t, _)| *t >= now + 600.0 - 7200.0));
 }
 
 /// An https Prometheus whose certificate is signed by a private CA: trusted with the CA bundle,

@@ -98,6 +98,32 @@ impl Default for HistoryWindow {
     }
 }
 
+/// Seconds of history asked for again on every read: rate values this recent can still change as late
+/// scrapes arrive (a rate window plus a scrape interval or two).
+pub const HISTORY_REFRESH_S: f64 = 300.0;
+
+/// Where the next history query starts: at least [`HISTORY_REFRESH_S`] before the last point already
+/// held, in whole steps back from `end`, or the window's start when nothing usable is held. Counting
+/// the steps back from `end` puts the newest point at `end`, as a read of the whole window does; on the
+/// old points' grid instead, the newest point lagged `end` by up to a step, and a window as short as
+/// the e2e idle scenario's 15 s stabilisation saw demand from before a fall it should no longer see.
+fn history_from(old: &[(f64, f64)], window_start: f64, end: f64, step: f64) -> f64 {
+    let refresh = HISTORY_REFRESH_S.max(step);
+    match old.last() {
+        Some(&(t, _)) if t.is_finite() && t - refresh >= window_start => {
+            let steps = ((end - (t - refresh)) / step).ceil().max(1.0);
+            (end - steps * step).max(window_start).floor()
+        }
+        _ => window_start,
+    }
+}
+
+/// The points held from `window_start` up to `from`, then what the query from `from` returned.
+fn merge_history(old: &[(f64, f64)], window_start: f64, from: f64, new: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    let kept = old.iter().copied().filter(|(t, _)| *t >= window_start && *t < from);
+    kept.chain(new.into_iter().filter(|(t, _)| *t >= from)).collect()
+}
+
 #[derive(Default)]
 struct LastGood {
     values: BTreeMap<Signal, Sample>,
@@ -151,26 +177,33 @@ impl PrometheusLoadSource {
         &self.queries
     }
 
-    async fn read_history(&self, now: f64) -> Option<Result<Vec<(f64, f64)>, QueryError>> {
+    /// The history up to `now`: only what is new since the last good read is asked for (plus the last
+    /// few minutes again, see [`HISTORY_REFRESH_S`]); older points are kept from that read. Asking for
+    /// the whole window every tick made Prometheus evaluate hundreds of points per pool per tick
+    /// (960 at a 15 s tick over four hours) to learn one or two new ones.
+    async fn read_history(&self, now: f64, old: &[(f64, f64)]) -> Option<Result<Vec<(f64, f64)>, QueryError>> {
         let window = self.history?;
-        let end = now.floor() as i64;
-        let start = (now - window.lookback_s).floor() as i64;
+        let step = window.step_s.max(1.0);
+        let window_start = (now - window.lookback_s).floor();
+        let end = now.floor();
+        let from = history_from(old, window_start, end, step);
         let query = self.queries.get(Signal::RequestRate);
-        Some(self.client.range(query, start, end, window.step_s.max(1.0)).await.map(|series| {
+        Some(self.client.range(query, from as i64, end as i64, step).await.map(|series| {
             // Several series (a per-pod override) add up per timestamp, like the instant value.
             let mut by_time: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
             for p in series.iter().flat_map(|s| finite(s)) {
                 let e = by_time.entry((p.at * 1000.0).round() as i64).or_insert((p.at, 0.0));
                 e.1 += p.value;
             }
-            by_time.into_values().collect()
+            merge_history(old, window_start, from, by_time.into_values().collect())
         }))
     }
 
     /// Read every signal once. Never fails: failures are in [`LoadReading::availability`].
     pub async fn read(&self, now: f64) -> LoadReading {
+        let old = self.last.lock().unwrap_or_else(|e| e.into_inner()).history.clone();
         let instants = join_all(self.queries.iter().map(|(s, q)| async move { (s, self.client.instant(q).await) }));
-        let (answers, history) = join(instants, self.read_history(now)).await;
+        let (answers, history) = join(instants, self.read_history(now, &old)).await;
 
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let mut failures: Vec<(String, QueryError)> = Vec::new();
@@ -277,5 +310,47 @@ impl super::LoadSource for StaticLoad {
             availability: Availability::Available,
             read_at: now,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(from: f64, to: f64, step: f64) -> Vec<(f64, f64)> {
+        let mut v = Vec::new();
+        let mut t = from;
+        while t <= to {
+            v.push((t, t / 100.0));
+            t += step;
+        }
+        v
+    }
+
+    #[test]
+    fn only_the_last_minutes_are_asked_for_again() {
+        let old = series(1000.0, 15_400.0, 15.0);
+        // At least five minutes before the last point held, in whole steps back from the end, so the
+        // newest point is at the end whatever grid the old points are on.
+        assert_eq!(history_from(&old, 1015.0, 15_415.0, 15.0), 15_100.0);
+        assert_eq!(history_from(&old, 1015.0, 15_422.0, 15.0), 15_092.0);
+        // A step that does not divide five minutes still asks for at least five minutes again.
+        assert_eq!(history_from(&old, 1015.0, 15_415.0, 45.0), 15_415.0 - 7.0 * 45.0);
+        // Nothing held, or what is held ends before the window: the whole window.
+        assert_eq!(history_from(&[], 1015.0, 15_415.0, 15.0), 1015.0);
+        assert_eq!(history_from(&old, 15_300.0, 15_415.0, 15.0), 15_300.0);
+    }
+
+    #[test]
+    fn merged_history_drops_what_left_the_window_and_takes_the_new_points() {
+        let old = series(1000.0, 15_400.0, 15.0);
+        let new: Vec<(f64, f64)> = series(15_100.0, 15_430.0, 15.0).into_iter().map(|(t, _)| (t, -1.0)).collect();
+        let merged = merge_history(&old, 1030.0, 15_100.0, new);
+        assert_eq!(merged.first(), Some(&(1030.0, 10.3)));
+        assert!(merged.windows(2).all(|w| w[1].0 - w[0].0 == 15.0), "one grid, no duplicates");
+        assert_eq!(merged.last(), Some(&(15_430.0, -1.0)));
+        // The refreshed minutes are the query's, not what was held.
+        assert!(merged.iter().filter(|(t, _)| *t >= 15_100.0).all(|(_, v)| *v == -1.0));
+        assert!(merged.iter().filter(|(t, _)| *t < 15_100.0).all(|(_, v)| *v > 0.0));
     }
 }
