@@ -1,12 +1,14 @@
 //! Demand forecast over the lead time, from the request-rate history. Deliberately simple and
-//! explainable: two numbers, each a sentence in a reason.
+//! explainable: a few numbers, each a sentence in a reason.
 //!
 //! - `peak`: demand expected when a replica asked for now is ready: the current rate, raised by the
 //!   trend over the lead time, or the highest burst of the last five minutes if higher. The external
-//!   API must bridge up to this while replicas start; replicas must carry what it cannot take.
+//!   API must bridge up to this while replicas start; with no API to bridge, replicas carry it.
 //! - `base`: the level that has lasted at least the ski-rental buy time (the minimum of the rate over
 //!   that window), carried forward by the trend. Only this level is worth buying replicas for: a spike
 //!   shorter than the buy time never reaches it and stays on the external API.
+//! - `lasting`: the level that has lasted one lead time, carried over it by its own trend. Replicas the
+//!   external API's limits call for are bought for it: one started for a shorter burst arrives after it.
 //!
 //! The trend is the slope of that persisting minimum (now versus one lead time ago), not of the raw
 //! rate: a sudden spike moves the raw slope but not the minimum, so a spike is not mistaken for a ramp.
@@ -288,6 +290,20 @@ mod tests {
         let f = forecast(&h, 3600.0, 1.8, 300.0, 60.0, 300.0, 1200.0);
         assert_eq!(f.recent_peak_rps, 1.8);
         assert!((f.recent_mean_rps - 7.6 / 6.0).abs() < 1e-9, "{f:?}");
+    }
+
+    #[test]
+    fn only_load_that_has_lasted_the_lead_time_is_lasting() {
+        // 10 rps, then 40 rps for the last two minutes: younger than the 5-minute lead time.
+        let h = series(0.0, 3600.0, 15.0, |t| if t >= 3480.0 { 40.0 } else { 10.0 });
+        let f = forecast(&h, 3600.0, 40.0, 300.0, 60.0, 300.0, 600.0);
+        assert!(f.peak_rps >= 40.0, "{f:?}");
+        assert_eq!(f.lasting_rps, 10.0, "{f:?}");
+        // The same step six minutes old has lasted the lead time (and the rise it made is carried over
+        // the lead time as that window's trend).
+        let h = series(0.0, 3600.0, 15.0, |t| if t >= 3240.0 { 40.0 } else { 10.0 });
+        let f = forecast(&h, 3600.0, 40.0, 300.0, 60.0, 300.0, 600.0);
+        assert!(f.lasting_rps >= 40.0, "{f:?}");
     }
 
     #[test]
