@@ -218,6 +218,15 @@ fn traffic_change(ctx: &Context) -> Change {
             num(e.max_share * 100.0),
             e.max_rps.map_or(String::new(), |r| format!(" and rate limit {} rps", num(r)))
         ));
+        // Replicas for what the API cannot take are bought for the demand that has lasted a lead time
+        // (`allocate`): say so when that is why none start for this overflow.
+        let over_peak = peak - allocate::external_capacity(ctx.config, ctx.econ, peak);
+        if ctx.alloc.must_rps + 1e-9 < over_peak {
+            why.push_str(&format!(
+                "; the demand over it has not lasted the {} lead time, so no replica is started for it",
+                dur(ctx.fc.horizon_s)
+            ));
+        }
     }
     if let Some(o) = &ctx.overload {
         why.push_str(&format!("; overload: {o}, shedding a quarter of the self-hosted load"));

@@ -373,6 +373,11 @@ fn external_share_and_rate_limit_bound_the_overflow() {
     let p = plan(&c, &s, &Memory::default(), T0);
     assert_eq!(p.traffic.external_weight, 20, "8 rps of 40");
     assert_eq!(p.replicas.total(), 2, "{:?}", p.replicas);
+    let route = p.changes.iter().find(|c| matches!(c.kind, ChangeKind::Traffic { .. })).map(|c| c.reason.as_str());
+    assert!(
+        route.is_some_and(|r| r.contains("rate limit 8 rps") && r.contains("has not lasted the 6 min lead time")),
+        "{route:?}"
+    );
     // The same load once it has lasted the lead time: 40 - 8 = 32 rps must be on replicas, 7 replicas
     // (2 reserved + 5 paid) at least.
     let s = snapshot(|t| if t > T0 - 400.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
