@@ -125,7 +125,23 @@ impl Executor {
         })
     }
 
-    /// The /scale view of a workload; `None` when it does not exist.
+    /// The /scale view of a workload with its ready replicas; `None` when it does not exist.
+    /// Deployments and StatefulSets are read in one GET of the object ([`ScaleView::from_object`]);
+    /// other kinds, whose scale subresource may map any fields, through /scale plus a GET of the object
+    /// for status.readyReplicas.
+    pub async fn get_workload(&self, target: &ObjectRef) -> Result<Option<ScaleView>, ActuateError> {
+        let api = self.dynamic(&target.api_version, &target.kind, target.namespace.as_deref()).await?;
+        let object = |e| kube_err(format!("get {target}"))(e);
+        if target.api_version == "apps/v1" && matches!(target.kind.as_str(), "Deployment" | "StatefulSet") {
+            return Ok(api.get_opt(&target.name).await.map_err(object)?.map(|o| ScaleView::from_object(&o.data)));
+        }
+        let Some(mut view) = self.get_scale(target).await? else { return Ok(None) };
+        view.ready =
+            api.get_opt(&target.name).await.map_err(object)?.map_or(0, |o| ScaleView::from_object(&o.data).ready);
+        Ok(Some(view))
+    }
+
+    /// The /scale view of a workload (`ready` left at 0); `None` when it does not exist.
     pub async fn get_scale(&self, target: &ObjectRef) -> Result<Option<ScaleView>, ActuateError> {
         let api = self.dynamic(&target.api_version, &target.kind, target.namespace.as_deref()).await?;
         match api.get_scale(&target.name).await {
@@ -135,6 +151,7 @@ impl Executor {
                     replicas: s.spec.and_then(|s| s.replicas).and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
                     current: u32::try_from(status.replicas).unwrap_or(0),
                     selector: status.selector,
+                    ready: 0,
                 }))
             }
             Err(e) if code(&e) == Some(404) => Ok(None),
@@ -205,7 +222,7 @@ impl Executor {
     pub async fn observe(&self, desired: &Desired) -> Result<Observed, ActuateError> {
         let mut o = Observed::default();
         for w in &desired.workloads {
-            o.workloads[w.class as usize] = self.get_scale(&w.target).await?;
+            o.workloads[w.class as usize] = self.get_workload(&w.target).await?;
         }
         for np in &desired.node_pools {
             o.node_pools[np.class as usize] = self.node_pool_view(np).await?;

@@ -24,7 +24,7 @@ pub struct Observed {
     pub nodes: Vec<NodeInfo>,
 }
 
-/// The /scale subresource of a workload.
+/// The /scale subresource of a workload, and its ready replicas.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ScaleView {
     /// spec.replicas.
@@ -34,6 +34,58 @@ pub struct ScaleView {
     pub current: u32,
     /// status.selector, the label selector of its pods in string form.
     pub selector: Option<String>,
+    /// The workload's status.readyReplicas (Deployment, StatefulSet and LeaderWorkerSet all publish
+    /// it; /scale does not). A workload without the field counts as none ready: unknown readiness never
+    /// lets the planner move traffic onto replicas that may not serve.
+    pub ready: u32,
+}
+
+impl ScaleView {
+    /// The view of a Deployment or StatefulSet read from the object itself: its scale subresource is
+    /// defined on exactly these fields (spec.replicas, status.replicas, spec.selector), so one GET of
+    /// the object reads what /scale and the object would.
+    pub fn from_object(obj: &serde_json::Value) -> ScaleView {
+        let count = |path: &str| {
+            obj.pointer(path).and_then(serde_json::Value::as_u64).map(|v| v.min(u64::from(u32::MAX)) as u32)
+        };
+        ScaleView {
+            // The API server defaults spec.replicas to 1.
+            replicas: count("/spec/replicas").unwrap_or(1),
+            current: count("/status/replicas").unwrap_or(0),
+            selector: obj.pointer("/spec/selector").map(selector_string),
+            ready: count("/status/readyReplicas").unwrap_or(0),
+        }
+    }
+}
+
+/// A LabelSelector (`matchLabels`, `matchExpressions`) in the string form /scale reports in
+/// status.selector: `k=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, joined by commas.
+pub fn selector_string(sel: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(labels) = sel.get("matchLabels").and_then(serde_json::Value::as_object) {
+        for (k, v) in labels {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+        }
+    }
+    for e in sel.get("matchExpressions").and_then(serde_json::Value::as_array).into_iter().flatten() {
+        let key = e.get("key").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let values: Vec<&str> = e
+            .get("values")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        match e.get("operator").and_then(serde_json::Value::as_str).unwrap_or_default() {
+            "In" => parts.push(format!("{key} in ({})", values.join(","))),
+            "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
+            "Exists" => parts.push(key.to_string()),
+            "DoesNotExist" => parts.push(format!("!{key}")),
+            // An operator the API server would have rejected: match nothing rather than everything.
+            other => parts.push(format!("{key} in (unknown-operator-{other})")),
+        }
+    }
+    parts.join(",")
 }
 
 /// The size of a node pool.
@@ -209,5 +261,38 @@ mod tests {
         assert_eq!(n.pods.len(), 2);
         assert_eq!((n.pods[0].gpus, n.pods[0].ready, n.pods[0].needs_eviction()), (4, true, true));
         assert!(n.pods[1].daemonset && !n.pods[1].needs_eviction() && !n.pods[1].holds_gpus());
+    }
+
+    #[test]
+    fn a_deployment_object_gives_its_scale_view_in_one_read() {
+        let d = serde_json::json!({
+            "spec": {"replicas": 3, "selector": {
+                "matchLabels": {"app": "llm", "class": "spot"},
+                "matchExpressions": [
+                    {"key": "tier", "operator": "In", "values": ["a", "b"]},
+                    {"key": "canary", "operator": "DoesNotExist"},
+                    {"key": "zone", "operator": "Exists"},
+                    {"key": "old", "operator": "NotIn", "values": ["x"]}
+                ]}},
+            "status": {"replicas": 3, "readyReplicas": 2}
+        });
+        let v = ScaleView::from_object(&d);
+        assert_eq!((v.replicas, v.current, v.ready), (3, 3, 2));
+        let sel = v.selector.expect("selector");
+        assert_eq!(sel, "app=llm,class=spot,tier in (a,b),!canary,zone,old notin (x)");
+        let s = crate::actuate::Selector::parse(&sel).expect("parses");
+        let labels = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert!(s.matches(&labels(&[("app", "llm"), ("class", "spot"), ("tier", "b"), ("zone", "z1")])));
+        assert!(!s.matches(&labels(&[("app", "llm"), ("class", "spot"), ("tier", "c"), ("zone", "z1")])));
+        assert!(!s.matches(&labels(&[
+            ("app", "llm"),
+            ("class", "spot"),
+            ("tier", "a"),
+            ("zone", "z1"),
+            ("canary", "1")
+        ])));
+        // No status yet: nothing ready, nothing running; replicas defaulted as the API server does.
+        let fresh = ScaleView::from_object(&serde_json::json!({"spec": {"selector": {"matchLabels": {"app": "llm"}}}}));
+        assert_eq!((fresh.replicas, fresh.current, fresh.ready), (1, 0, 0));
     }
 }

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::{Client, ResourceExt};
 
 use super::{Context, Error, error::Result};
 use crate::actuate::{
-    Desired, Executor, InterruptionSignals, Interruptions, Observed, Selector, find_interruptions, resources, route,
+    Desired, Executor, InterruptionSignals, Interruptions, Observed, Selector, find_interruptions, route,
 };
 use crate::api::inference_pool::{ClassReplicas, CostStatus};
 use crate::api::{CostPolicy, InferencePool};
@@ -188,26 +188,6 @@ pub async fn forget(ctx: &Context, ns: &str, name: &str) {
     ctx.pool_signals.lock().await.remove(&format!("{ns}/{name}"));
 }
 
-/// Ready replicas of a scale target: its status.readyReplicas (Deployment, StatefulSet, LeaderWorkerSet
-/// all publish it). A target without the field counts as none ready: unknown readiness never lets the
-/// planner move traffic onto replicas that may not serve.
-async fn ready_replicas(client: &Client, ns: &str, api_version: &str, kind: &str, name: &str) -> Result<Option<u32>> {
-    // The kinds the operator knows need no discovery request (one per class per reconcile otherwise).
-    let (ar, _) = match resources::known(api_version, kind) {
-        Some(k) => k,
-        None => resources::discover(client, api_version, kind).await.map_err(|e| Error::Reference(e.to_string()))?,
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-    let obj =
-        api.get_opt(name).await.map_err(|source| Error::Observe { what: format!("{kind} {ns}/{name}"), source })?;
-    Ok(obj.map(|o| {
-        o.data
-            .pointer("/status/readyReplicas")
-            .and_then(|v| v.as_u64())
-            .map_or(0, |v| v.min(u64::from(u32::MAX)) as u32)
-    }))
-}
-
 /// Read everything about one pool.
 pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &CostPolicy) -> Result<Observation> {
     let now = ctx.now_unix();
@@ -216,7 +196,7 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
     let observed = executor.observe(&refs).await.map_err(|e| Error::Reference(e.to_string()))?;
     let mut problems = Vec::new();
 
-    // Replicas per class: desired from /scale, ready from the workload's status.
+    // Replicas per class: desired from /scale, ready from the workload's status (`Executor::get_workload`).
     let mut classes = [ClassObservation::default(); 3];
     let mut ready = ClassReplicas::default();
     let mut selectors = Vec::new();
@@ -232,10 +212,7 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
                         Err(e) => problems.push(e.to_string()),
                     }
                 }
-                let r = ready_replicas(&ctx.client, ns, &w.target.api_version, &w.target.kind, &w.target.name)
-                    .await?
-                    .unwrap_or(0);
-                classes[i].ready = r.min(scale.replicas.max(r));
+                classes[i].ready = scale.ready;
                 *ready.get_mut(w.class) = classes[i].ready;
             }
         }
