@@ -435,14 +435,18 @@ async fn history_from_a_backfilled_range() {
     assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
 
     let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
-    let source = PrometheusLoadSource::for_pool(
-        prom.client(),
-        &pool("hist", ""),
-        0.99,
-        "1m",
-        Some(HistoryWindow { lookback_s: 7200.0, step_s: 60.0 }),
-    )
-    .expect("source");
+    // Two hours at one point a minute.
+    let history_source = || {
+        PrometheusLoadSource::for_pool(
+            prom.client(),
+            &pool("hist", ""),
+            0.99,
+            "1m",
+            Some(HistoryWindow { lookback_s: 7200.0, step_s: 60.0 }),
+        )
+        .expect("source")
+    };
+    let source = history_source();
     let r = source.read(now).await;
     assert_eq!(r.availability, Availability::Available);
     assert_eq!(r.signals.request_rate, None, "no recent data: unknown, not zero");
@@ -462,15 +466,7 @@ async fn history_from_a_backfilled_range() {
     // Ten minutes later the same source asks only for the last minutes again and keeps the rest: its
     // history is what a fresh source reading the whole window sees.
     let later = source.read(now + 600.0).await;
-    let fresh = PrometheusLoadSource::for_pool(
-        prom.client(),
-        &pool("hist", ""),
-        0.99,
-        "1m",
-        Some(HistoryWindow { lookback_s: 7200.0, step_s: 60.0 }),
-    )
-    .expect("source");
-    let whole = fresh.read(now + 600.0).await;
+    let whole = history_source().read(now + 600.0).await;
     let times = |h: &[(f64, f64)]| h.iter().map(|(t, _)| *t).collect::<Vec<_>>();
     assert_eq!(times(&later.signals.history), times(&whole.signals.history));
     for ((_, a), (_, b)) in later.signals.history.iter().zip(&whole.signals.history) {
