@@ -196,7 +196,8 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
     let observed = executor.observe(&refs).await.map_err(|e| Error::Reference(e.to_string()))?;
     let mut problems = Vec::new();
 
-    // Replicas per class: desired from /scale, ready from the workload's status (`Executor::get_workload`).
+    // Replicas per class, desired and ready (`Executor::get_workload`: the object itself for Deployments and
+    // StatefulSets, /scale plus the object for other kinds).
     let mut classes = [ClassObservation::default(); 3];
     let mut ready = ClassReplicas::default();
     let mut selectors = Vec::new();
