@@ -215,7 +215,7 @@ fn fresh(
         Some(_) => ready_rps_for(&target).min(rate) * overload::KEEP_SHARE,
         None => ready_rps_for(&target),
     };
-    let weights = traffic::weights(config, fc.recent_peak_rps.max(rate), route_rps);
+    let weights = traffic::weights(config, fc.recent_peak_rps.max(rate), rate, route_rps);
     let burn_of = |t: &[u32; 3]| burn(config, econ, obs, Some((rate, fc.recent_peak_rps)), t);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
         let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
@@ -348,7 +348,7 @@ fn burn(config: &PoolConfig, econ: &Economics, obs: &Observed, rates: Option<(f6
     let gpus = econ.gpu_usd_per_hour(*t);
     let Some((rate, peak)) = rates else { return gpus };
     let healthy_cap = f64::from(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total())) * econ.mu;
-    let w = traffic::weights(config, peak.max(rate), healthy_cap);
+    let w = traffic::weights(config, peak.max(rate), rate, healthy_cap);
     gpus + ext_usd_per_hour(econ, rate * f64::from(w.external_weight) / 100.0)
 }
 

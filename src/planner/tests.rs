@@ -423,16 +423,24 @@ fn config_from_the_sample_resources() {
 #[test]
 fn weights_round_towards_the_external_api_and_respect_its_limits() {
     let c = config();
-    assert_eq!(traffic::weights(&c, 30.0, 25.0).external_weight, 17, "16.7% rounds up, never overloading");
-    assert_eq!(traffic::weights(&c, 30.0, 30.0).external_weight, 0);
-    assert_eq!(traffic::weights(&c, 0.0, 10.0).external_weight, 0, "no demand: self-hosted");
-    assert_eq!(traffic::weights(&c, 0.0, 0.0).external_weight, 100, "nothing ready: the only path");
+    assert_eq!(traffic::weights(&c, 30.0, 30.0, 25.0).external_weight, 17, "16.7% rounds up, never overloading");
+    assert_eq!(traffic::weights(&c, 30.0, 30.0, 30.0).external_weight, 0);
+    assert_eq!(traffic::weights(&c, 0.0, 0.0, 10.0).external_weight, 0, "no demand: self-hosted");
+    assert_eq!(traffic::weights(&c, 0.0, 0.0, 0.0).external_weight, 100, "nothing ready: the only path");
     let mut capped = c.clone();
     capped.external = Some(ExternalConfig { max_share: 0.3, max_rps: Some(6.0), latency_s: 1.0 });
-    assert_eq!(traffic::weights(&capped, 40.0, 10.0).external_weight, 15, "6 rps of 40");
+    assert_eq!(traffic::weights(&capped, 40.0, 40.0, 10.0).external_weight, 15, "6 rps of 40");
+    // Set for a 40 rps burst seen minutes ago while 12 rps arrive now: the rate limit is taken at the
+    // rate now (6 of 12 rps, capped by the 30% share), so the replicas are not handed, between bursts,
+    // load the API could take (an overloaded replica queues; the API only rejects what is over its limit).
+    assert_eq!(traffic::weights(&capped, 40.0, 12.0, 10.0).external_weight, 30, "max share, not 6 of 40");
+    let mut limited = capped.clone();
+    limited.external = Some(ExternalConfig { max_share: 1.0, max_rps: Some(6.0), latency_s: 1.0 });
+    assert_eq!(traffic::weights(&limited, 40.0, 12.0, 10.0).external_weight, 50, "6 of the 12 rps now");
+    assert_eq!(traffic::weights(&limited, 40.0, 4.0, 10.0).external_weight, 75, "the peak's overflow");
     let mut zero = c.clone();
     zero.external = Some(ExternalConfig { max_share: 0.0, max_rps: None, latency_s: 1.0 });
-    assert_eq!(traffic::weights(&zero, 40.0, 0.0).external_weight, 0, "a 0% external API is no path");
+    assert_eq!(traffic::weights(&zero, 40.0, 40.0, 0.0).external_weight, 0, "a 0% external API is no path");
 }
 
 #[test]
