@@ -438,6 +438,10 @@ fn weights_round_towards_the_external_api_and_respect_its_limits() {
     limited.external = Some(ExternalConfig { max_share: 1.0, max_rps: Some(6.0), latency_s: 1.0 });
     assert_eq!(traffic::weights(&limited, 40.0, 12.0, 10.0).external_weight, 50, "6 of the 12 rps now");
     assert_eq!(traffic::weights(&limited, 40.0, 4.0, 10.0).external_weight, 75, "the peak's overflow");
+    assert_eq!(traffic::weights(&limited, 40.0, 0.0, 10.0).external_weight, 75, "quiet now: the peak's overflow");
+    let mut closed = limited.clone();
+    closed.external = Some(ExternalConfig { max_share: 1.0, max_rps: Some(0.0), latency_s: 1.0 });
+    assert_eq!(traffic::weights(&closed, 40.0, 0.0, 10.0).external_weight, 0, "a 0 rps limit takes nothing");
     let mut zero = c.clone();
     zero.external = Some(ExternalConfig { max_share: 0.0, max_rps: None, latency_s: 1.0 });
     assert_eq!(traffic::weights(&zero, 40.0, 40.0, 0.0).external_weight, 0, "a 0% external API is no path");

@@ -32,7 +32,8 @@ pub fn weights(config: &PoolConfig, demand_rps: f64, now_rps: f64, ready_rps: f6
     let overflow = ((demand_rps - ready_rps) / demand_rps).clamp(0.0, 1.0);
     let mut cap = ext.max_share.clamp(0.0, 1.0);
     if let Some(r) = ext.max_rps {
-        let limited = if now_rps > 0.0 && now_rps.is_finite() { now_rps.min(demand_rps) } else { demand_rps };
+        // No traffic now: nothing is over the limit now (the floor keeps a zero limit at zero).
+        let limited = if now_rps.is_finite() { now_rps.min(demand_rps).max(1e-9) } else { demand_rps };
         cap = cap.min((r.max(0.0) / limited).clamp(0.0, 1.0));
     }
     let want = (overflow * 100.0 - 1e-6).ceil().max(0.0) as u32;
