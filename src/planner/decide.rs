@@ -212,7 +212,9 @@ fn fresh(
     // must not overload the replicas.
     // Overloaded: the replicas keep at most part of what they receive now, the API takes the rest.
     let route_rps = match &overloaded {
-        Some(_) => ready_rps_for(&target).min(rate) * overload::KEEP_SHARE,
+        // Kept above zero: replicas are ready, so the no-endpoints rule (all external, past the
+        // API's limits) does not apply.
+        Some(o) => overload::kept_rps(o, ready_rps_for(&target), rate, config.tick_s).max(1e-9),
         None => ready_rps_for(&target),
     };
     let weights = traffic::weights(config, fc.recent_peak_rps.max(rate), rate, route_rps);
@@ -244,6 +246,7 @@ fn fresh(
         idle_release,
         idle_for,
         overload: overloaded.as_ref().map(|o| o.why.clone()),
+        overload_backlog: overloaded.as_ref().map_or(0.0, |o| o.backlog),
         spot_halved,
         spot_scarce,
         interruptions_per_hour: spot::per_hour(&mem),

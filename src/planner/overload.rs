@@ -39,6 +39,19 @@ pub struct Overload {
     pub why: String,
     /// Requests per second the self-hosted replicas receive now.
     pub self_hosted_rps: f64,
+    /// Requests queued beyond what the ready replicas clear within the SLO (0 when none is known).
+    pub backlog: f64,
+}
+
+/// Requests per second the replicas keep while overloaded: at most [`KEEP_SHARE`] of what they can serve
+/// (or of the demand, if lower), less what drains the backlog within one tick. A request sent to a
+/// replica behind a backlog it cannot clear within the SLO is late whatever happens to it, and it makes
+/// the backlog last longer; sent to the external API (within its share and rate limit) it is served.
+/// On bursty traffic (Azure Functions counts, three reserved replicas) the first tick of each burst left
+/// a backlog that a quarter's shedding drained over minutes, and every request routed to the replicas
+/// meanwhile was late.
+pub fn kept_rps(o: &Overload, ready_rps: f64, rate: f64, tick_s: f64) -> f64 {
+    (ready_rps.min(rate) * KEEP_SHARE - o.backlog / tick_s.max(1.0)).max(0.0)
 }
 
 /// Detect overload. `rate` is the pool's request rate, `ready_rps` what the healthy ready replicas
@@ -53,6 +66,9 @@ pub fn detect(config: &PoolConfig, s: &Snapshot, now: f64, rate: f64, ready_rps:
         return None;
     }
     let slo = config.slo_latency_s;
+    let clears = ready_rps * slo;
+    let waiting = fresh(s.load.waiting);
+    let backlog = waiting.map_or(0.0, |w| (w - clears).max(0.0));
     if let Some(l) = fresh(s.load.latency_s).filter(|l| *l > slo * LATENCY_MARGIN) {
         return Some(Overload {
             why: format!(
@@ -61,10 +77,10 @@ pub fn detect(config: &PoolConfig, s: &Snapshot, now: f64, rate: f64, ready_rps:
                 super::reasons::num(slo)
             ),
             self_hosted_rps,
+            backlog,
         });
     }
-    let clears = ready_rps * slo;
-    if let Some(w) = fresh(s.load.waiting).filter(|w| *w > clears) {
+    if let Some(w) = waiting.filter(|w| *w > clears) {
         return Some(Overload {
             why: format!(
                 "{} requests waiting, more than the ready replicas clear within the {} s SLO ({})",
@@ -73,6 +89,7 @@ pub fn detect(config: &PoolConfig, s: &Snapshot, now: f64, rate: f64, ready_rps:
                 super::reasons::num(clears)
             ),
             self_hosted_rps,
+            backlog,
         });
     }
     None

@@ -28,6 +28,8 @@ pub(crate) struct Context<'a> {
     pub idle_for: f64,
     /// What showed an overload, when the safety net is in force.
     pub overload: Option<String>,
+    /// Requests queued beyond what the ready replicas clear within the SLO, while overloaded.
+    pub overload_backlog: f64,
     pub spot_halved: bool,
     pub spot_scarce: bool,
     pub interruptions_per_hour: f64,
@@ -230,6 +232,12 @@ fn traffic_change(ctx: &Context) -> Change {
     }
     if let Some(o) = &ctx.overload {
         why.push_str(&format!("; overload: {o}, shedding a quarter of the self-hosted load"));
+        if ctx.overload_backlog >= 0.5 {
+            why.push_str(&format!(
+                " and what lets the {} requests queued beyond that drain within a tick",
+                num(ctx.overload_backlog)
+            ));
+        }
     }
     let n = ctx.obs.interrupted_total();
     if n > 0 {

@@ -37,7 +37,9 @@ fn observed_overload_sheds_load_and_adds_capacity() {
             waiting: Some(200.0),
             external: Some(None),
             spot: (1, 1),
-            external_weight: 25,
+            // The replicas keep a quarter less of the 10 rps (7.5) less what drains the 50 requests over
+            // the 150 they clear in time within the 15 s tick (3.3): 4.2 rps, 58.3% external, rounded up.
+            external_weight: 59,
             replicas: 3,
             reason: "200 requests waiting, more than the ready replicas clear within the 10 s SLO (150)",
         },
@@ -132,4 +134,28 @@ fn observed_overload_sheds_load_and_adds_capacity() {
             assert!(!p.summary.contains("overload") || c.what.starts_with("a replica"), "{}: {}", c.what, p.summary);
         }
     }
+}
+
+#[test]
+fn a_backlog_beyond_the_slo_is_drained_by_routing_past_the_replicas() {
+    // 10 rps on 3 ready replicas (15 rps by the model), 200 requests queued where 150 clear within the
+    // 10 s SLO. Requests sent behind the other 50 are late anyway and keep the backlog longer; the
+    // external API takes them instead until the backlog drains.
+    let cfg = config();
+    let mut s = snapshot(|_| 10.0, [(2, 2), (1, 1), (0, 0)]);
+    s.load.waiting = Some(Sample { value: 200.0, at: T0 });
+    let p = plan(&cfg, &s, &Memory::default(), T0);
+    let route = p.changes.iter().map(|c| c.reason.as_str()).find(|r| r.starts_with("external ")).unwrap_or_default();
+    assert!(
+        route.contains("shedding a quarter of the self-hosted load and what lets the 50 requests queued beyond that drain within a tick"),
+        "{route}"
+    );
+    // A backlog that a whole tick at the kept rate cannot drain sends everything the API may take.
+    s.load.waiting = Some(Sample { value: 400.0, at: T0 });
+    let p = plan(&cfg, &s, &Memory::default(), T0);
+    assert_eq!(p.traffic.external_weight, 100, "{}", p.summary);
+    // Within what the replicas clear in time: no overload, no shedding.
+    s.load.waiting = Some(Sample { value: 100.0, at: T0 });
+    let p = plan(&cfg, &s, &Memory::default(), T0);
+    assert_eq!(p.traffic.external_weight, 0, "{}", p.summary);
 }
