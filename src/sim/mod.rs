@@ -10,6 +10,7 @@ pub mod loaders;
 pub mod model;
 pub mod oracle;
 mod oracle_integer;
+mod oracle_startup;
 pub mod policy;
 pub mod queueing;
 pub mod report;

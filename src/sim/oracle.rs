@@ -2,9 +2,11 @@
 //! trace, computed with perfect foresight.
 //!
 //! The exact offline optimum under the model's delays is an integer program over weeks of steps;
-//! instead we solve two **relaxations** of it, each provably no more expensive, and report the
-//! higher: this fractional one, and a whole-replica one (`oracle_integer.rs`, tighter at low load,
-//! where a fraction of a replica is far cheaper than any real configuration). The fractional one:
+//! instead we solve three **relaxations** of it, each provably no more expensive, and report the
+//! highest: this fractional one, a whole-replica one (`oracle_integer.rs`, tighter at low load,
+//! where a fraction of a replica is far cheaper than any real configuration), and a whole-replica
+//! one that pays every start-up (`oracle_startup.rs`, tighter on traffic that comes and goes, where
+//! the other two serve a ten-second burst for ten seconds' bill). The fractional one:
 //!
 //! 1. Lead times and start-up billing are dropped: capacity is there exactly when needed and is
 //!    billed only while it serves (any real schedule pays at least that).
@@ -13,9 +15,12 @@
 //! 3. Spot is never interrupted; it is obtainable up to the most the spot market could have let
 //!    any strategy hold ready in that step (`spot_limits`).
 //! 4. The policy's external `maxShare` is relaxed (the all-external baseline ignores it too); the
-//!    physical limits stay: the external rate limit and latency, class maxima, the pool maximum and
-//!    the spot-fraction cap (every strategy but all-external honours those; all-external uses no
-//!    replicas so they cannot bind it). Per-class minimums are dropped.
+//!    physical limits stay: the external rate limit and latency, class maxima and the pool maximum
+//!    (every strategy but all-external honours those; all-external uses no replicas so they cannot
+//!    bind it). Per-class minimums are dropped, and so is the spot-fraction cap: strategies honour it
+//!    in the replicas they ask for, but the ready mix breaks it whenever spot is ready before the
+//!    on-demand replicas beside it (or they are released first), and a bound on ready replicas must
+//!    hold in those steps too.
 //! 5. Requests may be dropped up to the SLO target's allowance (`1 − targetAttainment` of all
 //!    requests), choosing globally, with hindsight, the most expensive ones to drop.
 //!
@@ -38,13 +43,13 @@
 //! larger one only adds to the bill; and once `k·p_r·T` alone reaches the best bound found no larger
 //! `k` can do better, which keeps it to a few evaluations on the benchmark traces.
 //!
-//! Per step the LP is: serve `A` requests from reserved (free, up to the commitment), spot unlocked
-//! by the reserved replicas under the spot-fraction cap, bundles of one on-demand replica with the
-//! `f/(1−f)` spot replicas it unlocks, on-demand alone, and the external API. These bundles have
+//! Per step the LP is: serve `A` requests from reserved (free, up to the commitment), spot (up to the
+//! step's limit and the room under the pool maximum), on-demand, and the external API. These have
 //! independent capacities and fixed per-request prices, so filling them cheapest first is optimal.
 
 use super::model::Bill;
 use super::oracle_integer::step_bounds;
+use super::oracle_startup::startup_bound;
 use super::run::{Recorder, StrategyResult};
 use super::spec::SimSpec;
 use super::spot::{NOTICE_S, SpotMarket};
@@ -55,7 +60,6 @@ use crate::api::inference_pool::CapacityClassName as Class;
 enum Kind {
     Reserved,
     Spot,
-    Bundle,
     OnDemand,
     External,
 }
@@ -120,8 +124,7 @@ pub fn oracle(trace: &Trace, spec: &SimSpec, market: &SpotMarket) -> StrategyRes
         if frac.cost_usd >= best_cost {
             continue;
         }
-        let int = integer_with(trace, spec, &spot, k);
-        let bound = if int.cost_usd > frac.cost_usd { int } else { frac };
+        let bound = highest(trace, spec, &spot, k, frac, best_cost);
         if bound.cost_usd < best_cost {
             best = Some(bound);
         }
@@ -138,8 +141,92 @@ pub fn at_commitment(trace: &Trace, spec: &SimSpec, market: &SpotMarket) -> Stra
     let spot = spot_limits(trace, spec, market);
     let r = spec.reserved_commitment();
     let frac = fractional_with(trace, spec, &spot, r);
-    let int = integer_with(trace, spec, &spot, r);
-    if int.cost_usd > frac.cost_usd { int } else { frac }
+    highest(trace, spec, &spot, r, frac, f64::INFINITY)
+}
+
+/// The highest of the three bounds for `k` reserved replicas, given the fractional one. The costlier
+/// two are computed only while the bound is below `cap` (above it, it cannot be the minimum).
+fn highest(trace: &Trace, spec: &SimSpec, spot: &[u32], k: u32, frac: StrategyResult, cap: f64) -> StrategyResult {
+    let mut bound = frac;
+    for next in [integer_with, startup_with] {
+        if bound.cost_usd >= cap {
+            break;
+        }
+        let b = next(trace, spec, spot, k);
+        if b.cost_usd > bound.cost_usd {
+            bound = b;
+        }
+    }
+    bound
+}
+
+/// The whole-replica bound with start-ups (`oracle_startup.rs`) with `r` reserved replicas bought
+/// for the whole trace. Where it cannot be computed (a pool of over 254 paid replicas) it is the
+/// reservation's bill alone, which every bound includes and which never wins.
+pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> StrategyResult {
+    let dt = trace.step_s;
+    let reserved_per_step = r as f64 * spec.replica_usd_per_s(Class::Reserved) * dt;
+    let total: f64 = trace.arrivals.iter().sum();
+    let mut bill = Bill { reserved: reserved_per_step * trace.len() as f64, ..Bill::default() };
+    let g = spec.gpus_per_replica as f64;
+    let mut recorder = Recorder::new(trace.len());
+    let Some(b) = startup_bound(trace, spec, spot, r) else {
+        let mut cumulative = 0.0;
+        for i in 0..trace.len() {
+            cumulative += reserved_per_step;
+            recorder.push(i as f64 * dt, trace.rps(i), [0.0; 3], trace.arrivals[i], 0.0, cumulative);
+        }
+        return StrategyResult {
+            strategy: "oracle".into(),
+            cost_usd: bill.total(),
+            cost_breakdown_usd: bill,
+            slo_attainment: 0.0,
+            gpu_hours: r as f64 * dt * trace.len() as f64 * g / 3600.0,
+            idle_gpu_hours: 0.0,
+            external_share: 0.0,
+            timeline: recorder.finish(bill.total()),
+        };
+    };
+    // The bound is the path's cost plus the priced drops' difference from the allowance; its split is
+    // not known, so every variable part is scaled alike (as in `integer_with`). Start-ups are billed to
+    // the class whose start-up is the cheapest (the one the bound prices them at).
+    let gross: f64 = b.split.iter().sum();
+    let scale = if gross > 0.0 { b.cost / gross } else { 0.0 };
+    let spot_starts = [Class::Spot, Class::OnDemand]
+        .iter()
+        .filter_map(|&c| {
+            spec.class(c)
+                .filter(|k| k.max > 0)
+                .map(|k| ((k.node_provision_s + spec.startup_s) * spec.replica_usd_per_s(c), c))
+        })
+        .min_by(|x, y| x.0.total_cmp(&y.0))
+        .is_some_and(|(_, c)| c == Class::Spot);
+    bill.spot = (b.split[0] + if spot_starts { b.split[3] } else { 0.0 }) * scale;
+    bill.on_demand = (b.split[1] + if spot_starts { 0.0 } else { b.split[3] }) * scale;
+    bill.external = b.split[2] * scale;
+    let (mut paid_s, mut busy_s, mut cumulative) = (0.0, 0.0, 0.0);
+    for i in 0..trace.len() {
+        let per = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]) * dt;
+        let [res, s, o] = b.replicas[i].map(f64::from);
+        let served_self = (trace.arrivals[i] - b.external[i]).max(0.0).min((r as f64 + s + o) * per);
+        paid_s += (r as f64 + s + o) * dt;
+        busy_s += if per > 0.0 { served_self / per * dt } else { 0.0 };
+        cumulative += reserved_per_step + b.step_cost[i] * scale;
+        let capacity = [res * per / dt, s * per / dt, o * per / dt];
+        recorder.push(i as f64 * dt, trace.rps(i), capacity, trace.arrivals[i], b.external[i], cumulative);
+    }
+    let ext: f64 = b.external.iter().sum();
+    StrategyResult {
+        strategy: "oracle".into(),
+        cost_usd: bill.total(),
+        cost_breakdown_usd: bill,
+        // The bound holds for every strategy dropping no more than the allowance.
+        slo_attainment: if total > 0.0 { (total - b.allowance) / total } else { 1.0 },
+        gpu_hours: paid_s * g / 3600.0,
+        idle_gpu_hours: (paid_s - busy_s).max(0.0) * g / 3600.0,
+        external_share: if total > 0.0 { ext / total } else { 0.0 },
+        timeline: recorder.finish(bill.total()),
+    }
 }
 
 /// Largest reservation worth considering: with `k` replicas free in every step everything is served
@@ -226,13 +313,10 @@ pub fn fractional(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult
 pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> StrategyResult {
     let dt = trace.step_s;
     let r = r as f64;
-    let f = spec.max_spot_fraction.clamp(0.0, 1.0);
-    let k = if f >= 1.0 { f64::INFINITY } else { f / (1.0 - f) };
     let o_max = spec.class(Class::OnDemand).map_or(0.0, |c| c.max as f64);
     let m = (spec.max_replicas as f64).max(r);
     let p_s = spec.replica_usd_per_s(Class::Spot);
     let p_o = spec.replica_usd_per_s(Class::OnDemand);
-    let bundle_spot_share = if k.is_finite() { k / (1.0 + k) } else { 1.0 };
 
     let mut slices: Vec<Slice> = Vec::with_capacity(trace.len() * 3);
     let mut total = 0.0;
@@ -242,20 +326,12 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
         total += a;
         let mu = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]);
         let per = mu * dt; // requests one replica serves in the step
-        let s_max = spot_i as f64;
-        let mut options: Vec<(Kind, f64, f64)> = Vec::with_capacity(5); // (kind, price, cap)
+        let mut options: Vec<(Kind, f64, f64)> = Vec::with_capacity(4); // (kind, price, cap)
         options.push((Kind::Reserved, 0.0, r * per));
-        let s1 = if k.is_finite() { (k * r).min(s_max) } else { s_max }.min(m - r).max(0.0);
+        let s1 = (spot_i as f64).min(m - r).max(0.0);
         options.push((Kind::Spot, p_s * dt / per, s1 * per));
-        let s_rem = s_max - s1;
-        let room = (m - r - s1).max(0.0);
-        let o1 = if k.is_finite() && k > 0.0 { o_max.min(s_rem / k).min(room / (1.0 + k)) } else { 0.0 };
-        if o1 > 0.0 {
-            let price = (p_o + k * p_s) * dt / ((1.0 + k) * per);
-            options.push((Kind::Bundle, price, (1.0 + k) * o1 * per));
-        }
-        let o2 = (o_max - o1).min(room - (1.0 + k.min(1e12)) * o1).max(0.0);
-        options.push((Kind::OnDemand, p_o * dt / per, o2 * per));
+        let o1 = o_max.min(m - r - s1).max(0.0);
+        options.push((Kind::OnDemand, p_o * dt / per, o1 * per));
         if spec.external_meets_slo() {
             let cap = spec.external.as_ref().and_then(|e| e.max_rps).map_or(a, |x| (x * dt).min(a));
             options.push((
@@ -315,14 +391,6 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
             Kind::Spot => {
                 bill.spot += cost;
                 capacity[s.step][1] += s.amount / dt;
-                used_replica_s += replicas * dt;
-            }
-            Kind::Bundle => {
-                let spot_cost = p_s * bundle_spot_share / (p_s * bundle_spot_share + p_o * (1.0 - bundle_spot_share));
-                bill.spot += cost * spot_cost;
-                bill.on_demand += cost * (1.0 - spot_cost);
-                capacity[s.step][1] += s.amount / dt * bundle_spot_share;
-                capacity[s.step][2] += s.amount / dt * (1.0 - bundle_spot_share);
                 used_replica_s += replicas * dt;
             }
             Kind::OnDemand => {
