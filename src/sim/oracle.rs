@@ -15,12 +15,16 @@
 //! 3. Spot is never interrupted; it is obtainable up to the most the spot market could have let
 //!    any strategy hold ready in that step (`spot_limits`).
 //! 4. The policy's external `maxShare` is relaxed (the all-external baseline ignores it too); the
-//!    physical limits stay: the external rate limit and latency, class maxima and the pool maximum
-//!    (every strategy but all-external honours those; all-external uses no replicas so they cannot
-//!    bind it). Per-class minimums are dropped, and so is the spot-fraction cap: strategies honour it
-//!    in the replicas they ask for, but the ready mix breaks it whenever spot is ready before the
-//!    on-demand replicas beside it (or they are released first), and a bound on ready replicas must
-//!    hold in those steps too.
+//!    physical limits stay: the external rate limit and latency, class maxima, the pool maximum and
+//!    the spot-fraction cap (every strategy but all-external honours those; all-external uses no
+//!    replicas so they cannot bind it). Per-class minimums are dropped. The cap binds the replicas a
+//!    strategy asks for, not the ready ones (spot can be ready before the on-demand replicas asked
+//!    for beside it); but every replica asked for is billed, ready or not, so a step's bill still
+//!    covers a mix within the cap whose on-demand part may not be serving yet, and the cheapest such
+//!    mix is the one the bounds price. (This assumes, as every strategy here does, that a spot replica
+//!    under an interruption notice is replaced by one asked for.) The start-up bound
+//!    (`oracle_startup.rs`) drops the cap instead: it charges the not-yet-ready replicas' bill as
+//!    start-ups, and counting it twice would not be a bound.
 //! 5. Requests may be dropped up to the SLO target's allowance (`1 − targetAttainment` of all
 //!    requests), choosing globally, with hindsight, the most expensive ones to drop.
 //!
@@ -43,8 +47,9 @@
 //! larger one only adds to the bill; and once `k·p_r·T` alone reaches the best bound found no larger
 //! `k` can do better, which keeps it to a few evaluations on the benchmark traces.
 //!
-//! Per step the LP is: serve `A` requests from reserved (free, up to the commitment), spot (up to the
-//! step's limit and the room under the pool maximum), on-demand, and the external API. These have
+//! Per step the LP is: serve `A` requests from reserved (free, up to the commitment), spot unlocked
+//! by the reserved replicas under the spot-fraction cap, bundles of one on-demand replica with the
+//! `f/(1−f)` spot replicas it unlocks, on-demand alone, and the external API. These bundles have
 //! independent capacities and fixed per-request prices, so filling them cheapest first is optimal.
 
 use super::model::Bill;
@@ -60,6 +65,7 @@ use crate::api::inference_pool::CapacityClassName as Class;
 enum Kind {
     Reserved,
     Spot,
+    Bundle,
     OnDemand,
     External,
 }
@@ -313,10 +319,13 @@ pub fn fractional(trace: &Trace, spec: &SimSpec, spot: &[u32]) -> StrategyResult
 pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> StrategyResult {
     let dt = trace.step_s;
     let r = r as f64;
+    let f = spec.max_spot_fraction.clamp(0.0, 1.0);
+    let k = if f >= 1.0 { f64::INFINITY } else { f / (1.0 - f) };
     let o_max = spec.class(Class::OnDemand).map_or(0.0, |c| c.max as f64);
     let m = (spec.max_replicas as f64).max(r);
     let p_s = spec.replica_usd_per_s(Class::Spot);
     let p_o = spec.replica_usd_per_s(Class::OnDemand);
+    let bundle_spot_share = if k.is_finite() { k / (1.0 + k) } else { 1.0 };
 
     let mut slices: Vec<Slice> = Vec::with_capacity(trace.len() * 3);
     let mut total = 0.0;
@@ -326,12 +335,20 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
         total += a;
         let mu = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]);
         let per = mu * dt; // requests one replica serves in the step
-        let mut options: Vec<(Kind, f64, f64)> = Vec::with_capacity(4); // (kind, price, cap)
+        let s_max = spot_i as f64;
+        let mut options: Vec<(Kind, f64, f64)> = Vec::with_capacity(5); // (kind, price, cap)
         options.push((Kind::Reserved, 0.0, r * per));
-        let s1 = (spot_i as f64).min(m - r).max(0.0);
+        let s1 = if k.is_finite() { (k * r).min(s_max) } else { s_max }.min(m - r).max(0.0);
         options.push((Kind::Spot, p_s * dt / per, s1 * per));
-        let o1 = o_max.min(m - r - s1).max(0.0);
-        options.push((Kind::OnDemand, p_o * dt / per, o1 * per));
+        let s_rem = s_max - s1;
+        let room = (m - r - s1).max(0.0);
+        let o1 = if k.is_finite() && k > 0.0 { o_max.min(s_rem / k).min(room / (1.0 + k)) } else { 0.0 };
+        if o1 > 0.0 {
+            let price = (p_o + k * p_s) * dt / ((1.0 + k) * per);
+            options.push((Kind::Bundle, price, (1.0 + k) * o1 * per));
+        }
+        let o2 = (o_max - o1).min(room - (1.0 + k.min(1e12)) * o1).max(0.0);
+        options.push((Kind::OnDemand, p_o * dt / per, o2 * per));
         if spec.external_meets_slo() {
             let cap = spec.external.as_ref().and_then(|e| e.max_rps).map_or(a, |x| (x * dt).min(a));
             options.push((
@@ -391,6 +408,14 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
             Kind::Spot => {
                 bill.spot += cost;
                 capacity[s.step][1] += s.amount / dt;
+                used_replica_s += replicas * dt;
+            }
+            Kind::Bundle => {
+                let spot_cost = p_s * bundle_spot_share / (p_s * bundle_spot_share + p_o * (1.0 - bundle_spot_share));
+                bill.spot += cost * spot_cost;
+                bill.on_demand += cost * (1.0 - spot_cost);
+                capacity[s.step][1] += s.amount / dt * bundle_spot_share;
+                capacity[s.step][2] += s.amount / dt * (1.0 - bundle_spot_share);
                 used_replica_s += replicas * dt;
             }
             Kind::OnDemand => {

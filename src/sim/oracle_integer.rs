@@ -3,7 +3,7 @@
 //! Any strategy runs a whole number of ready replicas in each step, so the cheapest way to serve
 //! `x` requests in step `t` with whole replicas, `C_t(x) = min_n P(n) + c_ext·(x − n·cap)⁺` (with the
 //! external part within its rate limit, `P(n)` the cheapest spot/on-demand mix of `n` replicas over
-//! the free reservation under the class and pool limits), is at most what it pays in
+//! the free reservation under the spot-fraction cap and class limits), is at most what it pays in
 //! that step. Lead times, interruptions and the M/M/c tail are relaxed as in `oracle.rs`; spot is
 //! limited per step as there (`spot` argument).
 //!
@@ -37,6 +37,7 @@ pub(crate) struct StepBound {
 /// Prices and limits of whole-replica configurations in one step (shared with `oracle_startup.rs`).
 pub(crate) struct Pricing {
     pub r: u32,
+    f: f64,
     /// Spot replicas obtainable in the step.
     pub s_max: u32,
     o_max: u32,
@@ -51,6 +52,7 @@ impl Pricing {
     pub fn new(spec: &SimSpec, dt: f64, r: u32) -> Self {
         Pricing {
             r,
+            f: spec.max_spot_fraction.clamp(0.0, 1.0),
             s_max: spec.class(Class::Spot).map_or(0, |c| c.max),
             o_max: spec.class(Class::OnDemand).map_or(0, |c| c.max),
             m: spec.max_replicas.max(r),
@@ -59,14 +61,22 @@ impl Pricing {
         }
     }
 
-    /// Cheapest (spot, on-demand) counts for `n` replicas, if feasible.
+    /// Cheapest (spot, on-demand) counts for `n` replicas within the spot-fraction cap, if feasible.
     pub fn mix(&self, n: u32) -> Option<(u32, u32)> {
+        self.mix_with(n, (self.f * n as f64 + 1e-9).floor() as u32)
+    }
+
+    /// The same without the spot-fraction cap (for `oracle_startup.rs`, see `oracle.rs`).
+    pub fn mix_uncapped(&self, n: u32) -> Option<(u32, u32)> {
+        self.mix_with(n, u32::MAX)
+    }
+
+    fn mix_with(&self, n: u32, spot_cap: u32) -> Option<(u32, u32)> {
         if n > self.m {
             return None;
         }
-        // The spot-fraction cap binds what a strategy asks for, not what is ready (see `oracle.rs`).
         let extra = n.saturating_sub(self.r);
-        let spot = self.s_max.min(extra);
+        let spot = spot_cap.min(self.s_max).min(extra);
         let od = extra - spot;
         (od <= self.o_max).then_some((spot, od))
     }
@@ -75,7 +85,7 @@ impl Pricing {
         (0..=self.m).rev().find(|&n| self.mix(n).is_some()).unwrap_or(0)
     }
 
-    pub fn price(&self, n: u32) -> f64 {
+    fn price(&self, n: u32) -> f64 {
         self.mix(n).map_or(f64::INFINITY, |(s, o)| s as f64 * self.p_s + o as f64 * self.p_o)
     }
 }

@@ -12,8 +12,8 @@
 //! `V_t(p) = g_t(p) + min_q (V_{t−1}(q) + σ·(p − q)⁺)`
 //!
 //! with `g_t(p)` the cheapest cost of step `t` with the reservation and `p` paid replicas ready (their
-//! cheapest spot/on-demand mix under the step's spot limit and the class and pool maxima, as in
-//! `oracle_integer.rs`; the rest external within its rate limit).
+//! cheapest spot/on-demand mix under the step's spot limit and the class and pool maxima, without the
+//! spot-fraction cap, see `oracle.rs`; the rest external within its rate limit).
 //!
 //! **Why it is a lower bound.** Take any strategy holding `k` reserved replicas and let `p_t` be its
 //! ready paid replicas in step `t`. Its bill in step `t` is at least `g_t(p_t)` (relaxing, as the other
@@ -99,8 +99,11 @@ fn steps(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> (Vec<Step>, u32
     let steps = (0..trace.len())
         .map(|i| {
             pricing.s_max = spot.get(i).copied().unwrap_or(0);
-            let mixes: Vec<Option<(u32, u32, f64)>> =
-                (0..=paid_max).map(|p| pricing.mix(r + p).map(|(s, o)| (s, o, pricing.price(r + p)))).collect();
+            let mixes: Vec<Option<(u32, u32, f64)>> = (0..=paid_max)
+                .map(|p| {
+                    pricing.mix_uncapped(r + p).map(|(s, o)| (s, o, s as f64 * pricing.p_s + o as f64 * pricing.p_o))
+                })
+                .collect();
             let (ext_cap, ext_price) = if ext_ok {
                 let cap = spec.external.as_ref().and_then(|e| e.max_rps).map_or(f64::INFINITY, |x| x * dt);
                 (cap, spec.external_usd_per_request(trace.mean_input[i], trace.mean_output[i]))
@@ -347,7 +350,8 @@ mod tests {
         let spot = spot_everywhere(&s, &t);
         let b = startup_bound(&t, &s, &spot, 0).unwrap();
         let pricing = Pricing::new(&s, 10.0, 0);
-        let full_pool = pricing.price(s.max_replicas) * 360.0;
+        let (spot_n, od_n) = pricing.mix_uncapped(s.max_replicas).unwrap();
+        let full_pool = (f64::from(spot_n) * pricing.p_s + f64::from(od_n) * pricing.p_o) * 360.0;
         assert!((b.cost / full_pool - 1.0).abs() < 1e-6, "{} vs {full_pool}", b.cost);
         let total: f64 = t.arrivals.iter().sum();
         assert!((b.allowance / total - 0.5).abs() < 1e-9, "{}", b.allowance / total);
