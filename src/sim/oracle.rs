@@ -176,7 +176,7 @@ pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Stra
     let mut bill = Bill { reserved: reserved_per_step * trace.len() as f64, ..Bill::default() };
     let g = spec.gpus_per_replica as f64;
     let mut recorder = Recorder::new(trace.len());
-    let Some(b) = startup_bound(trace, spec, spot, r) else {
+    let Some(b) = startup_bound(trace, spec, spot, r, spec.target_attainment) else {
         let mut cumulative = 0.0;
         for i in 0..trace.len() {
             cumulative += reserved_per_step;
@@ -233,6 +233,16 @@ pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Stra
         external_share: if total > 0.0 { ext / total } else { 0.0 },
         timeline: recorder.finish(bill.total()),
     }
+}
+
+/// The start-up bound's cost at the pool's own reservation for strategies that serve at least
+/// `attainment` of the requests in time (any level, not only the policy's target). For checking that
+/// every replay costs at least the bound at its own attainment (`tests/sim.rs`).
+pub fn startup_bound_at(trace: &Trace, spec: &SimSpec, market: &SpotMarket, attainment: f64) -> Option<f64> {
+    let spot = spot_limits(trace, spec, market);
+    let r = spec.reserved_commitment();
+    let reserved = r as f64 * spec.replica_usd_per_s(Class::Reserved) * trace.step_s * trace.len() as f64;
+    startup_bound(trace, spec, &spot, r, attainment).map(|b| reserved + b.cost)
 }
 
 /// Largest reservation worth considering: with `k` replicas free in every step everything is served

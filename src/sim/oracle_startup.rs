@@ -186,9 +186,16 @@ fn solve(
     v.iter().enumerate().fold((f64::INFINITY, 0), |best, (p, &x)| if x < best.0 { (x, p) } else { best })
 }
 
-/// The bound for `r` reserved replicas (the reservation's own bill not included), or `None` when the
-/// pool has more paid states than the path can record (over 255 replicas), or the trace is empty.
-pub(crate) fn startup_bound(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Option<StartupBound> {
+/// The bound for `r` reserved replicas (the reservation's own bill not included) on strategies that
+/// serve at least `attainment` of the requests in time, or `None` when the pool has more paid states
+/// than the path can record (over 254 replicas), or the trace is empty.
+pub(crate) fn startup_bound(
+    trace: &Trace,
+    spec: &SimSpec,
+    spot: &[u32],
+    r: u32,
+    attainment: f64,
+) -> Option<StartupBound> {
     let (steps, paid_max) = steps(trace, spec, spot, r);
     if steps.is_empty() || paid_max >= u8::MAX as u32 {
         return None;
@@ -199,7 +206,7 @@ pub(crate) fn startup_bound(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32)
     // Requests no configuration can serve count against the allowance; where they exceed it (no
     // strategy reaches the target), the bound is for strategies that drop no more than them.
     let forced: f64 = steps.iter().map(|s| s.forced).sum();
-    let allowance = ((1.0 - spec.target_attainment).max(0.0) * total).max(forced);
+    let allowance = ((1.0 - attainment).max(0.0) * total).max(forced);
     let dual = |lambda: f64| solve(&steps, r, paid_max, sigma, lambda, None).0 - lambda * allowance;
     // Golden-section search for the best drop price over 1e-9..1e4 USD per request, in log scale.
     let (mut lo, mut hi) = (-9.0f64, 4.0f64);
@@ -300,7 +307,7 @@ mod tests {
         // Each burst runs one spot replica for 60 s and pays a start-up: the lulls before them (720 s,
         // 1,140 s, 840 s) would cost more.
         let expected = 3.0 * 60.0 * p_s + 3.0 * sigma;
-        let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0).unwrap();
+        let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0, s.target_attainment).unwrap();
         assert!(b.cost <= expected + 1e-9, "{} > {expected}", b.cost);
         assert!(b.cost >= 0.99 * expected, "{} < {expected}", b.cost);
         assert!((b.split[3] - 3.0 * sigma).abs() < 1e-9, "three start-ups: {:?}", b.split);
@@ -317,7 +324,7 @@ mod tests {
         let t = bursts(&s, &[120, 132]);
         let p_s = s.replica_usd_per_s(Class::Spot);
         let expected = start_price(&s) + (60.0 + 60.0 + 60.0) * p_s;
-        let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0).unwrap();
+        let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0, s.target_attainment).unwrap();
         assert!(b.cost <= expected + 1e-9 && b.cost >= 0.99 * expected, "{} vs {expected}", b.cost);
     }
 
@@ -329,11 +336,11 @@ mod tests {
         let s = spec();
         let p_s = s.replica_usd_per_s(Class::Spot);
         let t = bursts(&s, &[0]);
-        let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0).unwrap();
+        let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0, s.target_attainment).unwrap();
         let expected = 60.0 * p_s;
         assert!(b.cost <= expected + 1e-9 && b.cost >= 0.99 * expected, "{} vs {expected}", b.cost);
         let t = bursts(&s, &[60]);
-        let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0).unwrap();
+        let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0, s.target_attainment).unwrap();
         let expected = 60.0 * p_s + (130.0 * p_s).min(start_price(&s));
         assert!(b.cost <= expected + 1e-9 && b.cost >= 0.99 * expected, "{} vs {expected}", b.cost);
     }
@@ -348,7 +355,7 @@ mod tests {
         let per = s.replica_saturation_rps(t.mean_input[0], t.mean_output[0]) * 10.0;
         t.arrivals.iter_mut().for_each(|a| *a = 24.0 * per);
         let spot = spot_everywhere(&s, &t);
-        let b = startup_bound(&t, &s, &spot, 0).unwrap();
+        let b = startup_bound(&t, &s, &spot, 0, s.target_attainment).unwrap();
         let pricing = Pricing::new(&s, 10.0, 0);
         let (spot_n, od_n) = pricing.mix_uncapped(s.max_replicas).unwrap();
         let full_pool = (f64::from(spot_n) * pricing.p_s + f64::from(od_n) * pricing.p_o) * 360.0;
