@@ -54,7 +54,7 @@
 
 use super::model::Bill;
 use super::oracle_integer::step_bounds;
-use super::oracle_startup::startup_bound;
+use super::oracle_startup::{start_price, startup_bound};
 use super::run::{Recorder, StrategyResult};
 use super::spec::SimSpec;
 use super::spot::{NOTICE_S, SpotMarket};
@@ -154,59 +154,37 @@ pub fn at_commitment(trace: &Trace, spec: &SimSpec, market: &SpotMarket) -> Stra
 /// two are computed only while the bound is below `cap` (above it, it cannot be the minimum).
 fn highest(trace: &Trace, spec: &SimSpec, spot: &[u32], k: u32, frac: StrategyResult, cap: f64) -> StrategyResult {
     let mut bound = frac;
-    for next in [integer_with, startup_with] {
-        if bound.cost_usd >= cap {
-            break;
-        }
-        let b = next(trace, spec, spot, k);
+    if bound.cost_usd < cap {
+        let b = integer_with(trace, spec, spot, k);
         if b.cost_usd > bound.cost_usd {
             bound = b;
         }
+    }
+    if bound.cost_usd < cap
+        && let Some(b) = startup_with(trace, spec, spot, k)
+        && b.cost_usd > bound.cost_usd
+    {
+        bound = b;
     }
     bound
 }
 
 /// The whole-replica bound with start-ups (`oracle_startup.rs`) with `r` reserved replicas bought
-/// for the whole trace. Where it cannot be computed (a pool of over 254 paid replicas) it is the
-/// reservation's bill alone, which every bound includes and which never wins.
-pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> StrategyResult {
+/// for the whole trace; `None` where it cannot be computed (a pool of over 254 paid replicas).
+pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Option<StrategyResult> {
+    let b = startup_bound(trace, spec, spot, r, spec.target_attainment)?;
     let dt = trace.step_s;
     let reserved_per_step = r as f64 * spec.replica_usd_per_s(Class::Reserved) * dt;
     let total: f64 = trace.arrivals.iter().sum();
     let mut bill = Bill { reserved: reserved_per_step * trace.len() as f64, ..Bill::default() };
     let g = spec.gpus_per_replica as f64;
     let mut recorder = Recorder::new(trace.len());
-    let Some(b) = startup_bound(trace, spec, spot, r, spec.target_attainment) else {
-        let mut cumulative = 0.0;
-        for i in 0..trace.len() {
-            cumulative += reserved_per_step;
-            recorder.push(i as f64 * dt, trace.rps(i), [0.0; 3], trace.arrivals[i], 0.0, cumulative);
-        }
-        return StrategyResult {
-            strategy: "oracle".into(),
-            cost_usd: bill.total(),
-            cost_breakdown_usd: bill,
-            slo_attainment: 0.0,
-            gpu_hours: r as f64 * dt * trace.len() as f64 * g / 3600.0,
-            idle_gpu_hours: 0.0,
-            external_share: 0.0,
-            timeline: recorder.finish(bill.total()),
-        };
-    };
     // The bound is the path's cost plus the priced drops' difference from the allowance; its split is
     // not known, so every variable part is scaled alike (as in `integer_with`). Start-ups are billed to
     // the class whose start-up is the cheapest (the one the bound prices them at).
     let gross: f64 = b.split.iter().sum();
     let scale = if gross > 0.0 { b.cost / gross } else { 0.0 };
-    let spot_starts = [Class::Spot, Class::OnDemand]
-        .iter()
-        .filter_map(|&c| {
-            spec.class(c)
-                .filter(|k| k.max > 0)
-                .map(|k| ((k.node_provision_s + spec.startup_s) * spec.replica_usd_per_s(c), c))
-        })
-        .min_by(|x, y| x.0.total_cmp(&y.0))
-        .is_some_and(|(_, c)| c == Class::Spot);
+    let spot_starts = start_price(spec).is_some_and(|(_, c)| c == Class::Spot);
     bill.spot = (b.split[0] + if spot_starts { b.split[3] } else { 0.0 }) * scale;
     bill.on_demand = (b.split[1] + if spot_starts { 0.0 } else { b.split[3] }) * scale;
     bill.external = b.split[2] * scale;
@@ -222,7 +200,7 @@ pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Stra
         recorder.push(i as f64 * dt, trace.rps(i), capacity, trace.arrivals[i], b.external[i], cumulative);
     }
     let ext: f64 = b.external.iter().sum();
-    StrategyResult {
+    Some(StrategyResult {
         strategy: "oracle".into(),
         cost_usd: bill.total(),
         cost_breakdown_usd: bill,
@@ -232,7 +210,7 @@ pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Stra
         idle_gpu_hours: (paid_s - busy_s).max(0.0) * g / 3600.0,
         external_share: if total > 0.0 { ext / total } else { 0.0 },
         timeline: recorder.finish(bill.total()),
-    }
+    })
 }
 
 /// The start-up bound's cost at the pool's own reservation for strategies that serve at least

@@ -129,16 +129,17 @@ fn steps(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> (Vec<Step>, u32
     (steps, paid_max)
 }
 
-/// Cheapest price of one start-up: the class delay times its price, over the paid classes a pool has.
-fn start_price(spec: &SimSpec) -> f64 {
+/// Cheapest price of one start-up (the class delay times its price, over the paid classes the pool
+/// has) and that class; `None` without paid classes.
+pub(crate) fn start_price(spec: &SimSpec) -> Option<(f64, Class)> {
     [Class::Spot, Class::OnDemand]
-        .iter()
-        .filter_map(|&c| {
+        .into_iter()
+        .filter_map(|c| {
             spec.class(c)
                 .filter(|k| k.max > 0)
-                .map(|k| (k.node_provision_s + spec.startup_s) * spec.replica_usd_per_s(c))
+                .map(|k| ((k.node_provision_s + spec.startup_s) * spec.replica_usd_per_s(c), c))
         })
-        .fold(f64::INFINITY, f64::min)
+        .min_by(|x, y| x.0.total_cmp(&y.0))
 }
 
 /// The programme's optimum at drop price `lambda` and the state it ends in; with `path`, the best
@@ -200,8 +201,7 @@ pub(crate) fn startup_bound(
     if steps.is_empty() || paid_max >= u8::MAX as u32 {
         return None;
     }
-    let sigma = start_price(spec);
-    let sigma = if sigma.is_finite() { sigma } else { 0.0 };
+    let sigma = start_price(spec).map_or(0.0, |(price, _)| price);
     let total: f64 = steps.iter().map(|s| s.arrivals).sum();
     // Requests no configuration can serve count against the allowance; where they exceed it (no
     // strategy reaches the target), the bound is for strategies that drop no more than them.
@@ -302,7 +302,7 @@ mod tests {
         // delay, see the next tests) and be kept: 720 s to the first burst, dearer than a start-up.
         let t = bursts(&s, &[120, 240, 330]);
         let p_s = s.replica_usd_per_s(Class::Spot);
-        let sigma = start_price(&s);
+        let sigma = start_price(&s).unwrap().0;
         assert!((sigma - 480.0 * p_s).abs() < 1e-12, "spot's 480 s delay is the cheapest start-up");
         // Each burst runs one spot replica for 60 s and pays a start-up: the lulls before them (720 s,
         // 1,140 s, 840 s) would cost more.
@@ -323,7 +323,7 @@ mod tests {
         // second start-up (480 s of billing).
         let t = bursts(&s, &[120, 132]);
         let p_s = s.replica_usd_per_s(Class::Spot);
-        let expected = start_price(&s) + (60.0 + 60.0 + 60.0) * p_s;
+        let expected = start_price(&s).unwrap().0 + (60.0 + 60.0 + 60.0) * p_s;
         let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0, s.target_attainment).unwrap();
         assert!(b.cost <= expected + 1e-9 && b.cost >= 0.99 * expected, "{} vs {expected}", b.cost);
     }
@@ -341,7 +341,7 @@ mod tests {
         assert!(b.cost <= expected + 1e-9 && b.cost >= 0.99 * expected, "{} vs {expected}", b.cost);
         let t = bursts(&s, &[60]);
         let b = startup_bound(&t, &s, &spot_everywhere(&s, &t), 0, s.target_attainment).unwrap();
-        let expected = 60.0 * p_s + (130.0 * p_s).min(start_price(&s));
+        let expected = 60.0 * p_s + (130.0 * p_s).min(start_price(&s).unwrap().0);
         assert!(b.cost <= expected + 1e-9 && b.cost >= 0.99 * expected, "{} vs {expected}", b.cost);
     }
 
