@@ -262,7 +262,7 @@ pub(crate) fn startup_bound(
 }
 
 /// Golden-section steps of the search for the drop price: the interval shrinks by 0.618 per step,
-/// from 13 decades to under a thousandth of one.
+/// from 13 decades to under a millionth of one.
 const SEARCH_STEPS: usize = 40;
 
 #[cfg(test)]
