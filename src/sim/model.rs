@@ -316,12 +316,9 @@ impl<'a> Cluster<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::policy;
-    use std::path::Path;
 
     fn spec() -> SimSpec {
-        let (c, p) = policy::parse(Path::new("d"), policy::DEFAULT_POLICY).unwrap();
-        let mut s = SimSpec::from_resources(Path::new("d"), &c, &p).unwrap();
+        let mut s = crate::sim::spec::default_spec();
         s.replica_output_tokens_per_s = None;
         s
     }

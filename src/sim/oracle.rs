@@ -441,12 +441,9 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::policy;
-    use std::path::Path;
 
     fn spec() -> SimSpec {
-        let (c, p) = policy::parse(Path::new("d"), policy::DEFAULT_POLICY).unwrap();
-        SimSpec::from_resources(Path::new("d"), &c, &p).unwrap()
+        crate::sim::spec::default_spec()
     }
 
     fn flat(rps: f64, steps: usize) -> Trace {

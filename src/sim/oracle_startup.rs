@@ -268,13 +268,10 @@ const SEARCH_STEPS: usize = 40;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::policy;
-    use std::path::Path;
 
     /// The default policy without an external API, so that every request needs a replica.
     fn spec() -> SimSpec {
-        let (c, p) = policy::parse(Path::new("d"), policy::DEFAULT_POLICY).unwrap();
-        let mut s = SimSpec::from_resources(Path::new("d"), &c, &p).unwrap();
+        let mut s = crate::sim::spec::default_spec();
         s.external = None;
         s
     }

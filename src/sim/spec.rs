@@ -206,3 +206,10 @@ impl SimSpec {
         self.classes[c as usize].as_ref()
     }
 }
+
+/// The embedded default policy's spec, for the simulator's unit tests.
+#[cfg(test)]
+pub(crate) fn default_spec() -> SimSpec {
+    let (c, p) = super::policy::parse(Path::new("d"), super::policy::DEFAULT_POLICY).expect("embedded policy");
+    SimSpec::from_resources(Path::new("d"), &c, &p).expect("embedded policy")
+}
