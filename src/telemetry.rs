@@ -95,6 +95,8 @@ pub struct Metrics {
     pub usd_per_hour: Family<PoolLabels, Gauge<f64, AtomicU64>>,
     /// Month-to-date spend, USD.
     pub month_to_date_usd: Family<PoolLabels, Gauge<f64, AtomicU64>>,
+    /// Requests per second one replica is believed to serve within the SLO now.
+    pub capacity_rps: Family<PoolLabels, Gauge<f64, AtomicU64>>,
     /// 1 while this replica holds the leader lease.
     pub leader: Gauge,
 }
@@ -122,6 +124,7 @@ impl Metrics {
         let external_share = Family::<PoolLabels, Gauge>::default();
         let usd_per_hour = Family::<PoolLabels, Gauge<f64, AtomicU64>>::default();
         let month_to_date_usd = Family::<PoolLabels, Gauge<f64, AtomicU64>>::default();
+        let capacity_rps = Family::<PoolLabels, Gauge<f64, AtomicU64>>::default();
         let leader = Gauge::default();
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register("reconcile_errors", "Reconciles that failed, by error label", reconcile_errors.clone());
@@ -134,6 +137,11 @@ impl Metrics {
         );
         registry.register("pool_usd_per_hour", "Burn rate in USD per hour", usd_per_hour.clone());
         registry.register("pool_month_to_date_usd", "Month-to-date spend in USD", month_to_date_usd.clone());
+        registry.register(
+            "pool_replica_capacity_requests_per_second",
+            "Requests per second one replica is believed to serve within the SLO (configured, token mix or learned)",
+            capacity_rps.clone(),
+        );
         registry.register("leader", "1 while this replica holds the leader lease", leader.clone());
         Metrics {
             registry,
@@ -144,6 +152,7 @@ impl Metrics {
             external_share,
             usd_per_hour,
             month_to_date_usd,
+            capacity_rps,
             leader,
         }
     }

@@ -80,6 +80,7 @@ prop_compose! {
             gpus_per_replica: gpus,
             replica_rps: rps,
             replica_output_tokens_per_s: tps,
+            replica_prompt_tokens_per_s: None,
             startup_s: startup,
             min_replicas: pool_min.min(max_replicas).min(class_maxes),
             max_replicas,
@@ -97,6 +98,7 @@ prop_compose! {
             idle_s,
             tick_s: 15.0,
             signal_max_age_s: 120.0,
+            signal_window_s: 120.0,
             learn_from_metrics: false,
         }
     }
@@ -173,7 +175,12 @@ prop_compose! {
             idle_since: idle_since.map(|s| NOW - s),
             spot_interruptions: { let mut v: Vec<f64> = interruptions.into_iter().map(|t| NOW - t).collect(); v.sort_by(f64::total_cmp); v },
             last_safe: last_safe.map(|r| (NOW - 600.0, ClassReplicas { reserved: r[0], spot: r[1], on_demand: r[2] }, TrafficWeights::default())),
-            learned_replica_rps: None,
+            capacity_factor: None,
+            capacity_evidence: None,
+            capacity_fell_at: None,
+            capacity_ceiling: None,
+            recent_mix_rps: Vec::new(),
+            recent_load_per_replica: Vec::new(),
             interrupted_seen: 0,
             spot_pending_since: pending.map(|s| NOW - s),
             spot_scarce_until: scarce.map(|s| NOW + s),
@@ -280,6 +287,12 @@ proptest! {
     ) {
         // The budget is left out: a higher external bill may trip it, and Hold then rightly adds nothing.
         config.budget = None;
+        // So is overload evidence: with an overload observed, the capacity per replica is inferred
+        // from the load the replicas were given (`learn::overload_bound`), so more demand at the same
+        // latency is evidence of more capacity and the belief moves with the demand. The property is
+        // about a fixed belief.
+        snapshot.load.latency_s = None;
+        snapshot.load.waiting = None;
         let Some(r) = snapshot.load.request_rate.as_mut() else { return Ok(()) };
         r.at = NOW;
         let low = plan(&config, &snapshot, &memory, NOW);

@@ -270,6 +270,7 @@ fn desired_from_plan_resolves_names_and_namespaces() {
         budget_exceeded: false,
         usd_per_hour: 0.0,
         memory: Memory::default(),
+        capacity: Default::default(),
     };
     let spec: &InferencePoolSpec = &pool.spec;
     let d = Desired::from_plan("inference", spec, &plan);

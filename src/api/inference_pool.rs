@@ -59,6 +59,20 @@ use super::conditions::Condition;
         json_path = ".status.cost.monthToDateUsd",
         description = "Month-to-date spend in USD"
     ),
+    printcolumn(
+        name = "RPS/Replica",
+        type_ = "number",
+        json_path = ".status.capacity.requestsPerSecondPerReplica",
+        description = "Requests per second one replica is believed to serve within the SLO",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Capacity",
+        type_ = "string",
+        json_path = ".status.capacity.source",
+        description = "Where the capacity comes from: configured, token mix, learned",
+        priority = 1
+    ),
     printcolumn(name = "Policy", type_ = "string", json_path = ".spec.costPolicyRef.name", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
@@ -264,22 +278,54 @@ pub enum NodePoolKind {
     MachineDeployment,
 }
 
-/// What one replica sustains within the SLO.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+/// What one replica sustains within the SLO: the operator's starting belief, which the token mix and
+/// (with `learnFromMetrics`) the replicas' observed latency and queue refine every tick.
+///
+/// How to measure it: run vLLM's benchmark (`vllm bench serve`, formerly `benchmark_serving.py`)
+/// against one replica at increasing request rates with your traffic's prompt and output lengths,
+/// and take the highest rate whose latency at the SLO's quantile is still within the SLO. Its report
+/// gives the three figures: request throughput (`requestsPerSecond`), total input tokens per second
+/// (`promptTokensPerSecond`) and output tokens per second (`outputTokensPerSecond`). With both token
+/// rates set, the capacity follows the live token mix: a request costs its prompt tokens over
+/// `promptTokensPerSecond` plus its output tokens over `outputTokensPerSecond` seconds of a replica,
+/// so long prompts (RAG, agents, code assistants) lower it as much as long outputs do.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.tokensPerSecond) && has(self.outputTokensPerSecond))").message("replicaCapacity: set outputTokensPerSecond only; tokensPerSecond is its deprecated older name"))]
 pub struct ReplicaCapacity {
-    /// Requests per second one replica serves within the latency SLO for the expected token mix.
+    /// Requests per second one replica serves within the latency SLO for the token mix it was
+    /// measured with. Used as it is when the token rates below are not set or the live token mix is
+    /// unknown, and as the cap when only one token rate is set.
     #[schemars(range(min = 0.001, max = 100000.0))]
     pub requests_per_second: f64,
-    /// Output tokens per second one replica generates within the SLO. When set, capacity follows the
-    /// live token mix instead of assuming a fixed request size.
+    /// Prompt (prefill) tokens per second one replica processes within the SLO: the benchmark's
+    /// input token throughput at the rate above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.001, max = 100000000.0))]
+    pub prompt_tokens_per_second: Option<f64>,
+    /// Output (decode) tokens per second one replica generates within the SLO: the benchmark's
+    /// output token throughput at the rate above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.001, max = 10000000.0))]
+    pub output_tokens_per_second: Option<f64>,
+    /// Deprecated: the older name of outputTokensPerSecond, still read when that is not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.001, max = 10000000.0))]
     pub tokens_per_second: Option<f64>,
-    /// Refine the two figures above from observed throughput at SLO-compliant latency. The
-    /// configured values stay the starting point and the floor of what is believed.
+    /// Correct the capacity from what the replicas are seen to do: it falls when they are
+    /// overloaded (latency over the SLO, or a queue they cannot clear within it) at the throughput
+    /// they were given, and rises while they serve near the believed capacity with latency and queue
+    /// to spare. The configured figures are the starting point, not a floor; `status.capacity` shows
+    /// the figure believed now and the evidence behind it.
     #[serde(default)]
     pub learn_from_metrics: bool,
+}
+
+impl ReplicaCapacity {
+    /// Output tokens per second, under its current or its deprecated name.
+    pub fn output_tokens(&self) -> Option<f64> {
+        self.output_tokens_per_second.or(self.tokens_per_second)
+    }
 }
 
 /// The HTTPRoute and the two backends whose weights the operator sets.
@@ -555,6 +601,9 @@ pub struct InferencePoolStatus {
     /// Cost now, this month and projected.
     #[serde(default)]
     pub cost: CostStatus,
+    /// The capacity per replica the last plan was made with, where it comes from and its evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityStatus>,
     /// The last plan's decision and the reasons for each change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<Decision>,
@@ -562,6 +611,23 @@ pub struct InferencePoolStatus {
     /// timers, interruption history, the last safe plan).
     #[serde(default)]
     pub planner_state: PlannerState,
+}
+
+/// The capacity per replica believed now.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityStatus {
+    /// Requests per second one replica is believed to serve within the SLO for the current token mix.
+    pub requests_per_second_per_replica: f64,
+    /// What the configuration alone gives for the current token mix, before learning.
+    pub configured_requests_per_second: f64,
+    /// Where the figure comes from: configured, token mix or learned.
+    pub source: String,
+    /// The last evidence behind a learned or observed figure, e.g. "observed latency 31 s exceeds
+    /// the 20 s SLO at 1.80 rps per replica".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub evidence: Option<String>,
 }
 
 /// Size of one node pool.
@@ -660,9 +726,32 @@ pub struct PlannerState {
     /// The last plan made on fresh signals; held while signals are stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_safe: Option<SafePlan>,
-    /// Learned requests per second per replica, when learnFromMetrics is on.
+    /// Learned correction of the configured replica capacity (learnFromMetrics): the believed
+    /// requests per second per replica are the configuration's figure for the live token mix times
+    /// this factor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub learned_requests_per_second: Option<f64>,
+    pub learned_capacity_factor: Option<f64>,
+    /// The last evidence that moved the learned factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub capacity_evidence: Option<String>,
+    /// The replica capacity the configuration gave for each recent tick's token mix, over the
+    /// route's burst window: the planner sizes by the heaviest mix of that window.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub recent_mix_capacity: Vec<TimedRate>,
+    /// Self-hosted requests per second per healthy replica at each recent tick, with the capacity
+    /// believed then: an overload seen now is judged against the last three minutes of them.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub recent_load_per_replica: Vec<TimedLoad>,
+    /// When (RFC 3339) an observed overload last lowered the learned factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_fell_at: Option<String>,
+    /// The learned factor at 90% of the throughput per replica at that overload: the belief probes
+    /// back up no further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_capacity_ceiling: Option<f64>,
     /// Replicas with an interruption notice at the last tick, so a notice is counted once as an
     /// interruption even across a restart.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -677,6 +766,28 @@ pub struct PlannerState {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// A rate at a time.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimedRate {
+    /// When (RFC 3339).
+    pub time: String,
+    /// Requests per second per replica.
+    pub requests_per_second: f64,
+}
+
+/// The load per replica at a time and the capacity believed for it then.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimedLoad {
+    /// When (RFC 3339).
+    pub time: String,
+    /// Self-hosted requests per second per healthy replica.
+    pub requests_per_second: f64,
+    /// Requests per second per replica believed then.
+    pub believed_requests_per_second: f64,
 }
 
 /// Replica counts wanted at a time.

@@ -67,6 +67,7 @@ pub fn references(ns: &str, pool: &InferencePool) -> Desired {
         budget_exceeded: false,
         usd_per_hour: 0.0,
         memory: Memory::default(),
+        capacity: crate::planner::Capacity::default(),
     };
     Desired::from_plan(ns, &pool.spec, &neutral)
 }

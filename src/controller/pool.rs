@@ -345,6 +345,9 @@ fn record_metrics(ctx: &Context, ns: &str, name: &str, plan: &Plan, s: &crate::a
     ctx.metrics.external_share.get_or_create(&pool).set(i64::from(plan.traffic.external_weight));
     ctx.metrics.usd_per_hour.get_or_create(&pool).set(s.cost.usd_per_hour);
     ctx.metrics.month_to_date_usd.get_or_create(&pool).set(s.cost.month_to_date_usd);
+    if plan.capacity.rps > 0.0 {
+        ctx.metrics.capacity_rps.get_or_create(&pool).set(plan.capacity.rps);
+    }
 }
 
 /// The planner's reason for the change a command carries out.

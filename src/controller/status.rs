@@ -10,7 +10,7 @@ use crate::actuate::FIELD_MANAGER;
 use crate::api::conditions::{Condition, ConditionStatus, set_condition, types};
 use crate::api::cost_policy::Mode;
 use crate::api::inference_pool::{
-    CapacityClassName, Decision, InferencePool, InferencePoolStatus, NodePoolSize, PlannerState,
+    CapacityClassName, CapacityStatus, Decision, InferencePool, InferencePoolStatus, NodePoolSize, PlannerState,
 };
 use crate::planner::Plan;
 
@@ -34,6 +34,11 @@ pub struct Outcome<'a> {
     pub cost: crate::api::inference_pool::CostStatus,
     /// Whether the cluster is still moving towards the plan.
     pub progressing: bool,
+}
+
+/// Three decimals: status diffs stay small and `kubectl get -o yaml` stays readable.
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 fn cond(status: bool) -> ConditionStatus {
@@ -65,6 +70,13 @@ pub fn build(pool: &InferencePool, out: &Outcome<'_>, now: &str) -> InferencePoo
         })
         .collect();
     s.cost = out.cost.clone();
+    let capacity = &out.plan.capacity;
+    s.capacity = (capacity.rps > 0.0).then(|| CapacityStatus {
+        requests_per_second_per_replica: round3(capacity.rps),
+        configured_requests_per_second: round3(capacity.model_rps),
+        source: capacity.source.as_str().to_string(),
+        evidence: capacity.evidence.clone(),
+    });
     s.planner_state = PlannerState::from(&out.plan.memory);
     let recommended_only = out.mode == Mode::Recommend;
     let mut reasons: Vec<String> = out.plan.changes.iter().map(|c| c.reason.clone()).collect();

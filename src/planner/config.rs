@@ -6,6 +6,10 @@ use crate::api::inference_pool::InferencePool;
 
 use super::{Class, Prices};
 
+/// Seconds of the window over which the default queries read rates and the latency histogram (a
+/// PromQL `[120s]`): what a signal shows now reflects the load over this window.
+pub const SIGNAL_WINDOW_S: u32 = 120;
+
 /// Static configuration of one pool under its policy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolConfig {
@@ -17,6 +21,8 @@ pub struct PoolConfig {
     pub replica_rps: f64,
     /// Output tokens per second one replica generates within the SLO, if known.
     pub replica_output_tokens_per_s: Option<f64>,
+    /// Prompt tokens per second one replica processes within the SLO, if known.
+    pub replica_prompt_tokens_per_s: Option<f64>,
     /// Seconds from asking for a replica to it serving, when its node exists.
     pub startup_s: f64,
     /// Fewest replicas over all classes.
@@ -51,7 +57,11 @@ pub struct PoolConfig {
     pub tick_s: f64,
     /// Signals older than this are stale.
     pub signal_max_age_s: f64,
-    /// Refine the replica capacity from observed throughput within the SLO (`learn.rs`).
+    /// Seconds over which the signals average what they show ([`SIGNAL_WINDOW_S`] for the
+    /// operator's queries, 0 in the simulator, whose signals are the step's own): an overload seen
+    /// now may come from any load within it (`learn.rs`).
+    pub signal_window_s: f64,
+    /// Correct the replica capacity from the replicas' observed latency and queue (`learn.rs`).
     pub learn_from_metrics: bool,
 }
 
@@ -155,8 +165,11 @@ impl PoolConfig {
         }
         let rps = p.replica_capacity.requests_per_second;
         check("InferencePool", &pname, "spec.replicaCapacity.requestsPerSecond", rps, rps > 0.0, "must be > 0")?;
-        if let Some(t) = p.replica_capacity.tokens_per_second {
-            check("InferencePool", &pname, "spec.replicaCapacity.tokensPerSecond", t, t > 0.0, "must be > 0")?;
+        if let Some(t) = p.replica_capacity.output_tokens() {
+            check("InferencePool", &pname, "spec.replicaCapacity.outputTokensPerSecond", t, t > 0.0, "must be > 0")?;
+        }
+        if let Some(t) = p.replica_capacity.prompt_tokens_per_second {
+            check("InferencePool", &pname, "spec.replicaCapacity.promptTokensPerSecond", t, t > 0.0, "must be > 0")?;
         }
         let slo = c.slo.latency_seconds;
         check("CostPolicy", &cname, "spec.slo.latencySeconds", slo, slo > 0.0, "must be > 0")?;
@@ -241,7 +254,8 @@ impl PoolConfig {
             classes,
             gpus_per_replica: p.gpus_per_replica.max(1),
             replica_rps: rps,
-            replica_output_tokens_per_s: p.replica_capacity.tokens_per_second,
+            replica_output_tokens_per_s: p.replica_capacity.output_tokens(),
+            replica_prompt_tokens_per_s: p.replica_capacity.prompt_tokens_per_second,
             startup_s: f64::from(p.startup_seconds),
             min_replicas: p.min_replicas,
             max_replicas: p.max_replicas,
@@ -259,6 +273,7 @@ impl PoolConfig {
             idle_s: f64::from(c.idle_reclaim.idle_seconds),
             tick_s: f64::from(c.tick_seconds),
             signal_max_age_s: f64::from(p.metrics.max_age_seconds),
+            signal_window_s: f64::from(SIGNAL_WINDOW_S),
             learn_from_metrics: p.replica_capacity.learn_from_metrics,
         })
     }

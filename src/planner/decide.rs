@@ -4,6 +4,7 @@
 use crate::api::cost_policy::BudgetAction;
 
 use super::allocate::{self, Bounds};
+use super::capacity::Capacity;
 use super::economics::Economics;
 use super::forecast;
 use super::reasons::{self, Context};
@@ -14,7 +15,14 @@ use super::{Class, Memory, Plan, PoolConfig, Snapshot, TrafficWeights, budget, l
 pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64) -> Plan {
     let mut mem = memory.clone();
     let new_interruptions = spot::record(&mut mem, snapshot, now);
+    if fresh_rate(config, snapshot, now).is_ok() {
+        let window = forecast::burst_window(config.stabilization_s, config.tick_s);
+        Capacity::record(config, &snapshot.load, &mut mem, now, window);
+    }
     let econ = Economics::new(config, snapshot, &mem);
+    if let Ok(rate) = fresh_rate(config, snapshot, now) {
+        learn::record_load(config, &mut mem, snapshot, now, rate, econ.mu);
+    }
     let obs = Observed::new(snapshot);
     match fresh_rate(config, snapshot, now) {
         Ok(rate) => fresh(config, snapshot, mem, &econ, &obs, now, rate, new_interruptions),
@@ -82,6 +90,10 @@ fn fresh(
     rate: f64,
     new_interruptions: u32,
 ) -> Plan {
+    let healthy = obs.healthy();
+    let believed = econ;
+    let (capped, overloaded) = overload_economics(config, snapshot, &mem, econ, obs, now, rate);
+    let econ = capped.as_ref().unwrap_or(econ);
     let (spot_fraction, spot_halved) = spot::fraction(config, &mem);
     let windows = scale_down::windows(config, econ);
     let horizon = Class::ALL
@@ -114,13 +126,13 @@ fn fresh(
     let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max };
     let mut alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
 
-    // Safety net: observed overload is a shortfall whatever the model says (`overload.rs`).
-    let healthy = obs.healthy();
-    let overloaded = overload::detect(config, snapshot, now, rate, f64::from(healthy) * econ.mu);
     // Overload adds a replica only when the external API cannot take the load shed from the replicas:
     // where it can, shedding is enough and whether more replicas pay stays the rent-or-buy decision
     // (otherwise every short spike that lifts the observed latency would buy GPUs).
-    let overload_add = overloaded.is_some() && !can_shed(config, econ, rate, f64::from(healthy) * econ.mu);
+    // Where the overload lowered μ, `allocate` above has already bought for what the replicas really
+    // serve; the extra replica is for an overload that shows no figure to go by.
+    let overload_add =
+        overloaded.is_some() && capped.is_none() && !can_shed(config, econ, rate, f64::from(healthy) * econ.mu);
     if overloaded.is_some() {
         raise_for_overload(config, &bounds, obs, overload_add, &mut alloc.replicas);
     }
@@ -229,7 +241,7 @@ fn fresh(
 
     mem.last_safe = Some((now, scale_down::to_class(target), weights));
     // What this tick showed of the replicas' capacity counts from the next tick on.
-    mem.learned_replica_rps = learn::update(config, snapshot, mem.learned_replica_rps, now, rate);
+    learn::update(config, snapshot, &believed.capacity, overloaded.as_ref(), &mut mem, now, rate);
     let ctx = Context {
         config,
         econ,
@@ -259,7 +271,33 @@ fn fresh(
     };
     let changes = reasons::changes(&ctx);
     let summary = reasons::summary(&ctx, usd_per_hour);
-    finish(config, target, weights, changes, summary, false, budget_exceeded, usd_per_hour, mem)
+    finish(config, target, weights, changes, summary, false, budget_exceeded, usd_per_hour, mem, &econ.capacity)
+}
+
+/// Safety net: observed overload is a shortfall whatever the model says (`overload.rs`). With
+/// `learnFromMetrics`, what it shows a replica to serve caps μ for this whole tick
+/// (`learn::overload_bound`; learning keeps it for the next), so the replicas bought, where they are the
+/// cheaper way or the API cannot take the excess, the share shed, the burn and the reasons all follow
+/// what the replicas really do. Without learning the configured capacity is trusted: the overload
+/// sheds load and adds a replica only where the API cannot take it (`raise_for_overload`). Returns
+/// the capped economics (`None` when nothing capped μ) and the overload.
+fn overload_economics(
+    config: &PoolConfig,
+    snapshot: &Snapshot,
+    memory: &Memory,
+    econ: &Economics,
+    obs: &Observed,
+    now: f64,
+    rate: f64,
+) -> (Option<Economics>, Option<overload::Overload>) {
+    let healthy = obs.healthy();
+    let overloaded = overload::detect(config, snapshot, now, rate, f64::from(healthy) * econ.mu);
+    let capped = overloaded
+        .as_ref()
+        .filter(|_| config.learn_from_metrics)
+        .and_then(|o| learn::overload_bound(config, snapshot, memory, now, o, healthy, econ.mu))
+        .map(|(rps, why)| econ.capped(rps, why));
+    (capped, overloaded)
 }
 
 /// Whether the external API can take what the overload net sheds: everything above the replicas' kept
@@ -337,7 +375,7 @@ fn stale(
     let usd_per_hour = econ.gpu_usd_per_hour(target);
     let budget_exceeded = over || budget::exceeds(allowance, usd_per_hour);
     let (changes, summary) = reasons::stale(config, obs, &target, snapshot.traffic, weights, &why, usd_per_hour);
-    finish(config, target, weights, changes, summary, true, budget_exceeded, usd_per_hour, mem)
+    finish(config, target, weights, changes, summary, true, budget_exceeded, usd_per_hour, mem, &econ.capacity)
 }
 
 fn ext_usd_per_hour(econ: &Economics, ext_rps: f64) -> f64 {
@@ -358,8 +396,12 @@ fn burn(config: &PoolConfig, econ: &Economics, obs: &Observed, rates: Option<(f6
 /// What `replicas` would cost per hour once ready, priced as [`plan`] prices its own `usd_per_hour`:
 /// for the ledger's projections, the simulator and checks that additions stay within budget.
 pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64, replicas: [u32; 3]) -> f64 {
-    let econ = Economics::new(config, snapshot, memory);
+    let believed = Economics::new(config, snapshot, memory);
     let obs = Observed::new(snapshot);
+    let capped = fresh_rate(config, snapshot, now)
+        .ok()
+        .and_then(|rate| overload_economics(config, snapshot, memory, &believed, &obs, now, rate).0);
+    let econ = capped.unwrap_or(believed);
     let rates = fresh_rate(config, snapshot, now).ok().map(|rate| {
         let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
         let fc = forecast::forecast(&snapshot.load.history, now, rate, 0.0, 0.0, burst, 0.0);
@@ -396,8 +438,10 @@ fn finish(
     budget_exceeded: bool,
     usd_per_hour: f64,
     memory: Memory,
+    capacity: &super::capacity::Capacity,
 ) -> Plan {
     Plan {
+        capacity: capacity.clone(),
         replicas: scale_down::to_class(target),
         node_pool_gpus: node_pool_gpus(config, target),
         traffic,

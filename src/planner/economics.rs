@@ -2,6 +2,7 @@
 //! utilisation and the two ski-rental horizons (when to buy a replica for new load, how long to keep
 //! an idle one).
 
+use super::capacity::Capacity;
 use super::{Class, Memory, PoolConfig, Snapshot};
 
 /// The numbers every other step works with, computed once per tick.
@@ -9,6 +10,8 @@ use super::{Class, Memory, PoolConfig, Snapshot};
 pub struct Economics {
     /// Requests per second one replica serves within the SLO (μ) for the current token mix.
     pub mu: f64,
+    /// Where μ comes from, for the reasons and status.
+    pub capacity: Capacity,
     /// USD per external request for the current token mix; `None` when the token mix is unknown.
     pub ext_cost_per_request: Option<f64>,
     /// Whether the external API can take load at all (configured, and data may leave).
@@ -23,26 +26,14 @@ pub struct Economics {
 }
 
 impl Economics {
-    /// Derive the tick's economics. μ is the configured requests per second, lowered when the pool
-    /// states output tokens per second and the live mean output is longer than that rate allows
-    /// (tps / mean output). It is never raised by the token mix: output tokens per second says nothing
-    /// about prompt (prefill) work, so short outputs with long prompts would otherwise look far cheaper
-    /// to serve than they are. Learned throughput (`learn.rs`) only ever raises it.
+    /// Derive the tick's economics from the capacity believed this tick (`capacity.rs`: the
+    /// configuration, the live token mix and what was learned).
     pub fn new(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory) -> Economics {
         let load = &snapshot.load;
+        let capacity = Capacity::believe(config, load, memory);
+        let mu =
+            if capacity.rps.is_finite() && capacity.rps > 0.0 { capacity.rps } else { config.replica_rps.max(1e-9) };
         let mean_out = load.mean_output_tokens.map(|s| s.value).filter(|v| v.is_finite() && *v > 0.0);
-        let mut mu = match (config.replica_output_tokens_per_s, mean_out) {
-            (Some(tps), Some(out)) => config.replica_rps.min(tps / out),
-            _ => config.replica_rps,
-        };
-        // Learned capacity (`learn.rs`) scales the configured figures: what the replicas were seen to
-        // serve over what was configured, applied after the token mix so a mix with longer outputs
-        // still lowers μ.
-        if let Some(l) = memory.learned_replica_rps.filter(|l| l.is_finite() && *l > config.replica_rps) {
-            mu *= l / config.replica_rps;
-        }
-        let mu = if mu.is_finite() && mu > 0.0 { mu } else { config.replica_rps.max(1e-9) };
-
         let mean_in = load.mean_input_tokens.map(|s| s.value).filter(|v| v.is_finite() && *v >= 0.0);
         let ext_cost_per_request = match (mean_in, mean_out) {
             (Some(i), Some(o)) => Some(
@@ -55,12 +46,18 @@ impl Economics {
         let lead_s = Class::ALL.map(|c| config.class(c).map_or(0.0, |cc| cc.node_provision_s) + config.startup_s);
         Economics {
             mu,
+            capacity,
             ext_cost_per_request,
             external: config.external_path().is_some(),
             external_meets_slo: config.external_path().is_some_and(|e| e.latency_s <= config.slo_latency_s),
             replica_hour,
             lead_s,
         }
+    }
+
+    /// The same economics with μ lowered to what an observed overload shows (`learn::overload_bound`).
+    pub fn capped(&self, rps: f64, evidence: String) -> Economics {
+        Economics { mu: rps, capacity: self.capacity.capped(rps, evidence), ..self.clone() }
     }
 
     /// Whether the external API may replace self-hosted capacity (not only take overflow).

@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use crate::api::inference_pool::{PlannerState, SafePlan, TimedReplicas};
+use crate::api::inference_pool::{PlannerState, SafePlan, TimedLoad, TimedRate, TimedReplicas};
 
 use super::Memory;
 
@@ -34,6 +34,14 @@ pub fn from_rfc3339(field: &'static str, s: &str) -> Result<f64, MemoryError> {
     Ok(ts.as_millisecond() as f64 / 1000.0)
 }
 
+fn timed(points: &[(f64, f64)]) -> Vec<TimedRate> {
+    points.iter().map(|(t, r)| TimedRate { time: to_rfc3339(*t), requests_per_second: *r }).collect()
+}
+
+fn untimed(field: &'static str, points: &[TimedRate]) -> Result<Vec<(f64, f64)>, MemoryError> {
+    points.iter().map(|r| Ok((from_rfc3339(field, &r.time)?, r.requests_per_second))).collect()
+}
+
 impl From<&Memory> for PlannerState {
     fn from(m: &Memory) -> Self {
         PlannerState {
@@ -45,7 +53,20 @@ impl From<&Memory> for PlannerState {
             idle_since: m.idle_since.map(to_rfc3339),
             spot_interruptions: m.spot_interruptions.iter().map(|t| to_rfc3339(*t)).collect(),
             last_safe: m.last_safe.map(|(t, replicas, traffic)| SafePlan { time: to_rfc3339(t), replicas, traffic }),
-            learned_requests_per_second: m.learned_replica_rps,
+            learned_capacity_factor: m.capacity_factor,
+            capacity_evidence: m.capacity_evidence.clone(),
+            capacity_fell_at: m.capacity_fell_at.map(to_rfc3339),
+            learned_capacity_ceiling: m.capacity_ceiling,
+            recent_load_per_replica: m
+                .recent_load_per_replica
+                .iter()
+                .map(|(t, r, b)| TimedLoad {
+                    time: to_rfc3339(*t),
+                    requests_per_second: *r,
+                    believed_requests_per_second: *b,
+                })
+                .collect(),
+            recent_mix_capacity: timed(&m.recent_mix_rps),
             interrupted_seen: m.interrupted_seen,
             spot_pending_since: m.spot_pending_since.map(to_rfc3339),
             spot_scarce_until: m.spot_scarce_until.map(to_rfc3339),
@@ -75,7 +96,22 @@ impl TryFrom<&PlannerState> for Memory {
             idle_since,
             spot_interruptions,
             last_safe,
-            learned_replica_rps: s.learned_requests_per_second,
+            capacity_factor: s.learned_capacity_factor,
+            capacity_evidence: s.capacity_evidence.clone(),
+            capacity_fell_at: s.capacity_fell_at.as_deref().map(|t| from_rfc3339("capacityFellAt", t)).transpose()?,
+            capacity_ceiling: s.learned_capacity_ceiling,
+            recent_mix_rps: untimed("recentMixCapacity.time", &s.recent_mix_capacity)?,
+            recent_load_per_replica: s
+                .recent_load_per_replica
+                .iter()
+                .map(|l| {
+                    Ok((
+                        from_rfc3339("recentLoadPerReplica.time", &l.time)?,
+                        l.requests_per_second,
+                        l.believed_requests_per_second,
+                    ))
+                })
+                .collect::<Result<Vec<_>, MemoryError>>()?,
             interrupted_seen: s.interrupted_seen,
             spot_pending_since: s
                 .spot_pending_since
@@ -104,7 +140,12 @@ mod tests {
             idle_since: Some(1_700_000_100.0),
             spot_interruptions: vec![1_700_000_200.25],
             last_safe: Some((1_700_000_300.0, r, TrafficWeights { self_hosted_weight: 80, external_weight: 20 })),
-            learned_replica_rps: Some(2.5),
+            capacity_factor: Some(0.4),
+            capacity_evidence: Some("latency 31 s > SLO 20 s at 1.80 rps per replica".into()),
+            capacity_fell_at: Some(1_700_000_500.0),
+            capacity_ceiling: Some(0.36),
+            recent_mix_rps: vec![(1_700_000_600.0, 1.25)],
+            recent_load_per_replica: vec![(1_700_000_600.0, 2.5, 3.0)],
             interrupted_seen: 2,
             spot_pending_since: Some(1_700_000_400.0),
             spot_scarce_until: Some(1_700_001_000.0),

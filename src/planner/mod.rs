@@ -6,7 +6,7 @@
 //! Unix epoch as `f64` so the simulator can step through weeks of trace quickly.
 //!
 //! One tick of [`plan`], step by step (each step is its own module):
-//! 1. [`economics`]: μ for the live token mix, the external cost per request, the break-even
+//! 1. [`economics`]: μ for the live token mix ([`capacity`]: configured, token rates, learned), the external cost per request, the break-even
 //!    utilisation u* = P_c / (3600 · μ · c_ext) per class, the lead time per class, and the two
 //!    ski-rental horizons: buy a replica that the load would keep at a fraction f of its capacity once
 //!    that load has lasted u* × (lead + window) / (f − u*); keep an unneeded one for lead × (1 + 1/u*).
@@ -28,6 +28,7 @@
 
 pub mod allocate;
 pub mod budget;
+pub mod capacity;
 pub mod config;
 mod decide;
 pub mod economics;
@@ -47,6 +48,7 @@ mod tests;
 #[cfg(test)]
 mod tests_overload;
 
+pub use capacity::{Capacity, CapacitySource};
 pub use config::{BudgetConfig, ClassConfig, ConfigError, ExternalConfig, PoolConfig};
 pub use decide::{node_pool_gpus, plan, usd_per_hour};
 pub use memory::MemoryError;

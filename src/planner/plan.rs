@@ -25,6 +25,8 @@ pub struct Plan {
     pub usd_per_hour: f64,
     /// Memory to keep for the next tick.
     pub memory: Memory,
+    /// The capacity per replica this plan was made with, where it comes from and its evidence.
+    pub capacity: super::capacity::Capacity,
 }
 
 /// One change and why.

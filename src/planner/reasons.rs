@@ -77,7 +77,11 @@ fn up_reason(ctx: &Context, c: Class) -> String {
         ));
     }
     if let Some(why) = &ctx.overload {
-        parts.push(format!("overload: {why}, so the ready replicas serve less than their rating"));
+        if ctx.econ.capacity.source == super::CapacitySource::Learned && ctx.econ.capacity.evidence.is_some() {
+            parts.push(format!("overload: {}", ctx.econ.capacity.describe()));
+        } else {
+            parts.push(format!("overload: {why}, so the ready replicas serve less than their rating"));
+        }
     }
     let horizon = dur(fc.horizon_s);
     if fc.peak_rps > ctx.ready_rps + 1e-9 {
@@ -280,12 +284,8 @@ pub(crate) fn summary(ctx: &Context, usd_per_hour: f64) -> String {
     if ctx.spot_halved {
         s.push_str("; spot share halved (frequent interruptions)");
     }
-    if ctx.econ.mu > ctx.config.replica_rps + 1e-9 {
-        s.push_str(&format!(
-            "; capacity {} rps per replica as observed within the SLO (configured {})",
-            num(ctx.econ.mu),
-            num(ctx.config.replica_rps)
-        ));
+    if ctx.econ.capacity.source != super::CapacitySource::Configured {
+        s.push_str(&format!("; {}", ctx.econ.capacity.describe()));
     }
     if ctx.spot_scarce {
         s.push_str("; spot unavailable, retrying later");

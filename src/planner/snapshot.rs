@@ -100,9 +100,27 @@ pub struct Memory {
     pub spot_interruptions: Vec<f64>,
     /// The last plan made on fresh signals: (time, replicas, weights).
     pub last_safe: Option<(f64, ClassReplicas, TrafficWeights)>,
-    /// Requests per second per replica observed within the SLO, when the pool learns from metrics
-    /// (`learn.rs`); never below the configured capacity.
-    pub learned_replica_rps: Option<f64>,
+    /// Learned correction of the configured capacity (`learn.rs`): the believed requests per second
+    /// per replica are the configuration's figure for the token mix times this factor. `None` is 1.
+    pub capacity_factor: Option<f64>,
+    /// The last evidence that moved `capacity_factor`, for the reasons and status.
+    pub capacity_evidence: Option<String>,
+    /// The capacity the configuration gave for each recent tick's token mix (time, requests per
+    /// second), over the route's burst window: the planner sizes by the heaviest mix of that window as
+    /// it sizes the route by its peak rate (`capacity.rs`).
+    pub recent_mix_rps: Vec<(f64, f64)>,
+    /// Self-hosted requests per second per healthy replica at each recent tick, with the capacity
+    /// believed then (time, rps, believed rps), over [`learn::load_window_s`]: an overload is judged
+    /// against them.
+    ///
+    /// [`learn::load_window_s`]: super::learn::load_window_s
+    pub recent_load_per_replica: Vec<(f64, f64, f64)>,
+    /// When an overload last lowered the factor: it does not rise again for [`learn::HOLD_S`] after.
+    ///
+    /// [`learn::HOLD_S`]: super::learn::HOLD_S
+    pub capacity_fell_at: Option<f64>,
+    /// The factor at 90% of the throughput per replica at that fall: probing back up stops there.
+    pub capacity_ceiling: Option<f64>,
     /// Interruption notices already counted into `spot_interruptions` (the `interrupted` total seen at
     /// the last tick), so a notice that lasts several ticks is counted once (also across restarts:
     /// persisted in status).

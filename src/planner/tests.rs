@@ -28,6 +28,7 @@ pub(crate) fn config() -> PoolConfig {
         gpus_per_replica: 1,
         replica_rps: 5.0,
         replica_output_tokens_per_s: None,
+        replica_prompt_tokens_per_s: None,
         startup_s: 120.0,
         min_replicas: 0,
         max_replicas: 20,
@@ -45,6 +46,7 @@ pub(crate) fn config() -> PoolConfig {
         idle_s: 900.0,
         tick_s: 15.0,
         signal_max_age_s: 120.0,
+        signal_window_s: 120.0,
         learn_from_metrics: false,
     }
 }

@@ -174,7 +174,8 @@ impl QueryParams {
         } else {
             spec.metrics.selector.clone()
         };
-        QueryParams { selector, rate_window: "2m".into(), latency_quantile }
+        let window = crate::planner::config::SIGNAL_WINDOW_S;
+        QueryParams { selector, rate_window: format!("{window}s"), latency_quantile }
     }
 }
 
