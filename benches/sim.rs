@@ -118,8 +118,17 @@ fn main() {
             }
             // The planner again at the commitment `simulate --recommend-reservation` picks on this
             // trace (in-sample): how much of the gap to the oracle is the policy's reservation.
-            let rec = sim::reservation::recommend(Path::new(s.name), &cost_policy, &pool, &trace, &market, 42, None)
-                .expect("reservation");
+            let rec = sim::reservation::recommend(
+                Path::new(s.name),
+                &cost_policy,
+                &pool,
+                &scenario.spec.world,
+                &trace,
+                &market,
+                42,
+                None,
+            )
+            .expect("reservation");
             if let Some(c) = rec.candidate(rec.recommended) {
                 println!(
                     "| {} | {} | hybridscale at {} reserved (recommended) | {:.2} | {:.3}% | {:.2}x | - | - | - |",
@@ -131,11 +140,13 @@ fn main() {
                     c.cost_usd / oracle,
                 );
             }
-            let report = sim::Report {
-                trace: trace.stats(),
-                results: results.into_iter().map(|(r, _)| r).collect(),
-                reservation: None,
-            };
+            let report = sim::Report::new(
+                trace.stats(),
+                results.into_iter().map(|(r, _)| r).collect(),
+                None,
+                scenario.spec.target_attainment,
+                scenario.spec.world.name(),
+            );
             let svg = sim::svg::render(&report, "hybridscale");
             let file = format!("{}-{}.svg", t.name, s.name.replace(['+', '/'], "-"));
             std::fs::write(plots.join(file), svg).expect("write plot");

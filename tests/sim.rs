@@ -200,7 +200,10 @@ fn simulate_with_no_arguments_prints_one_json_object_and_a_plot() {
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("exactly one JSON object");
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["results", "trace"], "the issue's two keys and nothing else");
+    // The trace and the results, with the SLO target they are judged by and the replica world.
+    assert_eq!(keys, ["results", "slo_target", "trace", "world"]);
+    assert_eq!(v["slo_target"], 0.999);
+    assert_eq!(v["world"], "llama-3.1-70b-fp8-4xh100");
     let trace = &v["trace"];
     for k in ["name", "requests", "duration_s", "mean_rps", "peak_rps"] {
         assert!(!trace[k].is_null(), "trace.{k} missing: {trace}");
@@ -212,6 +215,9 @@ fn simulate_with_no_arguments_prints_one_json_object_and_a_plot() {
         for k in ["cost_usd", "slo_attainment", "gpu_hours", "idle_gpu_hours", "external_share"] {
             assert!(r[k].is_number(), "{k} in {r}");
         }
+        // Every cost stands beside whether it met the SLO target.
+        let met = r["slo_attainment"].as_f64().unwrap() >= 0.999;
+        assert_eq!(r["meets_slo_target"].as_bool(), Some(met), "{r}");
         for k in ["reserved", "spot", "on_demand", "external"] {
             assert!(r["cost_breakdown_usd"][k].is_number(), "{k} in {r}");
         }
@@ -219,6 +225,7 @@ fn simulate_with_no_arguments_prints_one_json_object_and_a_plot() {
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("cumulative cost per strategy"));
+    assert!(svg.contains("share of requests within the SLO (target 99.9%, dashed)"));
     // Deterministic: the same inputs give the same figures.
     let again = cli(&["--format", "json"]);
     assert_eq!(out.stdout, again.stdout);

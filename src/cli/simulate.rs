@@ -35,9 +35,19 @@ pub struct Args {
     /// Llama-3.1-70B-on-H100 policy.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// What a replica really serves in the replay, whatever the policy's replicaCapacity believes: a
+    /// built-in profile (llama-3.1-70b-fp8-4xh100, llama-3.1-8b-fp8-1xh100), `rated` (the policy's own
+    /// rating) or a profile file (YAML: name, source, prefillTokensPerSecond, attentionTokens,
+    /// decodeTokensPerSecond, timePerOutputTokenSeconds, kvCacheTokens). Default: the built-in profile
+    /// matching the pool's model and GPUs per replica, else `rated`.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
     /// Multiply every request rate by this factor.
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub rate_scale: f64,
+    /// Make every prompt this many times as long (long-context traffic from a chat trace).
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub prompt_scale: f64,
     /// Stretch the time axis by this factor (same requests over X times the duration).
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub time_scale: f64,
@@ -83,6 +93,10 @@ fn positive(name: &str, v: f64) -> Result<(), Failure> {
 pub fn run(args: Args) -> Result<(), Failure> {
     positive("rate-scale", args.rate_scale)?;
     positive("time-scale", args.time_scale)?;
+    positive("prompt-scale", args.prompt_scale)?;
+    if args.prompt_scale > 1e4 {
+        return Err(Failure::usage(format!("--prompt-scale must be at most 10000, got {}", args.prompt_scale)));
+    }
     positive("step", args.step)?;
     if let Some(m) = args.max_rps {
         positive("max-rps", m)?;
@@ -97,7 +111,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
         None => (PathBuf::from(policy::DEFAULT_POLICY_NAME), policy::DEFAULT_POLICY.to_string()),
     };
     let (cost_policy, pool) = policy::parse(&policy_path, &policy_text)?;
-    let scenario = Scenario::from_resources(&policy_path, &cost_policy, &pool)?;
+    let mut scenario = Scenario::from_resources(&policy_path, &cost_policy, &pool)?;
+    if let Some(p) = &args.profile {
+        scenario = scenario.with_world(sim::profile::World::select(p)?);
+    }
     let tokens = match &args.tokens_from {
         Some(p) => {
             let text = crate::input::read_to_string(p)?;
@@ -118,7 +135,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let trace = match &args.trace {
         Some(p) => loaders::load(p, &opts)?,
         None => sim::default_trace(&opts)?,
-    };
+    }
+    .with_prompts_scaled(args.prompt_scale);
     let market = match &args.spot_trace {
         Some(p) => SpotMarket::load(p)?,
         None if args.spot_interruptions_per_hour > 0.0 => {
@@ -152,6 +170,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             &policy_path,
             &cost_policy,
             &pool,
+            &scenario.spec.world,
             &trace,
             &market,
             args.seed,
@@ -163,7 +182,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    let report = sim::Report { trace: trace.stats(), results, reservation };
+    let report = sim::Report::new(
+        trace.stats(),
+        results,
+        reservation,
+        scenario.spec.target_attainment,
+        scenario.spec.world.name(),
+    );
 
     if let Some(path) = &args.plot {
         let svg = sim::svg::render(&report, "hybridscale");

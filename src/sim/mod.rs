@@ -12,6 +12,7 @@ pub mod oracle;
 mod oracle_integer;
 mod oracle_startup;
 pub mod policy;
+pub mod profile;
 pub mod queueing;
 pub mod report;
 pub mod reservation;
@@ -30,6 +31,7 @@ use crate::api::cost_policy::CostPolicy;
 use crate::api::inference_pool::InferencePool;
 use crate::input::InputError;
 use crate::planner::{PoolConfig, Prices};
+use profile::World;
 
 pub use loaders::{LoadOptions, TokenSample, TraceFormat};
 pub use report::Report;
@@ -62,7 +64,7 @@ pub fn default_trace(opts: &LoadOptions) -> Result<Trace, InputError> {
 /// A pool and its policy, ready to replay: the model's view and the planner's.
 #[derive(Clone, Debug)]
 pub struct Scenario {
-    /// What the model and the baselines use.
+    /// What the model, the oracle and the baselines use (the world is `spec.world`).
     pub spec: SimSpec,
     /// What the planner uses.
     pub config: PoolConfig,
@@ -73,10 +75,21 @@ pub struct Scenario {
 impl Scenario {
     /// From a CostPolicy and an InferencePool; `path` names their file in errors.
     pub fn from_resources(path: &Path, policy: &CostPolicy, pool: &InferencePool) -> Result<Self, InputError> {
-        let spec = SimSpec::from_resources(path, policy, pool)?;
-        let config = PoolConfig::from_resources(policy, pool).map_err(|e| InputError::invalid(path, e.to_string()))?;
+        let mut spec = SimSpec::from_resources(path, policy, pool)?;
+        spec.world = World::for_model(&pool.spec.model, pool.spec.gpus_per_replica);
+        let mut config =
+            PoolConfig::from_resources(policy, pool).map_err(|e| InputError::invalid(path, e.to_string()))?;
+        // The simulated signals are each step's own: nothing lags behind a window.
+        config.signal_window_s = 0.0;
         let prices = Prices::from_resources(policy, pool).map_err(|e| InputError::invalid(path, e.to_string()))?;
         Ok(Scenario { spec, config, prices })
+    }
+
+    /// The same pool in another world: what a replica really serves (`profile.rs`), whatever the
+    /// pool believes.
+    pub fn with_world(mut self, world: World) -> Self {
+        self.spec.world = world;
+        self
     }
 
     /// From a policy file's text.
@@ -141,5 +154,5 @@ pub fn run_all(
         .into_iter()
         .filter_map(|n| run_one(n, trace, scenario, market, seed, progress))
         .collect();
-    Report { trace: trace.stats(), results, reservation: None }
+    Report::new(trace.stats(), results, None, scenario.spec.target_attainment, scenario.spec.world.name())
 }

@@ -319,7 +319,7 @@ mod tests {
 
     fn spec() -> SimSpec {
         let mut s = crate::sim::spec::default_spec();
-        s.replica_output_tokens_per_s = None;
+        s.token_rates = Default::default();
         s
     }
 

@@ -197,7 +197,15 @@ pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Opti
         busy_s += if per > 0.0 { served_self / per * dt } else { 0.0 };
         cumulative += reserved_per_step + b.step_cost[i] * scale;
         let capacity = [res * per / dt, s * per / dt, o * per / dt];
-        recorder.push(i as f64 * dt, trace.rps(i), capacity, trace.arrivals[i], b.external[i], cumulative);
+        recorder.push(
+            i as f64 * dt,
+            trace.rps(i),
+            capacity,
+            trace.arrivals[i],
+            b.external[i],
+            trace.arrivals[i],
+            cumulative,
+        );
     }
     let ext: f64 = b.external.iter().sum();
     Some(StrategyResult {
@@ -209,6 +217,7 @@ pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Opti
         gpu_hours: paid_s * g / 3600.0,
         idle_gpu_hours: (paid_s - busy_s).max(0.0) * g / 3600.0,
         external_share: if total > 0.0 { ext / total } else { 0.0 },
+        meets_slo_target: false,
         timeline: recorder.finish(bill.total()),
     })
 }
@@ -284,7 +293,15 @@ pub fn integer_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Stra
         ext += b.external;
         cumulative += reserved_per_step + b.cost - saving[i];
         let capacity = [b.replicas[0] * cap / dt, b.replicas[1] * cap / dt, b.replicas[2] * cap / dt];
-        recorder.push(i as f64 * dt, trace.rps(i), capacity, trace.arrivals[i], b.external, cumulative);
+        recorder.push(
+            i as f64 * dt,
+            trace.rps(i),
+            capacity,
+            trace.arrivals[i],
+            b.external,
+            trace.arrivals[i],
+            cumulative,
+        );
     }
     StrategyResult {
         strategy: "oracle".into(),
@@ -294,6 +311,7 @@ pub fn integer_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Stra
         gpu_hours: paid_s * g / 3600.0,
         idle_gpu_hours: (paid_s - busy_s).max(0.0) * g / 3600.0,
         external_share: if total > 0.0 { ext / total } else { 0.0 },
+        meets_slo_target: false,
         timeline: recorder.finish(bill.total()),
     }
 }
@@ -423,7 +441,15 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
     let reserved_per_step = r * spec.replica_usd_per_s(Class::Reserved) * dt;
     for i in 0..trace.len() {
         cumulative += step_cost[i] + reserved_per_step;
-        recorder.push(i as f64 * dt, trace.rps(i), capacity[i], trace.arrivals[i], external[i], cumulative);
+        recorder.push(
+            i as f64 * dt,
+            trace.rps(i),
+            capacity[i],
+            trace.arrivals[i],
+            external[i],
+            trace.arrivals[i],
+            cumulative,
+        );
     }
     let ext_total: f64 = external.iter().sum();
     StrategyResult {
@@ -434,6 +460,7 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
         gpu_hours: (reserved_s + used_replica_s) * g / 3600.0,
         idle_gpu_hours: (reserved_s - reserved_used_s).max(0.0) * g / 3600.0,
         external_share: if total > 0.0 { ext_total / total } else { 0.0 },
+        meets_slo_target: false,
         timeline: recorder.finish(bill.total()),
     }
 }

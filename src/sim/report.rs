@@ -13,6 +13,10 @@ use super::trace::TraceStats;
 pub struct Report {
     /// The trace.
     pub trace: TraceStats,
+    /// The policy's SLO target: the share of requests that must be within the latency SLO.
+    pub slo_target: f64,
+    /// What a replica really serves in this replay (`profile.rs`), whatever the pool believes.
+    pub world: String,
     /// One entry per strategy, the oracle last.
     pub results: Vec<StrategyResult>,
     /// The reserved commitment recommended for this trace, when asked for
@@ -22,6 +26,20 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report; each result is marked by whether it reaches `slo_target`.
+    pub fn new(
+        trace: TraceStats,
+        mut results: Vec<StrategyResult>,
+        reservation: Option<Recommendation>,
+        slo_target: f64,
+        world: &str,
+    ) -> Report {
+        for r in &mut results {
+            r.meets_slo_target = r.slo_attainment + 1e-12 >= slo_target;
+        }
+        Report { trace, slo_target, world: world.to_string(), results, reservation }
+    }
+
     /// The oracle's result, if it ran.
     pub fn oracle(&self) -> Option<&StrategyResult> {
         self.results.iter().find(|r| r.strategy == "oracle")
@@ -42,7 +60,7 @@ impl Report {
                     r.strategy.clone(),
                     format!("{:.2}", r.cost_usd),
                     oracle.filter(|o| *o > 0.0).map_or("-".into(), |o| format!("{:.2}x", r.cost_usd / o)),
-                    format!("{:.3}%", r.slo_attainment * 100.0),
+                    format!("{:.3}%{}", r.slo_attainment * 100.0, if r.meets_slo_target { "" } else { " MISS" }),
                     format!("{:.2}", b.reserved),
                     format!("{:.2}", b.spot),
                     format!("{:.2}", b.on_demand),
@@ -72,13 +90,29 @@ impl Report {
     fn title(&self) -> String {
         let t = &self.trace;
         format!(
-            "trace {}: {:.0} requests over {:.1} h, mean {:.2} rps, peak {:.2} rps",
+            "trace {}: {:.0} requests over {:.1} h, mean {:.2} rps, peak {:.2} rps; replica world: {}",
             t.name,
             t.requests,
             t.duration_s / 3600.0,
             t.mean_rps,
-            t.peak_rps
+            t.peak_rps,
+            self.world
         )
+    }
+
+    /// The line under the table: what MISS means, and which strategies missed.
+    fn misses(&self) -> String {
+        let missed: Vec<&str> =
+            self.results.iter().filter(|r| !r.meets_slo_target).map(|r| r.strategy.as_str()).collect();
+        let target = format!("{:.3}%", self.slo_target * 100.0);
+        if missed.is_empty() {
+            format!("every strategy meets the SLO target of {target}\n")
+        } else {
+            format!(
+                "MISS: below the SLO target of {target} ({}); a cost below the target is no saving\n",
+                missed.join(", ")
+            )
+        }
     }
 
     /// A plain aligned table.
@@ -103,6 +137,7 @@ impl Report {
         for r in &rows {
             let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
         }
+        out += &self.misses();
         if let Some(rec) = &self.reservation {
             out += &rec.to_text();
         }
@@ -116,9 +151,45 @@ impl Report {
         for r in self.rows() {
             let _ = writeln!(out, "| {} |", r.join(" | "));
         }
+        out += "\n";
+        out += &self.misses();
         if let Some(rec) = &self.reservation {
             out += &rec.to_text();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::trace::Trace;
+    use super::*;
+
+    #[test]
+    fn a_strategy_below_the_slo_target_is_marked_wherever_its_cost_is_shown() {
+        let result = |name: &str, cost: f64, attained: f64| StrategyResult {
+            strategy: name.into(),
+            cost_usd: cost,
+            cost_breakdown_usd: Default::default(),
+            slo_attainment: attained,
+            gpu_hours: 0.0,
+            idle_gpu_hours: 0.0,
+            external_share: 0.0,
+            meets_slo_target: true,
+            timeline: Default::default(),
+        };
+        let results =
+            vec![result("hybridscale", 10.0, 0.459), result("all-external", 30.0, 1.0), result("oracle", 12.0, 0.999)];
+        let r = Report::new(Trace::flat(1.0, 6, 10.0).stats(), results, None, 0.999, "w");
+        assert_eq!(r.results.iter().map(|r| r.meets_slo_target).collect::<Vec<_>>(), [false, true, true]);
+        let table = r.to_table();
+        assert!(table.contains("45.900% MISS"), "{table}");
+        assert!(!table.contains("100.000% MISS"), "{table}");
+        assert!(table.contains("MISS: below the SLO target of 99.900% (hybridscale)"), "{table}");
+        assert!(r.to_markdown().contains("| 45.900% MISS |"));
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["results"][0]["meets_slo_target"], false);
+        let svg = super::super::svg::render(&r, "hybridscale");
+        assert!(svg.contains("hybridscale $10 45.9% MISS"), "{svg}");
     }
 }

@@ -13,6 +13,7 @@ use std::path::Path;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
+use super::profile::World;
 use super::run::StrategyResult;
 use super::spot::SpotMarket;
 use super::trace::Trace;
@@ -90,25 +91,32 @@ pub fn with_reservation(pool: &InferencePool, reserved: u32) -> InferencePool {
 
 /// Replay hybridscale at commitments from none upwards and recommend the cheapest meeting the
 /// policy's SLO target (or, when none does, the cheapest at least as good as the current one).
-/// `path` names the policy file in errors; `progress` grows by one replay per size tried.
+/// `path` names the policy file in errors; `world` is what a replica really serves (`profile.rs`);
+/// `progress` grows by one replay per size tried.
+#[allow(clippy::too_many_arguments)]
 pub fn recommend(
     path: &Path,
     policy: &CostPolicy,
     pool: &InferencePool,
+    world: &World,
     trace: &Trace,
     market: &SpotMarket,
     seed: u64,
     progress: Option<&ProgressBar>,
 ) -> Result<Recommendation, InputError> {
-    let base = Scenario::from_resources(path, policy, pool)?;
+    let base = Scenario::from_resources(path, policy, pool)?.with_world(world.clone());
     let current = base.spec.reserved_commitment();
     let target = base.spec.target_attainment;
     // More than the trace's peak could ever use is never worth committing to.
     let peak = trace.stats().peak_rps;
-    let most = ((peak / base.spec.replica_rps).ceil() as u32).clamp(current, base.spec.max_replicas.max(current));
+    let slowest = (0..trace.len())
+        .map(|i| base.spec.replica_rps_for(trace.mean_input[i], trace.mean_output[i]))
+        .fold(base.spec.replica_rps, f64::min);
+    let most = ((peak / slowest).ceil() as u32).clamp(current, base.spec.max_replicas.max(current));
 
     let replay = |reserved: u32| -> Result<Candidate, InputError> {
-        let scenario = Scenario::from_resources(path, policy, &with_reservation(pool, reserved))?;
+        let scenario =
+            Scenario::from_resources(path, policy, &with_reservation(pool, reserved))?.with_world(world.clone());
         if let Some(p) = progress {
             p.inc_length(trace.len() as u64);
         }
@@ -237,7 +245,8 @@ mod tests {
         pool.spec.capacity.spot = None;
         pool.spec.external = None;
         let trace = steady(10.0, 24.0);
-        let r = recommend(Path::new("p.yaml"), &policy, &pool, &trace, &SpotMarket::Steady, 1, None).unwrap();
+        let r = recommend(Path::new("p.yaml"), &policy, &pool, &World::Rated, &trace, &SpotMarket::Steady, 1, None)
+            .unwrap();
         assert_eq!(r.current, 1);
         assert!(r.candidates.iter().all(|c| c.cost_usd.is_finite()), "{r:?}");
         let sizes: Vec<u32> = r.candidates.iter().map(|c| c.reserved).collect();
@@ -249,7 +258,7 @@ mod tests {
         }
         // A day of steady load at several replicas' worth, against on-demand at 1.67x the reserved
         // price: every replica the load keeps busy is worth reserving.
-        let mu = 1.0 / (200.0 / 900.0 + 1000.0 / 9000.0);
+        let mu = Scenario::from_resources(Path::new("p"), &policy, &pool).unwrap().spec.replica_rps_for(1000.0, 200.0);
         assert!(r.recommended >= (10.0 / mu) as u32, "{r:?}");
         assert!(r.to_text().contains("<- current"), "{}", r.to_text());
     }

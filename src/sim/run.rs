@@ -33,6 +33,8 @@ pub struct StrategyResult {
     pub idle_gpu_hours: f64,
     /// Share of requests sent to the external API.
     pub external_share: f64,
+    /// Whether `slo_attainment` reaches the policy's target (set by `Report::new`).
+    pub meets_slo_target: bool,
     /// Time series for plots.
     #[serde(skip)]
     pub timeline: Timeline,
@@ -51,6 +53,8 @@ pub struct Timeline {
     pub external_share: Vec<f64>,
     /// Cost so far at the end of the point, USD.
     pub cumulative_usd: Vec<f64>,
+    /// Share of the point's requests served within the SLO.
+    pub attainment: Vec<f64>,
 }
 
 /// Averages per-step values into at most [`TIMELINE_POINTS`] points.
@@ -62,6 +66,7 @@ pub(crate) struct Recorder {
     capacity: [f64; 3],
     arrivals: f64,
     external: f64,
+    within: f64,
     pub(crate) timeline: Timeline,
 }
 
@@ -75,13 +80,24 @@ impl Recorder {
             capacity: [0.0; 3],
             arrivals: 0.0,
             external: 0.0,
+            within: 0.0,
             timeline: Timeline::default(),
         }
     }
 
-    /// Add one step: time, demand (rps), capacity per class (rps), arrivals and external requests,
-    /// and the cost so far.
-    pub(crate) fn push(&mut self, t: f64, demand: f64, capacity: [f64; 3], arrivals: f64, external: f64, cost: f64) {
+    /// Add one step: time, demand (rps), capacity per class (rps), arrivals, external requests and
+    /// requests within the SLO, and the cost so far.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push(
+        &mut self,
+        t: f64,
+        demand: f64,
+        capacity: [f64; 3],
+        arrivals: f64,
+        external: f64,
+        within: f64,
+        cost: f64,
+    ) {
         if self.n == 0 {
             self.start = t;
         }
@@ -92,6 +108,7 @@ impl Recorder {
         }
         self.arrivals += arrivals;
         self.external += external;
+        self.within += within;
         if self.n == self.stride {
             self.flush(cost);
         }
@@ -114,11 +131,13 @@ impl Recorder {
         }
         tl.external_share.push(if self.arrivals > 0.0 { self.external / self.arrivals } else { 0.0 });
         tl.cumulative_usd.push(cost);
+        tl.attainment.push(if self.arrivals > 0.0 { self.within / self.arrivals } else { 1.0 });
         self.n = 0;
         self.demand = 0.0;
         self.capacity = [0.0; 3];
         self.arrivals = 0.0;
         self.external = 0.0;
+        self.within = 0.0;
     }
 }
 
@@ -215,7 +234,7 @@ pub fn replay(
             trace.mean_output[i],
         );
         let capacity = ready_now.map(|r| r as f64 * out.replica_rps);
-        recorder.push(t, trace.rps(i), capacity, out.arrivals, out.external, cluster.bill.total());
+        recorder.push(t, trace.rps(i), capacity, out.arrivals, out.external, out.within, cluster.bill.total());
         if let Some(p) = progress
             && i % 1024 == 0
         {
@@ -232,6 +251,7 @@ pub fn replay(
         gpu_hours: totals.gpu_s / 3600.0,
         idle_gpu_hours: totals.idle_gpu_s / 3600.0,
         external_share: if totals.requests > 0.0 { totals.external / totals.requests } else { 0.0 },
+        meets_slo_target: false,
         timeline: recorder.finish(cluster.bill.total()),
     }
 }

@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
+use super::profile::World;
 use super::queueing;
 use crate::api::cost_policy::CostPolicy;
 use crate::api::inference_pool::{CapacityClassName as Class, InferencePool};
 use crate::input::InputError;
+use crate::planner::capacity::TokenRates;
 
 /// External API latency assumed when the pool does not state one, seconds. Hosted LLM APIs answer
 /// typical chat requests in a few seconds end to end.
@@ -58,8 +60,8 @@ pub struct SimSpec {
     pub max_replicas: u32,
     /// Rated requests per second per replica within the SLO.
     pub replica_rps: f64,
-    /// Rated output tokens per second per replica, when the pool states it.
-    pub replica_output_tokens_per_s: Option<f64>,
+    /// Rated prompt and output tokens per second per replica, where the pool states them.
+    pub token_rates: TokenRates,
     /// The external API, if data may leave the cluster and the pool has one.
     pub external: Option<ExternalSpec>,
     /// Latency SLO, seconds.
@@ -73,8 +75,10 @@ pub struct SimSpec {
     /// Scale-down stabilisation, seconds.
     pub stabilization_s: f64,
     /// Saturation throughput of a replica over its rated throughput (see
-    /// [`queueing::saturation_factor`]).
+    /// [`queueing::saturation_factor`]), for the rated world.
     pub saturation: f64,
+    /// What a replica really serves: the rating, or a measured profile (`profile.rs`).
+    pub world: World,
 }
 
 impl SimSpec {
@@ -126,7 +130,10 @@ impl SimSpec {
             min_replicas: s.min_replicas,
             max_replicas: s.max_replicas,
             replica_rps: s.replica_capacity.requests_per_second,
-            replica_output_tokens_per_s: s.replica_capacity.tokens_per_second,
+            token_rates: TokenRates {
+                prompt: s.replica_capacity.prompt_tokens_per_second,
+                output: s.replica_capacity.output_tokens(),
+            },
             external,
             slo_s: p.slo.latency_seconds,
             target_attainment: p.slo.target_attainment,
@@ -134,6 +141,7 @@ impl SimSpec {
             spare_spot_replicas: p.spot.spare_replicas,
             stabilization_s: p.scale_down.stabilization_seconds as f64,
             saturation: 1.0,
+            world: World::Rated,
         };
         if !(spec.replica_rps > 0.0 && spec.slo_s > 0.0) {
             return Err(InputError::invalid(
@@ -157,8 +165,17 @@ impl SimSpec {
         self.slo_s / 2.0
     }
 
-    /// Requests per second one replica completes at saturation for a token mix.
+    /// Requests per second one replica really completes at saturation for a token mix: the world.
     pub fn replica_saturation_rps(&self, mean_input: f64, mean_output: f64) -> f64 {
+        match &self.world {
+            World::Rated => self.saturation * self.rated_rps_for(mean_input, mean_output),
+            World::Profile(p) => p.saturation_rps(mean_input, mean_output),
+        }
+    }
+
+    /// Requests per second one replica saturates at by the pool's own rating, whatever the world: what
+    /// a team sizing its fleet from `replicaCapacity` would count on.
+    pub fn believed_saturation_rps(&self, mean_input: f64, mean_output: f64) -> f64 {
         self.saturation * self.replica_rps_for(mean_input, mean_output)
     }
 
@@ -172,21 +189,25 @@ impl SimSpec {
         self.gpu_hour_usd[class as usize] * self.gpus_per_replica as f64 / 3600.0
     }
 
-    /// Requests per second one replica really serves within the SLO for a token mix.
-    ///
-    /// Without a token rate the rated request rate holds for every mix. With one, a request costs
-    /// its output tokens at the rated decode rate plus its prompt at ten times that rate. The 10x is
-    /// this simulator's assumption (prefill is compute-bound and processes a whole prompt per
-    /// batch step, decode one token per sequence per step); it is not measured here. It makes long
-    /// prompts (Mooncake, Azure code) cost real capacity even when outputs are short.
+    /// Requests per second one replica serves within the SLO for a token mix by the pool's rating: the
+    /// planner's own formula (`planner::capacity::TokenRates`), the configured figure where the
+    /// rates or the mix say nothing. What the baselines size by.
     pub fn replica_rps_for(&self, mean_input: f64, mean_output: f64) -> f64 {
-        match self.replica_output_tokens_per_s {
-            Some(tps) if tps > 0.0 => {
-                let seconds = mean_output / tps + mean_input / (10.0 * tps);
-                if seconds > 0.0 { 1.0 / seconds } else { self.replica_rps }
-            }
-            _ => self.replica_rps,
-        }
+        self.token_rates.rps(self.replica_rps, Some(mean_input), Some(mean_output)).unwrap_or(self.replica_rps)
+    }
+
+    /// The rated world's requests per second within the SLO for a token mix. As the rating where the
+    /// pool states both token rates or none; with an output rate alone, a request costs its output at
+    /// that rate plus its prompt at ten times that rate: this simulator's assumption for a world with
+    /// no measurement (prefill is compute-bound and processes a whole prompt per batch step, decode
+    /// one token per sequence per step), so long prompts cost real capacity even when outputs are
+    /// short. A measured profile (`profile.rs`) replaces it.
+    fn rated_rps_for(&self, mean_input: f64, mean_output: f64) -> f64 {
+        let rates = match self.token_rates {
+            TokenRates { prompt: None, output: Some(o) } => TokenRates { prompt: Some(10.0 * o), output: Some(o) },
+            r => r,
+        };
+        rates.rps(self.replica_rps, Some(mean_input), Some(mean_output)).unwrap_or(self.replica_rps)
     }
 
     /// USD of one external request of the given size.

@@ -1,6 +1,7 @@
 //! A self-contained SVG of a replay, written by hand (no plotting dependency): demand against the
-//! focus strategy's self-hosted capacity per class, its external share, and the cumulative cost of
-//! every strategy.
+//! focus strategy's self-hosted capacity per class, its external share, the cumulative cost of every
+//! strategy with its SLO attainment beside it (marked MISS below the target: a cheap line that misses
+//! the SLO is no saving), and every strategy's attainment over time against the target.
 
 use std::fmt::Write;
 
@@ -97,6 +98,13 @@ fn hours(t: f64) -> String {
     if t >= 2.0 * 86400.0 { format!("{:.1} d", t / 86400.0) } else { format!("{:.1} h", t / 3600.0) }
 }
 
+/// "99.95%", or "45.9% MISS" below the target.
+fn attained(r: &super::run::StrategyResult) -> String {
+    let pct = r.slo_attainment * 100.0;
+    let pct = if pct >= 99.0 { format!("{pct:.2}%") } else { format!("{pct:.1}%") };
+    if r.meets_slo_target { pct } else { format!("{pct} MISS") }
+}
+
 fn end_time(tl: &Timeline, step_s: f64) -> f64 {
     tl.t.last().map_or(0.0, |t| t + step_s)
 }
@@ -105,7 +113,7 @@ fn end_time(tl: &Timeline, step_s: f64) -> f64 {
 pub fn render(report: &Report, focus: &str) -> String {
     let focus_result = report.results.iter().find(|r| r.strategy == focus).or(report.results.first());
     let mut out = String::new();
-    let h = 3.0 * PANEL_H + 150.0;
+    let h = 4.0 * PANEL_H + 200.0;
     let _ = writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif">"#
@@ -158,7 +166,27 @@ pub fn render(report: &Report, focus: &str) -> String {
     for (i, r) in report.results.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         p3.line(&mut out, &r.timeline.t, &r.timeline.cumulative_usd, color);
-        p3.legend(&mut out, i, &format!("{} ${}", r.strategy, fmt(r.cost_usd)), color);
+        p3.legend(&mut out, i, &format!("{} ${} {}", r.strategy, fmt(r.cost_usd), attained(r)), color);
+    }
+
+    // SLO attainment over time (the oracle is a bound, not a replay: left out), against the target.
+    let p4 = Panel { top: 30.0 + 3.0 * (PANEL_H + 50.0), x_max, y_max: 100.0 };
+    p4.frame(
+        &mut out,
+        &format!("share of requests within the SLO (target {:.1}%, dashed)", report.slo_target * 100.0),
+        "%",
+    );
+    let target = p4.y(report.slo_target * 100.0);
+    let _ = writeln!(
+        out,
+        r##"<line x1="{LEFT}" y1="{target}" x2="{}" y2="{target}" stroke="#000" stroke-dasharray="5,4"/>"##,
+        W - RIGHT
+    );
+    for (i, r) in report.results.iter().enumerate().filter(|(_, r)| r.strategy != "oracle") {
+        let color = COLORS[i % COLORS.len()];
+        let pct: Vec<f64> = r.timeline.attainment.iter().map(|a| a * 100.0).collect();
+        p4.line(&mut out, &r.timeline.t, &pct, color);
+        p4.legend(&mut out, i, &format!("{} {}", r.strategy, attained(r)), color);
     }
     out.push_str("</svg>\n");
     out

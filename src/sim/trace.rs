@@ -35,6 +35,15 @@ pub struct TraceStats {
 }
 
 impl Trace {
+    /// The same requests with every prompt `factor` times as long: long-context traffic (RAG,
+    /// agents, whole files) from a chat trace.
+    pub fn with_prompts_scaled(mut self, factor: f64) -> Trace {
+        for m in &mut self.mean_input {
+            *m *= factor;
+        }
+        self
+    }
+
     /// Number of steps.
     pub fn len(&self) -> usize {
         self.arrivals.len()

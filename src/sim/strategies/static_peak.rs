@@ -1,5 +1,6 @@
 //! static-peak: a fixed fleet of reserved replicas sized, with hindsight, for the trace's busiest
-//! step at the SLO target (the M/M/c tail included), bought as a reservation and kept all the time.
+//! step at the SLO target (the M/M/c tail included) by the pool's rating (a team sizes by what it
+//! believes a replica serves), bought as a reservation and kept all the time.
 //! This is how most teams run a model today.
 
 use super::{Decision, Observation, Strategy};
@@ -18,7 +19,7 @@ impl StaticPeak {
         let mut peak = spec.reserved_commitment().max(1);
         for i in 0..trace.len() {
             let rate = trace.rps(i);
-            let mu = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]);
+            let mu = spec.believed_saturation_rps(trace.mean_input[i], trace.mean_output[i]);
             peak = peak.max(replicas_for(spec, rate, mu, peak));
         }
         StaticPeak { replicas: peak }
