@@ -9,6 +9,7 @@
 
 mod support;
 
+mod capacity;
 mod faults;
 mod handover;
 mod idle;

@@ -277,7 +277,12 @@ impl Env {
         exporter.set_profile(
             ns,
             MODEL,
-            Profile { capacity_rps: setup.replica_rps, base_latency_s: 1.0, gpus_per_pod: 1, fixed_latency_s: None },
+            Profile {
+                capacity_rps: setup.pod_capacity_rps.unwrap_or(setup.replica_rps),
+                base_latency_s: 1.0,
+                gpus_per_pod: 1,
+                fixed_latency_s: None,
+            },
         );
         let prom = Prom::start(&bin, dir.path(), &exporter.addr().to_string()).await;
 

@@ -87,6 +87,10 @@ pub struct Setup {
     pub node_provision_seconds: u32,
     /// Requests per second one replica serves within the SLO (also the exporter's pod capacity).
     pub replica_rps: f64,
+    /// What an exporter pod really completes, when it is not `replica_rps` (a wrong belief).
+    pub pod_capacity_rps: Option<f64>,
+    /// spec.replicaCapacity.learnFromMetrics.
+    pub learn_from_metrics: bool,
     pub spare_spot_replicas: u32,
     pub max_spot_fraction: f64,
     /// spec.metrics.maxAgeSeconds.
@@ -107,6 +111,8 @@ impl Default for Setup {
             startup_seconds: 2,
             node_provision_seconds: 1,
             replica_rps: 5.0,
+            pod_capacity_rps: None,
+            learn_from_metrics: false,
             spare_spot_replicas: 0,
             max_spot_fraction: 1.0,
             signal_max_age_seconds: 15,
@@ -178,7 +184,7 @@ spec:
   model: {MODEL}
   costPolicyRef: {{name: e2e}}
   gpusPerReplica: 1
-  replicaCapacity: {{requestsPerSecond: {rps}}}
+  replicaCapacity: {{requestsPerSecond: {rps}, learnFromMetrics: {learn}}}
   startupSeconds: {startup}
   minReplicas: 0
   maxReplicas: 12
@@ -200,6 +206,7 @@ spec:
     latencySeconds: 5
 "#,
         rps = s.replica_rps,
+        learn = s.learn_from_metrics,
         startup = s.startup_seconds,
         rq = gateway_query("gateway_requests_per_second", ns),
         pq = gateway_query("gateway_prompt_tokens_per_second", ns),
