@@ -55,7 +55,7 @@ pub struct Observation {
     pub policy_totals: ledger::policy::PolicyTotals,
 }
 
-/// The pool's targets with neutral sizes: observation only needs the references.
+/// The pool's targets with neutral sizes: observation only needs the references (and reclaims nothing).
 pub fn references(ns: &str, pool: &InferencePool) -> Desired {
     let neutral = Plan {
         replicas: ClassReplicas::default(),
@@ -68,7 +68,7 @@ pub fn references(ns: &str, pool: &InferencePool) -> Desired {
         usd_per_hour: 0.0,
         memory: Memory::default(),
     };
-    Desired::from_plan(ns, &pool.spec, &neutral)
+    Desired::from_plan(ns, &pool.spec, &neutral, false)
 }
 
 async fn secret(client: &Client, ns: &str, name: &str) -> std::result::Result<Secret, String> {

@@ -267,7 +267,7 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 
     // 5. Apply (writes the cluster), unless the policy only recommends.
     if policy.spec.mode == Mode::Enforce {
-        let desired = Desired::from_plan(&ns, &pool.spec, &plan);
+        let desired = desired(&ns, pool, &config, &plan);
         let decision = decide(&desired, &obs.observed, &InterruptionSignals::default());
         problems.extend(decision.problems.iter().cloned());
         let report = Executor::new(ctx.client.clone()).run_all(&decision.commands).await;
@@ -333,6 +333,12 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
         ctx.written.remember(uid, &new_status);
     }
     Ok(requeue(tick))
+}
+
+/// What the plan asks of the cluster under the policy: the plan resolved against the pool's spec, with
+/// the policy's `idleReclaim.enabled` (when off, no node is reclaimed and hybridscale's cordons are undone).
+fn desired(ns: &str, pool: &InferencePool, config: &PoolConfig, plan: &Plan) -> Desired {
+    Desired::from_plan(ns, &pool.spec, plan, config.idle_reclaim)
 }
 
 fn record_metrics(ctx: &Context, ns: &str, name: &str, plan: &Plan, s: &crate::api::InferencePoolStatus) {
@@ -428,15 +434,77 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 mod tests {
     use super::*;
 
-    fn sample() -> InferencePool {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples/inferencepool.yaml");
-        let text = std::fs::read_to_string(&path).expect("sample pool");
-        serde_saphyr::from_str(&text).expect("sample pool parses")
+    fn sample<T: serde::de::DeserializeOwned>(file: &str) -> T {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples").join(file);
+        let text = std::fs::read_to_string(&path).expect("sample");
+        serde_saphyr::from_str(&text).expect("sample parses")
+    }
+
+    fn sample_pool() -> InferencePool {
+        sample("inferencepool.yaml")
+    }
+
+    fn sample_policy() -> CostPolicy {
+        sample("costpolicy.yaml")
+    }
+
+    /// A spot node of the sample pool that hybridscale cordoned earlier, and one idle node nobody touched.
+    fn spot_nodes() -> crate::actuate::Observed {
+        use crate::actuate::decide::RECLAIM_ANNOTATION;
+        use crate::actuate::{NodeInfo, NodePoolView};
+        let node = |name: &str| NodeInfo {
+            name: name.into(),
+            labels: [("karpenter.sh/nodepool".to_string(), "h100-spot".to_string())].into(),
+            gpus: Some(8),
+            ..Default::default()
+        };
+        let mut ours = node("cordoned-by-us");
+        ours.unschedulable = true;
+        ours.annotations.insert(RECLAIM_ANNOTATION.into(), "true".into());
+        let mut observed = crate::actuate::Observed { nodes: vec![ours, node("idle")], ..Default::default() };
+        observed.node_pools[Class::Spot as usize] = Some(NodePoolView { gpu_limit: Some(16), replicas: None });
+        observed
+    }
+
+    /// Bug: `idleReclaim.enabled: false` never reached the actuator (`Desired` always reclaimed).
+    #[test]
+    fn idle_reclaim_disabled_reclaims_nothing_and_undoes_our_cordons() {
+        let pool = sample_pool();
+        let mut policy = sample_policy();
+        let node_commands = |policy: &CostPolicy| {
+            let config = PoolConfig::from_resources(policy, &pool).expect("sample config");
+            let snapshot = planner::Snapshot {
+                load: Default::default(),
+                prices: planner::Prices::from_resources(policy, &pool).expect("sample prices"),
+                classes: Default::default(),
+                traffic: Default::default(),
+                spend: Default::default(),
+            };
+            let plan = planner::plan(&config, &snapshot, &Memory::default(), 1.0e9);
+            assert_eq!(plan.node_pool_gpus[Class::Spot as usize], 0, "the plan needs no spot node");
+            let d =
+                decide(&desired("inference", &pool, &config, &plan), &spot_nodes(), &InterruptionSignals::default());
+            let mut cmds: Vec<String> = d
+                .commands
+                .iter()
+                .filter(|c| matches!(c, Command::Cordon { .. } | Command::Uncordon { .. } | Command::DeleteNode { .. }))
+                .map(Command::describe)
+                .collect();
+            cmds.sort();
+            cmds
+        };
+        policy.spec.idle_reclaim.enabled = true;
+        let on = node_commands(&policy);
+        assert!(on.iter().any(|c| c.contains("idle")), "enabled: the idle node is reclaimed: {on:?}");
+        policy.spec.idle_reclaim.enabled = false;
+        let off = node_commands(&policy);
+        assert_eq!(off.len(), 1, "disabled: only our cordon is undone: {off:?}");
+        assert!(off[0].to_lowercase().contains("uncordon") && off[0].contains("cordoned-by-us"), "{off:?}");
     }
 
     #[test]
     fn status_writes_do_not_trigger_but_spec_finalizers_and_deletion_do() {
-        let mut pool = sample();
+        let mut pool = sample_pool();
         pool.metadata.generation = Some(3);
         let base = pool_changes(&pool);
 
