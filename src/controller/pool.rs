@@ -26,11 +26,11 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::context::Caches;
-use super::{Context, Error, error::Result, observe, requeue, status};
+use super::{Context, Error, cost, error::Result, observe, requeue, status};
 use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, decide};
 use crate::api::cost_policy::Mode;
 use crate::api::{CostPolicy, InferencePool};
-use crate::ledger::{self, LedgerConfig, Usage};
+use crate::ledger;
 use crate::planner::{self, ChangeKind, Class, Memory, Plan, PoolConfig};
 use crate::telemetry::{PoolClassLabels, PoolLabels, observe_reconcile};
 
@@ -287,26 +287,10 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 
     // 6. Ledger (pure) and status (writes the status subresource).
     let now_ts = (ctx.clock)();
-    let load = &obs.snapshot.load;
-    let ext_share = f64::from(obs.snapshot.traffic.external_weight) / 100.0;
-    let rps = load.request_rate.map_or(0.0, |s| s.value);
-    let usage = Usage {
-        replicas: crate::api::inference_pool::ClassReplicas {
-            reserved: obs.snapshot.classes[Class::Reserved as usize].desired,
-            spot: obs.snapshot.classes[Class::Spot as usize].desired,
-            on_demand: obs.snapshot.classes[Class::OnDemand as usize].desired,
-        },
-        gpus_per_replica: pool.spec.gpus_per_replica,
-        external_input_tokens_per_s: rps * ext_share * load.mean_input_tokens.map_or(0.0, |s| s.value),
-        external_output_tokens_per_s: rps * ext_share * load.mean_output_tokens.map_or(0.0, |s| s.value),
-    };
-    let cost = match ledger::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts, &LedgerConfig::default()) {
-        Ok(a) => a.status,
-        Err(e) => {
-            problems.push(format!("cost ledger: {e}"));
-            prev.cost.clone()
-        }
-    };
+    let usage = cost::usage(&obs.observed, &obs.snapshot.load, obs.snapshot.traffic, pool.spec.gpus_per_replica);
+    let ledger = cost::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts);
+    problems.extend(ledger.problem);
+    let cost = ledger.status;
     let budget = ledger::budget_state(policy.spec.budget.as_ref(), &obs.policy_totals);
     let stale_reason = match (&obs.load, &obs.load_problem) {
         (_, Some(p)) => Some(p.clone()),
