@@ -290,6 +290,9 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let usage = cost::usage(&obs.observed, &obs.snapshot.load, obs.snapshot.traffic, pool.spec.gpus_per_replica);
     let ledger = cost::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts);
     problems.extend(ledger.problem);
+    if let Some(event) = ledger.event {
+        send(ctx, pool, event).await;
+    }
     let cost = ledger.status;
     let budget = ledger::budget_state(policy.spec.budget.as_ref(), &obs.policy_totals);
     let stale_reason = match (&obs.load, &obs.load_problem) {
@@ -371,6 +374,11 @@ async fn publish(ctx: &Context, pool: &InferencePool, cmd: &Command, plan: &Plan
         action: action.into(),
         secondary: None,
     };
+    send(ctx, pool, event).await;
+}
+
+/// Publish an Event about the pool; a failure is logged, never fails the reconcile.
+async fn send(ctx: &Context, pool: &InferencePool, event: KubeEvent) {
     if let Err(e) = ctx.recorder.publish(&event, &pool.object_ref(&())).await {
         tracing::warn!(error = %e, "could not publish event");
     }
