@@ -384,9 +384,18 @@ async fn send(ctx: &Context, pool: &InferencePool, event: KubeEvent) {
     }
 }
 
+/// The weights the finalizer leaves on the route (`route::safe_weights`): traffic may only be left on
+/// the external backend when the policy lets data leave the cluster and gives the API a share. Without
+/// the policy (deleted first) nobody can say whether data may leave, and the route keeps the weights
+/// hybridscale set under it (`None`).
+fn final_weights(ready: u32, policy: Option<&CostPolicy>) -> Option<planner::TrafficWeights> {
+    let external_allowed = policy?.spec.external.effective_max_share() > 0.0;
+    Some(crate::actuate::route::safe_weights(ready, external_allowed))
+}
+
 /// On deletion: leave the route with every request going somewhere that serves. If self-hosted replicas
-/// are ready, all traffic goes to them (the route's state before hybridscale managed it); otherwise it
-/// stays on the external backend. Replicas and node pools are left as they are: deleting a pool must
+/// are ready, or the policy does not let data leave the cluster, all traffic goes to them (the route's
+/// state before hybridscale managed it); otherwise it stays on the external backend. Replicas and node pools are left as they are: deleting a pool must
 /// never take capacity away under live traffic.
 async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let ns = pool.namespace().unwrap_or_default();
@@ -402,12 +411,16 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
         return Ok(Action::await_change());
     };
     let ready = pool.status.as_ref().map_or(0, |s| s.ready_replicas);
-    let mut target = refs.route.clone();
-    target.weights = if ready > 0 {
-        planner::TrafficWeights { self_hosted_weight: 100, external_weight: 0 }
-    } else {
-        planner::TrafficWeights { self_hosted_weight: 0, external_weight: 100 }
+    let policy_name = &pool.spec.cost_policy_ref.name;
+    let policy = ctx
+        .cost_policy(&ns, policy_name)
+        .await
+        .map_err(|source| Error::Observe { what: format!("CostPolicy {ns}/{policy_name}"), source })?;
+    let Some(weights) = final_weights(ready, policy.as_ref()) else {
+        return Ok(Action::await_change());
     };
+    let mut target = refs.route.clone();
+    target.weights = weights;
     if let Ok(Some(rules)) = crate::actuate::route::rules_with_weights(&route, &target) {
         let cmd = Command::SetRouteWeights {
             namespace: ns.clone(),
@@ -456,6 +469,26 @@ mod tests {
         let mut observed = crate::actuate::Observed { nodes: vec![ours, node("idle")], ..Default::default() };
         observed.node_pools[Class::Spot as usize] = Some(NodePoolView { gpu_limit: Some(16), replicas: None });
         observed
+    }
+
+    /// Bug: on deletion the route's final weights ignored `external.allowed: false`.
+    #[test]
+    fn on_deletion_traffic_stays_in_the_cluster_when_data_may_not_leave() {
+        let own = Some(planner::TrafficWeights { self_hosted_weight: 100, external_weight: 0 });
+        let ext = Some(planner::TrafficWeights { self_hosted_weight: 0, external_weight: 100 });
+        let mut policy = sample_policy();
+        assert_eq!(final_weights(0, Some(&policy)), ext, "nothing ready, the API may serve");
+        assert_eq!(final_weights(2, Some(&policy)), own);
+        policy.spec.external.allowed = false;
+        policy.spec.external.max_share = Some(0.0);
+        assert_eq!(final_weights(0, Some(&policy)), own, "data may not leave the cluster");
+        assert_eq!(final_weights(2, Some(&policy)), own);
+        // Allowed, but no share of the traffic: no path outside either.
+        policy.spec.external.allowed = true;
+        assert_eq!(final_weights(0, Some(&policy)), own);
+        // The policy is gone: nobody can say whether data may leave; the route keeps the weights it was
+        // given under the policy.
+        assert_eq!(final_weights(0, None), None);
     }
 
     /// Bug: `idleReclaim.enabled: false` never reached the actuator (`Desired` always reclaimed).
