@@ -84,6 +84,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
     positive("rate-scale", args.rate_scale)?;
     positive("time-scale", args.time_scale)?;
     positive("step", args.step)?;
+    if args.step > sim::limits::MAX_STEP_S {
+        return Err(Failure::usage(format!(
+            "--step must be at most {} seconds, got {}",
+            sim::limits::MAX_STEP_S,
+            args.step
+        )));
+    }
     if let Some(m) = args.max_rps {
         positive("max-rps", m)?;
     }
@@ -119,6 +126,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
         Some(p) => loaders::load(p, &opts)?,
         None => sim::default_trace(&opts)?,
     };
+    let trace_path = args.trace.clone().unwrap_or_else(|| PathBuf::from(&trace.name));
+    sim::limits::check_replay(&trace_path, &trace, &scenario.spec)?;
     let market = match &args.spot_trace {
         Some(p) => SpotMarket::load(p)?,
         None if args.spot_interruptions_per_hour > 0.0 => {
