@@ -309,6 +309,9 @@ fn huge_numbers_on_any_flag_are_one_line_errors_not_hangs() {
         ("--max-rps=-1", "", "--max-rps"),
         ("--spot-interruptions-per-hour", "inf", "--spot-interruptions-per-hour"),
         ("--rate-scale", "20000", "replicas"),
+        // clap's own errors: one line too, without the usage after it.
+        ("--rate-scale", "abc", "invalid float literal"),
+        ("--no-such-flag", "", "unexpected argument"),
     ] {
         let out = if value.is_empty() { cli(&[flag]) } else { cli(&[flag, value]) };
         assert_eq!(out.status.code(), Some(2), "{flag} {value}: {out:?}");

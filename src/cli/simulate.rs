@@ -79,8 +79,25 @@ fn positive(name: &str, v: f64) -> Result<(), Failure> {
     }
 }
 
-/// Run the simulation and print the report.
-pub fn run(args: Args) -> Result<(), Failure> {
+/// Everything a replay needs, read and checked: what [`prepare`] gives [`run`].
+pub struct Replay {
+    /// The policy file's path (or the embedded policy's name).
+    pub policy_path: PathBuf,
+    /// The policy file's CostPolicy.
+    pub cost_policy: crate::api::CostPolicy,
+    /// The policy file's InferencePool.
+    pub pool: crate::api::InferencePool,
+    /// The simulated world and the planner's configuration.
+    pub scenario: Scenario,
+    /// The binned trace, within `sim::limits`.
+    pub trace: sim::Trace,
+    /// Spot availability.
+    pub market: SpotMarket,
+}
+
+/// Check the flags and read every file: bad input of any size is a one-line [`Failure`] here, and a
+/// replay that passes is bounded (`sim::limits`).
+pub fn prepare(args: &Args) -> Result<Replay, Failure> {
     positive("rate-scale", args.rate_scale)?;
     positive("time-scale", args.time_scale)?;
     positive("step", args.step)?;
@@ -135,6 +152,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
         None => SpotMarket::Steady,
     };
+    Ok(Replay { policy_path, cost_policy, pool, scenario, trace, market })
+}
+
+/// Run the simulation and print the report.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let Replay { policy_path, cost_policy, pool, scenario, trace, market } = prepare(&args)?;
 
     let names = sim::strategy_names(&scenario.spec);
     let progress = std::io::stderr().is_terminal().then(|| {
