@@ -91,8 +91,8 @@ mod tests {
         assert!(e.to_string().contains("missing column GeneratedTokens"), "{e}");
     }
 
-    /// Found by fuzzing: a year beyond four digits overflowed the calendar arithmetic (a panic in
-    /// debug builds, a wrong time in release ones).
+    /// Found by reading, and by `tests/fuzz` (`trace_rows_with_extreme_numbers`): a year beyond four
+    /// digits overflowed the calendar arithmetic (a panic in debug builds, a wrong time in release ones).
     #[test]
     fn years_beyond_four_digits_and_huge_token_counts_are_row_errors() {
         let head = "TIMESTAMP,ContextTokens,GeneratedTokens\n";
