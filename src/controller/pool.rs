@@ -26,7 +26,8 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::context::Caches;
-use super::{Context, Error, cost, error::Result, observe, requeue, status};
+use super::error::{DereferenceError, Result};
+use super::{Context, Error, cost, observe, requeue, status};
 use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, decide};
 use crate::api::cost_policy::Mode;
 use crate::api::{CostPolicy, InferencePool};
@@ -212,7 +213,7 @@ pub async fn reconcile(pool: Arc<InferencePool>, ctx: Arc<Context>) -> Result<Ac
     .await
     .map_err(|e| match e {
         kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
+        other => Error::Finalizer(Box::new(other)),
     });
     observe_reconcile(&ctx.metrics, "InferencePool", started.elapsed(), result.as_ref().err().map(Error::metric_label));
     result
@@ -225,15 +226,17 @@ pub fn error_policy(pool: Arc<InferencePool>, error: &Error, _ctx: Arc<Context>)
 }
 
 async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
-    let ns = pool.namespace().ok_or_else(|| Error::Reference("InferencePool has no namespace".into()))?;
+    let ns = pool.namespace().ok_or_else(|| Error::validate("InferencePool has no namespace"))?;
     let name = pool.name_any();
 
     // 1. Dereference (the controller's cache; the cluster when the cache does not have it).
     let policy_name = &pool.spec.cost_policy_ref.name;
-    let policy = match ctx.cost_policy(&ns, policy_name).await? {
+    let dereference =
+        |source: DereferenceError| Error::Dereference { namespace: ns.clone(), name: policy_name.clone(), source };
+    let policy = match ctx.cost_policy(&ns, policy_name).await.map_err(|e| dereference(e.into()))? {
         Some(p) => p,
         None => {
-            let err = Error::PolicyNotFound { namespace: ns.clone(), name: policy_name.clone() };
+            let err = dereference(DereferenceError::NotFound);
             status::write_failure(ctx, pool, &ns, &err).await?;
             return Err(err);
         }
@@ -244,7 +247,7 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let config = match PoolConfig::from_resources(&policy, pool) {
         Ok(c) => c,
         Err(e) => {
-            let err = Error::InvalidConfig(e.to_string());
+            let err = Error::validate(e);
             status::write_failure(ctx, pool, &ns, &err).await?;
             return Err(err);
         }
@@ -406,16 +409,17 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let refs = observe::references(&ns, pool);
     let executor = Executor::new(ctx.client.clone());
     let Some(route) =
-        executor.get_route(&ns, &pool.spec.route.http_route).await.map_err(|e| Error::Apply(e.to_string()))?
+        executor.get_route(&ns, &pool.spec.route.http_route).await.map_err(|e| Error::observe("the HTTPRoute", e))?
     else {
         return Ok(Action::await_change());
     };
     let ready = pool.status.as_ref().map_or(0, |s| s.ready_replicas);
     let policy_name = &pool.spec.cost_policy_ref.name;
-    let policy = ctx
-        .cost_policy(&ns, policy_name)
-        .await
-        .map_err(|source| Error::Observe { what: format!("CostPolicy {ns}/{policy_name}"), source })?;
+    let policy = ctx.cost_policy(&ns, policy_name).await.map_err(|e| Error::Dereference {
+        namespace: ns.clone(),
+        name: policy_name.clone(),
+        source: e.into(),
+    })?;
     let Some(weights) = final_weights(ready, policy.as_ref()) else {
         return Ok(Action::await_change());
     };
@@ -430,7 +434,7 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
             from: crate::actuate::route::current_weights(&route, &target).ok(),
             to: target.weights,
         };
-        executor.run(&cmd).await.map_err(|e| Error::Apply(e.to_string()))?;
+        executor.run(&cmd).await.map_err(|source| Error::Apply { what: cmd.describe(), source })?;
     }
     Ok(Action::await_change())
 }
