@@ -3,13 +3,21 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     hybridscale::tls::install_crypto_provider();
-    // clap prints its own one-line error and usage, and exits with 2, for unknown flags.
-    let cli = hybridscale::cli::Cli::parse();
-    match hybridscale::cli::run(cli) {
+    let result = match hybridscale::cli::parse(std::env::args_os()) {
+        Ok(hybridscale::cli::Parsed::Command(cli)) => hybridscale::cli::run(*cli),
+        Ok(hybridscale::cli::Parsed::Text { text, code: 0 }) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(hybridscale::cli::Parsed::Text { text, code }) => {
+            eprint!("{text}");
+            return ExitCode::from(code);
+        }
+        Err(failure) => Err(failure),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {}", failure.message);

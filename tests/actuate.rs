@@ -1,6 +1,7 @@
 //! Actuation against the sandbox API server over HTTP with the real kube::Client: observe → decide →
 //! execute makes the cluster match a plan, a second pass writes nothing, SSA keeps other managers' fields,
-//! a PodDisruptionBudget's 429 is "retry later" (never forced), and a drained idle node is handed back.
+//! a PodDisruptionBudget's 429 is "retry later" (never forced), a drained idle node is handed back, and
+//! the pool's finalizer leaves the route where the policy allows.
 
 use hybridscale::actuate::decide::RECLAIM_ANNOTATION;
 use hybridscale::actuate::{
@@ -345,4 +346,91 @@ async fn operator_client_does_not_retry_a_refused_eviction() {
     assert_eq!(outcome, Outcome::RetryLater("eviction of inference/shipper refused by a PodDisruptionBudget".into()));
     assert_eq!(creates() - before, 1, "the refused eviction was sent exactly once");
     assert!(Api::<Pod>::namespaced(client.clone(), NS).get_opt("shipper").await.expect("get").is_some());
+}
+
+/// Install the hybridscale CRDs and wait until the server serves both kinds.
+async fn install_hybridscale_crds(client: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    for crd in hybridscale::api::crds() {
+        crds.create(&PostParams::default(), &crd).await.expect("create CRD");
+    }
+    for kind in ["CostPolicy", "InferencePool"] {
+        let gvk = GroupVersionKind::gvk("hybridscale.dev", "v1alpha1", kind);
+        let mut served = false;
+        for _ in 0..100 {
+            if kube::discovery::pinned_kind(client, &gvk).await.is_ok() {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(served, "{kind} served");
+    }
+}
+
+fn sample(file: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples").join(file);
+    hybridscale::input::parse_yaml(&path, &std::fs::read_to_string(&path).expect("sample")).expect("sample parses")
+}
+
+/// Bug 4, through the real finalizer: a pool deleted while no replica is ready left the route on the
+/// external backend even when its policy forbids data leaving the cluster.
+#[tokio::test]
+async fn deleting_a_pool_leaves_the_route_where_its_policy_allows() {
+    use hybridscale::api::{CostPolicy, InferencePool};
+    use hybridscale::controller::{Context, Options, context::system_clock, pool};
+    let (_sb, client, _dir) = start().await;
+    seed(&client).await;
+    install_hybridscale_crds(&client).await;
+    let routes = dynamic(&client, "gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", Some(NS));
+    let weights = |route: &DynamicObject| {
+        let refs = route.data.pointer("/spec/rules/1/backendRefs").cloned().unwrap_or_default();
+        (refs[0]["weight"].as_u64(), refs[1]["weight"].as_u64())
+    };
+    let options = Options {
+        prometheus_url: None,
+        prometheus_token: None,
+        price_file: None,
+        namespace: None,
+        identity: "t".into(),
+    };
+    let ctx = std::sync::Arc::new(Context::new(
+        client.clone(),
+        std::sync::Arc::new(hybridscale::telemetry::Metrics::new()),
+        options,
+        system_clock(),
+    ));
+    let policies = Api::<CostPolicy>::namespaced(client.clone(), NS);
+    let pools = Api::<InferencePool>::namespaced(client.clone(), NS);
+    for (allowed, want) in [(false, (Some(100), Some(0))), (true, (Some(0), Some(100)))] {
+        // The route as hybridscale left it at its last tick: half the traffic outside.
+        let half = json!({"spec": {"rules": [
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/health"}}], "backendRefs": [{"name": "health", "port": 80}]},
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+             "backendRefs": [{"name": "llama-vllm", "port": 8000, "weight": 50}, {"name": "egress", "port": 443, "weight": 50}]}]}});
+        routes.patch("llama", &PatchParams::default(), &Patch::Merge(&half)).await.expect("route at 50/50");
+
+        let mut policy = sample("costpolicy.yaml");
+        policy["metadata"] = json!({"name": format!("p-{allowed}"), "namespace": NS});
+        policy["spec"]["external"] = json!({"allowed": allowed});
+        create(&policies, policy).await;
+        let mut pool = sample("inferencepool.yaml");
+        pool["metadata"] =
+            json!({"name": format!("llama-{allowed}"), "namespace": NS, "finalizers": [pool::FINALIZER]});
+        pool["spec"]["costPolicyRef"]["name"] = json!(format!("p-{allowed}"));
+        pool["spec"]["route"] = json!({"httpRoute": "llama", "ruleIndex": 1,
+            "selfHostedBackend": {"kind": "Service", "name": "llama-vllm", "port": 8000},
+            "externalBackend": {"kind": "Service", "name": "egress", "port": 443}});
+        create(&pools, pool).await;
+        let name = format!("llama-{allowed}");
+        pools.delete(&name, &DeleteParams::default()).await.expect("delete");
+        let deleting = pools.get(&name).await.expect("held by the finalizer");
+        assert!(deleting.metadata.deletion_timestamp.is_some());
+
+        pool::reconcile(std::sync::Arc::new(deleting), ctx.clone()).await.expect("finalizer runs");
+        let route = routes.get("llama").await.expect("route");
+        assert_eq!(weights(&route), want, "external.allowed: {allowed}, no replica ready");
+        assert!(pools.get_opt(&name).await.expect("get").is_none(), "the finalizer is released");
+    }
 }

@@ -301,3 +301,29 @@ fn bad_input_is_one_line_and_exit_2() {
     check(cli(&["--trace", trace.to_str().unwrap()]), "t.csv:3:1");
     check(cli(&["--rate-scale", "0"]), "--rate-scale");
 }
+
+/// Bug 5: `simulate --rate-scale 1e300` ran forever (an overflow panic in debug builds). Huge or
+/// non-finite numbers on any flag are one-line errors with exit code 2, at once.
+#[test]
+fn huge_numbers_on_any_flag_are_one_line_errors_not_hangs() {
+    for (flag, value, needle) in [
+        ("--rate-scale", "1e300", "requests per second"),
+        ("--rate-scale", "inf", "--rate-scale"),
+        ("--rate-scale", "NaN", "--rate-scale"),
+        ("--time-scale", "1e300", "steps"),
+        ("--step", "1e-300", "steps"),
+        ("--step", "1e300", "--step"),
+        ("--max-rps=-1", "", "--max-rps"),
+        ("--spot-interruptions-per-hour", "inf", "--spot-interruptions-per-hour"),
+        ("--rate-scale", "50000", "replicas"),
+        // clap's own errors: one line too, without the usage after it.
+        ("--rate-scale", "abc", "invalid float literal"),
+        ("--no-such-flag", "", "unexpected argument"),
+    ] {
+        let out = if value.is_empty() { cli(&[flag]) } else { cli(&[flag, value]) };
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{flag} {value}: {err}");
+        assert!(err.contains(needle), "{flag} {value}: {err}");
+    }
+}

@@ -169,7 +169,7 @@ fn idle_reclaim_disabled_leaves_idle_nodes_and_undoes_our_cordons() {
     let mut ours = node("n3", "h100-spot", vec![]);
     ours.unschedulable = true;
     ours.annotations.insert(RECLAIM_ANNOTATION.into(), "true".into());
-    let want = desired(1, 8, 80).with_idle_reclaim(false);
+    let want = Desired { reclaim_idle_nodes: false, ..desired(1, 8, 80) };
     let d = decide_default(&want, &observed(1, Some(8), 80, vec![busy, idle, ours]));
     assert_eq!(d.commands, vec![Command::Uncordon { node: "n3".into(), machine: None }]);
 }
@@ -273,7 +273,9 @@ fn desired_from_plan_resolves_names_and_namespaces() {
         capacity: Default::default(),
     };
     let spec: &InferencePoolSpec = &pool.spec;
-    let d = Desired::from_plan("inference", spec, &plan);
+    let d = Desired::from_plan("inference", spec, &plan, true);
+    assert!(d.reclaim_idle_nodes);
+    assert!(!Desired::from_plan("inference", spec, &plan, false).reclaim_idle_nodes);
     assert_eq!(d.workloads.len(), 3);
     assert_eq!(d.workloads[1].target.to_string(), "Deployment inference/llama-70b-spot");
     assert_eq!(d.workloads[1].replicas, 3);

@@ -73,8 +73,9 @@ pub struct Desired {
 
 impl Desired {
     /// Resolve a plan against the pool's spec. Classes the spec does not configure are skipped (the
-    /// planner never gives them replicas).
-    pub fn from_plan(namespace: &str, spec: &InferencePoolSpec, plan: &Plan) -> Self {
+    /// planner never gives them replicas). `reclaim_idle_nodes` is the policy's `idleReclaim.enabled`:
+    /// a required argument, so no caller can leave it at a default the policy did not choose.
+    pub fn from_plan(namespace: &str, spec: &InferencePoolSpec, plan: &Plan, reclaim_idle_nodes: bool) -> Self {
         let mut workloads = Vec::new();
         let mut node_pools = Vec::new();
         for class in Class::ALL {
@@ -116,13 +117,7 @@ impl Desired {
                 external: spec.route.external_backend.clone(),
                 weights: plan.traffic,
             },
-            reclaim_idle_nodes: true,
+            reclaim_idle_nodes,
         }
-    }
-
-    /// Set whether idle nodes are reclaimed (from the CostPolicy's `idleReclaim.enabled`).
-    pub fn with_idle_reclaim(mut self, enabled: bool) -> Self {
-        self.reclaim_idle_nodes = enabled;
-        self
     }
 }

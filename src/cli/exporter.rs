@@ -59,11 +59,41 @@ fn parse_step(s: &str) -> Result<(f64, f64), String> {
     Ok((num(t, "SECONDS")?, num(r, "RPS")?))
 }
 
+/// Most simulated pods: each is rendered on every scrape.
+pub const MAX_REPLICAS: u32 = 10_000;
+
+/// Check every number: a one-line [`Failure`] for anything not finite or beyond what one simulated
+/// model could mean.
+pub fn check(args: &Args) -> Result<(), Failure> {
+    let within = |flag: &str, v: f64, lo_exclusive: bool, max: f64| {
+        let low_ok = if lo_exclusive { v > 0.0 } else { v >= 0.0 };
+        if v.is_finite() && low_ok && v <= max {
+            Ok(())
+        } else {
+            let low = if lo_exclusive { "> 0" } else { ">= 0" };
+            Err(Failure::usage(format!("--{flag} must be a number {low} and <= {max}, got {v}")))
+        }
+    };
+    within("capacity-rps", args.capacity_rps, true, 1.0e6)?;
+    within("base-latency", args.base_latency, false, 3600.0)?;
+    within("rps", args.rps, false, 1.0e9)?;
+    within("input-tokens", args.input_tokens, false, 1.0e8)?;
+    within("output-tokens", args.output_tokens, false, 1.0e8)?;
+    if let Some(r) = args.repeat {
+        within("repeat", r, true, 1.0e9)?;
+    }
+    if args.replicas > MAX_REPLICAS {
+        return Err(Failure::usage(format!("--replicas must be at most {MAX_REPLICAS}, got {}", args.replicas)));
+    }
+    if !(1..=64).contains(&args.gpus_per_pod) {
+        return Err(Failure::usage(format!("--gpus-per-pod must be from 1 to 64, got {}", args.gpus_per_pod)));
+    }
+    Ok(())
+}
+
 /// Serve until interrupted.
 pub fn run(args: Args) -> Result<(), Failure> {
-    if !(args.capacity_rps.is_finite() && args.capacity_rps > 0.0) {
-        return Err(Failure::usage("--capacity-rps must be a positive number"));
-    }
+    check(&args)?;
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::runtime)?;
     runtime.block_on(async move {
         let ex = ModelServerExporter::start(args.listen)
@@ -96,6 +126,31 @@ pub fn run(args: Args) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let argv = ["hybridscale", "exporter"].into_iter().chain(extra.iter().copied());
+        match crate::cli::parse(argv) {
+            Ok(crate::cli::Parsed::Command(crate::cli::Cli { command: crate::cli::Command::Exporter(a) })) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Four billion simulated pods were rendered on every scrape; NaN and infinite loads were served.
+    #[test]
+    fn numbers_beyond_one_simulated_model_are_refused() {
+        assert!(check(&args(&[])).is_ok());
+        for (flag, needle) in [
+            ("--replicas=4294967295", "--replicas must be at most 10000"),
+            ("--rps=NaN", "--rps must be a number >= 0"),
+            ("--rps=inf", "--rps"),
+            ("--repeat=0", "--repeat must be a number > 0"),
+            ("--input-tokens=1e300", "--input-tokens"),
+            ("--gpus-per-pod=0", "--gpus-per-pod must be from 1 to 64"),
+        ] {
+            let e = check(&args(&[flag])).expect_err(flag).message;
+            assert!(e.contains(needle) && !e.contains('\n'), "{flag}: {e}");
+        }
+    }
 
     #[test]
     fn steps_parse_or_say_why() {

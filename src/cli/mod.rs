@@ -57,6 +57,36 @@ impl From<crate::input::InputError> for Failure {
     }
 }
 
+/// A parsed command line: a command to run, or text to print as it is (help, version) and the exit
+/// code after it (0, or 2 for help shown because the command was missing).
+#[derive(Debug)]
+pub enum Parsed {
+    Command(Box<Cli>),
+    Text { text: String, code: u8 },
+}
+
+/// Parse a command line. A bad one is a one-line [`Failure`] (clap's first line, without the usage that
+/// follows it).
+pub fn parse<I, T>(args: I) -> Result<Parsed, Failure>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::error::ErrorKind;
+    match Cli::try_parse_from(args) {
+        Ok(cli) => Ok(Parsed::Command(Box::new(cli))),
+        Err(e) if !e.use_stderr() => Ok(Parsed::Text { text: e.to_string(), code: 0 }),
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            Ok(Parsed::Text { text: e.to_string(), code: 2 })
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid command line");
+            Err(Failure::usage(first.trim_start_matches("error: ").trim()))
+        }
+    }
+}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {

@@ -89,8 +89,25 @@ fn positive(name: &str, v: f64) -> Result<(), Failure> {
     }
 }
 
-/// Run the simulation and print the report.
-pub fn run(args: Args) -> Result<(), Failure> {
+/// Everything a replay needs, read and checked: what [`prepare`] gives [`run`].
+pub struct Replay {
+    /// The policy file's path (or the embedded policy's name).
+    pub policy_path: PathBuf,
+    /// The policy file's CostPolicy.
+    pub cost_policy: crate::api::CostPolicy,
+    /// The policy file's InferencePool.
+    pub pool: crate::api::InferencePool,
+    /// The simulated world and the planner's configuration.
+    pub scenario: Scenario,
+    /// The binned trace, within `sim::limits`.
+    pub trace: sim::Trace,
+    /// Spot availability.
+    pub market: SpotMarket,
+}
+
+/// Check the flags and read every file: bad input of any size is a one-line [`Failure`] here, and a
+/// replay that passes is bounded (`sim::limits`).
+pub fn prepare(args: &Args) -> Result<Replay, Failure> {
     positive("rate-scale", args.rate_scale)?;
     positive("time-scale", args.time_scale)?;
     positive("prompt-scale", args.prompt_scale)?;
@@ -98,6 +115,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
         return Err(Failure::usage(format!("--prompt-scale must be at most 10000, got {}", args.prompt_scale)));
     }
     positive("step", args.step)?;
+    if args.step > sim::limits::MAX_STEP_S {
+        return Err(Failure::usage(format!(
+            "--step must be at most {} seconds, got {}",
+            sim::limits::MAX_STEP_S,
+            args.step
+        )));
+    }
     if let Some(m) = args.max_rps {
         positive("max-rps", m)?;
     }
@@ -137,6 +161,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
         None => sim::default_trace(&opts)?,
     }
     .with_prompts_scaled(args.prompt_scale);
+    let trace_path = args.trace.clone().unwrap_or_else(|| PathBuf::from(&trace.name));
+    sim::limits::check_replay(&trace_path, &trace, &scenario.spec)?;
     let market = match &args.spot_trace {
         Some(p) => SpotMarket::load(p)?,
         None if args.spot_interruptions_per_hour > 0.0 => {
@@ -144,6 +170,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
         None => SpotMarket::Steady,
     };
+    Ok(Replay { policy_path, cost_policy, pool, scenario, trace, market })
+}
+
+/// Run the simulation and print the report.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let Replay { policy_path, cost_policy, pool, scenario, trace, market } = prepare(&args)?;
 
     let names = sim::strategy_names(&scenario.spec);
     let progress = std::io::stderr().is_terminal().then(|| {

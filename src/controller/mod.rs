@@ -6,6 +6,7 @@
 //! status. Each step has its own error variant ([`Error`]) and says whether it touches the cluster.
 
 pub mod context;
+pub mod cost;
 pub mod error;
 pub mod leader;
 pub mod observe;

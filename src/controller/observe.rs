@@ -55,7 +55,7 @@ pub struct Observation {
     pub policy_totals: ledger::policy::PolicyTotals,
 }
 
-/// The pool's targets with neutral sizes: observation only needs the references.
+/// The pool's targets with neutral sizes: observation only needs the references (and reclaims nothing).
 pub fn references(ns: &str, pool: &InferencePool) -> Desired {
     let neutral = Plan {
         replicas: ClassReplicas::default(),
@@ -69,7 +69,7 @@ pub fn references(ns: &str, pool: &InferencePool) -> Desired {
         memory: Memory::default(),
         capacity: crate::planner::Capacity::default(),
     };
-    Desired::from_plan(ns, &pool.spec, &neutral)
+    Desired::from_plan(ns, &pool.spec, &neutral, false)
 }
 
 async fn secret(client: &Client, ns: &str, name: &str) -> std::result::Result<Secret, String> {
@@ -194,7 +194,7 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
     let now = ctx.now_unix();
     let refs = references(ns, pool);
     let executor = Executor::new(ctx.client.clone());
-    let observed = executor.observe(&refs).await.map_err(|e| Error::Reference(e.to_string()))?;
+    let observed = executor.observe(&refs).await.map_err(|e| Error::observe("the pool's objects", e))?;
     let mut problems = Vec::new();
 
     // Replicas per class, desired and ready (`Executor::get_workload`: the object itself for Deployments and
@@ -247,14 +247,14 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
     // Spend of the pools following the same policy (for the budget), from the controller's cache: a
     // list per reconcile would cost every tick a number of objects read that grows with the square of
     // the number of pools.
-    let siblings =
-        ctx.pools_in(ns).await.map_err(|source| Error::Observe { what: format!("InferencePools in {ns}"), source })?;
+    let siblings = ctx.pools_in(ns).await.map_err(|e| Error::observe(format!("InferencePools in {ns}"), e))?;
     let none = CostStatus::default();
     let costs = siblings
         .iter()
         .filter(|p| p.spec.cost_policy_ref.name == pool.spec.cost_policy_ref.name)
         .map(|p| p.status.as_ref().map_or(&none, |s| &s.cost));
-    let policy_totals = ledger::policy::sum_pools(costs, (ctx.clock)()).map_err(|e| Error::Ledger(e.to_string()))?;
+    let policy_totals = ledger::policy::sum_pools(costs, (ctx.clock)())
+        .map_err(|e| Error::observe("the spend of the policy's pools", e))?;
     let own = pool.status.as_ref().map_or(&none, |s| &s.cost);
     let spend = ledger::policy::planner_spend(&policy_totals, own);
 

@@ -35,13 +35,13 @@ pub async fn reconcile(policy: Arc<CostPolicy>, ctx: Arc<Context>) -> Result<Act
 }
 
 async fn reconcile_inner(policy: &CostPolicy, ctx: &Context) -> Result<Action> {
-    let ns = policy.namespace().ok_or_else(|| Error::Reference("CostPolicy has no namespace".into()))?;
+    let ns = policy.namespace().ok_or_else(|| Error::validate("CostPolicy has no namespace"))?;
     let name = policy.name_any();
     // Dereference (the pool controller's cache, else the cluster): the pools following this policy.
     let following: Vec<_> = ctx
         .pools_in(&ns)
         .await
-        .map_err(|source| Error::Observe { what: format!("InferencePools in {ns}"), source })?
+        .map_err(|e| Error::observe(format!("InferencePools in {ns}"), e))?
         .into_iter()
         .filter(|p| p.spec.cost_policy_ref.name == name)
         .collect();
@@ -53,7 +53,8 @@ async fn reconcile_inner(policy: &CostPolicy, ctx: &Context) -> Result<Action> {
     let mut status = policy.status.clone().unwrap_or_default();
     let none = crate::api::inference_pool::CostStatus::default();
     let costs = following.iter().map(|p| p.status.as_ref().map_or(&none, |s| &s.cost));
-    let totals = ledger::policy::sum_pools(costs, now).map_err(|e| Error::Ledger(e.to_string()))?;
+    let totals =
+        ledger::policy::sum_pools(costs, now).map_err(|e| Error::observe("the spend of the policy's pools", e))?;
     ledger::policy::apply_totals(&mut status, &totals);
     status.observed_generation = generation;
     let budget = ledger::policy::budget_state(policy.spec.budget.as_ref(), &totals);

@@ -26,11 +26,12 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::context::Caches;
-use super::{Context, Error, error::Result, observe, requeue, status};
+use super::error::{DereferenceError, Result};
+use super::{Context, Error, cost, observe, requeue, status};
 use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, decide};
 use crate::api::cost_policy::Mode;
 use crate::api::{CostPolicy, InferencePool};
-use crate::ledger::{self, LedgerConfig, Usage};
+use crate::ledger;
 use crate::planner::{self, ChangeKind, Class, Memory, Plan, PoolConfig};
 use crate::telemetry::{PoolClassLabels, PoolLabels, observe_reconcile};
 
@@ -212,7 +213,7 @@ pub async fn reconcile(pool: Arc<InferencePool>, ctx: Arc<Context>) -> Result<Ac
     .await
     .map_err(|e| match e {
         kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
+        other => Error::Finalizer(Box::new(other)),
     });
     observe_reconcile(&ctx.metrics, "InferencePool", started.elapsed(), result.as_ref().err().map(Error::metric_label));
     result
@@ -225,15 +226,17 @@ pub fn error_policy(pool: Arc<InferencePool>, error: &Error, _ctx: Arc<Context>)
 }
 
 async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
-    let ns = pool.namespace().ok_or_else(|| Error::Reference("InferencePool has no namespace".into()))?;
+    let ns = pool.namespace().ok_or_else(|| Error::validate("InferencePool has no namespace"))?;
     let name = pool.name_any();
 
     // 1. Dereference (the controller's cache; the cluster when the cache does not have it).
     let policy_name = &pool.spec.cost_policy_ref.name;
-    let policy = match ctx.cost_policy(&ns, policy_name).await? {
+    let dereference =
+        |source: DereferenceError| Error::Dereference { namespace: ns.clone(), name: policy_name.clone(), source };
+    let policy = match ctx.cost_policy(&ns, policy_name).await.map_err(|e| dereference(e.into()))? {
         Some(p) => p,
         None => {
-            let err = Error::PolicyNotFound { namespace: ns.clone(), name: policy_name.clone() };
+            let err = dereference(DereferenceError::NotFound);
             status::write_failure(ctx, pool, &ns, &err).await?;
             return Err(err);
         }
@@ -244,7 +247,7 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let config = match PoolConfig::from_resources(&policy, pool) {
         Ok(c) => c,
         Err(e) => {
-            let err = Error::InvalidConfig(e.to_string());
+            let err = Error::validate(e);
             status::write_failure(ctx, pool, &ns, &err).await?;
             return Err(err);
         }
@@ -267,7 +270,7 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 
     // 5. Apply (writes the cluster), unless the policy only recommends.
     if policy.spec.mode == Mode::Enforce {
-        let desired = Desired::from_plan(&ns, &pool.spec, &plan);
+        let desired = desired(&ns, pool, &config, &plan);
         let decision = decide(&desired, &obs.observed, &InterruptionSignals::default());
         problems.extend(decision.problems.iter().cloned());
         let report = Executor::new(ctx.client.clone()).run_all(&decision.commands).await;
@@ -287,26 +290,13 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 
     // 6. Ledger (pure) and status (writes the status subresource).
     let now_ts = (ctx.clock)();
-    let load = &obs.snapshot.load;
-    let ext_share = f64::from(obs.snapshot.traffic.external_weight) / 100.0;
-    let rps = load.request_rate.map_or(0.0, |s| s.value);
-    let usage = Usage {
-        replicas: crate::api::inference_pool::ClassReplicas {
-            reserved: obs.snapshot.classes[Class::Reserved as usize].desired,
-            spot: obs.snapshot.classes[Class::Spot as usize].desired,
-            on_demand: obs.snapshot.classes[Class::OnDemand as usize].desired,
-        },
-        gpus_per_replica: pool.spec.gpus_per_replica,
-        external_input_tokens_per_s: rps * ext_share * load.mean_input_tokens.map_or(0.0, |s| s.value),
-        external_output_tokens_per_s: rps * ext_share * load.mean_output_tokens.map_or(0.0, |s| s.value),
-    };
-    let cost = match ledger::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts, &LedgerConfig::default()) {
-        Ok(a) => a.status,
-        Err(e) => {
-            problems.push(format!("cost ledger: {e}"));
-            prev.cost.clone()
-        }
-    };
+    let usage = cost::usage(&obs.observed, &obs.snapshot.load, obs.snapshot.traffic, pool.spec.gpus_per_replica);
+    let ledger = cost::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts);
+    problems.extend(ledger.problem);
+    if let Some(event) = ledger.event {
+        send(ctx, pool, event).await;
+    }
+    let cost = ledger.status;
     let budget = ledger::budget_state(policy.spec.budget.as_ref(), &obs.policy_totals);
     let stale_reason = match (&obs.load, &obs.load_problem) {
         (_, Some(p)) => Some(p.clone()),
@@ -333,6 +323,12 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
         ctx.written.remember(uid, &new_status);
     }
     Ok(requeue(tick))
+}
+
+/// What the plan asks of the cluster under the policy: the plan resolved against the pool's spec, with
+/// the policy's `idleReclaim.enabled` (when off, no node is reclaimed and hybridscale's cordons are undone).
+fn desired(ns: &str, pool: &InferencePool, config: &PoolConfig, plan: &Plan) -> Desired {
+    Desired::from_plan(ns, &pool.spec, plan, config.idle_reclaim)
 }
 
 fn record_metrics(ctx: &Context, ns: &str, name: &str, plan: &Plan, s: &crate::api::InferencePoolStatus) {
@@ -384,14 +380,28 @@ async fn publish(ctx: &Context, pool: &InferencePool, cmd: &Command, plan: &Plan
         action: action.into(),
         secondary: None,
     };
+    send(ctx, pool, event).await;
+}
+
+/// Publish an Event about the pool; a failure is logged, never fails the reconcile.
+async fn send(ctx: &Context, pool: &InferencePool, event: KubeEvent) {
     if let Err(e) = ctx.recorder.publish(&event, &pool.object_ref(&())).await {
         tracing::warn!(error = %e, "could not publish event");
     }
 }
 
+/// The weights the finalizer leaves on the route (`route::safe_weights`): traffic may only be left on
+/// the external backend when the policy lets data leave the cluster and gives the API a share. Without
+/// the policy (deleted first) nobody can say whether data may leave, and the route keeps the weights
+/// hybridscale set under it (`None`).
+fn final_weights(ready: u32, policy: Option<&CostPolicy>) -> Option<planner::TrafficWeights> {
+    let external_allowed = policy?.spec.external.effective_max_share() > 0.0;
+    Some(crate::actuate::route::safe_weights(ready, external_allowed))
+}
+
 /// On deletion: leave the route with every request going somewhere that serves. If self-hosted replicas
-/// are ready, all traffic goes to them (the route's state before hybridscale managed it); otherwise it
-/// stays on the external backend. Replicas and node pools are left as they are: deleting a pool must
+/// are ready, or the policy does not let data leave the cluster, all traffic goes to them (the route's
+/// state before hybridscale managed it); otherwise it stays on the external backend. Replicas and node pools are left as they are: deleting a pool must
 /// never take capacity away under live traffic.
 async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let ns = pool.namespace().unwrap_or_default();
@@ -402,17 +412,22 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let refs = observe::references(&ns, pool);
     let executor = Executor::new(ctx.client.clone());
     let Some(route) =
-        executor.get_route(&ns, &pool.spec.route.http_route).await.map_err(|e| Error::Apply(e.to_string()))?
+        executor.get_route(&ns, &pool.spec.route.http_route).await.map_err(|e| Error::observe("the HTTPRoute", e))?
     else {
         return Ok(Action::await_change());
     };
     let ready = pool.status.as_ref().map_or(0, |s| s.ready_replicas);
-    let mut target = refs.route.clone();
-    target.weights = if ready > 0 {
-        planner::TrafficWeights { self_hosted_weight: 100, external_weight: 0 }
-    } else {
-        planner::TrafficWeights { self_hosted_weight: 0, external_weight: 100 }
+    let policy_name = &pool.spec.cost_policy_ref.name;
+    let policy = ctx.cost_policy(&ns, policy_name).await.map_err(|e| Error::Dereference {
+        namespace: ns.clone(),
+        name: policy_name.clone(),
+        source: e.into(),
+    })?;
+    let Some(weights) = final_weights(ready, policy.as_ref()) else {
+        return Ok(Action::await_change());
     };
+    let mut target = refs.route.clone();
+    target.weights = weights;
     if let Ok(Some(rules)) = crate::actuate::route::rules_with_weights(&route, &target) {
         let cmd = Command::SetRouteWeights {
             namespace: ns.clone(),
@@ -422,43 +437,11 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
             from: crate::actuate::route::current_weights(&route, &target).ok(),
             to: target.weights,
         };
-        executor.run(&cmd).await.map_err(|e| Error::Apply(e.to_string()))?;
+        executor.run(&cmd).await.map_err(|source| Error::Apply { what: cmd.describe(), source })?;
     }
     Ok(Action::await_change())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> InferencePool {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples/inferencepool.yaml");
-        let text = std::fs::read_to_string(&path).expect("sample pool");
-        serde_saphyr::from_str(&text).expect("sample pool parses")
-    }
-
-    #[test]
-    fn status_writes_do_not_trigger_but_spec_finalizers_and_deletion_do() {
-        let mut pool = sample();
-        pool.metadata.generation = Some(3);
-        let base = pool_changes(&pool);
-
-        let mut status_only = pool.clone();
-        status_only.status = Some(Default::default());
-        status_only.metadata.resource_version = Some("999".into());
-        assert_eq!(pool_changes(&status_only), base, "the operator's own status write");
-
-        let mut spec = pool.clone();
-        spec.metadata.generation = Some(4);
-        assert_ne!(pool_changes(&spec), base, "a spec change");
-
-        let mut fin = pool.clone();
-        fin.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
-        assert_ne!(pool_changes(&fin), base, "the finalizer added");
-
-        let mut deleted = fin.clone();
-        deleted.metadata.deletion_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
-        assert_ne!(pool_changes(&deleted), pool_changes(&fin), "deletion requested");
-    }
-}
+#[path = "pool_tests.rs"]
+mod tests;

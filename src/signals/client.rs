@@ -314,7 +314,30 @@ impl PrometheusClient {
     }
 }
 
+/// Longest error text kept from an answer: it ends up in status conditions and logs.
+const MAX_ERROR_CHARS: usize = 500;
+
+/// An error text from the wire as one line of bounded length (an answer's `error` field is whatever
+/// the server, or a proxy in front of it, put there).
+fn one_line(text: &str) -> String {
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut line = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some((cut, _)) = line.char_indices().nth(MAX_ERROR_CHARS) {
+        line.truncate(cut);
+        line.push_str("...");
+    }
+    line
+}
+
 fn map_error(e: prometheus_http_query::Error) -> QueryError {
+    match map_error_text(e) {
+        QueryError::Unreachable(m) => QueryError::Unreachable(one_line(&m)),
+        QueryError::Rejected(m) => QueryError::Rejected(one_line(&m)),
+        QueryError::Shape(m) => QueryError::Shape(one_line(&m)),
+    }
+}
+
+fn map_error_text(e: prometheus_http_query::Error) -> QueryError {
     match e {
         prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
         prometheus_http_query::Error::Client(c) => {
@@ -340,6 +363,16 @@ mod tests {
     use super::*;
     use k8s_openapi::ByteString;
     use std::collections::BTreeMap;
+
+    /// Found by fuzzing: an answer's error text with a newline (or megabytes of it) went as it was into
+    /// status conditions and logs.
+    #[test]
+    fn error_texts_from_the_wire_become_one_bounded_line() {
+        assert_eq!(one_line("bad\n\tquery\u{0}  here"), "bad query here");
+        let long = one_line(&"x".repeat(10_000));
+        assert_eq!(long.chars().count(), MAX_ERROR_CHARS + 3);
+        assert!(long.ends_with("..."));
+    }
 
     #[test]
     fn debug_never_shows_the_token() {

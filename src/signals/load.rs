@@ -195,7 +195,9 @@ impl PrometheusLoadSource {
                 let e = by_time.entry((p.at * 1000.0).round() as i64).or_insert((p.at, 0.0));
                 e.1 += p.value;
             }
-            merge_history(old, window_start, from, by_time.into_values().collect())
+            // A sum beyond f64 is no rate: the point is dropped, as a NaN would be.
+            let points = by_time.into_values().filter(|(_, v)| v.is_finite()).collect();
+            merge_history(old, window_start, from, points)
         }))
     }
 
@@ -215,7 +217,8 @@ impl PrometheusLoadSource {
                     let points = finite(&points);
                     let values: Vec<f64> = points.iter().map(|p| p.value).collect();
                     let at = points.iter().map(|p| p.at).fold(f64::NEG_INFINITY, f64::max);
-                    match signal.combine(&values) {
+                    // Per-pod values that are each finite may add up beyond f64: unknown, not infinite.
+                    match signal.combine(&values).filter(|v| v.is_finite()) {
                         Some(value) => last.values.insert(signal, Sample { value, at }),
                         // Answered with nothing usable: unknown now, so forget the old value.
                         None => last.values.remove(&signal),
@@ -247,7 +250,9 @@ impl PrometheusLoadSource {
         let request_rate = get(Signal::RequestRate);
         let per_request = |tokens: Option<Sample>| match (tokens, request_rate) {
             // No requests means no mean request size: unknown, not zero.
-            (Some(t), Some(r)) if r.value > 1e-9 => Some(Sample { value: t.value / r.value, at: t.at.min(r.at) }),
+            (Some(t), Some(r)) if r.value > 1e-9 => {
+                Some(Sample { value: t.value / r.value, at: t.at.min(r.at) }).filter(|s| s.value.is_finite())
+            }
             _ => None,
         };
         let prompt = get(Signal::PromptTokenRate);

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{Request, number, row_error};
+use super::{Request, row_error, tokens};
 use crate::input::InputError;
 
 /// Parse the whole file; rows are sorted by time afterwards (the published files already are).
@@ -23,8 +23,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Request>, InputError> {
         let ts = fields.next().unwrap_or("").trim();
         let t = parse_timestamp(ts)
             .ok_or_else(|| row_error(path, lineno, format!("TIMESTAMP: {ts:?} is not YYYY-MM-DD HH:MM:SS[.fff]")))?;
-        let input = number(path, lineno, "ContextTokens", fields.next())?;
-        let output = number(path, lineno, "GeneratedTokens", fields.next())?;
+        let input = tokens(path, lineno, "ContextTokens", fields.next())?;
+        let output = tokens(path, lineno, "GeneratedTokens", fields.next())?;
         out.push(Request { t, input, output });
     }
     out.sort_by(|a, b| a.t.total_cmp(&b.t));
@@ -38,7 +38,8 @@ fn parse_timestamp(s: &str) -> Option<f64> {
     let y: i64 = d.next()?.parse().ok()?;
     let m: u32 = d.next()?.parse().ok()?;
     let day: u32 = d.next()?.parse().ok()?;
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    // Four-digit years: the calendar arithmetic below overflows far beyond them.
+    if d.next().is_some() || !(0..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
     let mut t = time.split(':');
@@ -88,5 +89,16 @@ mod tests {
         let e =
             parse(Path::new("a.csv"), "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:04,1").unwrap_err();
         assert!(e.to_string().contains("missing column GeneratedTokens"), "{e}");
+    }
+
+    /// Found by reading, and by `tests/fuzz` (`trace_rows_with_extreme_numbers`): a year beyond four
+    /// digits overflowed the calendar arithmetic (a panic in debug builds, a wrong time in release ones).
+    #[test]
+    fn years_beyond_four_digits_and_huge_token_counts_are_row_errors() {
+        let head = "TIMESTAMP,ContextTokens,GeneratedTokens\n";
+        let e = parse(Path::new("a.csv"), &format!("{head}9223372036854775807-01-01 00:00:00,1,1\n")).unwrap_err();
+        assert!(e.to_string().starts_with("a.csv:2:1: TIMESTAMP"), "{e}");
+        let e = parse(Path::new("a.csv"), &format!("{head}2023-11-16 18:17:04,1e300,1\n")).unwrap_err();
+        assert!(e.to_string().starts_with("a.csv:2:1: ContextTokens: 1e300 tokens is more than"), "{e}");
     }
 }

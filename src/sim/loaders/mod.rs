@@ -16,6 +16,7 @@ use std::str::FromStr;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::limits;
 use super::trace::Trace;
 use crate::input::InputError;
 
@@ -187,29 +188,44 @@ pub(crate) fn number(path: &Path, line: usize, column: &str, field: Option<&str>
     Ok(v)
 }
 
-/// Bin a parsed trace to steps of `opts.step_s`.
+/// Parse one request's token count, naming the column in the error: a number from 0 to
+/// [`limits::MAX_TOKENS`].
+pub(crate) fn tokens(path: &Path, line: usize, column: &str, field: Option<&str>) -> Result<f64, InputError> {
+    let v = number(path, line, column, field)?;
+    if v > limits::MAX_TOKENS {
+        return Err(row_error(path, line, format!("{column}: {v:e} tokens is more than {:e}", limits::MAX_TOKENS)));
+    }
+    Ok(v)
+}
+
+/// Bin a parsed trace to steps of `opts.step_s`. The result stays within [`limits`]: at most
+/// `MAX_STEPS` steps, no step above `MAX_RPS`.
 pub fn bin(path: &Path, name: String, raw: &Raw, opts: &LoadOptions) -> Result<Trace, InputError> {
-    for (what, v) in [("step", opts.step_s), ("rate scale", opts.rate_scale), ("time scale", opts.time_scale)] {
+    limits::positive_at_most(path, "step", opts.step_s, limits::MAX_STEP_S)?;
+    for (what, v) in [("rate scale", opts.rate_scale), ("time scale", opts.time_scale)] {
         if !(v.is_finite() && v > 0.0) {
             return Err(InputError::invalid(path, format!("{what} must be a positive number, got {v}")));
         }
     }
-    match raw {
-        Raw::Requests(reqs) => Ok(bin_requests(name, reqs, opts)),
+    let trace = match raw {
+        Raw::Requests(reqs) => bin_requests(path, name, reqs, opts)?,
         Raw::Rates(rates) => {
             let tokens = opts
                 .tokens
                 .as_ref()
                 .ok_or_else(|| InputError::invalid(path, "a rate series needs token sizes from a request trace"))?;
-            Ok(bin_rates(name, rates, tokens, opts))
+            bin_rates(path, name, rates, tokens, opts)?
         }
-    }
+    };
+    limits::check_rates(path, &trace)?;
+    Ok(trace)
 }
 
-fn bin_requests(name: String, reqs: &[Request], opts: &LoadOptions) -> Trace {
+fn bin_requests(path: &Path, name: String, reqs: &[Request], opts: &LoadOptions) -> Result<Trace, InputError> {
     let t0 = reqs.first().map(|r| r.t).unwrap_or(0.0);
     let last = reqs.last().map(|r| r.t).unwrap_or(0.0);
-    let steps = (((last - t0) * opts.time_scale / opts.step_s).floor() as usize) + 1;
+    let span = (last - t0) * opts.time_scale;
+    let steps = limits::steps(path, (span / opts.step_s).floor() + 1.0, span, opts.step_s)?;
     let mut count = vec![0.0; steps];
     let mut input = vec![0.0; steps];
     let mut output = vec![0.0; steps];
@@ -233,15 +249,21 @@ fn bin_requests(name: String, reqs: &[Request], opts: &LoadOptions) -> Trace {
         }
         count[i] *= opts.rate_scale;
     }
-    Trace { name, step_s: opts.step_s, arrivals: count, mean_input: input, mean_output: output }
+    Ok(Trace { name, step_s: opts.step_s, arrivals: count, mean_input: input, mean_output: output })
 }
 
-fn bin_rates(name: String, rates: &[(f64, f64)], tokens: &TokenSample, opts: &LoadOptions) -> Trace {
+fn bin_rates(
+    path: &Path,
+    name: String,
+    rates: &[(f64, f64)],
+    tokens: &TokenSample,
+    opts: &LoadOptions,
+) -> Result<Trace, InputError> {
     let t0 = rates[0].0;
     // The last window lasts as long as the one before it (or one minute for a single row).
     let last_len = if rates.len() >= 2 { rates[rates.len() - 1].0 - rates[rates.len() - 2].0 } else { 60.0 };
     let span = (rates[rates.len() - 1].0 + last_len - t0) * opts.time_scale;
-    let steps = ((span / opts.step_s).ceil() as usize).max(1);
+    let steps = limits::steps(path, (span / opts.step_s).ceil(), span, opts.step_s)?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut arrivals = Vec::with_capacity(steps);
     let mut mean_input = Vec::with_capacity(steps);
@@ -270,7 +292,7 @@ fn bin_rates(name: String, rates: &[(f64, f64)], tokens: &TokenSample, opts: &Lo
         mean_input.push(si / k as f64);
         mean_output.push(so / k as f64);
     }
-    Trace { name, step_s: opts.step_s, arrivals, mean_input, mean_output }
+    Ok(Trace { name, step_s: opts.step_s, arrivals, mean_input, mean_output })
 }
 
 #[cfg(test)]
@@ -322,5 +344,34 @@ mod tests {
         assert_eq!(t, again);
         let no_tokens = bin(p(), "r".into(), &raw, &LoadOptions::default()).unwrap_err().to_string();
         assert!(no_tokens.contains("token sizes"), "{no_tokens}");
+    }
+
+    /// Bug 5: `--rate-scale 1e300` (and its kin) ran forever; every scale and step that would give an
+    /// unbounded replay is an error naming the file.
+    #[test]
+    fn scales_and_steps_that_would_not_finish_are_errors() {
+        let raw = Raw::Requests(vec![
+            Request { t: 0.0, input: 10.0, output: 1.0 },
+            Request { t: 3600.0, input: 30.0, output: 3.0 },
+        ]);
+        let err = |opts: LoadOptions| bin(p(), "x".into(), &raw, &opts).unwrap_err().to_string();
+        let e = err(LoadOptions { rate_scale: 1e300, ..LoadOptions::default() });
+        assert!(e.starts_with("t.csv: the replay reaches 1.000e299 requests per second"), "{e}");
+        let e = err(LoadOptions { time_scale: 1e300, ..LoadOptions::default() });
+        assert!(e.starts_with("t.csv: the replay would take 3.600e302 steps"), "{e}");
+        let e = err(LoadOptions { step_s: 1e-300, ..LoadOptions::default() });
+        assert!(e.contains("steps"), "{e}");
+        let e = err(LoadOptions { step_s: 1e300, ..LoadOptions::default() });
+        assert!(e.contains("step must be a number > 0 and <= 3600"), "{e}");
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 0.0] {
+            let e = err(LoadOptions { rate_scale: bad, ..LoadOptions::default() });
+            assert!(e.contains("rate scale must be a positive number"), "{e}");
+        }
+        // A rate series: huge rows are just as bounded.
+        let rates = Raw::Rates(vec![(0.0, 1e300), (1e300, 1.0)]);
+        let tokens = TokenSample { pairs: vec![(100.0, 10.0)] };
+        let opts = LoadOptions { tokens: Some(tokens), ..LoadOptions::default() };
+        let e = bin(p(), "r".into(), &rates, &opts).unwrap_err().to_string();
+        assert!(e.contains("steps"), "{e}");
     }
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{Request, row_error};
 use crate::input::InputError;
+use crate::sim::limits;
 
 #[derive(Deserialize)]
 struct Line {
@@ -33,6 +34,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Request>, InputError> {
         {
             if !v.is_finite() || v < 0.0 {
                 return Err(row_error(path, i + 1, format!("{name} must be a finite number >= 0")));
+            }
+            if name != "timestamp" && v > limits::MAX_TOKENS {
+                return Err(row_error(
+                    path,
+                    i + 1,
+                    format!("{name}: {v:e} tokens is more than {:e}", limits::MAX_TOKENS),
+                ));
             }
         }
         out.push(Request { t: l.timestamp / 1000.0, input: l.input_length, output: l.output_length });
