@@ -130,7 +130,10 @@ mod tests {
     fn args(extra: &[&str]) -> Args {
         let argv = ["hybridscale", "exporter"].into_iter().chain(extra.iter().copied());
         match crate::cli::parse(argv) {
-            Ok(crate::cli::Parsed::Command(crate::cli::Cli { command: crate::cli::Command::Exporter(a) })) => a,
+            Ok(crate::cli::Parsed::Command(cli)) => match cli.command {
+                crate::cli::Command::Exporter(a) => a,
+                other => panic!("{other:?}"),
+            },
             other => panic!("{other:?}"),
         }
     }
