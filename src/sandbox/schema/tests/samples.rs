@@ -225,10 +225,7 @@ fn rejected_samples_print_the_servers_exact_text() {
             "spec.mode: Unsupported value: \"Sometimes\": supported values: \"Enforce\", \"Recommend\"",
         ),
         ("cpol-missing-slo.yaml", "spec.slo: Required value"),
-        (
-            "hpool-min-above-max.yaml",
-            "spec: Invalid value: \"object\": spec.minReplicas must not exceed spec.maxReplicas",
-        ),
+        ("hpool-min-above-max.yaml", "spec: Invalid value: spec.minReplicas must not exceed spec.maxReplicas"),
         (
             "hpool-empty-model.yaml",
             "spec.model: Invalid value: \"\": spec.model in body should be at least 1 chars long",
