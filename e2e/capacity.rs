@@ -22,7 +22,7 @@ async fn an_overclaimed_capacity_is_learned_down_until_latency_is_within_the_slo
         class_bounds: [(0, 1), (0, 6), (0, 4)],
         ..Setup::default()
     };
-    let Some(env) = Env::start("e2e-capacity", &setup, FaultConfig::default()).await else { return };
+    let env = Env::start("e2e-capacity", &setup, FaultConfig::default()).await;
     // 5 rps: one replica by the claim, three by the truth.
     env.set_demand(5.0);
     let mut op = Operator::in_process(&env, env.client.clone(), "capacity", None);

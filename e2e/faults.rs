@@ -24,7 +24,7 @@ async fn converges_under_api_errors_and_cut_watches() {
         return;
     }
     let setup = Setup::default();
-    let Some(env) = Env::start("e2e-faults", &setup, faults).await else { return };
+    let env = Env::start("e2e-faults", &setup, faults).await;
     env.set_demand(14.0);
     // The operator's own client, as `hybridscale controller` builds it: transient errors retried per request.
     let uri = env.sandbox().url.parse().expect("sandbox url");

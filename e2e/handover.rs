@@ -24,7 +24,7 @@ fn ts(s: &str) -> jiff::Timestamp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ledger_and_stabilisation_survive_restart_and_handover() {
     let setup = Setup { stabilization_seconds: 30, ..Setup::default() };
-    let Some(env) = Env::start("e2e-handover", &setup, FaultConfig::default()).await else { return };
+    let env = Env::start("e2e-handover", &setup, FaultConfig::default()).await;
     env.set_demand(14.0);
     let lease = |id: &str| Lease { identity: id.to_string(), seconds: 4 };
     let mut ops = vec![

@@ -14,7 +14,7 @@ use crate::support::operator::Operator;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn falls_idles_to_zero_and_comes_back() {
     let setup = Setup { stabilization_seconds: 15, idle_seconds: 10, max_step_replicas: 1, ..Setup::default() };
-    let Some(env) = Env::start("e2e-idle", &setup, FaultConfig::default()).await else { return };
+    let env = Env::start("e2e-idle", &setup, FaultConfig::default()).await;
     env.set_demand(14.0);
     let mut op = Operator::binary(&env, "idle", None);
     env.wait_for("[1,2,0] ready and all traffic self-hosted", wait(), || async {

@@ -24,7 +24,7 @@ async fn spot_interruption_moves_traffic_and_replaces() {
     // harness ends the node after the same notice).
     let notice = Duration::from_secs(8);
     let cluster = hybridscale::sandbox::cluster::ClusterOptions { interruption_notice: notice, ..cluster_options() };
-    let Some(env) = Env::start_with("e2e-spot", &setup, FaultConfig::default(), cluster).await else { return };
+    let env = Env::start_with("e2e-spot", &setup, FaultConfig::default(), cluster).await;
     env.set_demand(14.0);
     let mut op = Operator::in_process(&env, env.client.clone(), "spot", None);
     env.wait_for("[1,2,0] ready and all traffic self-hosted", wait(), || async {

@@ -13,7 +13,7 @@ use crate::support::operator::Operator;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_outage_holds_then_resumes() {
     let setup = Setup { stabilization_seconds: 5, ..Setup::default() };
-    let Some(mut env) = Env::start("e2e-outage", &setup, FaultConfig::default()).await else { return };
+    let mut env = Env::start("e2e-outage", &setup, FaultConfig::default()).await;
     env.set_demand(14.0);
     let mut op = Operator::binary(&env, "outage", None);
     env.wait_for("[1,2,0] ready and all traffic self-hosted", wait(), || async {

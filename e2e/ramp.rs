@@ -12,7 +12,7 @@ use crate::support::operator::Operator;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_ramp_scales_spot_and_overflows_meanwhile() {
     let setup = Setup::default();
-    let Some(env) = Env::start("e2e-ramp", &setup, FaultConfig::default()).await else { return };
+    let env = Env::start("e2e-ramp", &setup, FaultConfig::default()).await;
     env.set_demand(2.0);
     let mut op = Operator::binary(&env, "ramp", None);
 

@@ -12,7 +12,7 @@ use crate::support::operator::Operator;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recommend_mode_changes_nothing() {
     let setup = Setup { mode: "Recommend", ..Setup::default() };
-    let Some(env) = Env::start("e2e-recommend", &setup, FaultConfig::default()).await else { return };
+    let env = Env::start("e2e-recommend", &setup, FaultConfig::default()).await;
     env.set_demand(14.0);
     let before_limits = env.nodepool_limits().await;
     let mut op = Operator::in_process(&env, env.client.clone(), "recommend", None);

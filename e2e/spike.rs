@@ -22,7 +22,7 @@ async fn short_spike_is_absorbed_by_the_external_api() {
         node_provision_seconds: 30,
         ..Setup::default()
     };
-    let Some(env) = Env::start("e2e-spike", &setup, FaultConfig::default()).await else { return };
+    let env = Env::start("e2e-spike", &setup, FaultConfig::default()).await;
     env.set_demand(3.0);
     let mut op = Operator::in_process(&env, env.client.clone(), "spike", None);
     env.wait_for("steady on the reserved replica", wait(), || async {

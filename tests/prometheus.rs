@@ -1,8 +1,8 @@
-//! Signals against the real Prometheus server (Debian package `prometheus`, installed by .ci/run):
+//! Signals against the real Prometheus server (Debian package `prometheus`, installed by `make test`):
 //! each test starts its own instance on a free loopback port with a temporary TSDB, scraping the
 //! synthetic model-server exporter every second, and stops it by PID.
 //!
-//! Without the binary these tests FAIL under CI=true and are skipped loudly otherwise.
+//! Without the binaries these tests fail: `make test` installs them (hack/tools.sh).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,30 +21,17 @@ use hybridscale::signals::{
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-fn find_binary(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+/// A binary on PATH; a missing one fails the test, naming the Debian package `make test` installs.
+fn find_binary(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("{name} not found on PATH: run `make test` (it installs the Debian package `{package}`)")
+    })
 }
 
-/// The prometheus and promtool binaries, or `None` (skip) outside CI. In CI a missing binary is a
-/// failure: .ci/run must install it.
-fn binaries() -> Option<(PathBuf, PathBuf)> {
-    match (find_binary("prometheus"), find_binary("promtool")) {
-        (Some(p), Some(t)) => Some((p, t)),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("prometheus/promtool not found on PATH; CI must install the Debian `prometheus` package (.ci/run)")
-        }
-        _ => {
-            loud("prometheus/promtool not found on PATH; install them with `apt-get install -y prometheus`");
-            None
-        }
-    }
-}
-
-/// Say we skip on the real stderr: libtest captures `eprintln!` of passing tests, not direct writes.
-fn loud(why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "\n*** SKIPPING a tests/prometheus.rs test: {why} ***\n");
+/// The prometheus and promtool binaries.
+fn binaries() -> (PathBuf, PathBuf) {
+    (find_binary("prometheus", "prometheus"), find_binary("promtool", "prometheus"))
 }
 
 fn free_port() -> u16 {
@@ -185,7 +172,7 @@ async fn exporter() -> ExporterHandle {
 /// then Prometheus is killed and the source reports unavailable with the age of its last good value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_load_scoping_unknowns_prices_and_outage() {
-    let Some((bin, _)) = binaries() else { return };
+    let (bin, _) = binaries();
     let dir = tempfile::tempdir().expect("tempdir");
     let ex = exporter().await;
     let fixed = |l: f64| Profile { capacity_rps: 10.0, base_latency_s: 0.5, gpus_per_pod: 1, fixed_latency_s: Some(l) };
@@ -404,7 +391,7 @@ fn planner_holds_on(load: &hybridscale::planner::LoadSignals, prices: &hybridsca
 /// value is unknown because nothing recent exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_from_a_backfilled_range() {
-    let Some((bin, promtool)) = binaries() else { return };
+    let (bin, promtool) = binaries();
     let dir = tempfile::tempdir().expect("tempdir");
     let tsdb = dir.path().join("tsdb");
     let now = now_unix().floor();
@@ -479,12 +466,8 @@ async fn history_from_a_backfilled_range() {
 /// refused without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_custom_ca() {
-    let Some((bin, _)) = binaries() else { return };
-    let Some(openssl) = find_binary("openssl") else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl not found; .ci/run must install it");
-        loud("openssl not found on PATH");
-        return;
-    };
+    let (bin, _) = binaries();
+    let openssl = find_binary("openssl", "openssl");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let run = |args: &[&str]| {

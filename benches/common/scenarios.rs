@@ -1,7 +1,8 @@
 //! The benchmark's price scenarios and traces, shared by `benches/sim.rs` and `tests/sim.rs` (so the
 //! oracle's lower-bound test runs on exactly the scenarios the benchmark reports).
 //!
-//! Prices are read from ../shared/data at run time:
+//! Prices are read at run time from ../shared/data beside the repository (tests/sim.rs points
+//! [`use_data_dir`] at the excerpts in tests/data instead):
 //! - GPUs: SkyPilot catalog excerpt `gpu_prices_skypilot_catalog/aws_gpu_us_ondemand_spot.csv`,
 //!   us-east-1: p5.48xlarge (8x H100) and g6.xlarge (1x L4), on-demand price and the median spot
 //!   price over the region's zones, per GPU.
@@ -11,12 +12,32 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use hybridscale::sim::{self, LoadOptions, loaders};
 
-/// A file under ../shared/data.
+/// The folder [`data`] reads from: ../shared/data unless [`use_data_dir`] was called first.
+static DATA_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Read the data from `dir` (same layout as ../shared/data); call before the first [`data`].
+pub fn use_data_dir(dir: PathBuf) {
+    let set = DATA_DIR.get_or_init(|| dir.clone());
+    assert_eq!(set, &dir, "the data folder was already chosen");
+}
+
+/// A file under ../shared/data (or the folder given to [`use_data_dir`]); a missing one is a panic that
+/// says what the benchmarks need.
 pub fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
+    let dir = DATA_DIR.get_or_init(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let path = dir.join(rel);
+    assert!(
+        path.exists(),
+        "{}: no such file. The benchmarks replay the full public data sets, expected in ../shared/data beside \
+         the repository (the files and their sources are named in BENCHMARKS.md and tests/data/README.md); \
+         `make test` needs only the excerpts in tests/data",
+        path.display()
+    );
+    path
 }
 
 fn csv_rows(rel: &str) -> Vec<Vec<String>> {

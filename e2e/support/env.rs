@@ -225,14 +225,14 @@ async fn gateway_step(
 }
 
 impl Env {
-    /// Start everything but the operator; `None` when Prometheus is not installed (skipped loudly).
-    pub async fn start(ns: &str, setup: &Setup, faults: FaultConfig) -> Option<Env> {
+    /// Start everything but the operator.
+    pub async fn start(ns: &str, setup: &Setup, faults: FaultConfig) -> Env {
         Env::start_with(ns, setup, faults, cluster_options()).await
     }
 
     /// [`Env::start`] with other delays of the simulated cluster (a cluster target has its own).
-    pub async fn start_with(ns: &str, setup: &Setup, faults: FaultConfig, cluster_opts: ClusterOptions) -> Option<Env> {
-        let bin = prom::binary()?;
+    pub async fn start_with(ns: &str, setup: &Setup, faults: FaultConfig, cluster_opts: ClusterOptions) -> Env {
+        let bin = prom::binary();
         super::init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
         let k = match target::cluster() {
@@ -322,7 +322,7 @@ impl Env {
         if let Some(sb) = &env.sandbox {
             sb.set_faults(faults);
         }
-        Some(env)
+        env
     }
 
     /// On a cluster: check that it serves what the scenario needs, install the CRDs if missing, create

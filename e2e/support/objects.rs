@@ -1,7 +1,7 @@
-//! The objects a platform team would apply for one pool, shaped like config/samples but small and
-//! fast: a CostPolicy with short tick and stabilisation windows, an InferencePool over three
-//! Deployments (reserved, spot, on-demand; 1 GPU per replica) pinned by node affinity to three
-//! Karpenter NodePools of 1-GPU nodes, and an HTTPRoute with the self-hosted and the external backend.
+//! The objects a platform team would apply for one pool: the sample pool of config/samples (its
+//! kustomization: namespace, CostPolicy, InferencePool, three Deployments pinned to three Karpenter
+//! NodePools, the HTTPRoute with both backends), renamed for the scenario and made small and fast: short
+//! tick and stabilisation windows, 1 GPU per replica on 1-GPU nodes, no budget.
 //!
 //! Load signals: the pool reads its total demand from gateway-level series that the harness serves
 //! through the exporter's extra gauges (`gateway_requests_per_second`, `gateway_prompt_tokens_per_second`,
@@ -10,6 +10,11 @@
 //! nothing at all once every request goes external: without a gateway signal a pool scaled to zero
 //! could never see its load come back. Latency, queue and GPU series stay vLLM's and DCGM's.
 
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::env::yaml_docs;
 use super::target::{ClusterTarget, NodeClassRef};
 
 /// Model name (the exporter's `model_name` label).
@@ -124,185 +129,168 @@ fn gateway_query(metric: &str, ns: &str) -> String {
     format!("sum({metric}{{namespace=\"{ns}\",route=\"{ROUTE}\"}})")
 }
 
-/// Every object of the scenario, as one multi-document YAML string (namespace first).
+/// The documents of config/samples/kustomization.yaml's resources, in its order.
+fn samples() -> Vec<Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let kustomization = yaml_docs(&read("kustomization.yaml")).remove(0);
+    let resources = kustomization["resources"].as_array().expect("kustomization resources");
+    resources.iter().flat_map(|r| yaml_docs(&read(r.as_str().expect("resource file")))).collect()
+}
+
+/// Every object of the scenario, as one multi-document YAML string (namespace first): the samples with
+/// the scenario's names and settings merged in (RFC 7386: `null` removes a field, lists are replaced).
 pub fn manifests(ns: &str, s: &Setup, place: &Placement) -> String {
-    let mut docs =
-        vec![format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels: {{{RUN_LABEL}: {ns}}}\n")];
-    docs.push(format!(
-        r#"apiVersion: hybridscale.dev/v1alpha1
-kind: CostPolicy
-metadata:
-  name: e2e
-  namespace: {ns}
-spec:
-  mode: {mode}
-  gpuPrices:
-    reserved: {{usdPerGpuHour: 7.37}}
-    spot: {{usdPerGpuHour: 3.23}}
-    onDemand: {{usdPerGpuHour: 12.29}}
-  externalPrices: {{inputUsdPerMillionTokens: {ein}, outputUsdPerMillionTokens: {eout}}}
-  slo: {{latencySeconds: 20, targetAttainment: 0.99}}
-  spot: {{maxFraction: {frac}, spareReplicas: {spare}, interruptionsPerHourThreshold: 1000}}
-  external: {{allowed: true, maxShare: 1.0}}
-  scaleDown: {{stabilizationSeconds: {stab}, maxStepReplicas: {step}}}
-  idleReclaim: {{enabled: true, utilizationThreshold: 0.1, idleSeconds: {idle}}}
-  tickSeconds: {tick}
-"#,
-        mode = s.mode,
-        ein = s.external_usd_per_m.0,
-        eout = s.external_usd_per_m.1,
-        frac = s.max_spot_fraction,
-        spare = s.spare_spot_replicas,
-        stab = s.stabilization_seconds,
-        step = s.max_step_replicas,
-        idle = s.idle_seconds,
-        tick = s.tick_seconds,
-    ));
-    let class_names = ["reserved", "spot", "onDemand"];
-    let mut capacity = String::new();
-    for i in 0..3 {
+    let mut docs = Vec::new();
+    let (mut deployments, mut node_pools) = (0, 0);
+    for mut doc in samples() {
+        let patch = match doc["kind"].as_str().unwrap_or_default() {
+            "Namespace" => json!({"metadata": {"name": ns, "labels": {RUN_LABEL: ns}}}),
+            "CostPolicy" => cost_policy(ns, s),
+            "InferencePool" => inference_pool(ns, s, place),
+            "Deployment" => {
+                deployments += 1;
+                deployment(ns, s, place, deployments - 1, &doc)
+            }
+            "NodePool" => {
+                node_pools += 1;
+                match &place.node_pools {
+                    Some(names) => node_pool(ns, place, names, node_pools - 1),
+                    None => continue,
+                }
+            }
+            "HTTPRoute" => http_route(ns),
+            other => panic!("config/samples: no e2e settings for kind {other}"),
+        };
+        json_patch::merge(&mut doc, &patch);
+        docs.push(serde_json::to_string(&doc).expect("json"));
+    }
+    assert_eq!((deployments, node_pools), (3, 3), "config/samples: three Deployments and three NodePools");
+    docs.join("\n---\n")
+}
+
+fn cost_policy(ns: &str, s: &Setup) -> Value {
+    json!({"metadata": {"name": "e2e", "namespace": ns}, "spec": {
+        "mode": s.mode,
+        // The samples' GPU prices, without the live spot price query (no such series here).
+        "gpuPrices": {"spot": {"query": null, "maxAgeSeconds": null}},
+        "externalPrices": {"inputUsdPerMillionTokens": s.external_usd_per_m.0,
+                           "outputUsdPerMillionTokens": s.external_usd_per_m.1},
+        "slo": {"latencySeconds": 20, "targetAttainment": 0.99},
+        "budget": null,
+        "spot": {"maxFraction": s.max_spot_fraction, "spareReplicas": s.spare_spot_replicas,
+                 "interruptionsPerHourThreshold": 1000},
+        "external": {"allowed": true, "maxShare": 1.0, "maxRequestsPerSecond": null},
+        "scaleDown": {"stabilizationSeconds": s.stabilization_seconds, "maxStepReplicas": s.max_step_replicas},
+        "idleReclaim": {"enabled": true, "utilizationThreshold": 0.1, "idleSeconds": s.idle_seconds},
+        "tickSeconds": s.tick_seconds,
+    }})
+}
+
+fn inference_pool(ns: &str, s: &Setup, place: &Placement) -> Value {
+    let mut capacity = serde_json::Map::new();
+    for (i, class) in ["reserved", "spot", "onDemand"].into_iter().enumerate() {
         let (min, max) = s.class_bounds[i];
         let node_pool_ref = match &place.node_pools {
-            Some(nps) => format!("      nodePoolRef: {{kind: NodePool, name: {}, gpusPerNode: 1}}\n", nps[i]),
-            None => String::new(),
+            Some(nps) => json!({"kind": "NodePool", "name": nps[i], "gpusPerNode": 1}),
+            None => Value::Null,
         };
-        capacity.push_str(&format!(
-            "    {cls}:\n      scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {dep}}}\n\
-             {node_pool_ref}      minReplicas: {min}\n      maxReplicas: {max}\n      nodeProvisionSeconds: {prov}\n",
-            cls = class_names[i],
-            dep = DEPLOYMENTS[i],
-            prov = s.node_provision_seconds,
-        ));
+        capacity.insert(
+            class.into(),
+            json!({"scaleTargetRef": {"name": DEPLOYMENTS[i]}, "nodePoolRef": node_pool_ref, "minReplicas": min,
+                   "maxReplicas": max, "nodeProvisionSeconds": s.node_provision_seconds}),
+        );
     }
-    docs.push(format!(
-        r#"apiVersion: hybridscale.dev/v1alpha1
-kind: InferencePool
-metadata:
-  name: {MODEL}
-  namespace: {ns}
-spec:
-  model: {MODEL}
-  costPolicyRef: {{name: e2e}}
-  gpusPerReplica: 1
-  replicaCapacity: {{requestsPerSecond: {rps}, learnFromMetrics: {learn}}}
-  startupSeconds: {startup}
-  minReplicas: 0
-  maxReplicas: 12
-  capacity:
-{capacity}  route:
-    httpRoute: {ROUTE}
-    selfHostedBackend: {{kind: Service, name: {SELF_BACKEND}, port: 8000}}
-    externalBackend: {{kind: Service, name: {EXTERNAL_BACKEND}, port: 443}}
-  metrics:
-    selector: {{model_name: {MODEL}, namespace: {ns}}}
-    queries:
-      requestRate: '{rq}'
-      promptTokenRate: '{pq}'
-      generationTokenRate: '{gq}'
-    maxAgeSeconds: {age}
-    timeoutSeconds: 2
-  external:
-    model: e2e/external-llm
-    latencySeconds: 5
-"#,
-        rps = s.replica_rps,
-        learn = s.learn_from_metrics,
-        startup = s.startup_seconds,
-        rq = gateway_query("gateway_requests_per_second", ns),
-        pq = gateway_query("gateway_prompt_tokens_per_second", ns),
-        gq = gateway_query("gateway_generation_tokens_per_second", ns),
-        age = s.signal_max_age_seconds,
-    ));
-    for i in 0..3 {
-        // Pinned to the class NodePool and asking for its GPU, or a plain pod with a token request.
-        let placement = match &place.node_pools {
-            Some(nps) => format!(
-                "      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            \
-                 nodeSelectorTerms:\n            - matchExpressions: [{{key: karpenter.sh/nodepool, operator: In, \
-                 values: [{}]}}]\n      tolerations: [{{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}}]\n",
-                nps[i]
-            ),
-            None => String::new(),
-        };
-        let resources = if place.node_pools.is_some() {
-            r#"{limits: {nvidia.com/gpu: "1"}}"#
-        } else {
-            r#"{requests: {cpu: 10m, memory: 16Mi}, limits: {memory: 32Mi}}"#
-        };
-        docs.push(format!(
-            r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {dep}
-  namespace: {ns}
-  labels: {{app: {dep}, pool: {MODEL}}}
-spec:
-  replicas: {replicas}
-  selector:
-    matchLabels: {{app: {dep}}}
-  template:
-    metadata:
-      labels: {{app: {dep}, pool: {MODEL}}}
-    spec:
-{placement}      containers:
-      - name: vllm
-        image: {image}
-        resources: {resources}
-"#,
-            dep = DEPLOYMENTS[i],
-            replicas = s.initial[i],
-            image = place.image,
-        ));
-        let Some(nps) = &place.node_pools else { continue };
-        let node_class = match &place.node_class {
-            Some(c) => format!("      nodeClassRef: {{group: {}, kind: {}, name: {}}}\n", c.group, c.kind, c.name),
-            None => String::new(),
-        };
-        docs.push(format!(
-            r#"apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata:
-  name: {np}
-  labels: {{{RUN_LABEL}: {ns}}}
-  annotations: {{sandbox.hybridscale.dev/gpus-per-node: "1"}}
-spec:
-  limits: {{nvidia.com/gpu: "8"}}
-  template:
-    metadata:
-      labels: {{gpu: h100}}
-    spec:
-{node_class}      requirements:
-      - {{key: karpenter.sh/capacity-type, operator: In, values: [{ct}]}}
-      taints:
-      - {{key: nvidia.com/gpu, value: "true", effect: NoSchedule}}
-"#,
-            np = nps[i],
-            ct = place.capacity_types[i],
-        ));
+    json!({"metadata": {"name": MODEL, "namespace": ns}, "spec": {
+        "model": MODEL,
+        "costPolicyRef": {"name": "e2e"},
+        "gpusPerReplica": 1,
+        // Requests per second only: the harness's load has one token mix.
+        "replicaCapacity": {"requestsPerSecond": s.replica_rps, "promptTokensPerSecond": null,
+                            "outputTokensPerSecond": null, "learnFromMetrics": s.learn_from_metrics},
+        "startupSeconds": s.startup_seconds,
+        "minReplicas": 0,
+        "maxReplicas": 12,
+        "capacity": capacity,
+        "route": {"httpRoute": ROUTE, "selfHostedBackend": {"name": SELF_BACKEND},
+                  "externalBackend": {"name": EXTERNAL_BACKEND}},
+        "metrics": {
+            "prometheusUrl": null,
+            "selector": {"model_name": MODEL, "namespace": ns},
+            "queries": {"requestRate": gateway_query("gateway_requests_per_second", ns),
+                        "promptTokenRate": gateway_query("gateway_prompt_tokens_per_second", ns),
+                        "generationTokenRate": gateway_query("gateway_generation_tokens_per_second", ns)},
+            "maxAgeSeconds": s.signal_max_age_seconds,
+            "timeoutSeconds": 2,
+        },
+        "external": {"model": "e2e/external-llm", "latencySeconds": 5,
+                     "inputUsdPerMillionTokens": null, "outputUsdPerMillionTokens": null},
+    }})
+}
+
+/// Class `i`'s Deployment: pinned to the class NodePool and asking for its GPU, or a plain pod with a
+/// small request. The sample's vLLM arguments stay only with the sample's image.
+fn deployment(ns: &str, s: &Setup, place: &Placement, i: usize, sample: &Value) -> Value {
+    let dep = DEPLOYMENTS[i];
+    let mut container = sample["spec"]["template"]["spec"]["containers"][0].clone();
+    if container["image"] != place.image.as_str()
+        && let Some(c) = container.as_object_mut()
+    {
+        c.remove("args");
     }
-    docs.push(format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: {ROUTE}
-  namespace: {ns}
-spec:
-  parentRefs: [{{name: inference-gateway}}]
-  rules:
-  - backendRefs:
-    - {{kind: Service, name: {SELF_BACKEND}, port: 8000, weight: 100}}
-    - {{kind: Service, name: {EXTERNAL_BACKEND}, port: 443, weight: 0}}
-"#
-    ));
-    docs.join("---\n")
+    let (affinity, tolerations, resources) = match &place.node_pools {
+        Some(nps) => (
+            json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms":
+                [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": [nps[i]]}]}]}}}),
+            sample["spec"]["template"]["spec"]["tolerations"].clone(),
+            json!({"limits": {"nvidia.com/gpu": "1"}}),
+        ),
+        None => (
+            Value::Null,
+            Value::Null,
+            json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}),
+        ),
+    };
+    container["image"] = json!(place.image);
+    container["resources"] = resources;
+    let labels = json!({"app": dep, "pool": MODEL});
+    json!({"metadata": {"name": dep, "namespace": ns, "labels": labels}, "spec": {
+        "replicas": s.initial[i],
+        "selector": {"matchLabels": {"app": dep}},
+        "template": {"metadata": {"labels": labels},
+                     "spec": {"affinity": affinity, "tolerations": tolerations, "containers": [container]}},
+    }})
+}
+
+/// Class `i`'s NodePool of 1-GPU nodes, of the cluster's capacity type for that class.
+fn node_pool(ns: &str, place: &Placement, names: &[String; 3], i: usize) -> Value {
+    let name = &names[i];
+    let node_class = match &place.node_class {
+        Some(c) => json!({"group": c.group, "kind": c.kind, "name": c.name}),
+        None => Value::Null,
+    };
+    json!({"metadata": {"name": name, "labels": {RUN_LABEL: ns},
+                 "annotations": {"sandbox.hybridscale.dev/gpus-per-node": "1"}},
+    "spec": {"limits": {"nvidia.com/gpu": "8"}, "template": {"metadata": {"labels": {"gpu": "h100"}}, "spec": {
+        "nodeClassRef": node_class,
+        "requirements": [{"key": "karpenter.sh/capacity-type", "operator": "In",
+                          "values": [place.capacity_types[i]]}],
+    }}}})
+}
+
+fn http_route(ns: &str) -> Value {
+    json!({"metadata": {"name": ROUTE, "namespace": ns}, "spec": {"rules": [{"backendRefs": [
+        {"kind": "Service", "name": SELF_BACKEND, "port": 8000, "weight": 100},
+        {"kind": "Service", "name": EXTERNAL_BACKEND, "port": 443, "weight": 0},
+    ]}]}})
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
-
     use super::*;
-    use crate::support::env::yaml_docs;
 
     fn cluster(node_pools: bool) -> ClusterTarget {
         ClusterTarget {

@@ -6,25 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The prometheus binary, or `None` (skip) outside CI. Under CI=true a missing binary is a failure:
-/// .ci/run must install it.
-pub fn binary() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("prometheus")).find(|p| p.is_file()));
-    match found {
-        Some(p) => Some(p),
-        None if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("prometheus not found on PATH; CI must install the Debian `prometheus` package (.ci/run)")
-        }
-        None => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPING an e2e scenario: prometheus not found on PATH (apt-get install -y prometheus) ***\n"
-            );
-            None
-        }
-    }
+/// The prometheus binary; a missing one fails the scenario (`make test` installs the Debian package).
+pub fn binary() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("prometheus")).find(|p| p.is_file()))
+        .unwrap_or_else(|| {
+            panic!("prometheus not found on PATH: run `make test` (it installs the Debian package `prometheus`)")
+        })
 }
 
 /// A free loopback port (it can be taken before use; callers retry).

@@ -5,6 +5,7 @@
 
 pub mod conditions;
 pub mod cost_policy;
+mod formats;
 pub mod inference_pool;
 
 pub use conditions::{Condition, ConditionStatus};
@@ -19,9 +20,11 @@ pub const GROUP: &str = "hybridscale.dev";
 /// API version of both kinds.
 pub const VERSION: &str = "v1alpha1";
 
-/// Every CRD this operator owns, in a stable order.
+/// Every CRD this operator owns, in a stable order, with only the integer formats Kubernetes knows.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![CostPolicy::crd(), InferencePool::crd()]
+    let mut crds = vec![CostPolicy::crd(), InferencePool::crd()];
+    crds.iter_mut().for_each(formats::to_kubernetes_formats);
+    crds
 }
 
 /// The file name a CRD is written to: `<plural>.<group>.yaml`.

@@ -9,9 +9,13 @@ pub mod simulate;
 
 use clap::{Parser, Subcommand};
 
+/// The version `--version` prints: the crate version and the git commit it was built from (build.rs;
+/// `unknown` outside a git checkout unless `HYBRIDSCALE_GIT_COMMIT` is set).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("HYBRIDSCALE_GIT_COMMIT"), ")");
+
 /// hybridscale: run self-hosted LLM inference at the lowest cost that meets its latency SLO.
 #[derive(Parser, Debug)]
-#[command(name = "hybridscale", version, about, long_about = None)]
+#[command(name = "hybridscale", version = VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

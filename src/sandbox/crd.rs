@@ -167,3 +167,84 @@ pub fn set_established(crd: &mut Value, now: &str) {
         ],
     });
 }
+
+/// The formats a Kubernetes API server recognises in CRD schemas, normalised without `-`: the string
+/// formats of apiextensions' `supportedVersionedFormats` (up to `k8s-long-name`), and the integer and number
+/// formats of OpenAPI. Any other (`uint32`, `uint16`, what schemars emits for unsigned integers) is accepted
+/// with a warning.
+const RECOGNIZED_FORMATS: &[&str] = &[
+    "bsonobjectid",
+    "uri",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "cidr",
+    "mac",
+    "uuid",
+    "uuid3",
+    "uuid4",
+    "uuid5",
+    "isbn",
+    "isbn10",
+    "isbn13",
+    "creditcard",
+    "ssn",
+    "hexcolor",
+    "rgbcolor",
+    "byte",
+    "password",
+    "date",
+    "duration",
+    "datetime",
+    "k8sshortname",
+    "k8slongname",
+    "int32",
+    "int64",
+    "float",
+    "double",
+];
+
+/// The `Warning`s the real server returns for a CRD whose schemas use formats it does not recognise, one per
+/// format (`unrecognized format "uint32"`, which kubectl prints as `Warning: ...`). On update only formats
+/// the old CRD did not already use warn, as upstream ratchets them.
+pub fn format_warnings(crd: &Value, old: Option<&Value>) -> Vec<String> {
+    let old = old.map(unrecognized_formats).unwrap_or_default();
+    unrecognized_formats(crd).difference(&old).map(|f| format!("unrecognized format {f:?}")).collect()
+}
+
+fn unrecognized_formats(crd: &Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for v in crd.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(schema) = v.pointer("/schema/openAPIV3Schema") {
+            collect_formats(schema, &mut out);
+        }
+    }
+    out
+}
+
+/// Every unrecognised `format` in a schema and the schemas below it (`SchemaHas`'s walk).
+fn collect_formats(schema: &Value, out: &mut std::collections::BTreeSet<String>) {
+    let Some(m) = schema.as_object() else { return };
+    if let Some(f) = m.get("format").and_then(Value::as_str)
+        && !f.is_empty()
+        && !RECOGNIZED_FORMATS.contains(&f.replace('-', "").as_str())
+    {
+        out.insert(f.to_string());
+    }
+    // Schema-valued keywords, then keywords holding a list or a map of schemas.
+    for key in ["items", "not", "additionalProperties", "additionalItems"] {
+        if let Some(child) = m.get(key) {
+            match child {
+                Value::Array(list) => list.iter().for_each(|s| collect_formats(s, out)),
+                other => collect_formats(other, out),
+            }
+        }
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        m.get(key).and_then(Value::as_array).into_iter().flatten().for_each(|s| collect_formats(s, out));
+    }
+    for key in ["properties", "patternProperties", "definitions", "dependencies"] {
+        m.get(key).and_then(Value::as_object).into_iter().flatten().for_each(|(_, s)| collect_formats(s, out));
+    }
+}

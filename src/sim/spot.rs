@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn loads_a_real_trace() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/spot_traces_skypilot/availability/16-node/aws-08-27-2023/us-west-2a_v100_1.json");
+            .join("tests/data/spot_traces_skypilot/availability/16-node/aws-08-27-2023/us-west-2a_v100_1.json");
         let m = SpotMarket::load(&p).unwrap();
         let SpotMarket::Availability { share, gap_s, .. } = m else { panic!("not an availability trace") };
         assert_eq!(gap_s, 300.0);

@@ -7,7 +7,8 @@
 //! are CEL doubles even when written as `3`, field names are escaped with the server's rules (`a_b` stays
 //! `a_b`), map keys appear as `spec.labels[key]` in paths, `oldSelf` is correlated for list items only in
 //! `x-kubernetes-list-type: map` lists (by key, not index), rules never see `null` values, and a failed rule
-//! reports the node's schema type as the value (`Invalid value: "object": ...`) with its `reason`.
+//! reports its message without a value (`spec: Invalid value: <message>`, as a 1.36 server does) with its
+//! `reason`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -143,7 +144,7 @@ fn evaluate(
                 Some("FieldValueForbidden") => FieldError::forbidden(at, detail),
                 Some("FieldValueRequired") => FieldError::required(at, detail),
                 Some("FieldValueDuplicate") => FieldError::duplicate(at, sts_type),
-                _ => FieldError::invalid(at, sts_type, detail),
+                _ => FieldError::invalid_omitting_value(at, detail),
             });
         }
         Ok(other) => errs.push(FieldError::invalid(

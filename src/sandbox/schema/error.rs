@@ -89,6 +89,12 @@ impl FieldError {
         Self::new(path, FieldErrorKind::Invalid, Some(value), detail)
     }
 
+    /// `field.Invalid` without the value, as a Kubernetes 1.36 server reports a failed CEL rule:
+    /// `spec: Invalid value: min must not exceed max`.
+    pub fn invalid_omitting_value(path: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(path, FieldErrorKind::Invalid, None, detail)
+    }
+
     /// `field.TypeInvalid(path, value, detail)`.
     pub fn type_invalid(path: impl Into<String>, value: Value, detail: impl Into<String>) -> Self {
         Self::new(path, FieldErrorKind::TypeInvalid, Some(value), detail)

@@ -189,6 +189,9 @@ impl Inner {
         self.run_admission(rt, &mut obj, None, opts.field_validation)?;
         let is_crd = rt.kind == "CustomResourceDefinition" && rt.group == "apiextensions.k8s.io";
         let new_types = if is_crd { Some(crd::resource_types(&obj)?) } else { None };
+        if is_crd {
+            self.warnings.extend(crd::format_warnings(&obj, None));
+        }
         let now = now_rfc3339();
         if is_crd {
             crd::set_established(&mut obj, &now);
@@ -309,7 +312,9 @@ impl Inner {
         let is_crd = rt.kind == "CustomResourceDefinition" && rt.group == "apiextensions.k8s.io";
         let new_types = if is_crd {
             crd::set_established(&mut new, &now);
-            Some(crd::resource_types(&new)?)
+            let types = crd::resource_types(&new)?;
+            self.warnings.extend(crd::format_warnings(&new, Some(&old)));
+            Some(types)
         } else {
             None
         };

@@ -44,7 +44,7 @@ fn unchanged_invalid_fields_pass_and_changed_ones_are_checked() {
         ]
     );
     let mut new = obj(json!({"name": "toolong", "size": 1, "pair": {"lo": 6, "hi": 1}, "other": 1}));
-    assert_eq!(rendered(&schema(), &mut new, Some(&old)), vec!["spec.pair: Invalid value: \"object\": lo above hi"]);
+    assert_eq!(rendered(&schema(), &mut new, Some(&old)), vec!["spec.pair: Invalid value: lo above hi"]);
     // On create the same object is rejected.
     assert_eq!(rendered(&schema(), &mut old.clone(), None).len(), 3);
 }
@@ -59,7 +59,7 @@ fn map_list_items_ratchet_by_key_and_transition_rules_never_ratchet() {
         vec!["spec.byKey[0].v: Invalid value: 7: spec.byKey[0].v in body should be less than or equal to 5"]
     );
     let mut new = obj(json!({"byKey": [{"k": "a", "v": 9}, {"k": "b", "v": 1}], "grow": 4}));
-    assert_eq!(rendered(&schema(), &mut new, Some(&old)), vec!["spec.grow: Invalid value: \"integer\": cannot shrink"]);
+    assert_eq!(rendered(&schema(), &mut new, Some(&old)), vec!["spec.grow: Invalid value: cannot shrink"]);
 }
 
 #[test]

@@ -15,8 +15,13 @@ fn each_kind_renders_like_field_error() {
             "FieldValueNotSupported",
         ),
         (
-            FieldError::invalid("spec", json!("object"), "spec.minReplicas must not exceed spec.maxReplicas"),
-            "spec: Invalid value: \"object\": spec.minReplicas must not exceed spec.maxReplicas",
+            FieldError::invalid("spec.n", json!(3), "must be even"),
+            "spec.n: Invalid value: 3: must be even",
+            "FieldValueInvalid",
+        ),
+        (
+            FieldError::invalid_omitting_value("spec", "spec.minReplicas must not exceed spec.maxReplicas"),
+            "spec: Invalid value: spec.minReplicas must not exceed spec.maxReplicas",
             "FieldValueInvalid",
         ),
         (FieldError::forbidden("spec.x", "not now"), "spec.x: Forbidden: not now", "FieldValueForbidden"),
