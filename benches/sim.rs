@@ -18,7 +18,7 @@ use hybridscale::sim::{self, Scenario, SpotMarket};
 
 #[path = "common/scenarios.rs"]
 mod scenarios;
-use scenarios::{SPOT_TRACE, TRACES, conv_tokens, data, load, scenarios};
+use scenarios::{SPOT_TRACE, TRACES, capacity_beliefs, capacity_traces, conv_tokens, data, load, scenarios};
 
 fn planner_micros(scenario: &Scenario) -> f64 {
     let now = 1_767_225_600.0 + 86400.0;
@@ -152,6 +152,7 @@ fn main() {
             std::fs::write(plots.join(file), svg).expect("write plot");
         }
     }
+    capacity_matrix(&conv_tokens, &market, &plots);
     println!("\nReplay speed (release build, one core, 10 s steps):\n");
     println!("| trace | scenario | strategy | steps | seconds |");
     println!("|---|---|---|---|---|");
@@ -162,4 +163,79 @@ fn main() {
     for (s, us) in planner_us {
         println!("- {s}: {us:.1} µs");
     }
+}
+
+/// The capacity matrix: the 70B pool in the world of the measured Llama-3.1-70B / 4x H100 profile, on
+/// long-context and chat traces, under a belief as measured, three times too high and three times too
+/// low (learnFromMetrics on). Every strategy replays the same world; the oracle knows it, so its cost
+/// does not move with the belief.
+fn capacity_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: &Path) {
+    let world = sim::profile::World::Profile(sim::profile::llama_70b_4xh100());
+    println!("\nCapacity matrix: the replica world is the {} profile.\n", world.name());
+    println!("| trace | belief | strategy | cost $ | SLO attained | vs oracle | external |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut summary = Vec::new();
+    for t in capacity_traces() {
+        let trace = load(&t.trace, t.mean_rps, conv_tokens).with_prompts_scaled(t.prompt_scale);
+        for (belief, yaml) in capacity_beliefs() {
+            let scenario =
+                Scenario::parse(Path::new(belief), &yaml).expect("capacity policy").with_world(world.clone());
+            let results: Vec<_> = sim::strategy_names(&scenario.spec)
+                .into_iter()
+                .map(|n| sim::run_one(n, &trace, &scenario, market, 42, None).expect("strategy"))
+                .collect();
+            let report = sim::Report::new(
+                trace.stats(),
+                results,
+                None,
+                scenario.spec.target_attainment,
+                scenario.spec.world.name(),
+            );
+            let oracle = report.oracle().map_or(f64::NAN, |o| o.cost_usd);
+            for r in &report.results {
+                println!(
+                    "| {} | {belief} | {} | {:.2} | {:.3}%{} | {:.2}x | {:.1}% |",
+                    t.name,
+                    r.strategy,
+                    r.cost_usd,
+                    r.slo_attainment * 100.0,
+                    if r.meets_slo_target { "" } else { " MISS" },
+                    r.cost_usd / oracle,
+                    r.external_share * 100.0
+                );
+            }
+            let hs = &report.results[0];
+            let cheapest = report
+                .results
+                .iter()
+                .filter(|r| r.strategy != "hybridscale" && r.strategy != "oracle")
+                .filter(|r| r.slo_attainment + 1e-12 >= hs.slo_attainment)
+                .min_by(|a, b| a.cost_usd.total_cmp(&b.cost_usd))
+                .map_or("none".to_string(), |r| {
+                    format!("{} ${:.2} ({:.3}%)", r.strategy, r.cost_usd, r.slo_attainment * 100.0)
+                });
+            summary.push(format!(
+                "| {} | {belief} | {:.2} | {:.3}%{} | {:.2}x | {} |",
+                t.name,
+                hs.cost_usd,
+                hs.slo_attainment * 100.0,
+                if hs.meets_slo_target { "" } else { " MISS" },
+                hs.cost_usd / oracle,
+                cheapest
+            ));
+            let file = format!("capacity-{}-{}.svg", slug(t.name), slug(belief));
+            std::fs::write(plots.join(file), sim::svg::render(&report, "hybridscale")).expect("write plot");
+        }
+    }
+    println!(
+        "\n| trace | belief | hybridscale $ | attained | vs oracle | cheapest baseline at >= hybridscale's attainment |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for line in summary {
+        println!("{line}");
+    }
+}
+
+fn slug(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
 }

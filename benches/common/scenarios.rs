@@ -249,3 +249,63 @@ pub fn conv_tokens() -> sim::TokenSample {
     let conv = loaders::parse(&file, &text, sim::TraceFormat::Azure).expect("conv");
     sim::TokenSample::from_raw(&file, &conv).expect("tokens")
 }
+
+/// The capacity matrix (issue 14): the 70B pool against the premium API in the world of a measured
+/// replica profile (`sim::profile::llama_70b_4xh100`), with learnFromMetrics on, under three beliefs:
+/// what one replica serves within the SLO as the sample pool states it (config/samples, measured for a
+/// 1k/250 mix at about 80% of the profile's saturation), three times too high and three times too low.
+pub fn capacity_beliefs() -> Vec<(&'static str, String)> {
+    let h100 = gpu_prices("p5.48xlarge", "us-east-1");
+    let premium = api_prices("claude-sonnet-4-5");
+    let base = policy_yaml(h100, premium, 4, 2.5, None, 300, 300, 20.0, 10.0, 50.0, 0, (16, 10, 10));
+    [("belief as measured", 1.0), ("belief x3 (too high)", 3.0), ("belief /3 (too low)", 1.0 / 3.0)]
+        .into_iter()
+        .map(|(name, k)| {
+            let capacity = format!(
+                "replicaCapacity: {{requestsPerSecond: {}, promptTokensPerSecond: {}, outputTokensPerSecond: {}, \
+                 learnFromMetrics: true}}",
+                5.0 * k,
+                16000.0 * k,
+                1800.0 * k
+            );
+            (name, base.replace("replicaCapacity: {requestsPerSecond: 2.5}", &capacity))
+        })
+        .collect()
+}
+
+/// A trace of the capacity matrix.
+pub struct CapacityTrace {
+    pub name: &'static str,
+    pub trace: TraceDef,
+    /// Mean requests per second it is scaled to.
+    pub mean_rps: f64,
+    /// Every prompt this many times as long.
+    pub prompt_scale: f64,
+}
+
+/// The capacity matrix's traces: long-context (the synthetic Mooncake trace at its own rate, Azure conv
+/// with every prompt eight times as long at its own rate) and the 70B scenario's ServeGen trace.
+pub fn capacity_traces() -> Vec<CapacityTrace> {
+    let t = |name, file| TraceDef { name, file, cap_times_mean: None };
+    vec![
+        CapacityTrace {
+            name: "mooncake-synthetic",
+            trace: t("mooncake-synthetic", "mooncake_fast25_synthetic/synthetic_trace.jsonl"),
+            mean_rps: 3.9,
+            prompt_scale: 1.0,
+        },
+        CapacityTrace { name: "azure-conv", trace: t("azure-conv", TRACES[1].file), mean_rps: 5.4, prompt_scale: 1.0 },
+        CapacityTrace {
+            name: "azure-conv x8 prompts",
+            trace: t("azure-conv", TRACES[1].file),
+            mean_rps: 5.4,
+            prompt_scale: 8.0,
+        },
+        CapacityTrace {
+            name: "servegen-m-mid",
+            trace: t("servegen-m-mid", TRACES[2].file),
+            mean_rps: 20.0,
+            prompt_scale: 1.0,
+        },
+    ]
+}
