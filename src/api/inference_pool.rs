@@ -748,8 +748,8 @@ pub struct PlannerState {
     /// When (RFC 3339) an observed overload last lowered the learned factor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_fell_at: Option<String>,
-    /// The learned factor at 90% of the throughput per replica at that overload: the belief probes
-    /// back up no further.
+    /// The learned factor that overload showed a replica to serve: the belief probes back up no
+    /// further.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_capacity_ceiling: Option<f64>,
     /// Replicas with an interruption notice at the last tick, so a notice is counted once as an

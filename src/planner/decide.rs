@@ -296,7 +296,7 @@ fn overload_economics(
         .as_ref()
         .filter(|_| config.learn_from_metrics)
         .and_then(|o| learn::overload_bound(config, snapshot, memory, now, o, healthy, econ.mu))
-        .map(|(rps, why)| econ.capped(rps, why));
+        .map(|b| econ.capped(b.rps, b.why));
     (capped, overloaded)
 }
 

@@ -16,8 +16,9 @@
 //!   whose latency lags the route (`tests/sim.rs`).
 //! - **Up, slowly**: while the replicas serve at least [`LOADED`] of the believed capacity with
 //!   latency within [`WITHIN`] of the SLO and no queue, the belief rises by [`MAX_RISE`] per tick:
-//!   back up to the configured figure freely (it fell on evidence that may have passed), and above it
-//!   only as far as the throughput per replica the replicas were seen to serve so. Latency is a poor
+//!   back up towards the configured figure, but not past what the last overload showed a replica to
+//!   serve (the estimate, before the halving limit: a belief halved on a tick's evidence may rise back
+//!   to it), and above it only as far as the throughput per replica the replicas were seen to serve so. Latency is a poor
 //!   gauge of headroom (it stays flat until a replica is nearly full, then climbs steeply), so
 //!   probing above what was shown would find the edge by overloading the replicas, once per probe.
 //!   It does not rise for [`HOLD_S`] after a fall, so it does not saw back and forth over the edge.
@@ -94,7 +95,7 @@ pub fn overload_bound(
     o: &Overload,
     healthy: u32,
     believed: f64,
-) -> Option<(f64, String)> {
+) -> Option<Bound> {
     if healthy == 0 {
         return None;
     }
@@ -110,9 +111,24 @@ pub fn overload_bound(
     let severity = Sample::fresh(s.load.latency_s, now, config.signal_max_age_s)
         .filter(|l| l.is_finite() && *l > 0.0)
         .map_or(BACK_OFF, |l| BACK_OFF.min(slo / l).max(MAX_FALL));
-    let bound = (per * severity).max(believed * MAX_FALL);
-    (bound.is_finite() && bound < believed)
-        .then(|| (bound, format!("{} at {} rps per replica", o.why, super::capacity::rps(per))))
+    let estimate = per * severity;
+    let bound = estimate.max(believed * MAX_FALL);
+    (bound.is_finite() && bound < believed).then(|| Bound {
+        rps: bound,
+        estimate,
+        why: format!("{} at {} rps per replica", o.why, super::capacity::rps(per)),
+    })
+}
+
+/// What an overload shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    /// Requests per second per replica to believe this tick: the estimate, halving the belief at most.
+    pub rps: f64,
+    /// What the evidence says a replica serves (the load given, scaled by the latency's violation).
+    pub estimate: f64,
+    /// The evidence, for the reasons and status.
+    pub why: String,
 }
 
 /// Update the learned factor in `memory` (`capacity_factor`, its evidence, the time and the ceiling
@@ -133,12 +149,11 @@ pub fn update(
     let factor = memory.capacity_factor.filter(|f| f.is_finite() && *f > 0.0).unwrap_or(1.0);
     let healthy: u32 = s.classes.iter().map(|c| c.ready - c.interrupted.min(c.ready)).sum();
     if let Some(o) = overload {
-        if let Some((bound, why)) = overload_bound(config, s, memory, now, o, healthy, capacity.rps) {
-            let per = o.self_hosted_rps / f64::from(healthy.max(1));
-            memory.capacity_factor = Some((bound / capacity.model_rps).clamp(MIN_FACTOR, MAX_FACTOR));
-            memory.capacity_evidence = Some(clip(why));
+        if let Some(b) = overload_bound(config, s, memory, now, o, healthy, capacity.rps) {
+            memory.capacity_factor = Some((b.rps / capacity.model_rps).clamp(MIN_FACTOR, MAX_FACTOR));
+            memory.capacity_evidence = Some(clip(b.why));
             memory.capacity_fell_at = Some(now);
-            memory.capacity_ceiling = Some((per * BACK_OFF / capacity.model_rps).clamp(MIN_FACTOR, MAX_FACTOR));
+            memory.capacity_ceiling = Some((b.estimate / capacity.model_rps).clamp(MIN_FACTOR, MAX_FACTOR));
         }
         return;
     }
@@ -151,8 +166,8 @@ pub fn update(
     let no_queue = fresh(s.load.waiting).is_none_or(|w| w <= f64::from(healthy));
     let slo = config.slo_latency_s;
     if per >= LOADED * capacity.rps && latency <= WITHIN * slo && no_queue && per.is_finite() {
-        // Back up towards the configuration by probing, but not past 90% of where the replicas were
-        // last seen overloaded; beyond that only as far as they were seen to serve.
+        // Back up towards the configuration by probing, but not past what the last overload showed
+        // a replica to serve; beyond that only as far as they were seen to serve.
         let shown = per / capacity.model_rps;
         let probe = memory.capacity_ceiling.map_or(1.0, |c| c.min(1.0));
         let f = (factor * (1.0 + MAX_RISE)).min(shown.max(probe)).min(MAX_FACTOR);
@@ -244,7 +259,7 @@ mod tests {
         // 2.5 rps per replica at 14 s against 10 s: 2.5 x 10 / 14 = 1.8, but halved at most: 2.5.
         assert_eq!(m.capacity_factor, Some(0.5));
         assert_eq!(m.capacity_fell_at, Some(T0));
-        assert_eq!(m.capacity_ceiling, Some(0.45), "90% of the 2.5 rps they could not serve");
+        assert_eq!(m.capacity_ceiling, Some(2.5 * 10.0 / 14.0 / 5.0), "the estimate: 2.5 rps x 10 / 14");
         assert_eq!(
             m.capacity_evidence.as_deref(),
             Some("observed latency 14 s exceeds the 10 s SLO at 2.50 rps per replica")
@@ -270,8 +285,8 @@ mod tests {
         let old = Memory { recent_load_per_replica: vec![(T0 - 200.0, 14.0, 5.0)], ..Memory::default() };
         assert!(overload_bound(&cfg, &s, &old, T0, &o, 4, cap.rps).is_some());
         let near = Memory { recent_load_per_replica: vec![(T0 - 60.0, 6.0, 5.0)], ..Memory::default() };
-        let (bound, _) = overload_bound(&cfg, &s, &near, T0, &o, 4, cap.rps).expect("evidence");
-        assert_eq!(bound, 3.0, "6 rps at 30 s against 10 s: halved at most from 6, and below 5");
+        let b = overload_bound(&cfg, &s, &near, T0, &o, 4, cap.rps).expect("evidence");
+        assert_eq!((b.rps, b.estimate), (3.0, 3.0), "6 rps at 30 s against 10 s: halved at most from 6");
     }
 
     #[test]
@@ -321,8 +336,8 @@ mod tests {
         assert!(m.capacity_evidence.unwrap().starts_with("latency 4 s within 75% of the 10 s SLO"));
         // Above the configuration, no further than shown: at 5 rps each (the belief), no rise.
         assert_eq!(factor(&cap, &observed(4, 4.0), &none, 20.0), None);
-        // Below it, after a fall and past the hold, back up by probing, but not past 90% of where the
-        // replicas were overloaded (0.6 of the configured 5 rps here).
+        // Below it, after a fall and past the hold, back up by probing, but not past what the overload
+        // showed (0.6 of the configured 5 rps here).
         let fell = Memory {
             capacity_factor: Some(0.5),
             capacity_fell_at: Some(T0 - HOLD_S),

@@ -119,7 +119,7 @@ pub struct Memory {
     ///
     /// [`learn::HOLD_S`]: super::learn::HOLD_S
     pub capacity_fell_at: Option<f64>,
-    /// The factor at 90% of the throughput per replica at that fall: probing back up stops there.
+    /// The factor the overload at that fall showed a replica to serve: probing back up stops there.
     pub capacity_ceiling: Option<f64>,
     /// Interruption notices already counted into `spot_interruptions` (the `interrupted` total seen at
     /// the last tick), so a notice that lasts several ticks is counted once (also across restarts:
