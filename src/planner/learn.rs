@@ -11,24 +11,28 @@
 //!   falls to [`BACK_OFF`] × `x`, by at most [`MAX_FALL`] per tick (a single odd sample, such as a
 //!   latency still high from a backlog the replicas already clear, cannot collapse it), and never below
 //!   [`MIN_FACTOR`] of the model. The worse the violation, the bigger the step: below [`BACK_OFF`]
-//!   the throughput is scaled by SLO / latency. From a belief three times too high this takes two
-//!   ticks where latency grows with the excess (tested below) and a few more in the simulator,
-//!   whose latency lags the route (`tests/sim.rs`).
+//!   the throughput is scaled by SLO / latency. An overload counts only where no tick of the signals'
+//!   window gave the replicas more than [`EXPLAINS`] times the belief of the time (a ramp that
+//!   outran them, a backlog from before more were added). From a belief three times too high this
+//!   takes two ticks where latency grows with the excess (tested below), and about a minute end to
+//!   end on the sandbox (`e2e/capacity.rs`).
 //! - **Up, slowly**: while the replicas serve at least [`LOADED`] of the believed capacity with
 //!   latency within [`WITHIN`] of the SLO and no queue, the belief rises by [`MAX_RISE`] per tick:
 //!   back up towards the configured figure, but not past what the last overload showed a replica to
 //!   serve (the estimate, before the halving limit: a belief halved on a tick's evidence may rise back
-//!   to it), and above it only as far as the throughput per replica the replicas were seen to serve so. Latency is a poor
-//!   gauge of headroom (it stays flat until a replica is nearly full, then climbs steeply), so
+//!   to it), and above it only as far as the throughput per replica the replicas were seen to serve so.
+//!   Latency is a poor gauge of headroom (it stays flat until a replica is nearly full, then climbs
+//!   steeply), so
 //!   probing above what was shown would find the edge by overloading the replicas, once per probe.
 //!   It does not rise for [`HOLD_S`] after a fall, so it does not saw back and forth over the edge.
 //!   A belief three times too low rises only where the replicas carry more than it (the API at its
 //!   share or rate limit, or none): the planner never sends them more than it believes they serve.
 //! - Otherwise (light load, latency between the two bands, stale signals) it holds.
 //!
-//! The configured figure is the starting point, not a floor. The planner also uses the same bound
-//! within a tick when learning is off (`decide.rs`), so an overload is acted on either way; learning
-//! is what keeps the lesson.
+//! The configured figure is the starting point, not a floor. The planner sizes the tick of an overload
+//! by the same bound (`decide.rs`), so the replicas bought and the share shed follow what was seen at
+//! once; learning keeps the lesson for the next ticks. With learning off the configuration is trusted
+//! and the overload net of `overload.rs` acts alone.
 
 use super::capacity::Capacity;
 use super::overload::Overload;
