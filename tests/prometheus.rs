@@ -594,3 +594,55 @@ async fn binary_talks_tls_to_the_kubernetes_api(dir: &Path, https_url: &str) {
     assert!(!text.contains("panicked") && !text.contains("CryptoProvider"), "TLS set-up failed:\n{text}");
     assert!(text.contains("404 page not found"), "no answer over TLS from {https_url} within 30 s:\n{text}");
 }
+
+/// Tenant attribution against the real Prometheus: a gateway series by tenant (backfilled with
+/// promtool) read back as shares by the pool's attribution query; a query of the wrong shape is an
+/// error in the reading, not a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_shares_from_a_gateway_series() {
+    use hybridscale::api::finops::AttributionSpec;
+    use hybridscale::signals::{PrometheusTenantSource, TenantSource};
+    let (bin, promtool) = binaries();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tsdb = dir.path().join("tsdb");
+    let now = now_unix().floor();
+    let (start, end) = (now - 3000.0, now - 1200.0);
+    let mut om = String::from("# TYPE gen_ai_client_token_usage_sum unknown\n");
+    for (tenant, kind, rate) in
+        [("search", "input", 600.0), ("search", "output", 150.0), ("chat", "input", 250.0), ("chat", "total", 1e6)]
+    {
+        let mut t = start;
+        while t < end {
+            let total = (t - start) * rate;
+            let labels = format!("gen_ai_request_model=\"llama\",gen_ai_token_type=\"{kind}\",tenant=\"{tenant}\"");
+            om.push_str(&format!("gen_ai_client_token_usage_sum{{{labels}}} {total} {t}\n"));
+            t += 15.0;
+        }
+    }
+    om.push_str("# EOF\n");
+    let file = dir.path().join("tenants.om");
+    std::fs::write(&file, om).expect("write openmetrics");
+    let out = Command::new(&promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(&tsdb)
+        .output()
+        .expect("run promtool");
+    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
+    let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
+
+    // The default query over an hour's window (the backfilled data ended 20 minutes ago).
+    let default = AttributionSpec::default().effective_query("llama").replace("[5m]", "[1h]");
+    let spec = AttributionSpec { query: Some(default), ..Default::default() };
+    let reading = PrometheusTenantSource::new(prom.client(), &spec, "llama").shares().await;
+    assert_eq!(reading.error, None);
+    let names: Vec<&str> = reading.shares.iter().map(|s| s.tenant.as_str()).collect();
+    assert_eq!(names, ["search", "chat"], "largest first; the 'total' token type is not counted");
+    let ratio = reading.shares[0].rate / reading.shares[1].rate;
+    assert!((ratio - 3.0).abs() < 0.05, "search has 750 of 1000 tokens per second: {ratio}");
+
+    let bad = AttributionSpec { query: Some("gen_ai_client_token_usage_sum[5m]".into()), ..Default::default() };
+    let reading = PrometheusTenantSource::new(prom.client(), &bad, "llama").shares().await;
+    assert!(reading.shares.is_empty());
+    assert!(reading.error.is_some());
+}

@@ -9,6 +9,7 @@ pub mod context;
 pub mod cost;
 pub mod error;
 pub mod leader;
+pub mod metrics;
 pub mod observe;
 pub mod policy;
 pub mod pool;

@@ -56,6 +56,15 @@ async fn reconcile_inner(policy: &CostPolicy, ctx: &Context) -> Result<Action> {
     let totals =
         ledger::policy::sum_pools(costs, now).map_err(|e| Error::observe("the spend of the policy's pools", e))?;
     ledger::policy::apply_totals(&mut status, &totals);
+    let budget = policy.spec.budget.as_ref();
+    crate::telemetry::pool::record_policy(
+        &ctx.metrics.pool,
+        &ns,
+        &name,
+        [budget.and_then(|b| b.monthly_usd), budget.and_then(|b| b.hourly_usd)],
+        totals.month_to_date_usd,
+        totals.projected_month_usd,
+    );
     status.observed_generation = generation;
     let budget = ledger::policy::budget_state(policy.spec.budget.as_ref(), &totals);
     set_condition(&mut status.conditions, budget.condition(generation, &now_s));
