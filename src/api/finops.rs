@@ -148,3 +148,34 @@ impl TenantCost {
         self.self_hosted_usd + self.external_usd
     }
 }
+
+/// A reserved commitment recommended for one pool from its observed demand (never acted on).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationAdvice {
+    /// The InferencePool.
+    #[schemars(length(max = 253))]
+    pub pool: String,
+    /// Reserved replicas committed today.
+    #[serde(default)]
+    pub current_replicas: u32,
+    /// Reserved replicas recommended.
+    #[serde(default)]
+    pub recommended_replicas: u32,
+    /// GPUs of the recommended commitment.
+    #[serde(default)]
+    pub recommended_gpus: u32,
+    /// What the recommended commitment saves per month against the current one, USD (replayed).
+    #[serde(default)]
+    pub monthly_saving_usd: f64,
+    /// Share of the time a reserved GPU must be busy to be cheaper than on-demand.
+    #[serde(default)]
+    pub break_even_utilization: f64,
+    /// Days of observed demand replayed.
+    #[serde(default)]
+    pub history_days: f64,
+    /// Why this size, or why no advice could be computed.
+    #[serde(default)]
+    #[schemars(length(max = 1024))]
+    pub reason: String,
+}

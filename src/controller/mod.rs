@@ -5,6 +5,7 @@
 //! dereference (policy) → validate (config) → observe (cluster + signals) → plan (pure) → apply →
 //! status. Each step has its own error variant ([`Error`]) and says whether it touches the cluster.
 
+pub mod advice;
 pub mod context;
 pub mod cost;
 pub mod error;
