@@ -646,3 +646,72 @@ async fn tenant_shares_from_a_gateway_series() {
     assert!(reading.shares.is_empty());
     assert!(reading.error.is_some());
 }
+
+/// Commitment advice from demand history in the real Prometheus (backfilled with promtool): the
+/// pool's own load queries read over the window, replayed at every commitment size, recommend what the
+/// simulator's reservation replay recommends for the same steady demand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commitment_advice_from_prometheus_history() {
+    use hybridscale::controller::advice;
+    use hybridscale::sim::{SpotMarket, Trace, policy, reservation};
+    let (bin, promtool) = binaries();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tsdb = dir.path().join("tsdb");
+    let (cost_policy, pool) =
+        policy::parse(Path::new(policy::DEFAULT_POLICY_NAME), policy::DEFAULT_POLICY).expect("default policy");
+    let model = pool.spec.model.clone();
+    let now = now_unix().floor();
+    let (start, end) = (now - 6.0 * 3600.0, now - 1200.0);
+    let mut om = String::new();
+    for (name, per_s) in
+        [("vllm:request_success", 10.0), ("vllm:prompt_tokens", 10_000.0), ("vllm:generation_tokens", 2000.0)]
+    {
+        om.push_str(&format!("# TYPE {name} counter\n"));
+        let mut t = start;
+        while t < end {
+            om.push_str(&format!("{name}_total{{model_name=\"{model}\"}} {} {t}\n", (t - start) * per_s));
+            t += 15.0;
+        }
+    }
+    om.push_str("# EOF\n");
+    let file = dir.path().join("demand.om");
+    std::fs::write(&file, om).expect("write openmetrics");
+    let out = Command::new(&promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(&tsdb)
+        .output()
+        .expect("run promtool");
+    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
+    let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
+
+    let (got, trace) = advice::advise(&prom.client(), &cost_policy, &pool, now, 0.25, 300.0).await.expect("advice");
+    assert!(trace.len() >= 60, "about six hours at 5 minutes: {}", trace.len());
+    let steady = trace.arrivals.iter().filter(|a| (**a - 3000.0).abs() < 30.0).count();
+    assert!(steady >= trace.len() - 2, "10 rps read back: {:?}", trace.arrivals);
+    assert!(trace.mean_input.iter().all(|m| (m - 1000.0).abs() < 10.0), "{:?}", trace.mean_input);
+
+    // The simulator's replay of the same demand, stated directly.
+    let n = trace.len();
+    let flat = Trace {
+        name: "flat".into(),
+        step_s: 300.0,
+        arrivals: vec![3000.0; n],
+        mean_input: vec![1000.0; n],
+        mean_output: vec![200.0; n],
+    };
+    let world = hybridscale::sim::Scenario::from_resources(Path::new("p"), &cost_policy, &pool).unwrap().spec.world;
+    let market = SpotMarket::Poisson { per_replica_hour: advice::SPOT_INTERRUPTIONS_PER_HOUR };
+    let want = reservation::recommend(Path::new("p"), &cost_policy, &pool, &world, &flat, &market, advice::SEED, None)
+        .expect("replay");
+    assert_eq!(got.recommended_replicas, want.recommended, "{got:?} against {}", want.to_text());
+    assert_eq!(got.current_replicas, want.current);
+    assert!(got.recommended_gpus == got.recommended_replicas * pool.spec.gpus_per_replica);
+    let prices = &cost_policy.spec.gpu_prices;
+    let ratio = prices.reserved.usd_per_gpu_hour / prices.on_demand.usd_per_gpu_hour;
+    assert!((got.break_even_utilization - ratio).abs() < 1e-9);
+
+    // No history: a clear error, not a panic or an invented recommendation.
+    let err = advice::advise(&prom.client(), &cost_policy, &pool, start - 86_400.0, 0.25, 300.0).await.unwrap_err();
+    assert!(err.contains("no request-rate history"), "{err}");
+}
