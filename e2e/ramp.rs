@@ -115,6 +115,17 @@ async fn load_ramp_scales_spot_and_overflows_meanwhile() {
     let cost = env.status().await.map(|s| s.cost).unwrap_or_default();
     assert!(cost.tokens.self_hosted_prompt > 0.0 && cost.counterfactual.all_external_usd > 0.0, "{cost:?}");
 
+    // The CostPolicy carries a commitment entry for the pool (the advice, or why there is none yet:
+    // minutes of history are no basis for a yearly commitment, and the replay says so).
+    let policies: kube::Api<hybridscale::api::CostPolicy> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    let advice = env
+        .wait_for("reservation advice in the CostPolicy status", wait(), || async {
+            let s = policies.get("e2e").await.ok()?.status?;
+            s.reservation_advice.into_iter().find(|a| a.pool == "llm")
+        })
+        .await;
+    assert!(!advice.reason.is_empty(), "{advice:?}");
+
     // Deleting the pool: the finalizer leaves the route on the ready self-hosted replicas and lets go.
     let pools: kube::Api<hybridscale::api::InferencePool> = kube::Api::namespaced(env.client.clone(), &env.ns);
     pools.delete("llm", &Default::default()).await.expect("delete pool");

@@ -31,13 +31,23 @@ pub const STEP_S: f64 = 300.0;
 pub const SPOT_INTERRUPTIONS_PER_HOUR: f64 = 0.1;
 pub const SEED: u64 = 42;
 
-/// Whether the advice in `status` is missing or older than [`REFRESH_S`] at `now`.
+/// Seconds before advice that could not be computed for some pool (no history yet, Prometheus down)
+/// is tried again.
+pub const RETRY_S: i64 = 3600;
+
+/// Whether the advice in `status` is missing, older than [`REFRESH_S`] at `now`, or failed for a pool
+/// more than [`RETRY_S`] ago.
 pub fn due(status: &CostPolicyStatus, now: Timestamp) -> bool {
+    let failed = status.reservation_advice.iter().any(|a| a.reason.starts_with(NO_ADVICE));
+    let every = if failed { RETRY_S } else { REFRESH_S };
     match status.reservation_advice_at.as_deref().and_then(|t| t.parse::<Timestamp>().ok()) {
-        Some(at) => now.as_second() - at.as_second() >= REFRESH_S || at > now,
+        Some(at) => now.as_second() - at.as_second() >= every || at > now,
         None => true,
     }
 }
+
+/// How the reason of a pool without advice starts.
+pub const NO_ADVICE: &str = "no advice: ";
 
 /// The advice for `pool` from its demand over `[end - days, end]` (Unix seconds) at `step_s`.
 pub async fn advise(
@@ -90,7 +100,7 @@ pub fn entry(pool: &InferencePool, result: Result<advice::Advice, String>) -> Re
         Err(why) => ReservationAdvice {
             pool: name,
             current_replicas: pool.spec.capacity.get(Class::Reserved).and_then(|c| c.max_replicas).unwrap_or(0),
-            reason: format!("no advice: {why}").chars().take(1024).collect(),
+            reason: format!("{NO_ADVICE}{why}").chars().take(1024).collect(),
             ..Default::default()
         },
     }
@@ -112,5 +122,18 @@ mod tests {
         assert!(due(&s, t("2026-11-09T10:00:00Z")));
         s.reservation_advice_at = Some("junk".into());
         assert!(due(&s, t("2026-11-10T10:00:00Z")));
+        // A pool without advice (no history yet) is tried again after an hour, not a day.
+        s.reservation_advice_at = Some("2026-11-10T10:00:00Z".into());
+        let mut pool: InferencePool = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "llm"},
+            "spec": {"model": "m", "costPolicyRef": {"name": "p"}, "capacity": {}, "replicaCapacity": {"requestsPerSecond": 1.0},
+                     "route": {"httpRoute": "r", "selfHostedBackend": {"name": "a"}, "externalBackend": {"name": "b"}}}
+        }))
+        .expect("pool");
+        pool.metadata.name = Some("llm".into());
+        s.reservation_advice = vec![entry(&pool, Err("no request-rate history".into()))];
+        assert_eq!(s.reservation_advice[0].reason, "no advice: no request-rate history");
+        assert!(!due(&s, t("2026-11-10T10:59:59Z")));
+        assert!(due(&s, t("2026-11-10T11:00:00Z")));
     }
 }
