@@ -96,9 +96,41 @@ async fn load_ramp_scales_spot_and_overflows_meanwhile() {
         "hybridscale_reconciles_total{kind=\"InferencePool\"}".to_string(),
         format!("hybridscale_pool_replicas{{namespace=\"{}\",pool=\"llm\",class=\"spot\"}} 2", env.ns),
         "hybridscale_leader 1".to_string(),
+        format!("hybridscale_pool_ready_replicas{{namespace=\"{}\",pool=\"llm\",class=\"spot\"}} 2", env.ns),
+        format!("hybridscale_pool_info{{namespace=\"{}\",pool=\"llm\",policy=", env.ns),
+        format!(
+            "hybridscale_pool_counterfactual_month_to_date_usd{{namespace=\"{}\",pool=\"llm\",scenario=\"on_demand_only\"}}",
+            env.ns
+        ),
+        format!("hybridscale_policy_month_to_date_usd{{namespace=\"{}\",", env.ns),
+        "hybridscale_build_info{version=".to_string(),
     ] {
         assert!(metrics.contains(&needle), "{needle} in /metrics:\n{metrics}");
     }
+    // The ledger's counters integrate what ran: spot spend and self-hosted tokens, and the month-to-date
+    // gauges by class add up to the status's total.
+    let value = |series: String| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(&series)).unwrap_or_default();
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(-1.0)
+    };
+    let p = format!("namespace=\"{}\",pool=\"llm\"", env.ns);
+    assert!(value(format!("hybridscale_pool_cost_usd_total{{{p},class=\"spot\"}}")) > 0.0, "{metrics}");
+    let tokens = format!("hybridscale_pool_tokens_total{{{p},route=\"self_hosted\",kind=\"prompt\"}}");
+    assert!(value(tokens) > 0.0, "{metrics}");
+    assert!(value(format!("hybridscale_pool_requests_total{{{p}}}")) > 0.0, "{metrics}");
+    let cost = env.status().await.map(|s| s.cost).unwrap_or_default();
+    assert!(cost.tokens.self_hosted_prompt > 0.0 && cost.counterfactual.all_external_usd > 0.0, "{cost:?}");
+
+    // The CostPolicy carries a commitment entry for the pool (the advice, or why there is none yet:
+    // minutes of history are no basis for a yearly commitment, and the replay says so).
+    let policies: kube::Api<hybridscale::api::CostPolicy> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    let advice = env
+        .wait_for("reservation advice in the CostPolicy status", wait(), || async {
+            let s = policies.get("e2e").await.ok()?.status?;
+            s.reservation_advice.into_iter().find(|a| a.pool == "llm")
+        })
+        .await;
+    assert!(!advice.reason.is_empty(), "{advice:?}");
 
     // Deleting the pool: the finalizer leaves the route on the ready self-hosted replicas and lets go.
     let pools: kube::Api<hybridscale::api::InferencePool> = kube::Api::namespaced(env.client.clone(), &env.ns);

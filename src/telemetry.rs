@@ -3,8 +3,9 @@
 //! - Logs: `tracing` with JSON output (one object per line, as log pipelines expect) or plain text for
 //!   humans (`--log-format text`).
 //! - `/metrics`: Prometheus text format from a `prometheus-client` registry. Reconcile counts, durations
-//!   and errors by kind and error label; per pool replicas per class, external share, $/hour and
-//!   month-to-date spend.
+//!   and errors by kind and error label; per pool replicas per class, external share, $/hour,
+//!   believed capacity, and the FinOps series of [`pool`] (spend, tokens, tenants, unit costs, savings,
+//!   SLO, idle GPUs, budgets); `hybridscale_build_info`.
 //! - `/healthz`: the process is alive. `/readyz`: the controllers have started (leader or standby).
 
 use std::net::SocketAddr;
@@ -24,6 +25,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+
+pub mod pool;
+
+pub use pool::{PoolInfoLabels, PoolMetrics, PoolRecord};
 
 /// How logs are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -74,8 +79,20 @@ pub struct PoolLabels {
 pub struct PoolClassLabels {
     pub namespace: String,
     pub pool: String,
-    /// reserved, spot or onDemand.
+    /// reserved, spot, on_demand or external ([`class_label`]).
     pub class: String,
+}
+
+/// Labels of `hybridscale_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub commit: String,
+}
+
+/// The metric label of a capacity class (snake case, as Prometheus label values usually are).
+pub fn class_label(c: crate::planner::Class) -> &'static str {
+    pool::CLASSES[c as usize]
 }
 
 /// All metrics the operator exports.
@@ -93,12 +110,12 @@ pub struct Metrics {
     pub external_share: Family<PoolLabels, Gauge>,
     /// Burn rate, USD per hour.
     pub usd_per_hour: Family<PoolLabels, Gauge<f64, AtomicU64>>,
-    /// Month-to-date spend, USD.
-    pub month_to_date_usd: Family<PoolLabels, Gauge<f64, AtomicU64>>,
     /// Requests per second one replica is believed to serve within the SLO now.
     pub capacity_rps: Family<PoolLabels, Gauge<f64, AtomicU64>>,
     /// 1 while this replica holds the leader lease.
     pub leader: Gauge,
+    /// The FinOps series.
+    pub pool: PoolMetrics,
 }
 
 impl Default for Metrics {
@@ -123,7 +140,6 @@ impl Metrics {
         let replicas = Family::<PoolClassLabels, Gauge>::default();
         let external_share = Family::<PoolLabels, Gauge>::default();
         let usd_per_hour = Family::<PoolLabels, Gauge<f64, AtomicU64>>::default();
-        let month_to_date_usd = Family::<PoolLabels, Gauge<f64, AtomicU64>>::default();
         let capacity_rps = Family::<PoolLabels, Gauge<f64, AtomicU64>>::default();
         let leader = Gauge::default();
         registry.register("reconciles", "Reconciles started", reconciles.clone());
@@ -136,13 +152,17 @@ impl Metrics {
             external_share.clone(),
         );
         registry.register("pool_usd_per_hour", "Burn rate in USD per hour", usd_per_hour.clone());
-        registry.register("pool_month_to_date_usd", "Month-to-date spend in USD", month_to_date_usd.clone());
         registry.register(
             "pool_replica_capacity_requests_per_second",
             "Requests per second one replica is believed to serve within the SLO (configured, token mix or learned)",
             capacity_rps.clone(),
         );
         registry.register("leader", "1 while this replica holds the leader lease", leader.clone());
+        let build = Family::<BuildLabels, Gauge>::default();
+        let commit = env!("HYBRIDSCALE_GIT_COMMIT").to_string();
+        build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").into(), commit }).set(1);
+        registry.register("build_info", "The operator's version and commit (value 1)", build);
+        let pool = PoolMetrics::register(&mut registry);
         Metrics {
             registry,
             reconciles,
@@ -151,9 +171,9 @@ impl Metrics {
             replicas,
             external_share,
             usd_per_hour,
-            month_to_date_usd,
             capacity_rps,
             leader,
+            pool,
         }
     }
 

@@ -594,3 +594,124 @@ async fn binary_talks_tls_to_the_kubernetes_api(dir: &Path, https_url: &str) {
     assert!(!text.contains("panicked") && !text.contains("CryptoProvider"), "TLS set-up failed:\n{text}");
     assert!(text.contains("404 page not found"), "no answer over TLS from {https_url} within 30 s:\n{text}");
 }
+
+/// Tenant attribution against the real Prometheus: a gateway series by tenant (backfilled with
+/// promtool) read back as shares by the pool's attribution query; a query of the wrong shape is an
+/// error in the reading, not a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_shares_from_a_gateway_series() {
+    use hybridscale::api::finops::AttributionSpec;
+    use hybridscale::signals::{PrometheusTenantSource, TenantSource};
+    let (bin, promtool) = binaries();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tsdb = dir.path().join("tsdb");
+    let now = now_unix().floor();
+    let (start, end) = (now - 3000.0, now - 1200.0);
+    let mut om = String::from("# TYPE gen_ai_client_token_usage_sum unknown\n");
+    for (tenant, kind, rate) in
+        [("search", "input", 600.0), ("search", "output", 150.0), ("chat", "input", 250.0), ("chat", "total", 1e6)]
+    {
+        let mut t = start;
+        while t < end {
+            let total = (t - start) * rate;
+            let labels = format!("gen_ai_request_model=\"llama\",gen_ai_token_type=\"{kind}\",tenant=\"{tenant}\"");
+            om.push_str(&format!("gen_ai_client_token_usage_sum{{{labels}}} {total} {t}\n"));
+            t += 15.0;
+        }
+    }
+    om.push_str("# EOF\n");
+    let file = dir.path().join("tenants.om");
+    std::fs::write(&file, om).expect("write openmetrics");
+    let out = Command::new(&promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(&tsdb)
+        .output()
+        .expect("run promtool");
+    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
+    let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
+
+    // The default query over an hour's window (the backfilled data ended 20 minutes ago).
+    let default = AttributionSpec::default().effective_query("llama").replace("[5m]", "[1h]");
+    let spec = AttributionSpec { query: Some(default), ..Default::default() };
+    let reading = PrometheusTenantSource::new(prom.client(), &spec, "llama").shares().await;
+    assert_eq!(reading.error, None);
+    let names: Vec<&str> = reading.shares.iter().map(|s| s.tenant.as_str()).collect();
+    assert_eq!(names, ["search", "chat"], "largest first; the 'total' token type is not counted");
+    let ratio = reading.shares[0].rate / reading.shares[1].rate;
+    assert!((ratio - 3.0).abs() < 0.05, "search has 750 of 1000 tokens per second: {ratio}");
+
+    let bad = AttributionSpec { query: Some("gen_ai_client_token_usage_sum[5m]".into()), ..Default::default() };
+    let reading = PrometheusTenantSource::new(prom.client(), &bad, "llama").shares().await;
+    assert!(reading.shares.is_empty());
+    assert!(reading.error.is_some());
+}
+
+/// Commitment advice from demand history in the real Prometheus (backfilled with promtool): the
+/// pool's own load queries read over the window, replayed at every commitment size, recommend what the
+/// simulator's reservation replay recommends for the same steady demand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commitment_advice_from_prometheus_history() {
+    use hybridscale::controller::advice;
+    use hybridscale::sim::{SpotMarket, Trace, policy, reservation};
+    let (bin, promtool) = binaries();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tsdb = dir.path().join("tsdb");
+    let (cost_policy, pool) =
+        policy::parse(Path::new(policy::DEFAULT_POLICY_NAME), policy::DEFAULT_POLICY).expect("default policy");
+    let model = pool.spec.model.clone();
+    let now = now_unix().floor();
+    let (start, end) = (now - 6.0 * 3600.0, now - 1200.0);
+    let mut om = String::new();
+    for (name, per_s) in
+        [("vllm:request_success", 10.0), ("vllm:prompt_tokens", 10_000.0), ("vllm:generation_tokens", 2000.0)]
+    {
+        om.push_str(&format!("# TYPE {name} counter\n"));
+        let mut t = start;
+        while t < end {
+            om.push_str(&format!("{name}_total{{model_name=\"{model}\"}} {} {t}\n", (t - start) * per_s));
+            t += 15.0;
+        }
+    }
+    om.push_str("# EOF\n");
+    let file = dir.path().join("demand.om");
+    std::fs::write(&file, om).expect("write openmetrics");
+    let out = Command::new(&promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(&tsdb)
+        .output()
+        .expect("run promtool");
+    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
+    let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
+
+    let (got, trace) = advice::advise(&prom.client(), &cost_policy, &pool, now, 0.25, 300.0).await.expect("advice");
+    assert!(trace.len() >= 60, "about six hours at 5 minutes: {}", trace.len());
+    let steady = trace.arrivals.iter().filter(|a| (**a - 3000.0).abs() < 30.0).count();
+    assert!(steady >= trace.len() - 2, "10 rps read back: {:?}", trace.arrivals);
+    assert!(trace.mean_input.iter().all(|m| (m - 1000.0).abs() < 10.0), "{:?}", trace.mean_input);
+
+    // The simulator's replay of the same demand, stated directly.
+    let n = trace.len();
+    let flat = Trace {
+        name: "flat".into(),
+        step_s: 300.0,
+        arrivals: vec![3000.0; n],
+        mean_input: vec![1000.0; n],
+        mean_output: vec![200.0; n],
+    };
+    let world = hybridscale::sim::Scenario::from_resources(Path::new("p"), &cost_policy, &pool).unwrap().spec.world;
+    let market = SpotMarket::Poisson { per_replica_hour: advice::SPOT_INTERRUPTIONS_PER_HOUR };
+    let want = reservation::recommend(Path::new("p"), &cost_policy, &pool, &world, &flat, &market, advice::SEED, None)
+        .expect("replay");
+    assert_eq!(got.recommended_replicas, want.recommended, "{got:?} against {}", want.to_text());
+    assert_eq!(got.current_replicas, want.current);
+    assert!(got.recommended_gpus == got.recommended_replicas * pool.spec.gpus_per_replica);
+    let prices = &cost_policy.spec.gpu_prices;
+    let ratio = prices.reserved.usd_per_gpu_hour / prices.on_demand.usd_per_gpu_hour;
+    assert!((got.break_even_utilization - ratio).abs() < 1e-9);
+
+    // No history: a clear error, not a panic or an invented recommendation.
+    let err = advice::advise(&prom.client(), &cost_policy, &pool, start - 86_400.0, 0.25, 300.0).await.unwrap_err();
+    assert!(err.contains("no request-rate history"), "{err}");
+}

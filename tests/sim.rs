@@ -331,3 +331,29 @@ fn huge_numbers_on_any_flag_are_one_line_errors_not_hangs() {
         assert!(err.contains(needle), "{flag} {value}: {err}");
     }
 }
+
+/// `hybridscale recommend`: bad input is one line and exit code 2; an unreachable Prometheus is one
+/// line and exit code 1 (the advice itself is tested against the real Prometheus in tests/prometheus.rs).
+#[test]
+fn recommend_fails_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, hybridscale::sim::policy::DEFAULT_POLICY).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hybridscale")).arg("recommend").args(args).output().expect("run hybridscale")
+    };
+    let p = policy.to_str().unwrap();
+    for (args, code, needle) in [
+        (vec!["--policy", p, "--days=-1", "--prometheus-url", "http://127.0.0.1:9"], 2, "--days"),
+        (vec!["--policy", p, "--step", "0", "--prometheus-url", "http://127.0.0.1:9"], 2, "--step"),
+        (vec!["--policy", p, "--prometheus-url", "prom:9090"], 2, "http://"),
+        (vec!["--policy", "/nonexistent.yaml", "--prometheus-url", "http://127.0.0.1:9"], 2, "/nonexistent.yaml"),
+        (vec!["--policy", p, "--prometheus-url", "http://127.0.0.1:9"], 1, "demand history"),
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -391,4 +391,12 @@ pub struct CostPolicyStatus {
     /// The month (YYYY-MM, UTC) the figures above belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub month: Option<String>,
+    /// Reserved commitment advice per pool from the demand of the last weeks (refreshed at most daily,
+    /// never acted on by the operator).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub reservation_advice: Vec<super::finops::ReservationAdvice>,
+    /// When (RFC 3339) the advice was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation_advice_at: Option<String>,
 }

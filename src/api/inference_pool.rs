@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::conditions::Condition;
+use super::finops::{AttributionSpec, Counterfactuals, TenantCost, TokenTotals, UnitCosts};
 
 /// One self-hosted model served by replicas on reserved, spot and on-demand GPU capacity, with an
 /// external API it may overflow to.
@@ -414,6 +415,9 @@ pub struct MetricsSpec {
     #[serde(default = "default_query_timeout")]
     #[schemars(range(min = 1, max = 60))]
     pub timeout_seconds: u32,
+    /// Split the pool's spend by tenant from a gateway-level series; unset: no attribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionSpec>,
 }
 
 fn default_max_signal_age() -> u32 {
@@ -434,6 +438,7 @@ impl Default for MetricsSpec {
             auth: None,
             max_age_seconds: default_max_signal_age(),
             timeout_seconds: default_query_timeout(),
+            attribution: None,
         }
     }
 }
@@ -703,6 +708,22 @@ pub struct CostStatus {
     /// restart or leader change, so nothing is counted twice or lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accrued_until: Option<String>,
+    /// Tokens and requests served month to date, each way.
+    #[serde(default)]
+    pub tokens: TokenTotals,
+    /// USD per million tokens month to date, self-hosted per class and external.
+    #[serde(default)]
+    pub cost_per_million_tokens: UnitCosts,
+    /// What the month so far would have cost all on the external API, or all on on-demand GPUs.
+    #[serde(default)]
+    pub counterfactual: Counterfactuals,
+    /// The tenants with the most spend this month (spec.metrics.attribution), largest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub top_tenants: Vec<TenantCost>,
+    /// Spend of every other tenant, and of ticks when the attribution query gave no shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_tenants: Option<TenantCost>,
 }
 
 /// One planning decision.

@@ -5,6 +5,7 @@
 
 pub mod conditions;
 pub mod cost_policy;
+pub mod finops;
 mod formats;
 pub mod inference_pool;
 

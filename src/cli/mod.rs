@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod crd;
 pub mod exporter;
+pub mod recommend;
 pub mod sandbox;
 pub mod simulate;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Exporter(exporter::Args),
     /// Replay a trace through the planner and the baselines and report what each would cost.
     Simulate(simulate::Args),
+    /// Recommend a reserved commitment from the pool's demand of the last weeks in Prometheus.
+    Recommend(recommend::Args),
     /// Local Kubernetes API emulator for tests and demos (`sandbox apiserver`).
     Sandbox(sandbox::Args),
 }
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Crd(args) => crd::run(args),
         Command::Exporter(args) => exporter::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Recommend(args) => recommend::run(args),
         Command::Sandbox(args) => sandbox::run(args),
     }
 }

@@ -6,7 +6,7 @@ use kube::runtime::events::{Event, EventType};
 
 use crate::actuate::Observed;
 use crate::api::inference_pool::{ClassReplicas, CostStatus};
-use crate::ledger::{self, Accrual, LedgerConfig, Usage};
+use crate::ledger::{self, Accrual, FinopsInput, FinopsTick, LedgerConfig, Usage};
 use crate::planner::{Class, LoadSignals, Prices, TrafficWeights};
 
 /// Reason of the Event raised when part of an interval was not billed.
@@ -20,6 +20,10 @@ pub struct CostStep {
     pub problem: Option<String>,
     /// An Event to publish: time that could not be billed.
     pub event: Option<Event>,
+    /// What this accrual added (tokens, requests, spend per class and tenant), for the counters.
+    pub tick: FinopsTick,
+    /// Seconds integrated.
+    pub accrued_seconds: f64,
 }
 
 /// What the pool is using now, as the ledger bills it: the replicas that exist per class (the
@@ -35,11 +39,30 @@ pub fn usage(observed: &Observed, load: &LoadSignals, traffic: TrafficWeights, g
     Usage::observed(replicas, gpus_per_replica, load, traffic.external_weight)
 }
 
-/// Integrate `usage` from `prev.accruedUntil` to `now`.
-pub fn accrue(prev: &CostStatus, usage: &Usage, prices: &Prices, now: Timestamp) -> CostStep {
-    match ledger::accrue(prev, usage, prices, now, &LedgerConfig::default()) {
-        Ok(a) => CostStep { event: unbilled_event(prev, &a), status: a.status, problem: None },
-        Err(e) => CostStep { status: prev.clone(), problem: Some(format!("cost ledger: {e}")), event: None },
+/// Integrate `usage` from `prev.accruedUntil` to `now`: spend, then tokens, unit costs, savings and
+/// tenants over the same interval.
+pub fn accrue(prev: &CostStatus, usage: &Usage, prices: &Prices, now: Timestamp, finops: &FinopsInput) -> CostStep {
+    let failed = |e: ledger::LedgerError| CostStep {
+        status: prev.clone(),
+        problem: Some(format!("cost ledger: {e}")),
+        event: None,
+        tick: FinopsTick::default(),
+        accrued_seconds: 0.0,
+    };
+    let mut a = match ledger::accrue(prev, usage, prices, now, &LedgerConfig::default()) {
+        Ok(a) => a,
+        Err(e) => return failed(e),
+    };
+    let tick = match ledger::accrue_finops(prev, &mut a, usage, prices, finops) {
+        Ok(t) => t,
+        Err(e) => return failed(e),
+    };
+    CostStep {
+        event: unbilled_event(prev, &a),
+        accrued_seconds: a.accrued_seconds,
+        status: a.status,
+        problem: None,
+        tick,
     }
 }
 
@@ -92,7 +115,7 @@ mod tests {
         let u = usage(&observed, &LoadSignals::default(), TrafficWeights::default(), 2);
         assert_eq!(u.replicas, ClassReplicas { reserved: 0, spot: 1, on_demand: 2 });
         // One spot replica and two on-demand ones of 2 GPUs each: 2 × $2 + 4 × $4 per hour.
-        let step = accrue(&CostStatus::default(), &u, &prices(), now());
+        let step = accrue(&CostStatus::default(), &u, &prices(), now(), &FinopsInput::default());
         assert_eq!(step.status.usd_per_hour, 20.0);
     }
 
@@ -106,7 +129,7 @@ mod tests {
             gpus_per_replica: 1,
             ..Default::default()
         };
-        let step = accrue(&prev, &u, &prices(), now());
+        let step = accrue(&prev, &u, &prices(), now(), &FinopsInput::default());
         assert!(step.problem.is_none());
         let event = step.event.expect("an Event for the two uncounted hours");
         assert_eq!(event.type_, EventType::Warning);
@@ -118,14 +141,14 @@ mod tests {
 
         // A normal tick, and a second accrual at the same instant: no Event.
         let tick = CostStatus { accrued_until: Some("2026-03-10T11:59:45Z".into()), ..Default::default() };
-        assert!(accrue(&tick, &u, &prices(), now()).event.is_none());
-        assert!(accrue(&step.status, &u, &prices(), now()).event.is_none());
+        assert!(accrue(&tick, &u, &prices(), now(), &FinopsInput::default()).event.is_none());
+        assert!(accrue(&step.status, &u, &prices(), now(), &FinopsInput::default()).event.is_none());
     }
 
     #[test]
     fn a_ledger_error_keeps_the_previous_status_and_says_why() {
         let prev = CostStatus { accrued_until: Some("yesterday".into()), ..Default::default() };
-        let step = accrue(&prev, &Usage::default(), &prices(), now());
+        let step = accrue(&prev, &Usage::default(), &prices(), now(), &FinopsInput::default());
         assert_eq!(step.status, prev);
         assert!(step.problem.unwrap_or_default().contains("accruedUntil"));
         assert!(step.event.is_none());

@@ -5,10 +5,12 @@
 //! dereference (policy) → validate (config) → observe (cluster + signals) → plan (pure) → apply →
 //! status. Each step has its own error variant ([`Error`]) and says whether it touches the cluster.
 
+pub mod advice;
 pub mod context;
 pub mod cost;
 pub mod error;
 pub mod leader;
+pub mod metrics;
 pub mod observe;
 pub mod policy;
 pub mod pool;

@@ -17,7 +17,7 @@ use crate::ledger;
 use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights, forecast};
 use crate::signals::{
     Credentials, HistoryWindow, LoadReading, PriceReading, PriceSource, PriceTable, PrometheusConfig,
-    PrometheusLoadSource, price_source_for,
+    PrometheusLoadSource, PrometheusTenantSource, TenantReading, TenantSource, price_source_for,
 };
 
 /// A pool's signal sources. Kept across ticks (they remember last good values and their ages) and
@@ -31,6 +31,8 @@ pub struct PoolSignals {
     pub load_problem: Option<String>,
     /// Price source.
     pub prices: Box<dyn PriceSource>,
+    /// Tenant shares (spec.metrics.attribution); `None` when not configured or no Prometheus.
+    pub tenants: Option<PrometheusTenantSource>,
 }
 
 /// Everything observed about one pool at one tick.
@@ -53,6 +55,8 @@ pub struct Observation {
     pub problems: Vec<String>,
     /// Totals of the pools following the same policy.
     pub policy_totals: ledger::policy::PolicyTotals,
+    /// Tenant shares of the traffic; `None` when attribution is not configured.
+    pub tenants: Option<TenantReading>,
 }
 
 /// The pool's targets with neutral sizes: observation only needs the references (and reclaims nothing).
@@ -149,11 +153,16 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
         }
         None => None,
     };
+    let tenants = match (&client, &pool.spec.metrics.attribution) {
+        (Some(c), Some(spec)) => Some(PrometheusTenantSource::new(c.clone(), spec, &pool.spec.model)),
+        _ => None,
+    };
     PoolSignals {
         generations: (pool.metadata.generation, policy.metadata.generation),
         load,
         load_problem,
         prices: price_source_for(&policy.spec, pool.spec.external.as_ref(), table.as_ref(), client),
+        tenants,
     }
 }
 
@@ -253,6 +262,12 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
         None => None,
     };
     let prices = sources.prices.prices(now).await;
+    let tenants = match (&sources.tenants, &pool.spec.metrics.attribution) {
+        (Some(t), _) => Some(t.shares().await),
+        // Configured but no Prometheus to ask: the ledger books the spend under "other".
+        (None, Some(_)) => Some(TenantReading::default()),
+        (None, None) => None,
+    };
 
     // Spend of the pools following the same policy (for the budget), from the controller's cache: a
     // list per reconcile would cost every tick a number of objects read that grows with the square of
@@ -283,6 +298,7 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
         ready,
         problems,
         policy_totals,
+        tenants,
     })
 }
 

@@ -56,6 +56,15 @@ async fn reconcile_inner(policy: &CostPolicy, ctx: &Context) -> Result<Action> {
     let totals =
         ledger::policy::sum_pools(costs, now).map_err(|e| Error::observe("the spend of the policy's pools", e))?;
     ledger::policy::apply_totals(&mut status, &totals);
+    let budget = policy.spec.budget.as_ref();
+    crate::telemetry::pool::record_policy(
+        &ctx.metrics.pool,
+        &ns,
+        &name,
+        [budget.and_then(|b| b.monthly_usd), budget.and_then(|b| b.hourly_usd)],
+        totals.month_to_date_usd,
+        totals.projected_month_usd,
+    );
     status.observed_generation = generation;
     let budget = ledger::policy::budget_state(policy.spec.budget.as_ref(), &totals);
     set_condition(&mut status.conditions, budget.condition(generation, &now_s));
@@ -71,9 +80,47 @@ async fn reconcile_inner(policy: &CostPolicy, ctx: &Context) -> Result<Action> {
         ),
     );
 
+    // Commitment advice (reads Prometheus, replays; at most daily).
+    if super::advice::due(&status, now) {
+        let mut advice = Vec::new();
+        for pool in following.iter().take(64) {
+            advice.push(super::advice::entry(pool, advise(ctx, policy, pool, now).await));
+        }
+        status.reservation_advice = advice;
+        status.reservation_advice_at = Some(now_s.clone());
+    }
+
     // Status (touches the cluster: status subresource, server-side apply).
     write_status(ctx, &ns, &name, &status).await?;
     Ok(requeue(u64::from(policy.spec.tick_seconds)))
+}
+
+/// One pool's advice from the Prometheus it reads (the operator-wide one, with its token, unless the
+/// pool names its own).
+async fn advise(
+    ctx: &Context,
+    policy: &CostPolicy,
+    pool: &InferencePool,
+    now: jiff::Timestamp,
+) -> std::result::Result<crate::sim::advice::Advice, String> {
+    let url = pool.spec.metrics.prometheus_url.clone().or_else(|| ctx.options.prometheus_url.clone());
+    let url = url.ok_or("no Prometheus URL: set spec.metrics.prometheusUrl or --prometheus-url")?;
+    if pool.spec.metrics.prometheus_url.is_some() && pool.spec.metrics.auth.is_some() {
+        return Err("a pool's own Prometheus with spec.metrics.auth is not read for advice yet".into());
+    }
+    let mut config = crate::signals::PrometheusConfig::new(url);
+    config.timeout = std::time::Duration::from_secs(u64::from(pool.spec.metrics.timeout_seconds).max(30));
+    if pool.spec.metrics.prometheus_url.is_none()
+        && let Some(token) = &ctx.options.prometheus_token
+    {
+        config.credentials.bearer_token = Some(token.clone());
+        config.credentials.origin = "--prometheus-bearer-token".into();
+    }
+    let client = ctx.prometheus_client(&config).map_err(|e| e.to_string())?;
+    let end = now.as_second() as f64;
+    let (a, _) =
+        super::advice::advise(&client, policy, pool, end, super::advice::HISTORY_DAYS, super::advice::STEP_S).await?;
+    Ok(a)
 }
 
 async fn write_status(ctx: &Context, ns: &str, name: &str, status: &CostPolicyStatus) -> Result<()> {

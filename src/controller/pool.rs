@@ -27,13 +27,13 @@ use kube::{Resource, ResourceExt};
 
 use super::context::Caches;
 use super::error::{DereferenceError, Result};
-use super::{Context, Error, cost, observe, requeue, status};
+use super::{Context, Error, cost, metrics, observe, requeue, status};
 use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, decide};
 use crate::api::cost_policy::Mode;
 use crate::api::{CostPolicy, InferencePool};
 use crate::ledger;
 use crate::planner::{self, ChangeKind, Class, Memory, Plan, PoolConfig};
-use crate::telemetry::{PoolClassLabels, PoolLabels, observe_reconcile};
+use crate::telemetry::observe_reconcile;
 
 /// Finalizer that returns the HTTPRoute to a safe state when the pool is deleted.
 pub const FINALIZER: &str = "hybridscale.dev/route-cleanup";
@@ -291,7 +291,17 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     // 6. Ledger (pure) and status (writes the status subresource).
     let now_ts = (ctx.clock)();
     let usage = cost::usage(&obs.observed, &obs.snapshot.load, obs.snapshot.traffic, pool.spec.gpus_per_replica);
-    let ledger = cost::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts);
+    if let Some(e) = obs.tenants.as_ref().and_then(|t| t.error.as_ref()) {
+        tracing::warn!(pool = %name, error = %e, "attribution query failed; this tick's spend goes to tenant other");
+    }
+    let finops = ledger::FinopsInput {
+        replica_rps: plan.capacity.rps.max(0.0),
+        latency_s: obs.snapshot.load.latency_s.map(|s| s.value),
+        slo_latency_s: policy.spec.slo.latency_seconds,
+        external_latency_s: pool.spec.external.as_ref().and_then(|e| e.latency_seconds),
+        shares: obs.tenants.as_ref().map(|t| t.shares.clone()),
+    };
+    let ledger = cost::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts, &finops);
     problems.extend(ledger.problem);
     if let Some(event) = ledger.event {
         send(ctx, pool, event).await;
@@ -317,7 +327,20 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
         progressing,
     };
     let new_status = status::build(pool, &outcome, &now_ts.to_string());
-    record_metrics(ctx, &ns, &name, &plan, &new_status);
+    let idle_for = plan.memory.idle_since.map(|t| now - t);
+    let idle_s = f64::from(policy.spec.idle_reclaim.idle_seconds);
+    let facts = metrics::TickFacts {
+        policy: &policy,
+        tick: &ledger.tick,
+        idle_gpus: ledger::idle_gpus(&usage, idle_for, idle_s, plan.capacity.rps),
+        accrued_seconds: ledger.accrued_seconds,
+        spot_interruptions: metrics::new_interruptions(
+            &prev.planner_state.spot_interruptions,
+            &new_status.planner_state.spot_interruptions,
+        ),
+        signals_stale: outcome.stale_reason.is_some() || plan.signals_stale,
+    };
+    metrics::record(ctx, pool, &plan, &new_status, &facts);
     status::write(ctx, &ns, &name, &new_status).await?;
     if let Some(uid) = uid {
         ctx.written.remember(uid, &new_status);
@@ -329,21 +352,6 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 /// the policy's `idleReclaim.enabled` (when off, no node is reclaimed and hybridscale's cordons are undone).
 fn desired(ns: &str, pool: &InferencePool, config: &PoolConfig, plan: &Plan) -> Desired {
     Desired::from_plan(ns, &pool.spec, plan, config.idle_reclaim)
-}
-
-fn record_metrics(ctx: &Context, ns: &str, name: &str, plan: &Plan, s: &crate::api::InferencePoolStatus) {
-    let pool = PoolLabels { namespace: ns.to_string(), pool: name.to_string() };
-    for c in Class::ALL {
-        let labels =
-            PoolClassLabels { namespace: ns.to_string(), pool: name.to_string(), class: c.as_str().to_string() };
-        ctx.metrics.replicas.get_or_create(&labels).set(i64::from(plan.replicas.get(c)));
-    }
-    ctx.metrics.external_share.get_or_create(&pool).set(i64::from(plan.traffic.external_weight));
-    ctx.metrics.usd_per_hour.get_or_create(&pool).set(s.cost.usd_per_hour);
-    ctx.metrics.month_to_date_usd.get_or_create(&pool).set(s.cost.month_to_date_usd);
-    if plan.capacity.rps > 0.0 {
-        ctx.metrics.capacity_rps.get_or_create(&pool).set(plan.capacity.rps);
-    }
 }
 
 /// The planner's reason for the change a command carries out.

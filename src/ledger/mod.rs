@@ -8,15 +8,20 @@
 //! Wiring (per pool, per tick): `accrue(&status.cost, &usage, &snapshot.prices, now, &cfg)` and write
 //! `Accrual::status` back into `status.cost` in the same status patch as the rest; per policy:
 //! `sum_pools`, `apply_totals`, `budget_state(..).condition(..)`; the planner's `Spend` comes from
-//! `planner_spend`.
+//! `planner_spend`. Then `accrue_finops` over the same interval: tokens, unit costs, counterfactual
+//! spend and tenants ([`finops`], [`tenants`]).
 
 pub mod accrual;
+pub mod finops;
 pub mod month;
 pub mod policy;
+pub mod tenants;
 
 pub use accrual::{Accrual, LedgerConfig, Usage, accrue, burn_rate};
+pub use finops::{FinopsInput, FinopsTick, accrue_finops, idle_gpus};
 pub use month::{month_key, seconds_left_in_month};
 pub use policy::{BudgetState, PolicyTotals, apply_totals, budget_state, planner_spend, sum_pools};
+pub use tenants::TenantShare;
 
 /// Why the ledger could not be updated. The caller keeps the previous status and reports the error.
 #[derive(Debug, thiserror::Error, PartialEq)]

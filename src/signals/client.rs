@@ -295,6 +295,22 @@ impl PrometheusClient {
         }
     }
 
+    /// Run an instant query and keep one label of each series: `(value of label, point)`. A series
+    /// without the label gives an empty value.
+    pub async fn instant_by_label(&self, query: &str, label: &str) -> Result<Vec<(String, Point)>, QueryError> {
+        let answer = self.inner.query(query).timeout(self.timeout_ms()).get().await.map_err(map_error)?;
+        match answer.data() {
+            Data::Vector(v) => Ok(v
+                .iter()
+                .map(|s| {
+                    let name = s.metric().get(label).cloned().unwrap_or_default();
+                    (name, Point { at: s.sample().timestamp(), value: s.sample().value() })
+                })
+                .collect()),
+            _ => Err(QueryError::Shape(format!("the query must return an instant vector by the label {label:?}"))),
+        }
+    }
+
     /// Run a range query; one list of points per series.
     pub async fn range(&self, query: &str, start: i64, end: i64, step_s: f64) -> Result<Vec<Vec<Point>>, QueryError> {
         let answer = self

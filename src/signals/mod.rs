@@ -7,6 +7,8 @@
 //! - [`PriceSource`]: the prices in force. [`StaticPrices`] from the CostPolicy (refined by the
 //!   pool's external prices and a LiteLLM [`PriceTable`]); [`PrometheusPrices`] for GPU prices read
 //!   by query with the policy's number as the fallback.
+//! - [`TenantSource`]: tenants' shares of a pool's traffic for cost attribution
+//!   ([`PrometheusTenantSource`] runs `spec.metrics.attribution`'s query).
 //!
 //! Every value carries its sample time; a missing, empty or NaN answer is unknown (`None`), never
 //! zero; failures are reported in the reading, never raised, so the caller can hold the last safe
@@ -22,10 +24,12 @@
 //! [`LoadReading::summary`] and [`PriceReading::notes`] into the status conditions.
 
 pub mod client;
+pub mod history;
 pub mod litellm;
 pub mod load;
 pub mod prices;
 pub mod promql;
+pub mod tenants;
 
 use futures::future::BoxFuture;
 
@@ -36,6 +40,7 @@ pub use prices::{
     GpuPriceQuery, PriceOrigin, PriceReading, PriceSource, PrometheusPrices, StaticPrices, price_source_for,
 };
 pub use promql::{PoolQueries, QueryConfigError, QueryParams, Signal};
+pub use tenants::{PrometheusTenantSource, TenantReading, TenantSource};
 
 /// Something that reads a pool's load. Never fails: problems are in [`LoadReading::availability`].
 pub trait LoadSource: Send + Sync {

@@ -6,6 +6,7 @@
 //! Everything is deterministic for a given seed, so two runs of the same inputs print the same
 //! figures.
 
+pub mod advice;
 pub mod limits;
 pub mod loaders;
 pub mod model;
