@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod crd;
 pub mod exporter;
+pub mod report;
 pub mod sandbox;
 pub mod simulate;
 
@@ -30,6 +31,8 @@ pub enum Command {
     Crd(crd::Args),
     /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
     Exporter(exporter::Args),
+    /// Spend per namespace, pool, class and tenant, tokens and savings for a month or range, from Prometheus.
+    Report(report::Args),
     /// Replay a trace through the planner and the baselines and report what each would cost.
     Simulate(simulate::Args),
     /// Local Kubernetes API emulator for tests and demos (`sandbox apiserver`).
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Controller(args) => controller::run(args),
         Command::Crd(args) => crd::run(args),
         Command::Exporter(args) => exporter::run(args),
+        Command::Report(args) => report::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Sandbox(args) => sandbox::run(args),
     }
