@@ -5,6 +5,8 @@
 //!   with no sample before `from` started inside the period, so its first value counts whole.
 //! - month-to-date gauges (the ledger's own figure): the last value in a segment minus the last value
 //!   before it, or minus nothing when the segment starts its month (the ledger restarts each month).
+//!   Mid-month, with no sample before the segment (a new pool, a gap in Prometheus), the first sample in
+//!   it is the baseline: what was spent before Prometheus saw the pool is not put in the range.
 //!
 //! The same figure can come from several series (two operator replicas, a re-labelled scrape job):
 //! counters add up, gauges take the largest (the standby's copy of a month-to-date figure is never ahead).
@@ -54,7 +56,16 @@ fn month_value(points: &[(f64, f64)], month_start: i64, at: i64) -> f64 {
 /// What a month-to-date gauge grew by within one segment.
 pub fn month_to_date_delta(points: &[(f64, f64)], seg: &Segment) -> f64 {
     let end = month_value(points, seg.month_start, seg.to);
-    if seg.from == seg.month_start { end } else { end - month_value(points, seg.month_start, seg.from) }
+    if seg.from == seg.month_start {
+        return end;
+    }
+    let (m, from, to) = (seg.month_start as f64, seg.from as f64, seg.to as f64);
+    let before = points.iter().rev().find(|(t, v)| *t >= m && *t < from && v.is_finite());
+    let first_inside = || points.iter().find(|(t, v)| *t >= from && *t < to && v.is_finite());
+    match before.or_else(first_inside) {
+        Some(&(_, base)) => end - base,
+        None => 0.0,
+    }
 }
 
 /// Sum of counter increases, grouped by the named labels.
@@ -127,6 +138,11 @@ mod tests {
         assert_eq!(month_to_date_delta(&p, &part_a), 7.5 - 1.0);
         let part_b = Segment { from: 100, to: 120, month_start: 100 };
         assert_eq!(month_to_date_delta(&p, &part_b), 2.0);
+        // Mid-month with nothing before: from the first sample seen, not from the month's start.
+        let late = pts(&[(130, 5.0), (140, 6.5)]);
+        assert_eq!(month_to_date_delta(&late, &Segment { from: 120, to: 150, month_start: 100 }), 1.5);
+        assert_eq!(month_to_date_delta(&late, &Segment { from: 100, to: 150, month_start: 100 }), 6.5);
+        assert_eq!(month_to_date_delta(&[], &Segment { from: 120, to: 150, month_start: 100 }), 0.0);
     }
 
     #[test]

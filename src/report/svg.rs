@@ -46,7 +46,19 @@ pub fn render(r: &Report) -> String {
         "hybridscale spend {} (total ${:.2}, saved ${:.2} vs all-external)",
         r.period, r.total.cost_usd, r.total.savings_vs_all_external_usd
     );
-    let _ = writeln!(out, r#"<text x="{LEFT}" y="24" font-size="15" font-weight="bold">{}</text>"#, esc(&title));
+    let _ = writeln!(out, r#"<text x="10" y="24" font-size="15" font-weight="bold">{}</text>"#, esc(&title));
+    // The dollar grid first, so the bars are drawn over it.
+    let axis_y = TOP + ROW_H * rows.len().max(1) as f64 + 10.0;
+    for k in 0..=4 {
+        let v = max * k as f64 / 4.0;
+        let x = LEFT + v * scale;
+        let _ = writeln!(out, r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{axis_y}" stroke="#eee"/>"##);
+        let _ = writeln!(
+            out,
+            r#"<text x="{x:.1}" y="{}" font-size="10" text-anchor="middle">${v:.0}</text>"#,
+            axis_y + 14.0
+        );
+    }
     for (i, (name, color)) in CLASSES
         .iter()
         .chain(["all external", "on-demand only"].iter())
@@ -86,17 +98,6 @@ pub fn render(r: &Report) -> String {
                 yy + 8.0
             );
         }
-    }
-    let axis_y = TOP + ROW_H * rows.len().max(1) as f64 + 10.0;
-    for k in 0..=4 {
-        let v = max * k as f64 / 4.0;
-        let x = LEFT + v * scale;
-        let _ = writeln!(out, r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{axis_y}" stroke="#eee"/>"##);
-        let _ = writeln!(
-            out,
-            r#"<text x="{x:.1}" y="{}" font-size="10" text-anchor="middle">${v:.0}</text>"#,
-            axis_y + 14.0
-        );
     }
     out.push_str("</svg>\n");
     out
