@@ -64,10 +64,20 @@ chart-crds:
 	rm -f charts/hybridscale/crds/*.yaml
 	cp crds/*.yaml charts/hybridscale/crds/
 
+# The chart ships copies of the alert rules and the Grafana dashboard (templates embed them with .Files.Get);
+# tests/alert_rules.rs and tests/dashboard.rs fail when a copy differs from config/.
+.PHONY: chart-files
+chart-files:
+	mkdir -p charts/hybridscale/files
+	cp config/prometheus/hybridscale-rules.yaml charts/hybridscale/files/
+	cp config/grafana/hybridscale.json charts/hybridscale/files/
+
 # Lint and render the chart with the defaults and with every option on. helm comes from `make tools`.
 # tests/argocd.rs parses the rendered objects and checks the RBAC against src/actuate/rbac.rs.
 chart-lint: tools
 	@diff -r crds charts/hybridscale/crds || { echo "charts/hybridscale/crds differs from crds/: run make chart-crds"; exit 1; }
+	@diff config/prometheus/hybridscale-rules.yaml charts/hybridscale/files/hybridscale-rules.yaml || { echo "charts/hybridscale/files differs from config/: run make chart-files"; exit 1; }
+	@diff config/grafana/hybridscale.json charts/hybridscale/files/hybridscale.json || { echo "charts/hybridscale/files differs from config/: run make chart-files"; exit 1; }
 	helm lint --strict charts/hybridscale
 	helm lint --strict charts/hybridscale -f charts/hybridscale/ci/all-features-values.yaml
 	helm template hybridscale charts/hybridscale -n hybridscale-system --include-crds >/dev/null

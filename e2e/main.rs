@@ -10,6 +10,7 @@
 mod support;
 
 mod capacity;
+mod dashboard;
 mod faults;
 mod handover;
 mod idle;

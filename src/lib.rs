@@ -13,6 +13,7 @@ pub mod input;
 pub mod ledger;
 pub mod modelserver;
 pub mod planner;
+pub mod report;
 pub mod sandbox;
 pub mod signals;
 pub mod sim;

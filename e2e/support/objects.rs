@@ -1,7 +1,7 @@
 //! The objects a platform team would apply for one pool: the sample pool of config/samples (its
 //! kustomization: namespace, CostPolicy, InferencePool, three Deployments pinned to three Karpenter
 //! NodePools, the HTTPRoute with both backends), renamed for the scenario and made small and fast: short
-//! tick and stabilisation windows, 1 GPU per replica on 1-GPU nodes, no budget.
+//! tick and stabilisation windows, 1 GPU per replica on 1-GPU nodes, no budget (unless a scenario sets one).
 //!
 //! Load signals: the pool reads its total demand from gateway-level series that the harness serves
 //! through the exporter's extra gauges (`gateway_requests_per_second`, `gateway_prompt_tokens_per_second`,
@@ -103,6 +103,8 @@ pub struct Setup {
     /// The route's self-hosted backend is a Gateway API Inference Extension InferencePool (selecting every
     /// class's pods by their `pool` label) rather than the model Service.
     pub gie_backend: bool,
+    /// spec.budget.monthlyUsd (action Alert: it never changes a plan); none by default.
+    pub monthly_budget_usd: Option<f64>,
 }
 
 impl Default for Setup {
@@ -125,6 +127,7 @@ impl Default for Setup {
             max_spot_fraction: 1.0,
             signal_max_age_seconds: 15,
             gie_backend: false,
+            monthly_budget_usd: None,
         }
     }
 }
@@ -187,7 +190,7 @@ fn cost_policy(ns: &str, s: &Setup) -> Value {
         "externalPrices": {"inputUsdPerMillionTokens": s.external_usd_per_m.0,
                            "outputUsdPerMillionTokens": s.external_usd_per_m.1},
         "slo": {"latencySeconds": 20, "targetAttainment": 0.99},
-        "budget": null,
+        "budget": s.monthly_budget_usd.map(|m| json!({"monthlyUsd": m, "onExceeded": "Alert"})),
         "spot": {"maxFraction": s.max_spot_fraction, "spareReplicas": s.spare_spot_replicas,
                  "interruptionsPerHourThreshold": 1000},
         "external": {"allowed": true, "maxShare": 1.0, "maxRequestsPerSecond": null},

@@ -30,12 +30,17 @@ pub struct Prom {
 }
 
 impl Prom {
-    /// Start Prometheus in `dir` scraping `target` (host:port) every second.
+    /// Start Prometheus in `dir` scraping `target` (host:port) every second, and the operator once
+    /// [`Prom::scrape_operator`] names it (file service discovery: its address is known only later).
     pub async fn start(bin: &Path, dir: &Path, target: &str) -> Prom {
         let config = dir.join("prometheus.yml");
+        let operator_targets = dir.join("operator-targets.json");
+        std::fs::write(&operator_targets, "[]").expect("write operator-targets.json");
         let yaml = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vllm\n    \
-             scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n"
+             scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n  - job_name: hybridscale\n    \
+             scrape_interval: 1s\n    file_sd_configs:\n      - files: ['{}']\n        refresh_interval: 1s\n",
+            operator_targets.display()
         );
         std::fs::write(&config, yaml).expect("write prometheus.yml");
         let mut p = Prom { bin: bin.to_path_buf(), dir: dir.to_path_buf(), port: 0, child: None, starts: 0 };
@@ -46,6 +51,14 @@ impl Prom {
             }
         }
         panic!("prometheus did not start: {}", p.log_tail());
+    }
+
+    /// Scrape the operator's /metrics at `addr` (host:port) from now on (job `hybridscale`). The file
+    /// is replaced by a rename, as file service discovery wants.
+    pub fn scrape_operator(&self, addr: &str) {
+        let tmp = self.dir.join("operator-targets.json.tmp");
+        std::fs::write(&tmp, format!("[{{\"targets\": [\"{addr}\"]}}]")).expect("write operator targets");
+        std::fs::rename(&tmp, self.dir.join("operator-targets.json")).expect("rename operator targets");
     }
 
     /// `http://127.0.0.1:PORT`.

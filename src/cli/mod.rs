@@ -5,6 +5,7 @@ pub mod controller;
 pub mod crd;
 pub mod exporter;
 pub mod recommend;
+pub mod report;
 pub mod sandbox;
 pub mod simulate;
 
@@ -31,6 +32,8 @@ pub enum Command {
     Crd(crd::Args),
     /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
     Exporter(exporter::Args),
+    /// Spend per namespace, pool, class and tenant, tokens and savings for a month or range, from Prometheus.
+    Report(report::Args),
     /// Replay a trace through the planner and the baselines and report what each would cost.
     Simulate(simulate::Args),
     /// Recommend a reserved commitment from the pool's demand of the last weeks in Prometheus.
@@ -100,6 +103,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Controller(args) => controller::run(args),
         Command::Crd(args) => crd::run(args),
         Command::Exporter(args) => exporter::run(args),
+        Command::Report(args) => report::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Recommend(args) => recommend::run(args),
         Command::Sandbox(args) => sandbox::run(args),

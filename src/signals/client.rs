@@ -222,6 +222,14 @@ pub struct Point {
     pub value: f64,
 }
 
+/// One series of raw samples with its labels.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LabeledSamples {
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `(Unix seconds, value)` in time order.
+    pub points: Vec<(f64, f64)>,
+}
+
 /// A Prometheus client: cheap to clone, one connection pool.
 #[derive(Clone)]
 pub struct PrometheusClient {
@@ -308,6 +316,22 @@ impl PrometheusClient {
                 })
                 .collect()),
             _ => Err(QueryError::Shape(format!("the query must return an instant vector by the label {label:?}"))),
+        }
+    }
+
+    /// Raw samples of a range-vector selector (`metric{...}[1d]`) evaluated at `at` (Unix seconds), one
+    /// `(labels, [(time, value)])` per series: `hybridscale report` sums them exactly.
+    pub async fn raw_samples(&self, selector: &str, at: i64) -> Result<Vec<LabeledSamples>, QueryError> {
+        let answer = self.inner.query(selector).at(at).timeout(self.timeout_ms()).get().await.map_err(map_error)?;
+        match answer.data() {
+            Data::Matrix(m) => Ok(m
+                .iter()
+                .map(|s| LabeledSamples {
+                    labels: s.metric().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    points: s.samples().iter().map(|p| (p.timestamp(), p.value())).collect(),
+                })
+                .collect()),
+            _ => Err(QueryError::Shape("a range-vector selector did not return a matrix".into())),
         }
     }
 

@@ -1,11 +1,12 @@
 //! Command-line numbers: every numeric flag of `simulate` and `exporter`, parsed by clap as the binary
-//! does and then checked, with extreme values.
+//! does and then checked, with extreme values; `report`'s period flags with arbitrary text; and the
+//! report built from series holding extreme values.
 
 use hybridscale::cli::{self, Command, Parsed};
 use hybridscale::sim::limits;
 use proptest::prelude::*;
 
-use super::{config, number};
+use super::{bytes, config, number};
 
 /// Parse a command line as `main` does; a failure must be one line.
 fn parse(args: &[&str]) -> Result<Option<Command>, TestCaseError> {
@@ -63,6 +64,61 @@ proptest! {
                 prop_assert!(args.capacity_rps.is_finite() && args.rps.is_finite());
                 prop_assert!(args.steps.iter().all(|(t, r)| t.is_finite() && r.is_finite()));
             }
+        }
+    }
+
+    #[test]
+    fn report_periods(
+        month in prop_oneof![bytes(), number(), "[0-9]{4}-[0-9]{1,2}"],
+        from in prop_oneof![bytes(), number(), "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:00:00Z)?"],
+        to in prop_oneof![bytes(), number(), "[0-9]{4}-[0-9]{2}-[0-9]{2}"],
+        chunk in number(),
+        use_month in any::<bool>(),
+    ) {
+        let chunk = format!("--chunk-hours={chunk}");
+        let mut argv = vec!["report", "--prometheus-url", "http://127.0.0.1:9", &chunk];
+        let (m, f, t) = (format!("--month={month}"), format!("--from={from}"), format!("--to={to}"));
+        if use_month { argv.push(&m) } else { argv.extend([f.as_str(), t.as_str()]) }
+        if let Some(Command::Report(args)) = parse(&argv)? {
+            match cli::report::period(&args) {
+                Err(e) => {
+                    prop_assert!(!e.message.contains('\n'), "{}", e.message);
+                    prop_assert_eq!(e.code, 2);
+                }
+                Ok(p) => {
+                    prop_assert!(p.from < p.to);
+                    prop_assert!(p.segments().is_ok_and(|s| !s.is_empty()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn report_from_extreme_series(
+        values in prop::collection::vec(number(), 1..20),
+        offsets in prop::collection::vec(-4_000_000i64..4_000_000, 1..20),
+    ) {
+        use hybridscale::report::{self, Inputs, Period, series::Series};
+        let period = Period::month("2026-11").map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut points: Vec<(f64, f64)> = offsets
+            .iter()
+            .zip(values.iter().map(|v| v.trim().parse::<f64>().unwrap_or(f64::NAN)))
+            .map(|(o, v)| ((period.from + o) as f64, v))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let labels = [("namespace", "n"), ("pool", "p"), ("class", "spot"), ("scenario", "all_external"), ("tenant", "t"), ("route", "external")];
+        let s = Series { labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), points };
+        let inputs = Inputs {
+            month_to_date: vec![s.clone()],
+            counterfactual: vec![s.clone()],
+            tenant_cost: vec![s.clone()],
+            tokens: vec![s.clone()],
+            requests: vec![s.clone()],
+            info: vec![s],
+        };
+        let r = report::build(&period, &inputs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for text in [report::render::text(&r), report::render::csv(&r), report::render::json(&r), report::svg::render(&r)] {
+            prop_assert!(!text.is_empty());
         }
     }
 }
