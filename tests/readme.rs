@@ -51,7 +51,6 @@ fn readme_demo_and_kubectl_walk_through_run_as_written() {
     let readme_kubeconfig = args[args.iter().position(|a| a == "--kubeconfig").expect("--kubeconfig") + 1].clone();
     replace_flag(&mut args, "--duration", "45");
     replace_flag(&mut args, "--kubeconfig", &kubeconfig.to_string_lossy());
-    args.extend(["--speed".to_string(), "2".to_string()]);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_hybridscale"))
         .args(&args[1..])

@@ -1,7 +1,8 @@
 //! The objects a platform team would apply for one pool: the sample pool of config/samples (its
 //! kustomization: namespace, CostPolicy, InferencePool, three Deployments pinned to three Karpenter
-//! NodePools, the HTTPRoute with both backends), renamed for the scenario and made small and fast: short
-//! tick and stabilisation windows, 1 GPU per replica on 1-GPU nodes, no budget.
+//! NodePools, the HTTPRoute with both backends), built into the binary and renamed for an e2e scenario or
+//! `hybridscale demo`, made small and fast: short tick and stabilisation windows, 1 GPU per replica on
+//! 1-GPU nodes, no budget.
 //!
 //! Load signals: the pool reads its total demand from gateway-level series that the harness serves
 //! through the exporter's extra gauges (`gateway_requests_per_second`, `gateway_prompt_tokens_per_second`,
