@@ -122,3 +122,23 @@ fn readme_demo_and_kubectl_walk_through_run_as_written() {
         assert!(out.iter().any(|l| l.split_whitespace().nth(1) == Some(phase)), "no {phase} line:\n{text}");
     }
 }
+
+/// Without Prometheus the demo stops before starting anything, with one line saying how to get it.
+#[test]
+fn demo_without_prometheus_says_how_to_install_it() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_hybridscale"))
+        .args(["demo", "--duration", "1"])
+        .env("PATH", empty.path())
+        .output()
+        .expect("run hybridscale demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: prometheus not found on PATH: install it (`apt-get install prometheus`"),
+        "{stderr}"
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_hybridscale")).args(["demo", "--speed", "0"]).output().expect("run");
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+}
