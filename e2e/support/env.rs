@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use hybridscale::api::InferencePoolStatus;
 use hybridscale::api::conditions::Condition;
-use hybridscale::modelserver::{ExporterHandle, ModelServerExporter, Profile};
+use hybridscale::modelserver::ExporterHandle;
+use hybridscale::sandbox::Sandbox;
 use hybridscale::sandbox::cluster::interrupt_node;
-use hybridscale::sandbox::cluster::{ClusterHandle, ClusterOptions, spawn_cluster};
+use hybridscale::sandbox::cluster::{ClusterHandle, ClusterOptions};
 use hybridscale::sandbox::faults::FaultConfig;
-use hybridscale::sandbox::{Sandbox, SandboxOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DynamicObject, ListParams};
@@ -93,11 +93,6 @@ pub async fn apply(client: &kube::Client, obj: &Value, manager: &str) {
     hybridscale::demo::world::apply(client, obj, manager).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Install crds/ and wait until the server serves both kinds.
-pub async fn install_crds(client: &kube::Client) {
-    hybridscale::demo::world::install_crds(client, "e2e").await.unwrap_or_else(|e| panic!("{e}"));
-}
-
 /// On a cluster: install crds/ only where missing, then wait until both kinds are served.
 async fn install_crds_if_missing_and_wait(client: &kube::Client) {
     on_cluster::install_crds_if_missing(client).await;
@@ -121,21 +116,13 @@ impl Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let k = match target::cluster() {
             None => {
-                let sandbox = Sandbox::start(SandboxOptions {
-                    kubeconfig_path: Some(dir.path().join("kubeconfig")),
-                    faults: FaultConfig::default(),
-                    ..SandboxOptions::default()
-                })
-                .await
-                .expect("sandbox");
-                let client = sandbox.client().expect("client");
-                install_crds(&client).await;
+                let kubeconfig = dir.path().join("kubeconfig");
+                let world =
+                    hybridscale::demo::world::start_sandbox(kubeconfig.clone(), ns, setup, cluster_opts, "e2e-gitops")
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                let (sandbox, client, cluster) = (world.sandbox, world.client, world.cluster);
                 let placement = Placement::sandbox();
-                for d in yaml_docs(&objects::manifests(ns, setup, &placement)) {
-                    apply(&client, &d, "e2e-gitops").await;
-                }
-                let cluster = spawn_cluster(client.clone(), cluster_opts);
-                let kubeconfig = sandbox.kubeconfig_path.clone();
                 KubeSide {
                     ns: ns.to_string(),
                     sandbox: Some(sandbox),
@@ -156,19 +143,10 @@ impl Env {
         };
         let ns = k.ns.as_str();
 
-        let exporter =
-            Arc::new(ModelServerExporter::start("127.0.0.1:0".parse().expect("addr")).await.expect("exporter"));
-        exporter.set_profile(
-            ns,
-            MODEL,
-            Profile {
-                capacity_rps: setup.pod_capacity_rps.unwrap_or(setup.replica_rps),
-                base_latency_s: 1.0,
-                gpus_per_pod: 1,
-                fixed_latency_s: None,
-            },
-        );
-        let prom = Prom::start(&bin, dir.path(), &exporter.addr().to_string()).await.unwrap_or_else(|e| panic!("{e}"));
+        let (exporter, prom) = hybridscale::demo::world::start_metrics(&bin, dir.path(), ns, setup)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let exporter = Arc::new(exporter);
 
         let demand = Arc::new(Mutex::new(0.0));
         let view = Arc::new(Mutex::new(GatewayView::default()));

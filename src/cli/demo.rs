@@ -13,11 +13,8 @@ use tokio::sync::watch;
 
 use super::Failure;
 use crate::controller::{self, Options, RunOptions, context};
-use crate::demo::objects::{self, MODEL, Placement, Setup};
+use crate::demo::objects::{MODEL, Setup};
 use crate::demo::{gateway, prom, world};
-use crate::modelserver::{ModelServerExporter, Profile};
-use crate::sandbox::cluster::spawn_cluster;
-use crate::sandbox::{Sandbox, SandboxOptions};
 
 /// The namespace of the sample pool.
 pub const NAMESPACE: &str = "inference";
@@ -84,25 +81,13 @@ async fn demo(args: Args, bin: PathBuf) -> Result<(), Failure> {
 
 async fn demo_in(args: &Args, bin: &std::path::Path, dir: &std::path::Path) -> Result<(), Failure> {
     let kubeconfig = args.kubeconfig.clone().unwrap_or_else(|| dir.join("kubeconfig"));
-    let sandbox = Sandbox::start(SandboxOptions { kubeconfig_path: Some(kubeconfig.clone()), ..Default::default() })
-        .await
-        .map_err(Failure::runtime)?;
-    let client = sandbox.client().map_err(Failure::runtime)?;
-    let cluster = spawn_cluster(client.clone(), world::cluster_options().time_scaled(1.0 / args.speed));
-    world::install_crds(&client, "hybridscale-demo").await.map_err(Failure::runtime)?;
     let setup = Setup::default();
-    let manifests = objects::manifests(NAMESPACE, &setup, &Placement::sandbox());
-    for doc in objects::yaml_docs(&manifests).map_err(Failure::runtime)? {
-        world::apply(&client, &doc, "hybridscale-demo").await.map_err(Failure::runtime)?;
-    }
-
-    let exporter = ModelServerExporter::start("127.0.0.1:0".parse().map_err(Failure::runtime)?)
-        .await
-        .map_err(|e| Failure::runtime(format!("exporter: {e}")))?;
-    let profile =
-        Profile { capacity_rps: setup.replica_rps, base_latency_s: 1.0, gpus_per_pod: 1, fixed_latency_s: None };
-    exporter.set_profile(NAMESPACE, MODEL, profile);
-    let prom = prom::Prom::start(bin, dir, &exporter.addr().to_string()).await.map_err(Failure::runtime)?;
+    let cluster = world::cluster_options().time_scaled(1.0 / args.speed);
+    let world::SandboxWorld { sandbox, client, cluster } =
+        world::start_sandbox(kubeconfig.clone(), NAMESPACE, &setup, cluster, "hybridscale-demo")
+            .await
+            .map_err(Failure::runtime)?;
+    let (exporter, prom) = world::start_metrics(bin, dir, NAMESPACE, &setup).await.map_err(Failure::runtime)?;
 
     let (stop, stopped) = watch::channel(false);
     let opts = RunOptions {

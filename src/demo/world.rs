@@ -1,7 +1,9 @@
-//! Setting up the Kubernetes side of a pool's world on any API server: install the CRDs, wait until they
-//! are served, and server-side apply objects of any kind the server serves (found by discovery). Used by
-//! `hybridscale demo` and by the e2e harness.
+//! Setting up a pool's world: on the sandbox ([`start_sandbox`]: API server, CRDs, the pool's objects,
+//! simulated cluster) or on any API server (install the CRDs, server-side apply objects of any kind the
+//! server serves), and its metrics ([`start_metrics`]: the synthetic exporter and the real Prometheus
+//! scraping it). Used by `hybridscale demo` and by the e2e harness, so both run the same world.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -9,7 +11,60 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use serde_json::Value;
 
-use crate::sandbox::cluster::ClusterOptions;
+use super::objects::{self, MODEL, Placement, Setup};
+use super::prom::Prom;
+use crate::modelserver::{ExporterHandle, ModelServerExporter, Profile};
+use crate::sandbox::cluster::{ClusterHandle, ClusterOptions, spawn_cluster};
+use crate::sandbox::{Sandbox, SandboxOptions};
+
+/// The sandbox side of a world.
+pub struct SandboxWorld {
+    pub sandbox: Sandbox,
+    pub client: kube::Client,
+    pub cluster: ClusterHandle,
+}
+
+/// Start a sandbox API server (writing `kubeconfig`), install the CRDs, apply the pool's objects in `ns`
+/// under `manager` (replicas on the sandbox's NodePools), then start the simulated cluster with `cluster`.
+pub async fn start_sandbox(
+    kubeconfig: PathBuf,
+    ns: &str,
+    setup: &Setup,
+    cluster: ClusterOptions,
+    manager: &str,
+) -> Result<SandboxWorld, String> {
+    let sandbox = Sandbox::start(SandboxOptions { kubeconfig_path: Some(kubeconfig), ..SandboxOptions::default() })
+        .await
+        .map_err(|e| format!("sandbox API server: {e}"))?;
+    let client = sandbox.client().map_err(|e| format!("sandbox client: {e}"))?;
+    install_crds(&client, manager).await?;
+    for doc in objects::yaml_docs(&objects::manifests(ns, setup, &Placement::sandbox()))? {
+        apply(&client, &doc, manager).await?;
+    }
+    let cluster = spawn_cluster(client.clone(), cluster);
+    Ok(SandboxWorld { sandbox, client, cluster })
+}
+
+/// Start the synthetic exporter serving the pool's model-server pods in `ns` (each completing
+/// `setup.pod_capacity_rps`, else `setup.replica_rps`) and the Prometheus binary `prometheus` scraping it,
+/// with its configuration and TSDB in `dir`.
+pub async fn start_metrics(
+    prometheus: &Path,
+    dir: &Path,
+    ns: &str,
+    setup: &Setup,
+) -> Result<(ExporterHandle, Prom), String> {
+    let addr = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+    let exporter = ModelServerExporter::start(addr).await.map_err(|e| format!("exporter: {e}"))?;
+    let capacity_rps = setup.pod_capacity_rps.unwrap_or(setup.replica_rps);
+    exporter.set_profile(
+        ns,
+        MODEL,
+        Profile { capacity_rps, base_latency_s: 1.0, gpus_per_pod: 1, fixed_latency_s: None },
+    );
+    let prom = Prom::start(prometheus, dir, &exporter.addr().to_string()).await?;
+    Ok((exporter, prom))
+}
 
 /// The simulated cluster's delays for the e2e scenarios and the demo: fast, in the same proportions as a
 /// real cluster (model load 1.5 s, node provisioning 0.7 s).
