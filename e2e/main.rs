@@ -5,7 +5,7 @@
 //!
 //! With `HS_E2E_KUBECONFIG=<path>` they run on that kubeconfig's cluster instead, each in a fresh
 //! namespace; scenarios that need the sandbox's powers are skipped there with the reason printed (see
-//! `support::target` and the README). `e2e/kubeconfig.sh` runs that mode against a standalone sandbox.
+//! `support::target` and docs/testing.md). `e2e/kubeconfig.sh` runs that mode against a standalone sandbox.
 
 mod support;
 

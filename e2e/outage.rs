@@ -37,7 +37,7 @@ async fn prometheus_outage_holds_then_resumes() {
 
     // Back, with more load than before: the operator sees it and scales up.
     env.set_demand(24.0);
-    env.prom.restart().await;
+    env.prom.restart().await.unwrap_or_else(|e| panic!("{e}"));
     env.wait_for("SignalsStale=False after the restart", wait(), || async {
         (env.condition("SignalsStale").await?.status == ConditionStatus::False).then_some(())
     })

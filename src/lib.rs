@@ -9,6 +9,7 @@ pub mod actuate;
 pub mod api;
 pub mod cli;
 pub mod controller;
+pub mod demo;
 pub mod input;
 pub mod ledger;
 pub mod modelserver;

@@ -2,8 +2,8 @@
 //! settings shipped in config/argocd/, and the Helm chart as Argo CD would render it (`helm template`).
 //!
 //! Needs `lua5.4` and `lua5.1` (Debian packages; Argo CD itself runs gopher-lua, a Lua 5.1) and helm
-//! (`.ci/helm` fetches it; set HELM to use another), and kubectl 1.32+ for the server dry run against the
-//! sandbox API server. `.ci/run` installs or checks all of them.
+//! (`.ci/helm` fetches it; set HELM to use another). tests/chart_install.rs installs the rendered chart
+//! on the sandbox API server. `make tools` installs or checks all of them.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -12,6 +12,9 @@ use std::process::{Command, Stdio};
 
 use hybridscale::actuate::{FIELD_MANAGER, rbac};
 use serde_json::Value;
+use support::chart::{helm, render};
+
+mod support;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -173,54 +176,16 @@ fn chart_crds_are_identical_to_crds() {
     }
 }
 
-fn helm() -> String {
-    let out = Command::new(root().join(".ci/helm")).output().expect("run .ci/helm");
-    assert!(out.status.success(), ".ci/helm failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn render(extra: &[&str]) -> Vec<Value> {
-    let out = Command::new(helm())
-        .args(["template", "hybridscale", "charts/hybridscale", "-n", "hybridscale-system", "--include-crds"])
-        .args(extra)
-        .current_dir(root())
-        .output()
-        .expect("run helm");
-    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.split("\n---")
-        .map(|d| d.trim())
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
-        .map(|d| {
-            serde_saphyr::from_str::<Value>(d).unwrap_or_else(|e| panic!("rendered document does not parse: {e}\n{d}"))
-        })
-        .collect()
-}
-
 fn typed<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str) -> T {
     let doc = docs.iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no {kind} rendered"));
     serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{kind} does not parse: {e}"))
 }
 
-fn rule_triples(rules: &[k8s_openapi::api::rbac::v1::PolicyRule]) -> Vec<(String, String, String)> {
-    let rows: Vec<(String, Vec<String>, Vec<String>)> = rules
-        .iter()
-        .flat_map(|r| {
-            let groups = r.api_groups.clone().unwrap_or_default();
-            groups.into_iter().map(move |g| (g, r.resources.clone().unwrap_or_default(), r.verbs.clone()))
-        })
-        .collect();
-    rbac::triples(rows.iter().map(|(g, r, v)| (g.as_str(), r.as_slice(), v.as_slice())))
-}
-
 /// The chart grants exactly what src/actuate/rbac.rs lists; the message names the differences.
-fn same_rules(what: &str, chart: Vec<(String, String, String)>, needed: Vec<(String, String, String)>) {
-    let extra: Vec<_> = chart.iter().filter(|t| !needed.contains(t)).collect();
-    let missing: Vec<_> = needed.iter().filter(|t| !chart.contains(t)).collect();
-    assert!(
-        extra.is_empty() && missing.is_empty(),
-        "{what}: chart grants more than src/actuate/rbac.rs lists: {extra:?}; chart lacks: {missing:?}"
-    );
+fn same_rules(what: &str, chart: &[k8s_openapi::api::rbac::v1::PolicyRule], needed: &[rbac::Rule]) {
+    if let Err(e) = rbac::same_grants(what, &rbac::policy_rule_triples(chart), &rbac::static_triples(needed)) {
+        panic!("{e}");
+    }
 }
 
 #[test]
@@ -246,13 +211,9 @@ fn chart_renders_typed_objects_with_least_privilege_rbac_and_restricted_pods() {
     assert_eq!(kinds, BTreeSet::from(want));
 
     let role: ClusterRole = typed(&docs, "ClusterRole");
-    same_rules("ClusterRole", rule_triples(role.rules.as_deref().unwrap()), rbac::static_triples(rbac::CLUSTER_RULES));
+    same_rules("ClusterRole", role.rules.as_deref().unwrap(), rbac::CLUSTER_RULES);
     let lease: Role = typed(&docs, "Role");
-    same_rules(
-        "Role",
-        rule_triples(lease.rules.as_deref().unwrap()),
-        rbac::static_triples(rbac::LEADER_ELECTION_RULES),
-    );
+    same_rules("Role", lease.rules.as_deref().unwrap(), rbac::LEADER_ELECTION_RULES);
 
     let deploy: Deployment = typed(&docs, "Deployment");
     let spec = deploy.spec.unwrap();
@@ -320,78 +281,4 @@ fn chart_rejects_bad_values_through_its_schema() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The rendered chart goes through the real kubectl into an API server (the sandbox) with a server-side
-/// dry run: every object of a kind the server serves must be accepted (the CRDs' schemas and defaults,
-/// the Deployment, the Service, the PodDisruptionBudget). Kinds the sandbox does not serve (RBAC,
-/// ServiceAccount) are checked by the typed parse above instead.
-#[tokio::test]
-async fn chart_objects_are_accepted_by_an_api_server_through_kubectl() {
-    use hybridscale::sandbox::{Sandbox, SandboxOptions};
-
-    hybridscale::tls::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let sb = Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        kubeconfig_path: Some(kubeconfig.clone()),
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("sandbox starts");
-    let kubectl = |args: &[&str], stdin: Option<String>| {
-        let kubeconfig = kubeconfig.clone();
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let mut child = Command::new("kubectl")
-                    .args(&args)
-                    .env("KUBECONFIG", &kubeconfig)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("kubectl on PATH");
-                let input = stdin.unwrap_or_default();
-                child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-                child.wait_with_output().unwrap()
-            })
-            .await
-            .unwrap()
-        }
-    };
-    let served = kubectl(&["api-resources", "--no-headers", "-o", "name"], None).await;
-    assert!(served.status.success(), "{}", String::from_utf8_lossy(&served.stderr));
-    let served = String::from_utf8(served.stdout).unwrap();
-    let plural = |kind: &str| match kind {
-        "CustomResourceDefinition" => "customresourcedefinitions.apiextensions.k8s.io",
-        "Deployment" => "deployments.apps",
-        "Service" => "services",
-        "PodDisruptionBudget" => "poddisruptionbudgets.policy",
-        "ServiceAccount" => "serviceaccounts",
-        "ClusterRole" => "clusterroles.rbac.authorization.k8s.io",
-        "ClusterRoleBinding" => "clusterrolebindings.rbac.authorization.k8s.io",
-        "Role" => "roles.rbac.authorization.k8s.io",
-        "RoleBinding" => "rolebindings.rbac.authorization.k8s.io",
-        other => panic!("unexpected kind {other} in the chart"),
-    };
-    let docs: Vec<Value> =
-        render(&[]).into_iter().filter(|d| served.lines().any(|l| l == plural(d["kind"].as_str().unwrap()))).collect();
-    let kinds: BTreeSet<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    for must in ["CustomResourceDefinition", "Deployment", "Service", "PodDisruptionBudget"] {
-        assert!(kinds.contains(must), "the API server should serve {must}: {served}");
-    }
-    let ns = kubectl(&["create", "namespace", "hybridscale-system"], None).await;
-    assert!(ns.status.success(), "{}", String::from_utf8_lossy(&ns.stderr));
-    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": docs});
-    let out = kubectl(&["apply", "--dry-run=server", "--validate=false", "-f", "-"], Some(list.to_string())).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kubectl apply refused the chart:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(stdout.lines().filter(|l| l.ends_with("(server dry run)")).count(), docs.len(), "{stdout}");
-    sb.stop().await;
 }

@@ -344,7 +344,10 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     }
     let age = down.last_good_age().expect("age");
     assert!((age - (later - last_good.read_at)).abs() < 1e-9 && age >= 1.0, "{age}");
-    assert!(down.summary().starts_with("load signals unavailable (Prometheus unreachable"), "{}", down.summary());
+    let summary = down.summary();
+    let url = format!("Prometheus {} unreachable: connection refused; set spec.metrics.prometheusUrl", prom.url);
+    assert!(summary.starts_with(&url) && summary.ends_with("s ago"), "{summary}");
+    assert!(!summary.contains("query"), "one line a person reads, not the PromQL: {summary}");
     assert_eq!(down.signals.request_rate, last_good.signals.request_rate, "last value kept with its own time");
     // Past the pool's maxAgeSeconds every value the planner gets is visibly stale by its own time.
     let max_age = 120.0;
@@ -355,7 +358,7 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     }
     let down_prices = prices.prices(now_unix()).await;
     assert_eq!(down_prices.prices.gpu_hour, [1.0, 1.5, 4.0]);
-    assert!(down_prices.notes()[0].contains("Prometheus unreachable"), "{:?}", down_prices.notes());
+    assert!(down_prices.notes()[0].contains(&url), "{:?}", down_prices.notes());
 
     // And the planner, fed exactly that reading, holds: nothing scales down, and it says why.
     planner_holds_on(&much_later.signals, &down_prices.prices, later + max_age + 1.0);

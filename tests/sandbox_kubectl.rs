@@ -197,9 +197,24 @@ async fn the_sample_kustomization_gives_a_pool_the_operator_reconciles() {
         .expect("operator starts");
     let conditions = ["get", "hpool", "llama-70b", "-n", "inference", "-o", "jsonpath={.status.conditions[*].type}"];
     let reconciled = wait_for(&env, &conditions, "pool status", |o| o.contains("SignalsStale")).await;
+    // The sample's Prometheus does not exist here: the condition says so once, and what to do, without
+    // the URL-encoded PromQL it used to carry.
+    let stale = [
+        "get",
+        "hpool",
+        "llama-70b",
+        "-n",
+        "inference",
+        "-o",
+        r#"jsonpath={.status.conditions[?(@.type=="SignalsStale")].message}"#,
+    ];
+    let stale = env.ok(&stale).await;
     let _ = operator.kill();
     let _ = operator.wait();
     assert!(reconciled.contains("Ready"), "{reconciled}");
+    assert!(stale.starts_with("Prometheus http://prometheus-operated.monitoring:9090 unreachable: "), "{stale}");
+    assert!(stale.contains("; set spec.metrics.prometheusUrl or --prometheus-url"), "{stale}");
+    assert!(!stale.contains("query") && !stale.contains('%') && stale.len() < 300, "{stale}");
     let route = env
         .ok(&[
             "get",
@@ -212,6 +227,43 @@ async fn the_sample_kustomization_gives_a_pool_the_operator_reconciles() {
         ])
         .await;
     assert_eq!(route, "llama-70b-vllm azure-ai-egress");
+}
+
+/// `kubectl apply -f crds/ -f config/samples/` in one go: the CRDs are created, and the objects of their
+/// kinds get the real server's answer to that race (their kinds are not served yet when kubectl maps
+/// them), not "the server was unable to respond with a content type that the client supports", which
+/// kubectl said when the sandbox refused the protobuf /openapi/v2 it validates unknown kinds with.
+#[tokio::test]
+async fn crds_and_samples_in_one_apply_say_to_install_the_crds_first() {
+    let env = start().await;
+    let out = env
+        .run(&[
+            "apply",
+            "-f",
+            "crds/",
+            "-f",
+            "config/samples/namespace.yaml",
+            "-f",
+            "config/samples/inferencepool.yaml",
+        ])
+        .await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(!stderr.contains("content type"), "{stderr}");
+    assert!(
+        stderr.contains(r#"no matches for kind "InferencePool" in version "hybridscale.dev/v1alpha1""#)
+            && stderr.contains("ensure CRDs are installed first"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("customresourcedefinition.apiextensions.k8s.io/inferencepools.hybridscale.dev created"),
+        "{stdout}"
+    );
+    // As the message says: with the CRDs installed, the same command goes through.
+    let again = env
+        .ok(&["apply", "-f", "crds/", "-f", "config/samples/namespace.yaml", "-f", "config/samples/inferencepool.yaml"])
+        .await;
+    assert!(again.contains("inferencepool.hybridscale.dev/llama-70b created"), "{again}");
 }
 
 #[tokio::test]

@@ -5,27 +5,28 @@
 //! exporter, Prometheus and the gateway simulation run on this machine whatever the target: the load is
 //! synthetic, only the cluster state is real.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hybridscale::api::InferencePoolStatus;
 use hybridscale::api::conditions::Condition;
-use hybridscale::modelserver::{ExporterHandle, Load, ModelServerExporter, Profile};
+use hybridscale::modelserver::ExporterHandle;
+use hybridscale::sandbox::Sandbox;
 use hybridscale::sandbox::cluster::interrupt_node;
-use hybridscale::sandbox::cluster::{ClusterHandle, ClusterOptions, spawn_cluster};
+use hybridscale::sandbox::cluster::{ClusterHandle, ClusterOptions};
 use hybridscale::sandbox::faults::FaultConfig;
-use hybridscale::sandbox::{Sandbox, SandboxOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
 use super::cluster::{self as on_cluster, Cleanup};
-use super::objects::{self, DEPLOYMENTS, EXTERNAL_BACKEND, MODEL, Placement, ROUTE, SELF_BACKEND, Setup};
+use super::objects::{self, DEPLOYMENTS, MODEL, Placement, ROUTE, Setup};
 use super::prom::{self, Prom};
 use super::target::{self, ClusterTarget};
+pub use hybridscale::demo::gateway::{GatewayView, pod_ready, route_resource, weights_of};
 
 /// Upper bound of every wait for the operator to reach a state (90 s on the sandbox, longer on a
 /// cluster; `HS_E2E_WAIT_SECONDS` overrides it).
@@ -33,25 +34,9 @@ pub fn wait() -> Duration {
     target::wait()
 }
 
-/// Cluster delays used by every scenario: fast, in the same proportions as a real cluster.
+/// Cluster delays used by every scenario (the demo's too).
 pub fn cluster_options() -> ClusterOptions {
-    ClusterOptions {
-        seed: 7,
-        startup_delay: Duration::from_millis(1500),
-        provisioning_delay: Duration::from_millis(700),
-        consolidation_delay: Duration::from_secs(2),
-        interruption_notice: Duration::from_secs(4),
-        resync: Duration::from_millis(500),
-        ..ClusterOptions::default()
-    }
-}
-
-/// What the gateway simulation last did, for assertions and failure messages.
-#[derive(Clone, Debug, Default)]
-pub struct GatewayView {
-    pub demand_rps: f64,
-    pub self_share: f64,
-    pub ready_pods: Vec<String>,
+    hybridscale::demo::world::cluster_options()
 }
 
 /// A running scenario world.
@@ -94,51 +79,18 @@ fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 
-pub fn route_resource() -> ApiResource {
-    ar("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
-}
-
 pub fn nodepool_resource() -> ApiResource {
     ar("karpenter.sh", "v1", "NodePool", "nodepools")
 }
 
 /// Split a multi-document YAML string (documents separated by `---` lines).
 pub fn yaml_docs(text: &str) -> Vec<Value> {
-    text.split("\n---")
-        .map(|d| d.trim_start_matches("---"))
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
-        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap_or_else(|e| panic!("yaml: {e}\n{d}")))
-        .collect()
+    objects::yaml_docs(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// Server-side apply one object (any kind the server serves) under `manager`.
 pub async fn apply(client: &kube::Client, obj: &Value, manager: &str) {
-    let api_version = obj["apiVersion"].as_str().expect("apiVersion");
-    let kind = obj["kind"].as_str().expect("kind");
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (ar, caps) =
-        kube::discovery::pinned_kind(client, &gvk).await.unwrap_or_else(|e| panic!("discover {kind}: {e}"));
-    let name = obj["metadata"]["name"].as_str().expect("name");
-    let api: Api<DynamicObject> = match (caps.scope, obj["metadata"]["namespace"].as_str()) {
-        (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
-        _ => Api::all_with(client.clone(), &ar),
-    };
-    api.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(obj))
-        .await
-        .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
-}
-
-/// Install crds/ and wait until the server serves both kinds.
-pub async fn install_crds(client: &kube::Client) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    for f in ["costpolicies.hybridscale.dev.yaml", "inferencepools.hybridscale.dev.yaml"] {
-        let text = std::fs::read_to_string(dir.join(f)).expect("read CRD");
-        for d in yaml_docs(&text) {
-            apply(client, &d, "e2e").await;
-        }
-    }
-    wait_crds_served(client).await;
+    hybridscale::demo::world::apply(client, obj, manager).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// On a cluster: install crds/ only where missing, then wait until both kinds are served.
@@ -148,80 +100,7 @@ async fn install_crds_if_missing_and_wait(client: &kube::Client) {
 }
 
 async fn wait_crds_served(client: &kube::Client) {
-    for kind in ["CostPolicy", "InferencePool"] {
-        let gvk = GroupVersionKind::gvk("hybridscale.dev", "v1alpha1", kind);
-        eventually("CRDs served", Duration::from_secs(20), || async {
-            kube::discovery::pinned_kind(client, &gvk).await.ok().map(|_| ())
-        })
-        .await;
-    }
-}
-
-/// Poll `check` every 200 ms until it returns Some; panic with `what` after `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn pod_ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-/// (self-hosted, external) weights of the route's first rule.
-pub fn weights_of(route: &Value) -> Option<(u32, u32)> {
-    let refs = route.pointer("/spec/rules/0/backendRefs")?.as_array()?;
-    let w = |name: &str| {
-        refs.iter()
-            .find(|r| r["name"] == name)
-            .map(|r| r.get("weight").and_then(Value::as_u64).unwrap_or(1) as u32)
-            .unwrap_or(0)
-    };
-    Some((w(SELF_BACKEND), w(EXTERNAL_BACKEND)))
-}
-
-/// One step of the gateway simulation: serve the demand's self-hosted share on the Ready pods.
-async fn gateway_step(
-    client: &kube::Client,
-    ns: &str,
-    exporter: &ExporterHandle,
-    demand: f64,
-    view: &Mutex<GatewayView>,
-) -> Result<(), kube::Error> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let listed = pods.list(&ListParams::default().labels(&format!("pool={MODEL}"))).await?;
-    let ready: Vec<String> =
-        listed.items.iter().filter(|p| pod_ready(p)).filter_map(|p| p.metadata.name.clone()).collect();
-    let routes: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &route_resource());
-    let share = match routes.get_opt(ROUTE).await? {
-        Some(r) => match weights_of(&serde_json::to_value(&r).unwrap_or_default()) {
-            Some((s, e)) if s + e > 0 => f64::from(s) / f64::from(s + e),
-            _ => 0.0,
-        },
-        None => 1.0,
-    };
-    exporter.set_pods(ns, MODEL, ready.clone());
-    exporter.set_load(ns, MODEL, Load::rps(demand * share));
-    let labels = [("namespace", ns), ("route", ROUTE)];
-    let _ = exporter.set_gauge("gateway_requests_per_second", &labels, demand, None);
-    let _ = exporter.set_gauge("gateway_prompt_tokens_per_second", &labels, demand * 512.0, None);
-    let _ = exporter.set_gauge("gateway_generation_tokens_per_second", &labels, demand * 128.0, None);
-    *view.lock().unwrap_or_else(|e| e.into_inner()) =
-        GatewayView { demand_rps: demand, self_share: share, ready_pods: ready };
-    Ok(())
+    hybridscale::demo::world::wait_crds_served(client).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 impl Env {
@@ -232,26 +111,18 @@ impl Env {
 
     /// [`Env::start`] with other delays of the simulated cluster (a cluster target has its own).
     pub async fn start_with(ns: &str, setup: &Setup, faults: FaultConfig, cluster_opts: ClusterOptions) -> Env {
-        let bin = prom::binary();
+        let bin = prom::binary().unwrap_or_else(|e| panic!("{e}"));
         super::init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
         let k = match target::cluster() {
             None => {
-                let sandbox = Sandbox::start(SandboxOptions {
-                    kubeconfig_path: Some(dir.path().join("kubeconfig")),
-                    faults: FaultConfig::default(),
-                    ..SandboxOptions::default()
-                })
-                .await
-                .expect("sandbox");
-                let client = sandbox.client().expect("client");
-                install_crds(&client).await;
+                let kubeconfig = dir.path().join("kubeconfig");
+                let world =
+                    hybridscale::demo::world::start_sandbox(kubeconfig.clone(), ns, setup, cluster_opts, "e2e-gitops")
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                let (sandbox, client, cluster) = (world.sandbox, world.client, world.cluster);
                 let placement = Placement::sandbox();
-                for d in yaml_docs(&objects::manifests(ns, setup, &placement)) {
-                    apply(&client, &d, "e2e-gitops").await;
-                }
-                let cluster = spawn_cluster(client.clone(), cluster_opts);
-                let kubeconfig = sandbox.kubeconfig_path.clone();
                 KubeSide {
                     ns: ns.to_string(),
                     sandbox: Some(sandbox),
@@ -272,19 +143,10 @@ impl Env {
         };
         let ns = k.ns.as_str();
 
-        let exporter =
-            Arc::new(ModelServerExporter::start("127.0.0.1:0".parse().expect("addr")).await.expect("exporter"));
-        exporter.set_profile(
-            ns,
-            MODEL,
-            Profile {
-                capacity_rps: setup.pod_capacity_rps.unwrap_or(setup.replica_rps),
-                base_latency_s: 1.0,
-                gpus_per_pod: 1,
-                fixed_latency_s: None,
-            },
-        );
-        let prom = Prom::start(&bin, dir.path(), &exporter.addr().to_string()).await;
+        let (exporter, prom) = hybridscale::demo::world::start_metrics(&bin, dir.path(), ns, setup)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let exporter = Arc::new(exporter);
 
         let demand = Arc::new(Mutex::new(0.0));
         let view = Arc::new(Mutex::new(GatewayView::default()));
@@ -295,8 +157,9 @@ impl Env {
             tokio::spawn(async move {
                 loop {
                     let d = *demand.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Err(e) = gateway_step(&client, &ns, &exporter, d, &view).await {
-                        tracing::debug!(error = %e, "gateway step");
+                    match hybridscale::demo::gateway::step(&client, &ns, &exporter, d).await {
+                        Ok(v) => *view.lock().unwrap_or_else(|e| e.into_inner()) = v,
+                        Err(e) => tracing::debug!(error = %e, "gateway step"),
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
@@ -361,7 +224,7 @@ impl Env {
         install_crds_if_missing_and_wait(&client).await;
         let ns = on_cluster::namespace_name(base);
         let cleanup = Cleanup { kubeconfig: c.kubeconfig.clone(), ns: ns.clone() };
-        let placement = Placement::cluster(&ns, c);
+        let placement = c.placement(&ns);
         for d in yaml_docs(&objects::manifests(&ns, setup, &placement)) {
             apply(&client, &d, "e2e-gitops").await;
         }

@@ -2,10 +2,11 @@
 
 pub mod cluster;
 pub mod env;
-pub mod objects;
 pub mod operator;
-pub mod prom;
 pub mod target;
+
+// Shared with `hybridscale demo`.
+pub use hybridscale::demo::{objects, prom};
 
 /// Logs to the test writer, filtered by RUST_LOG (quiet by default).
 pub fn init_tracing() {

@@ -7,7 +7,7 @@
 //! must not get namespaces, Deployments and (with `HS_E2E_NODEPOOLS=1`) GPU NodePools created there by
 //! a plain `make test`.
 //!
-//! On a cluster, further variables describe what it offers (see README, "End-to-end tests on a cluster"):
+//! On a cluster, further variables describe what it offers (see docs/testing.md, "End-to-end tests on a cluster"):
 //! - `HS_E2E_NODEPOOLS=1`: Karpenter v1 is installed and may launch GPU nodes. Each scenario creates its
 //!   own three NodePools (named after its namespace) and pins GPU-requesting replicas to them. Without it
 //!   the replicas are plain CPU pods on whatever nodes exist, no NodePool is referenced, and what only a
@@ -28,13 +28,7 @@ use std::time::Duration;
 /// The image of the replicas on a cluster unless `HS_E2E_IMAGE` says otherwise.
 pub const DEFAULT_CLUSTER_IMAGE: &str = "registry.k8s.io/pause:3.10";
 
-/// The Karpenter `nodeClassRef` of the scenario's NodePools.
-#[derive(Clone, Debug)]
-pub struct NodeClassRef {
-    pub group: String,
-    pub kind: String,
-    pub name: String,
-}
+pub use hybridscale::demo::objects::NodeClassRef;
 
 /// A cluster reached through a kubeconfig.
 #[derive(Clone, Debug)]
@@ -47,6 +41,20 @@ pub struct ClusterTarget {
     /// Capacity type of the reserved class's NodePool.
     pub reserved_capacity_type: String,
     pub image: String,
+}
+
+impl ClusterTarget {
+    /// Where a scenario in namespace `ns` runs its replicas on this cluster.
+    pub fn placement(&self, ns: &str) -> hybridscale::demo::objects::Placement {
+        let class = self.node_class.clone();
+        hybridscale::demo::objects::Placement::cluster(
+            ns,
+            self.node_pools,
+            class,
+            &self.reserved_capacity_type,
+            &self.image,
+        )
+    }
 }
 
 /// Where the scenarios run.

@@ -1,6 +1,9 @@
 //! The permissions the operator needs, as data: the Helm chart's ClusterRole and Role must grant exactly
-//! these (tests/argocd.rs renders the chart and compares), so a new API call without a rule here fails a
-//! test instead of failing in a cluster, and a rule nobody needs any more is noticed too.
+//! these (tests/argocd.rs compares the rendered chart, tests/chart_install.rs what an API server holds
+//! after installing it), so a new API call without a rule here fails a test instead of failing in a
+//! cluster, and a rule nobody needs any more is noticed too.
+
+use k8s_openapi::api::rbac::v1::PolicyRule;
 
 /// One RBAC rule: verbs on resources of one API group, and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,4 +154,57 @@ pub fn static_triples(rules: &[Rule]) -> Vec<(String, String, String)> {
         })
         .collect();
     triples(owned.iter().map(|(g, r, v)| (*g, r.as_slice(), v.as_slice())))
+}
+
+/// The triples of RBAC objects' rules (as rendered by the chart or read back from an API server).
+pub fn policy_rule_triples(rules: &[PolicyRule]) -> Vec<(String, String, String)> {
+    let rows: Vec<(String, Vec<String>, Vec<String>)> = rules
+        .iter()
+        .flat_map(|r| {
+            let groups = r.api_groups.clone().unwrap_or_default();
+            groups.into_iter().map(move |g| (g, r.resources.clone().unwrap_or_default(), r.verbs.clone()))
+        })
+        .collect();
+    triples(rows.iter().map(|(g, r, v)| (g.as_str(), r.as_slice(), v.as_slice())))
+}
+
+/// What a scale target of another kind needs (the chart's `rbac.extraScaleTargets`): watch it, resize it
+/// through /scale, as for Deployments.
+pub fn scale_target_triples(group: &str, resource: &str) -> Vec<(String, String, String)> {
+    let (main, scale) = ([resource.to_string()], [format!("{resource}/scale")]);
+    let (watch, resize): (Vec<String>, Vec<String>) =
+        (WATCH.iter().map(|s| s.to_string()).collect(), SCALE.iter().map(|s| s.to_string()).collect());
+    triples([(group, &main[..], &watch[..]), (group, &scale[..], &resize[..])])
+}
+
+/// `Ok` when `granted` is exactly `needed`; otherwise one message naming what is granted beyond the need
+/// and what is missing.
+pub fn same_grants(
+    what: &str,
+    granted: &[(String, String, String)],
+    needed: &[(String, String, String)],
+) -> Result<(), String> {
+    let extra: Vec<_> = granted.iter().filter(|t| !needed.contains(t)).collect();
+    let missing: Vec<_> = needed.iter().filter(|t| !granted.contains(t)).collect();
+    if extra.is_empty() && missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!("{what}: grants more than src/actuate/rbac.rs lists: {extra:?}; lacks: {missing:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_compare_both_ways() {
+        let need = static_triples(LEADER_ELECTION_RULES);
+        assert_eq!(same_grants("Role", &need, &need), Ok(()));
+        let mut more = need.clone();
+        more.extend(scale_target_triples("x.io", "things"));
+        let err = same_grants("Role", &more, &need).unwrap_err();
+        assert!(err.contains("\"things/scale\", \"patch\"") && err.ends_with("lacks: []"), "{err}");
+        let err = same_grants("Role", &need[1..], &need).unwrap_err();
+        assert!(err.contains("grants more than src/actuate/rbac.rs lists: []; lacks: [(\"coordination"), "{err}");
+    }
 }

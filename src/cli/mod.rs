@@ -3,6 +3,7 @@
 
 pub mod controller;
 pub mod crd;
+pub mod demo;
 pub mod exporter;
 pub mod recommend;
 pub mod report;
@@ -30,6 +31,8 @@ pub enum Command {
     Controller(controller::Args),
     /// Print the CustomResourceDefinitions, or write one file per CRD with --out-dir.
     Crd(crd::Args),
+    /// Run the sample pool on this machine: sandbox cluster, Prometheus, a load profile and the operator.
+    Demo(demo::Args),
     /// Serve synthetic vLLM/DCGM metrics of simulated model-server pods at /metrics.
     Exporter(exporter::Args),
     /// Spend per namespace, pool, class and tenant, tokens and savings for a month or range, from Prometheus.
@@ -102,6 +105,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Controller(args) => controller::run(args),
         Command::Crd(args) => crd::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Exporter(args) => exporter::run(args),
         Command::Report(args) => report::run(args),
         Command::Simulate(args) => simulate::run(args),

@@ -113,3 +113,38 @@ fn status_writes_do_not_trigger_but_spec_finalizers_and_deletion_do() {
         Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
     assert_ne!(pool_changes(&deleted), pool_changes(&fin), "deletion requested");
 }
+
+/// Bug: the Degraded message said "HTTPRoute inference/llama-70b not found" twice, once from observation
+/// and once from the actuator's decision.
+#[test]
+fn degraded_says_each_problem_once() {
+    let pool = sample_pool();
+    let policy = sample_policy();
+    let config = PoolConfig::from_resources(&policy, &pool).expect("sample config");
+    let snapshot = planner::Snapshot {
+        load: Default::default(),
+        prices: planner::Prices::from_resources(&policy, &pool).expect("sample prices"),
+        classes: Default::default(),
+        traffic: Default::default(),
+        spend: Default::default(),
+    };
+    let plan = planner::plan(&config, &snapshot, &Memory::default(), 1.0e9);
+    let route = "HTTPRoute inference/llama-70b not found".to_string();
+    let outcome = status::Outcome {
+        plan: &plan,
+        mode: Mode::Enforce,
+        ready: Default::default(),
+        problems: vec![route.clone(), "Deployment llama-spot not found".into(), route.clone()],
+        stale_reason: None,
+        price_notes: vec![],
+        budget: Default::default(),
+        cost: Default::default(),
+        progressing: false,
+    };
+    let s = status::build(&pool, &outcome, "2026-01-01T00:00:00Z");
+    let want = "HTTPRoute inference/llama-70b not found; Deployment llama-spot not found";
+    for t in [crate::api::conditions::types::DEGRADED, crate::api::conditions::types::READY] {
+        let c = s.conditions.iter().find(|c| c.type_ == t).expect("condition");
+        assert_eq!(c.message, want, "{t}");
+    }
+}

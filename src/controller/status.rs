@@ -86,6 +86,7 @@ pub fn build(pool: &InferencePool, out: &Outcome<'_>, now: &str) -> InferencePoo
         Some(Decision { time: now.to_string(), summary: truncate(&out.plan.summary, 1024), reasons, recommended_only });
 
     let degraded = !out.problems.is_empty();
+    let problems = one_each(&out.problems);
     let c = &mut s.conditions;
     set_condition(
         c,
@@ -93,7 +94,7 @@ pub fn build(pool: &InferencePool, out: &Outcome<'_>, now: &str) -> InferencePoo
             types::DEGRADED,
             cond(degraded),
             if degraded { "ReconcileProblems" } else { "AsExpected" },
-            out.problems.join("; "),
+            problems.clone(),
             generation,
             now,
         ),
@@ -158,7 +159,7 @@ pub fn build(pool: &InferencePool, out: &Outcome<'_>, now: &str) -> InferencePoo
             if ready {
                 out.plan.summary.clone()
             } else if degraded {
-                out.problems.join("; ")
+                problems
             } else {
                 "no ready replica and no external share".into()
             },
@@ -167,6 +168,13 @@ pub fn build(pool: &InferencePool, out: &Outcome<'_>, now: &str) -> InferencePoo
         ),
     );
     s
+}
+
+/// The problems joined with "; ", each once in the order first seen: observation and the actuator's
+/// decision both notice a missing object, and a person should read that once.
+pub fn one_each(problems: &[String]) -> String {
+    let mut seen = std::collections::HashSet::new();
+    problems.iter().filter(|p| seen.insert(p.as_str())).map(String::as_str).collect::<Vec<_>>().join("; ")
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -1,5 +1,5 @@
 //! OpenAPI documents: `/openapi/v3` (index), `/openapi/v3/api/v1` and `/openapi/v3/apis/GROUP/VERSION`, and
-//! `/openapi/v2` (JSON only). CRD group-versions are published by `schema::openapi` exactly as the
+//! `/openapi/v2` (JSON, and a protobuf document without definitions, see [`V2_PROTOBUF`]). CRD group-versions are published by `schema::openapi` exactly as the
 //! apiextensions server builds them (what `kubectl explain` shows). Built-in kinds publish a minimal schema: `apiVersion`, `kind`, `metadata`, and `spec`/`status` as
 //! objects that preserve unknown fields; kubectl's client-side strategic merge falls back to its compiled-in
 //! types for them. Every PATCH operation declares the `fieldValidation` parameter so kubectl leaves field
@@ -173,4 +173,33 @@ pub fn v2(reg: &Registry) -> Value {
         }
     }
     json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "definitions": defs})
+}
+
+/// The media type kubectl asks `/openapi/v2` for (gnostic's `openapi_v2.Document`).
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The content type the real server answers it with (Go's MIME parser refuses the `@` of the request's).
+pub const V2_PROTOBUF_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// `/openapi/v2` in protobuf: `swagger`, `info`, and empty `paths` and `definitions`. kubectl fetches it
+/// only to validate, on the client, an object whose kind the v3 documents do not describe (a kind not
+/// served yet, e.g. an InferencePool applied in the same `kubectl apply` as its CRD); it skips kinds it
+/// finds no definition for, as it does for kinds a real server does not know, and the apply then ends
+/// in the real answer, `no matches for kind ... ensure CRDs are installed first`. Without this document
+/// kubectl stopped at `the server was unable to respond with a content type that the client supports`.
+pub fn v2_protobuf() -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
+        out.push((number << 3) | 2);
+        // Every payload here is shorter than 128 bytes: its length is one varint byte.
+        out.push(bytes.len() as u8);
+        out.extend_from_slice(bytes);
+    }
+    let mut info = Vec::new();
+    field(&mut info, 1, b"Kubernetes"); // title
+    field(&mut info, 2, b"v1.33.0"); // version
+    let mut doc = Vec::new();
+    field(&mut doc, 1, b"2.0"); // swagger
+    field(&mut doc, 2, &info); // info
+    field(&mut doc, 8, &[]); // paths
+    field(&mut doc, 9, &[]); // definitions
+    doc
 }

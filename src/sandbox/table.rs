@@ -106,6 +106,13 @@ fn computed(obj: &Value, name: &str) -> Value {
                 .unwrap_or_default();
             json!(if roles.is_empty() { "<none>".to_string() } else { roles.join(",") })
         }
+        // `kubectl get sa` (1.24+): secrets listed on the ServiceAccount; `get rolebinding`: `Kind/name`.
+        "@serviceAccountSecrets" => json!(obj.pointer("/secrets").and_then(Value::as_array).map_or(0, Vec::len)),
+        "@roleRef" => json!(format!(
+            "{}/{}",
+            obj.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or(""),
+            obj.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("")
+        )),
         "@nodeInternalIP" => obj
             .pointer("/status/addresses")
             .and_then(Value::as_array)

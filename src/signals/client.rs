@@ -34,9 +34,15 @@ pub enum ClientError {
 /// A failed query.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {
-    /// Prometheus could not be reached or did not answer in time.
-    #[error("Prometheus unreachable: {0}")]
-    Unreachable(String),
+    /// Prometheus could not be reached or did not answer in time. `url` is the base URL (credentials
+    /// redacted), never the query's: a person reads this in the pool's SignalsStale condition.
+    #[error("Prometheus {url} unreachable: {cause}; set spec.metrics.prometheusUrl or --prometheus-url")]
+    Unreachable {
+        /// The base URL.
+        url: String,
+        /// What failed, in a few words ("DNS name not found", "connection refused", ...).
+        cause: String,
+    },
     /// Prometheus answered with an error (bad PromQL, query timeout, ...).
     #[error("Prometheus rejected the query: {0}")]
     Rejected(String),
@@ -48,7 +54,7 @@ pub enum QueryError {
 impl QueryError {
     /// True when the server itself is unavailable (as opposed to one query being wrong).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, QueryError::Unreachable(_))
+        matches!(self, QueryError::Unreachable { .. })
     }
 }
 
@@ -293,7 +299,7 @@ impl PrometheusClient {
 
     /// Run an instant query at the server's current time. Empty answers are `Ok(vec![])`.
     pub async fn instant(&self, query: &str) -> Result<Vec<Point>, QueryError> {
-        let answer = self.inner.query(query).timeout(self.timeout_ms()).get().await.map_err(map_error)?;
+        let answer = self.inner.query(query).timeout(self.timeout_ms()).get().await.map_err(|e| self.map_error(e))?;
         match answer.data() {
             Data::Vector(v) => {
                 Ok(v.iter().map(|s| Point { at: s.sample().timestamp(), value: s.sample().value() }).collect())
@@ -343,7 +349,7 @@ impl PrometheusClient {
             .timeout(self.timeout_ms())
             .get()
             .await
-            .map_err(map_error)?;
+            .map_err(|e| self.map_error(e))?;
         match answer.data() {
             Data::Matrix(m) => Ok(m
                 .iter()
@@ -369,32 +375,61 @@ fn one_line(text: &str) -> String {
     line
 }
 
-fn map_error(e: prometheus_http_query::Error) -> QueryError {
-    match map_error_text(e) {
-        QueryError::Unreachable(m) => QueryError::Unreachable(one_line(&m)),
-        QueryError::Rejected(m) => QueryError::Rejected(one_line(&m)),
-        QueryError::Shape(m) => QueryError::Shape(one_line(&m)),
+impl PrometheusClient {
+    fn map_error(&self, e: prometheus_http_query::Error) -> QueryError {
+        match e {
+            prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(one_line(&p.to_string())),
+            prometheus_http_query::Error::Client(c) => {
+                let cause = match c.inner() {
+                    Some(r) => unreachable_cause(r, self.timeout),
+                    None => c.to_string(),
+                };
+                QueryError::Unreachable { url: self.url.clone(), cause: one_line(&cause) }
+            }
+            other => QueryError::Shape(one_line(&other.to_string())),
+        }
     }
 }
 
-fn map_error_text(e: prometheus_http_query::Error) -> QueryError {
-    match e {
-        prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
-        prometheus_http_query::Error::Client(c) => {
-            // The library's message is generic; the cause (connection refused, timeout, TLS) is in
-            // the source chain. reqwest never puts headers in its errors, so no token can leak here.
-            let mut msg = c.to_string();
-            let mut source = std::error::Error::source(&c);
-            while let Some(s) = source {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                source = s.source();
-            }
-            // This also covers an answer that is not Prometheus JSON, which in practice is a proxy's
-            // error page: Prometheus itself is then out of reach too.
-            QueryError::Unreachable(msg)
-        }
-        other => QueryError::Shape(other.to_string()),
+/// What failed, in a few words, from reqwest's error. reqwest's own message carries the request URL with
+/// the whole URL-encoded query, so only its kind and the innermost cause are used (connection refused,
+/// DNS, TLS). reqwest never puts headers in its errors, so no token can leak here.
+fn unreachable_cause(e: &reqwest::Error, timeout: Duration) -> String {
+    let mut innermost: Option<String> = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        innermost = Some(s.to_string());
+        source = s.source();
+    }
+    let inner = innermost.unwrap_or_default();
+    let lower = inner.to_ascii_lowercase();
+    if e.is_timeout() {
+        format!("no answer within {}s", timeout.as_secs_f64())
+    } else if ["name or service not known", "no address associated", "nodename nor servname"]
+        .iter()
+        .any(|m| lower.contains(m))
+    {
+        "DNS name not found".into()
+    } else if lower.contains("connection refused") {
+        "connection refused".into()
+    } else if e.is_decode() || e.is_body() {
+        // An answer that is not Prometheus JSON is in practice a proxy's error page.
+        format!("the answer is not Prometheus JSON ({inner})")
+    } else if let Some(status) = e.status() {
+        format!("HTTP {status}")
+    } else if inner.is_empty() {
+        text_without_url(e)
+    } else {
+        inner
+    }
+}
+
+/// reqwest's message without its `for url (...)` part.
+fn text_without_url(e: &reqwest::Error) -> String {
+    let text = e.to_string();
+    match text.find(" for url (") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }
 
@@ -493,6 +528,33 @@ mod tests {
         m.prometheus_url = None;
         let err = PrometheusConfig::for_pool(&m, None, Credentials::default()).unwrap_err().to_string();
         assert!(err.contains("spec.metrics.prometheusUrl"), "{err}");
+    }
+
+    /// The SignalsStale condition carried reqwest's whole message, URL-encoded PromQL and all
+    /// ("...query=clamp_min%28sum%28rate%28vllm%3A..."): it now says what failed and what to do, once.
+    #[tokio::test]
+    async fn unreachable_says_where_and_what_to_do_without_the_query() {
+        let query = "clamp_min(sum(rate(vllm:request_success_total[1m])), 0)";
+        let client = PrometheusClient::new(&PrometheusConfig::new("http://no-such-prometheus.invalid:9090")).unwrap();
+        let err = client.instant(query).await.unwrap_err();
+        assert!(err.is_unreachable(), "{err:?}");
+        let text = err.to_string();
+        assert!(text.starts_with("Prometheus http://no-such-prometheus.invalid:9090 unreachable: "), "{text}");
+        assert!(text.ends_with("; set spec.metrics.prometheusUrl or --prometheus-url"), "{text}");
+        assert!(!text.contains("query") && !text.contains("%28") && !text.contains("vllm"), "{text}");
+
+        // A port nobody listens on.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let client = PrometheusClient::new(&PrometheusConfig::new(format!("http://{addr}"))).unwrap();
+        let text = client.range(query, 0, 60, 15.0).await.unwrap_err().to_string();
+        assert_eq!(
+            text,
+            format!(
+                "Prometheus http://{addr} unreachable: connection refused; set spec.metrics.prometheusUrl or --prometheus-url"
+            )
+        );
     }
 
     #[test]

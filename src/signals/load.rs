@@ -76,8 +76,8 @@ impl LoadReading {
                 format!("some load signals failed, holding their last values: {}", parts.join("; "))
             }
             Availability::Unavailable { error, .. } => match self.last_good_age() {
-                Some(age) => format!("load signals unavailable ({error}); last good reading {age:.0}s old"),
-                None => format!("load signals unavailable ({error}); no good reading yet"),
+                Some(age) => format!("{error}; holding the load read {age:.0}s ago"),
+                None => format!("{error}; no load reading yet"),
             },
         }
     }

@@ -246,6 +246,11 @@ fn meta_endpoint(state: &AppState, path: &str, headers: &HeaderMap) -> Option<Re
             let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("*/*");
             if accept.contains("json") || accept.contains("*/*") {
                 ok(openapi::v2(&reg))
+            } else if accept.contains(openapi::V2_PROTOBUF) {
+                let mut r = openapi::v2_protobuf().into_response();
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(openapi::V2_PROTOBUF_CONTENT_TYPE));
+                Some(r)
             } else {
                 Some(
                     ApiError::new(406, "NotAcceptable", "only application/json is served for /openapi/v2")

@@ -1,23 +1,27 @@
-//! The real Prometheus server (Debian package `prometheus`), one per scenario on a free loopback port
-//! with its own TSDB, scraping the synthetic exporter every second. It can be killed and restarted on
-//! the same port and TSDB, which is what an outage looks like to the operator.
+//! The real Prometheus server (Debian package `prometheus`), one per e2e scenario or demo on a free
+//! loopback port with its own generated configuration and TSDB, scraping the synthetic exporter every
+//! second. It can be killed and restarted on the same port and TSDB, which is what an outage looks like to
+//! the operator.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The prometheus binary; a missing one fails the scenario (`make test` installs the Debian package).
-pub fn binary() -> PathBuf {
+/// The prometheus binary on PATH, or a one-line message saying how to install it.
+pub fn binary() -> Result<PathBuf, String> {
     std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join("prometheus")).find(|p| p.is_file()))
-        .unwrap_or_else(|| {
-            panic!("prometheus not found on PATH: run `make test` (it installs the Debian package `prometheus`)")
+        .ok_or_else(|| {
+            "prometheus not found on PATH: install it (`apt-get install prometheus`, or `make tools`)".to_string()
         })
 }
 
 /// A free loopback port (it can be taken before use; callers retry).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
 }
 
 /// A running (or stopped) Prometheus; killed by PID when dropped.
@@ -32,25 +36,25 @@ pub struct Prom {
 impl Prom {
     /// Start Prometheus in `dir` scraping `target` (host:port) every second, and the operator once
     /// [`Prom::scrape_operator`] names it (file service discovery: its address is known only later).
-    pub async fn start(bin: &Path, dir: &Path, target: &str) -> Prom {
+    pub async fn start(bin: &Path, dir: &Path, target: &str) -> Result<Prom, String> {
         let config = dir.join("prometheus.yml");
         let operator_targets = dir.join("operator-targets.json");
-        std::fs::write(&operator_targets, "[]").expect("write operator-targets.json");
+        std::fs::write(&operator_targets, "[]").map_err(|e| format!("{}: {e}", operator_targets.display()))?;
         let yaml = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vllm\n    \
              scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n  - job_name: hybridscale\n    \
              scrape_interval: 1s\n    file_sd_configs:\n      - files: ['{}']\n        refresh_interval: 1s\n",
             operator_targets.display()
         );
-        std::fs::write(&config, yaml).expect("write prometheus.yml");
+        std::fs::write(&config, yaml).map_err(|e| format!("{}: {e}", config.display()))?;
         let mut p = Prom { bin: bin.to_path_buf(), dir: dir.to_path_buf(), port: 0, child: None, starts: 0 };
         for _ in 0..3 {
-            p.port = free_port();
-            if p.spawn().await {
-                return p;
+            p.port = free_port()?;
+            if p.spawn().await? {
+                return Ok(p);
             }
         }
-        panic!("prometheus did not start: {}", p.log_tail());
+        Err(format!("prometheus did not start: {}", p.log_tail()))
     }
 
     /// Scrape the operator's /metrics at `addr` (host:port) from now on (job `hybridscale`). The file
@@ -76,9 +80,9 @@ impl Prom {
         s.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
-    async fn spawn(&mut self) -> bool {
+    async fn spawn(&mut self) -> Result<bool, String> {
         self.starts += 1;
-        let log = std::fs::File::create(self.log()).expect("prometheus log");
+        let log = std::fs::File::create(self.log()).map_err(|e| format!("{}: {e}", self.log().display()))?;
         let child = Command::new(&self.bin)
             .arg(format!("--config.file={}", self.dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", self.dir.join("tsdb").display()))
@@ -88,9 +92,12 @@ impl Prom {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("spawn prometheus");
+            .map_err(|e| format!("{}: {e}", self.bin.display()))?;
         self.child = Some(child);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("http client");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut()
@@ -100,12 +107,12 @@ impl Prom {
             }
             let ready = http.get(format!("{}/-/ready", self.url())).send().await;
             if ready.map(|r| r.status().is_success()).unwrap_or(false) {
-                return true;
+                return Ok(true);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.kill();
-        false
+        Ok(false)
     }
 
     /// Kill by PID and reap (an outage).
@@ -117,14 +124,14 @@ impl Prom {
     }
 
     /// Start again on the same port and TSDB (a few tries: the port may linger briefly).
-    pub async fn restart(&mut self) {
+    pub async fn restart(&mut self) -> Result<(), String> {
         for _ in 0..5 {
-            if self.spawn().await {
-                return;
+            if self.spawn().await? {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        panic!("prometheus did not restart on port {}: {}", self.port, self.log_tail());
+        Err(format!("prometheus did not restart on port {}: {}", self.port, self.log_tail()))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The objects a platform team would apply for one pool: the sample pool of config/samples (its
 //! kustomization: namespace, CostPolicy, InferencePool, three Deployments pinned to three Karpenter
-//! NodePools, the HTTPRoute with both backends), renamed for the scenario and made small and fast: short
-//! tick and stabilisation windows, 1 GPU per replica on 1-GPU nodes, no budget (unless a scenario sets one).
+//! NodePools, the HTTPRoute with both backends), built into the binary and renamed for an e2e scenario or
+//! `hybridscale demo`, made small and fast: short tick and stabilisation windows, 1 GPU per replica on
+//! 1-GPU nodes, no budget (unless a scenario sets one).
 //!
 //! Load signals: the pool reads its total demand from gateway-level series that the harness serves
 //! through the exporter's extra gauges (`gateway_requests_per_second`, `gateway_prompt_tokens_per_second`,
@@ -10,12 +11,7 @@
 //! nothing at all once every request goes external: without a gateway signal a pool scaled to zero
 //! could never see its load come back. Latency, queue and GPU series stay vLLM's and DCGM's.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
-
-use super::env::yaml_docs;
-use super::target::{ClusterTarget, NodeClassRef};
 
 /// Model name (the exporter's `model_name` label).
 pub const MODEL: &str = "llm";
@@ -33,6 +29,14 @@ pub const NODEPOOLS: [&str; 3] = ["gpu-reserved", "gpu-spot", "gpu-ondemand"];
 pub const RUN_LABEL: &str = "e2e.hybridscale.dev/run";
 /// The image of the replicas on the sandbox (never pulled there).
 pub const SANDBOX_IMAGE: &str = "vllm/vllm-openai:v0.6.0";
+
+/// The Karpenter `nodeClassRef` of the pool's NodePools (a real Karpenter requires one).
+#[derive(Clone, Debug)]
+pub struct NodeClassRef {
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+}
 
 /// Where the replicas run.
 #[derive(Clone, Debug)]
@@ -60,14 +64,21 @@ impl Placement {
     }
 
     /// A cluster's: NodePools named after the namespace (they are cluster-scoped and scenarios share the
-    /// cluster), if the cluster may have them.
-    pub fn cluster(ns: &str, c: &ClusterTarget) -> Placement {
-        let node_pools = c.node_pools.then(|| ["reserved", "spot", "ondemand"].map(|k| format!("{ns}-{k}")));
+    /// cluster) of `node_class`, if the cluster may have them (`node_pools`), the reserved class's NodePool
+    /// of `reserved_capacity_type`, replicas running `image`.
+    pub fn cluster(
+        ns: &str,
+        node_pools: bool,
+        node_class: Option<NodeClassRef>,
+        reserved_capacity_type: &str,
+        image: &str,
+    ) -> Placement {
+        let node_pools = node_pools.then(|| ["reserved", "spot", "ondemand"].map(|k| format!("{ns}-{k}")));
         Placement {
             node_pools,
-            node_class: c.node_class.clone(),
-            capacity_types: [c.reserved_capacity_type.clone(), "spot".into(), "on-demand".into()],
-            image: c.image.clone(),
+            node_class,
+            capacity_types: [reserved_capacity_type.into(), "spot".into(), "on-demand".into()],
+            image: image.into(),
         }
     }
 }
@@ -136,16 +147,41 @@ fn gateway_query(metric: &str, ns: &str) -> String {
     format!("sum({metric}{{namespace=\"{ns}\",route=\"{ROUTE}\"}})")
 }
 
+/// config/samples, built into the binary so `hybridscale demo` runs anywhere.
+const KUSTOMIZATION: &str = include_str!("../../config/samples/kustomization.yaml");
+const SAMPLE_FILES: &[(&str, &str)] = &[
+    ("namespace.yaml", include_str!("../../config/samples/namespace.yaml")),
+    ("costpolicy.yaml", include_str!("../../config/samples/costpolicy.yaml")),
+    ("inferencepool.yaml", include_str!("../../config/samples/inferencepool.yaml")),
+    ("deployments.yaml", include_str!("../../config/samples/deployments.yaml")),
+    ("nodepools.yaml", include_str!("../../config/samples/nodepools.yaml")),
+    ("httproute.yaml", include_str!("../../config/samples/httproute.yaml")),
+];
+
+/// Split a multi-document YAML string (documents separated by `---` lines); comment-only documents are
+/// skipped.
+pub fn yaml_docs(text: &str) -> Result<Vec<Value>, String> {
+    text.split("\n---")
+        .map(|d| d.trim_start_matches("---"))
+        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .map(|d| serde_saphyr::from_str::<Value>(d).map_err(|e| format!("YAML: {e}")))
+        .collect()
+}
+
 /// The documents of config/samples/kustomization.yaml's resources, in its order.
-fn samples() -> Vec<Value> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
-    let read = |name: &str| {
-        let path = dir.join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
-    let kustomization = yaml_docs(&read("kustomization.yaml")).remove(0);
-    let resources = kustomization["resources"].as_array().expect("kustomization resources");
-    resources.iter().flat_map(|r| yaml_docs(&read(r.as_str().expect("resource file")))).collect()
+pub fn samples() -> Result<Vec<Value>, String> {
+    let kustomization = yaml_docs(KUSTOMIZATION)?.into_iter().next().unwrap_or_default();
+    let resources = kustomization["resources"].as_array().cloned().unwrap_or_default();
+    let mut docs = Vec::new();
+    for r in resources {
+        let name = r.as_str().unwrap_or_default();
+        let (_, text) = SAMPLE_FILES
+            .iter()
+            .find(|(f, _)| *f == name)
+            .ok_or_else(|| format!("config/samples/{name} is not built in: add it to SAMPLE_FILES"))?;
+        docs.extend(yaml_docs(text).map_err(|e| format!("config/samples/{name}: {e}"))?);
+    }
+    Ok(docs)
 }
 
 /// Every object of the scenario, as one multi-document YAML string (namespace first): the samples with
@@ -153,7 +189,7 @@ fn samples() -> Vec<Value> {
 pub fn manifests(ns: &str, s: &Setup, place: &Placement) -> String {
     let mut docs = Vec::new();
     let (mut deployments, mut node_pools) = (0, 0);
-    for mut doc in samples() {
+    for mut doc in samples().expect("config/samples is built in and parses (a unit test checks it)") {
         let patch = match doc["kind"].as_str().unwrap_or_default() {
             "Namespace" => json!({"metadata": {"name": ns, "labels": {RUN_LABEL: ns}}}),
             "CostPolicy" => cost_policy(ns, s),
@@ -332,18 +368,24 @@ fn gie_pool(ns: &str) -> Value {
 mod tests {
     use super::*;
 
-    fn cluster(node_pools: bool) -> ClusterTarget {
-        ClusterTarget {
-            kubeconfig: "/dev/null".into(),
-            node_pools,
-            node_class: Some(NodeClassRef {
-                group: "karpenter.k8s.aws".into(),
-                kind: "EC2NodeClass".into(),
-                name: "gpu".into(),
-            }),
-            reserved_capacity_type: "on-demand".into(),
-            image: "registry.k8s.io/pause:3.10".into(),
-        }
+    fn cluster(ns: &str, node_pools: bool) -> Placement {
+        let class = NodeClassRef { group: "karpenter.k8s.aws".into(), kind: "EC2NodeClass".into(), name: "gpu".into() };
+        Placement::cluster(ns, node_pools, Some(class), "on-demand", "registry.k8s.io/pause:3.10")
+    }
+
+    fn docs(ns: &str, place: &Placement) -> Vec<Value> {
+        yaml_docs(&manifests(ns, &Setup::default(), place)).unwrap()
+    }
+
+    #[test]
+    fn every_sample_of_the_kustomization_is_built_in() {
+        let docs = samples().unwrap();
+        let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        assert_eq!(kinds.first(), Some(&"Namespace"), "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == "Deployment").count(), 3, "{kinds:?}");
+        let listed = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config/samples")).unwrap();
+        let on_disk = listed.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "yaml")).count();
+        assert_eq!(on_disk, SAMPLE_FILES.len() + 1, "config/samples has a file SAMPLE_FILES lacks");
     }
 
     fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -352,8 +394,7 @@ mod tests {
 
     #[test]
     fn plain_pods_reference_no_node_pool_and_ask_for_no_gpu() {
-        let place = Placement::cluster("e2e-x-1", &cluster(false));
-        let docs = yaml_docs(&manifests("e2e-x-1", &Setup::default(), &place));
+        let docs = docs("e2e-x-1", &cluster("e2e-x-1", false));
         assert!(of_kind(&docs, "NodePool").is_empty());
         let pool = of_kind(&docs, "InferencePool")[0];
         for class in ["reserved", "spot", "onDemand"] {
@@ -370,8 +411,7 @@ mod tests {
 
     #[test]
     fn cluster_node_pools_are_named_and_labelled_after_the_namespace() {
-        let place = Placement::cluster("e2e-x-1", &cluster(true));
-        let docs = yaml_docs(&manifests("e2e-x-1", &Setup::default(), &place));
+        let docs = docs("e2e-x-1", &cluster("e2e-x-1", true));
         let nps = of_kind(&docs, "NodePool");
         let names: Vec<&str> = nps.iter().filter_map(|n| n["metadata"]["name"].as_str()).collect();
         assert_eq!(names, ["e2e-x-1-reserved", "e2e-x-1-spot", "e2e-x-1-ondemand"]);
