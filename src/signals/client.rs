@@ -312,7 +312,7 @@ impl PrometheusClient {
     /// Run an instant query and keep one label of each series: `(value of label, point)`. A series
     /// without the label gives an empty value.
     pub async fn instant_by_label(&self, query: &str, label: &str) -> Result<Vec<(String, Point)>, QueryError> {
-        let answer = self.inner.query(query).timeout(self.timeout_ms()).get().await.map_err(map_error)?;
+        let answer = self.inner.query(query).timeout(self.timeout_ms()).get().await.map_err(|e| self.map_error(e))?;
         match answer.data() {
             Data::Vector(v) => Ok(v
                 .iter()
@@ -328,7 +328,8 @@ impl PrometheusClient {
     /// Raw samples of a range-vector selector (`metric{...}[1d]`) evaluated at `at` (Unix seconds), one
     /// `(labels, [(time, value)])` per series: `hybridscale report` sums them exactly.
     pub async fn raw_samples(&self, selector: &str, at: i64) -> Result<Vec<LabeledSamples>, QueryError> {
-        let answer = self.inner.query(selector).at(at).timeout(self.timeout_ms()).get().await.map_err(map_error)?;
+        let answer =
+            self.inner.query(selector).at(at).timeout(self.timeout_ms()).get().await.map_err(|e| self.map_error(e))?;
         match answer.data() {
             Data::Matrix(m) => Ok(m
                 .iter()
