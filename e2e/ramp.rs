@@ -120,6 +120,12 @@ async fn load_ramp_scales_spot_and_overflows_meanwhile() {
     assert!(value(format!("hybridscale_pool_requests_total{{{p}}}")) > 0.0, "{metrics}");
     let cost = env.status().await.map(|s| s.cost).unwrap_or_default();
     assert!(cost.tokens.self_hosted_prompt > 0.0 && cost.counterfactual.all_external_usd > 0.0, "{cost:?}");
+    // Attribution: the gateway's tenant series split the spend 3:1, in status and in the counters.
+    let tenants: Vec<&str> = cost.top_tenants.iter().map(|t| t.tenant.as_str()).collect();
+    assert_eq!(tenants, ["search", "chat"], "{cost:?}");
+    let (search, chat) = (cost.top_tenants[0].total(), cost.top_tenants[1].total());
+    assert!((search / chat - 3.0).abs() < 0.2, "{cost:?}");
+    assert!(value(format!("hybridscale_pool_tenant_cost_usd_total{{{p},tenant=\"search\"}}")) > 0.0, "{metrics}");
 
     // The CostPolicy carries a commitment entry for the pool (the advice, or why there is none yet:
     // minutes of history are no basis for a yearly commitment, and the replay says so).

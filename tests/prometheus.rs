@@ -718,3 +718,78 @@ async fn commitment_advice_from_prometheus_history() {
     let err = advice::advise(&prom.client(), &cost_policy, &pool, start - 86_400.0, 0.25, 300.0).await.unwrap_err();
     assert!(err.contains("no request-rate history"), "{err}");
 }
+
+/// `hybridscale recommend` on a pool's history in the real Prometheus, and `hybridscale simulate
+/// --recommend-reservation` on the history it saved: the same commitment (a pool sized by requests per
+/// second, so the simulator's drawn token sizes do not matter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recommend_and_simulate_agree_on_the_same_history() {
+    use hybridscale::sim::policy;
+    let (bin, promtool) = binaries();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tsdb = dir.path().join("tsdb");
+    let text = policy::DEFAULT_POLICY
+        .lines()
+        .filter(|l| !l.contains("promptTokensPerSecond") && !l.contains("outputTokensPerSecond"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let policy_file = dir.path().join("policy.yaml");
+    std::fs::write(&policy_file, &text).expect("policy");
+    let (_, pool) = policy::parse(&policy_file, &text).expect("policy parses");
+    let now = now_unix().floor();
+    let (start, end) = (now - 6.0 * 3600.0, now - 1200.0);
+    let mut om = String::from("# TYPE vllm:request_success counter\n");
+    let mut t = start;
+    while t < end {
+        // 12 rps for the first three hours, 4 rps after.
+        let total = if t < start + 10_800.0 { (t - start) * 12.0 } else { 129_600.0 + (t - start - 10_800.0) * 4.0 };
+        om.push_str(&format!("vllm:request_success_total{{model_name=\"{}\"}} {total} {t}\n", pool.spec.model));
+        t += 15.0;
+    }
+    om.push_str("# EOF\n");
+    let file = dir.path().join("demand.om");
+    std::fs::write(&file, om).expect("write openmetrics");
+    let out =
+        Command::new(&promtool).args(["tsdb", "create-blocks-from", "openmetrics"]).arg(&file).arg(&tsdb).output();
+    assert!(out.expect("promtool").status.success());
+    let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
+
+    let hs = env!("CARGO_BIN_EXE_hybridscale");
+    let trace = dir.path().join("history.csv");
+    let out = Command::new(hs)
+        .args(["recommend", "--days", "0.25", "--step", "300", "--format", "json"])
+        .arg("--policy")
+        .arg(&policy_file)
+        .args(["--prometheus-url", &prom.url])
+        .arg("--save-trace")
+        .arg(&trace)
+        .output()
+        .expect("recommend");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let advice: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let out = Command::new(hs)
+        .args([
+            "simulate",
+            "--trace-format",
+            "rate-csv",
+            "--step",
+            "300",
+            "--recommend-reservation",
+            "--format",
+            "json",
+        ])
+        .arg("--policy")
+        .arg(&policy_file)
+        .arg("--trace")
+        .arg(&trace)
+        .output()
+        .expect("simulate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sim: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        advice["recommendedReplicas"], sim["reservation"]["recommended"],
+        "recommend: {advice}\nsimulate: {}",
+        sim["reservation"]
+    );
+    assert!(advice["recommendedReplicas"].as_u64().is_some_and(|n| n > 0), "{advice}");
+}

@@ -38,6 +38,10 @@ pub struct Args {
     pub end: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Also write the replayed demand as a rate CSV (`window_start_s,total_rate_rps`), so that
+    /// `simulate --trace FILE --trace-format rate-csv --step <step> --recommend-reservation` replays it.
+    #[arg(long, value_name = "FILE.csv")]
+    pub save_trace: Option<PathBuf>,
 }
 
 fn check(args: &Args) -> Result<(), Failure> {
@@ -70,6 +74,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let (a, trace) = runtime
         .block_on(advice::advise(&client, &cost_policy, &pool, end_s, args.days, args.step))
         .map_err(Failure::runtime)?;
+    if let Some(path) = &args.save_trace {
+        std::fs::write(path, rate_csv(&trace)).map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?;
+    }
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&a).map_err(Failure::runtime)? + "\n",
         Format::Table => format!(
@@ -91,4 +98,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
     };
     print!("{out}");
     Ok(())
+}
+
+/// The trace as a ServeGen-style rate CSV, one row per step.
+fn rate_csv(trace: &crate::sim::Trace) -> String {
+    let mut out = String::from("window_start_s,total_rate_rps\n");
+    for (i, a) in trace.arrivals.iter().enumerate() {
+        out.push_str(&format!("{},{}\n", i as f64 * trace.step_s, a / trace.step_s));
+    }
+    out
 }

@@ -109,7 +109,7 @@ async fn advise(
         return Err("a pool's own Prometheus with spec.metrics.auth is not read for advice yet".into());
     }
     let mut config = crate::signals::PrometheusConfig::new(url);
-    config.timeout = std::time::Duration::from_secs(u64::from(pool.spec.metrics.timeout_seconds).max(30));
+    config.timeout = std::time::Duration::from_secs(u64::from(pool.spec.metrics.timeout_seconds).max(15));
     if pool.spec.metrics.prometheus_url.is_none()
         && let Some(token) = &ctx.options.prometheus_token
     {

@@ -73,5 +73,11 @@ pub async fn step(
     let _ = exporter.set_gauge("gateway_requests_per_second", &labels, demand, None);
     let _ = exporter.set_gauge("gateway_prompt_tokens_per_second", &labels, demand * 512.0, None);
     let _ = exporter.set_gauge("gateway_generation_tokens_per_second", &labels, demand * 128.0, None);
+    // Tokens by tenant, as a gateway that labels its series with the caller's team does: three
+    // quarters of the demand is "search", the rest "chat" (the pool's spec.metrics.attribution).
+    for (tenant, part) in [("search", 0.75), ("chat", 0.25)] {
+        let labels = [("namespace", ns), ("route", ROUTE), ("tenant", tenant)];
+        let _ = exporter.set_gauge("gateway_tenant_tokens_per_second", &labels, demand * 640.0 * part, None);
+    }
     Ok(GatewayView { demand_rps: demand, self_share: share, ready_pods: ready })
 }

@@ -271,6 +271,8 @@ fn inference_pool(ns: &str, s: &Setup, place: &Placement) -> Value {
                         "generationTokenRate": gateway_query("gateway_generation_tokens_per_second", ns)},
             "maxAgeSeconds": s.signal_max_age_seconds,
             "timeoutSeconds": 2,
+            "attribution": {"label": "tenant", "topTenants": 10,
+                            "query": format!("sum by (tenant) (gateway_tenant_tokens_per_second{{namespace=\"{ns}\",route=\"{ROUTE}\"}})")},
         },
         "external": {"model": "e2e/external-llm", "latencySeconds": 5,
                      "inputUsdPerMillionTokens": null, "outputUsdPerMillionTokens": null},
