@@ -36,10 +36,14 @@ impl Prom {
         let config = dir.join("prometheus.yml");
         let operator_targets = dir.join("operator-targets.json");
         std::fs::write(&operator_targets, "[]").expect("write operator-targets.json");
+        // The shipped alert rules are evaluated too: e2e/dashboard.rs checks they all evaluate cleanly on
+        // the operator's real series.
+        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prometheus/hybridscale-rules.yaml");
         let yaml = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vllm\n    \
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nscrape_configs:\n  - job_name: vllm\n    \
              scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n  - job_name: hybridscale\n    \
              scrape_interval: 1s\n    file_sd_configs:\n      - files: ['{}']\n        refresh_interval: 1s\n",
+            rules.display(),
             operator_targets.display()
         );
         std::fs::write(&config, yaml).expect("write prometheus.yml");
