@@ -2,8 +2,8 @@
 //! operator's /metrics while load overflows to spot and the external API, and every panel query of
 //! config/grafana/hybridscale.json (and every template variable) must answer something. The queries are
 //! the ones tests/dashboard.rs checks against backfilled series (tests/common/dashboard.rs). Then
-//! `hybridscale report` for the month, read from the same Prometheus, matches the ledger in status to the
-//! cent.
+//! the shipped alert rules, loaded by the same Prometheus, evaluate without error, and `hybridscale report`
+//! for the month matches the ledger in status to the cent.
 
 #[path = "../tests/common/dashboard.rs"]
 mod queries;
@@ -68,6 +68,16 @@ async fn dashboard_panels_fill_from_the_running_operator() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
+    // The shipped alert rules (loaded by the e2e Prometheus) evaluate without error on the real series.
+    loop {
+        let unhealthy = rule_problems(&url).await;
+        if unhealthy.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline + wait(), "alert rules not evaluating cleanly: {}", unhealthy.join("; "));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
     // `hybridscale report` for the month adds up to the ledger in status, to the cent: between two ticks
     // (every 5 s; Prometheus scrapes every second) the last scraped month-to-date equals the status.
     loop {
@@ -93,4 +103,23 @@ async fn dashboard_panels_fill_from_the_running_operator() {
     }
     op.stop().await;
     env.stop().await;
+}
+
+/// Every rule of the e2e Prometheus that has not evaluated cleanly yet: "name: health lastError".
+async fn rule_problems(url: &str) -> Vec<String> {
+    let text = match reqwest::get(format!("{url}/api/v1/rules")).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => return vec![format!("GET /api/v1/rules: {e}")],
+    };
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let groups = body["data"]["groups"].as_array().cloned().unwrap_or_default();
+    if groups.is_empty() {
+        return vec![format!("no rule groups loaded: {text}")];
+    }
+    groups
+        .iter()
+        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["health"] != "ok")
+        .map(|r| format!("{}: {} {}", r["name"], r["health"], r["lastError"]))
+        .collect()
 }

@@ -54,7 +54,8 @@ fn points(f: impl Fn(i64) -> f64) -> Vec<(i64, f64)> {
 
 type Family<'a> = Vec<SeriesData<'a>>;
 
-/// Series for every contract metric: two pools in two namespaces, every class, route and scenario.
+/// Series for every contract metric: two pools in two namespaces, every class, route and scenario, and a
+/// standby replica's duplicate of one pool's info.
 fn contract_series() -> String {
     let pools = [("team-a", "chat"), ("team-b", "code")];
     let per_pool = |extra: &[(&'static str, &'static str)], f: &dyn Fn(i64) -> f64| -> Family<'static> {
@@ -131,6 +132,19 @@ fn contract_series() -> String {
                         ("model", "m"),
                         ("team", "b"),
                         ("cost_center", "cc"),
+                    ],
+                    points(|_| 1.0),
+                ),
+                // A standby replica's copy: joins on pool_info must not fail on duplicates.
+                (
+                    vec![
+                        ("namespace", "team-a"),
+                        ("pool", "chat"),
+                        ("policy", "pol"),
+                        ("model", "m"),
+                        ("team", "a"),
+                        ("cost_center", ""),
+                        ("instance", "standby"),
                     ],
                     points(|_| 1.0),
                 ),

@@ -40,8 +40,12 @@ impl Prom {
         let config = dir.join("prometheus.yml");
         let operator_targets = dir.join("operator-targets.json");
         std::fs::write(&operator_targets, "[]").map_err(|e| format!("{}: {e}", operator_targets.display()))?;
+        // The shipped alert rules are evaluated too, where this checkout has them: e2e/dashboard.rs checks
+        // they all evaluate cleanly on the operator's real series.
+        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prometheus/hybridscale-rules.yaml");
+        let rule_files = if rules.is_file() { format!("rule_files: ['{}']\n", rules.display()) } else { String::new() };
         let yaml = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vllm\n    \
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: vllm\n    \
              scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n  - job_name: hybridscale\n    \
              scrape_interval: 1s\n    file_sd_configs:\n      - files: ['{}']\n        refresh_interval: 1s\n",
             operator_targets.display()
