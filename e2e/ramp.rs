@@ -1,6 +1,7 @@
 //! Load ramps (real binary): the overflow goes to the external backend while new spot replicas start,
 //! spot scales up with its NodePool limit, and the weights return to self-hosted as replicas become
-//! Ready. Every applied change leaves an Event with the planner's reason.
+//! Ready. Every applied change leaves an Event with the planner's reason. The route points at a Gateway
+//! API Inference Extension InferencePool, not a Service.
 
 use hybridscale::api::conditions::ConditionStatus;
 use hybridscale::sandbox::faults::FaultConfig;
@@ -11,7 +12,9 @@ use crate::support::operator::Operator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_ramp_scales_spot_and_overflows_meanwhile() {
-    let setup = Setup::default();
+    // The route's self-hosted backend is a Gateway API Inference Extension InferencePool, as on the 2026
+    // inference stack; the weights and the scale targets are the same as with a Service.
+    let setup = Setup { gie_backend: true, ..Setup::default() };
     let env = Env::start("e2e-ramp", &setup, FaultConfig::default()).await;
     env.set_demand(2.0);
     let mut op = Operator::binary(&env, "ramp", None);
@@ -60,6 +63,9 @@ async fn load_ramp_scales_spot_and_overflows_meanwhile() {
         })
         .await;
     assert_eq!(status.replicas.spot, 2);
+    // The Inference Extension pool selects every class's pods: nothing to report.
+    let degraded = status.conditions.iter().find(|c| c.type_ == "Degraded");
+    assert!(degraded.is_none_or(|c| c.status != ConditionStatus::True), "{degraded:?}");
 
     let events = env.events().await;
     assert!(

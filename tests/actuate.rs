@@ -434,3 +434,55 @@ async fn deleting_a_pool_leaves_the_route_where_its_policy_allows() {
         assert!(pools.get_opt(&name).await.expect("get").is_none(), "the finalizer is released");
     }
 }
+
+/// The route's self-hosted backend as a Gateway API Inference Extension InferencePool: the executor reads
+/// the pool (none before it exists), sets the weights on the InferencePool backendRef as on a Service, and
+/// the pool's selector is checked against the classes' pods.
+#[tokio::test]
+async fn an_inference_extension_pool_backend_is_weighted_and_its_selector_checked() {
+    use hybridscale::actuate::gie;
+    let (sb, client, _dir) = start().await;
+    seed(&client).await;
+    let exec = executor(&sb);
+    let gie_ref = BackendRef { group: gie::GROUP.into(), kind: gie::KIND.into(), name: "llama".into(), port: None };
+    let routes = dynamic(&client, "gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", Some(NS));
+    let on_gie = json!({"spec": {"rules": [
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/health"}}], "backendRefs": [{"name": "health", "port": 80}]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+         "backendRefs": [{"group": gie::GROUP, "kind": gie::KIND, "name": "llama", "weight": 100},
+                         {"name": "egress", "port": 443, "weight": 0}]}]}});
+    routes.patch("llama", &PatchParams::default(), &Patch::Merge(&on_gie)).await.expect("route to the GIE pool");
+    let mut want = desired(1, 8, 60);
+    want.route.self_hosted = gie_ref.clone();
+    want.reclaim_idle_nodes = false;
+
+    let workloads = |o: &hybridscale::actuate::Observed| -> Vec<String> {
+        let w = [(Class::Reserved, "llama-reserved"), (Class::Spot, "llama-spot")]
+            .map(|(c, n)| (c, n, o.workloads[c as usize].as_ref()));
+        gie::problems(NS, &gie_ref, o.gie_pool.as_ref(), &w)
+    };
+    let before = exec.observe(&want).await.expect("observe");
+    assert_eq!(before.gie_pool, None);
+    assert!(workloads(&before)[0].contains("InferencePool inference/llama (spec.route.selfHostedBackend) not found"));
+
+    // Selects the reserved pods only (`app: llama-reserved`).
+    let pools = dynamic(&client, gie::API_VERSION, gie::KIND, "inferencepools", Some(NS));
+    let pool = json!({"apiVersion": gie::API_VERSION, "kind": gie::KIND, "metadata": {"name": "llama"},
+        "spec": {"selector": {"matchLabels": {"app": "llama-reserved"}}, "targetPorts": [{"number": 8000}],
+                 "endpointPickerRef": {"name": "llama-epp", "port": {"number": 9002}}}});
+    pools.patch("llama", &PatchParams::apply("argocd-controller"), &Patch::Apply(&pool)).await.expect("GIE pool");
+    let seen = exec.observe(&want).await.expect("observe");
+    assert_eq!(
+        workloads(&seen),
+        ["Inference Extension InferencePool inference/llama does not select the spot replicas: llama-spot's pods \
+          lack app=llama-reserved; the route would not reach them"]
+    );
+
+    let done = tick(&exec, &want).await;
+    assert_eq!(done[0].0.describe(), "HTTPRoute inference/llama: self-hosted/external weights 100/0 -> 60/40");
+    let route = routes.get("llama").await.expect("route");
+    let refs = route.data.pointer("/spec/rules/1/backendRefs").cloned().unwrap_or_default();
+    assert_eq!((refs[0]["kind"].as_str(), refs[0]["weight"].as_u64()), (Some(gie::KIND), Some(60)));
+    assert_eq!(refs[0].get("port"), None, "no port is added to an InferencePool backendRef");
+    assert_eq!(refs[1]["weight"].as_u64(), Some(40));
+}

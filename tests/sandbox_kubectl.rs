@@ -235,7 +235,8 @@ async fn apply_crds_and_samples_then_get_with_printer_columns_and_explain() {
     assert!(cpol.lines().next().unwrap_or_default().starts_with("NAMESPACE   NAME"), "{cpol}");
     assert!(cpol.contains("llama-70b-prod") && cpol.contains("Enforce") && cpol.contains("60000"), "{cpol}");
 
-    let explain = env.ok(&["explain", "inferencepools.spec"]).await;
+    // `hpool`, not `inferencepools`: that plural is also the Gateway API Inference Extension's.
+    let explain = env.ok(&["explain", "hpool.spec"]).await;
     assert!(explain.contains("KIND:       InferencePool"), "{explain}");
     assert!(explain.contains("capacity") && explain.contains("costPolicyRef"), "{explain}");
     let field = env.ok(&["explain", "costpolicies.spec.slo"]).await;
@@ -354,9 +355,12 @@ async fn deployment_scale_watch_and_server_side_apply() {
 async fn bundled_crds_are_served_with_scale() {
     let env = start().await;
     let crds = env.ok(&["get", "crds"]).await;
-    for name in
-        ["httproutes.gateway.networking.k8s.io", "nodepools.karpenter.sh", "machinedeployments.cluster.x-k8s.io"]
-    {
+    for name in [
+        "httproutes.gateway.networking.k8s.io",
+        "nodepools.karpenter.sh",
+        "machinedeployments.cluster.x-k8s.io",
+        "inferencepools.inference.networking.k8s.io",
+    ] {
         assert!(crds.contains(name), "{crds}");
     }
     let md = "apiVersion: cluster.x-k8s.io/v1beta1
@@ -426,4 +430,44 @@ async fn drain_cordons_and_evicts_within_the_disruption_budget() {
     assert!(nodes.contains("Ready,SchedulingDisabled"), "{nodes}");
     let pods = env.ok(&["get", "pods", "-o", "name"]).await;
     assert_eq!(pods.lines().count(), 1, "one pod evicted, one kept: {pods}");
+}
+
+/// The Gateway API Inference Extension's InferencePool (bundled in the sandbox) and ours share the plural
+/// `inferencepools` (GIE issue #1372): `kubectl get inferencepools` resolves to one of the two groups. Our
+/// short name, full name and category always list ours, and only ours.
+#[tokio::test]
+async fn both_inferencepool_crds_coexist_and_ours_are_listed_by_short_name_full_name_and_category() {
+    let env = start().await;
+    install_crds(&env).await;
+    env.ok(&["apply", "-k", "config/samples/"]).await;
+    let gie = "apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata:
+  name: gie-pool-only
+  namespace: inference
+spec:
+  selector:
+    matchLabels: {app: vllm}
+  targetPorts:
+  - number: 8000
+  endpointPickerRef:
+    name: vllm-epp
+    port: {number: 9002}
+";
+    let out = apply_stdin(&env, gie).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for args in [
+        ["get", "hpool", "-n", "inference"],
+        ["get", "inferencepools.hybridscale.dev", "-n", "inference"],
+        ["get", "hybridscale", "-n", "inference"],
+    ] {
+        let got = env.ok(&args).await;
+        assert!(got.contains("llama-70b"), "kubectl {}: {got}", args.join(" "));
+        assert!(!got.contains("gie-pool-only"), "kubectl {}: {got}", args.join(" "));
+    }
+    let theirs = env.ok(&["get", "inferencepools.inference.networking.k8s.io", "-n", "inference"]).await;
+    assert!(theirs.contains("gie-pool-only") && !theirs.contains("llama-70b"), "{theirs}");
+    // `kubectl explain` by short name is ours, whatever `inferencepools` resolves to.
+    let explain = env.ok(&["explain", "hpool.spec.route.selfHostedBackend"]).await;
+    assert!(explain.contains("GROUP:      hybridscale.dev"), "{explain}");
 }

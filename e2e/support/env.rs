@@ -343,6 +343,17 @@ impl Env {
             "install the Gateway API standard CRDs (https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api)",
         )
         .await;
+        if setup.gie_backend {
+            on_cluster::require_kind(
+                &client,
+                "inference.networking.k8s.io",
+                "v1",
+                "InferencePool",
+                "this scenario routes to a Gateway API Inference Extension InferencePool: install its v1 CRDs \
+                 (https://gateway-api-inference-extension.sigs.k8s.io/)",
+            )
+            .await;
+        }
         if c.node_pools {
             on_cluster::require_kind(
                 &client,

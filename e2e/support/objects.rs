@@ -100,6 +100,9 @@ pub struct Setup {
     pub max_spot_fraction: f64,
     /// spec.metrics.maxAgeSeconds.
     pub signal_max_age_seconds: u32,
+    /// The route's self-hosted backend is a Gateway API Inference Extension InferencePool (selecting every
+    /// class's pods by their `pool` label) rather than the model Service.
+    pub gie_backend: bool,
 }
 
 impl Default for Setup {
@@ -121,6 +124,7 @@ impl Default for Setup {
             spare_spot_replicas: 0,
             max_spot_fraction: 1.0,
             signal_max_age_seconds: 15,
+            gie_backend: false,
         }
     }
 }
@@ -162,11 +166,14 @@ pub fn manifests(ns: &str, s: &Setup, place: &Placement) -> String {
                     None => continue,
                 }
             }
-            "HTTPRoute" => http_route(ns),
+            "HTTPRoute" => http_route(ns, s),
             other => panic!("config/samples: no e2e settings for kind {other}"),
         };
         json_patch::merge(&mut doc, &patch);
         docs.push(serde_json::to_string(&doc).expect("json"));
+    }
+    if s.gie_backend {
+        docs.push(serde_json::to_string(&gie_pool(ns)).expect("json"));
     }
     assert_eq!((deployments, node_pools), (3, 3), "config/samples: three Deployments and three NodePools");
     docs.join("\n---\n")
@@ -215,7 +222,7 @@ fn inference_pool(ns: &str, s: &Setup, place: &Placement) -> Value {
         "minReplicas": 0,
         "maxReplicas": 12,
         "capacity": capacity,
-        "route": {"httpRoute": ROUTE, "selfHostedBackend": {"name": SELF_BACKEND},
+        "route": {"httpRoute": ROUTE, "selfHostedBackend": pool_self_backend(s),
                   "externalBackend": {"name": EXTERNAL_BACKEND}},
         "metrics": {
             "prometheusUrl": null,
@@ -283,11 +290,41 @@ fn node_pool(ns: &str, place: &Placement, names: &[String; 3], i: usize) -> Valu
     }}}})
 }
 
-fn http_route(ns: &str) -> Value {
+/// The self-hosted backendRef: the model Service, or the Inference Extension pool of the same name.
+fn self_backend(s: &Setup) -> Value {
+    if s.gie_backend {
+        json!({"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": SELF_BACKEND})
+    } else {
+        json!({"kind": "Service", "name": SELF_BACKEND, "port": 8000})
+    }
+}
+
+/// The same in the pool's spec, merged into the sample's Service backend: `port: null` removes its port.
+fn pool_self_backend(s: &Setup) -> Value {
+    let mut b = self_backend(s);
+    if s.gie_backend {
+        b["port"] = Value::Null;
+    }
+    b
+}
+
+fn http_route(ns: &str, s: &Setup) -> Value {
+    let mut own = self_backend(s);
+    own["weight"] = json!(100);
     json!({"metadata": {"name": ROUTE, "namespace": ns}, "spec": {"rules": [{"backendRefs": [
-        {"kind": "Service", "name": SELF_BACKEND, "port": 8000, "weight": 100},
+        own,
         {"kind": "Service", "name": EXTERNAL_BACKEND, "port": 443, "weight": 0},
     ]}]}})
+}
+
+/// The Gateway API Inference Extension pool in front of every class's pods (their common `pool` label),
+/// with its endpoint picker (not run here: the harness's gateway simulation spreads load by itself).
+fn gie_pool(ns: &str) -> Value {
+    json!({"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
+           "metadata": {"name": SELF_BACKEND, "namespace": ns},
+           "spec": {"selector": {"matchLabels": {"pool": MODEL}}, "targetPorts": [{"number": 8000}],
+                    "endpointPickerRef": {"name": format!("{SELF_BACKEND}-epp"), "port": {"number": 9002},
+                                          "failureMode": "FailOpen"}}})
 }
 
 #[cfg(test)]

@@ -79,12 +79,13 @@ fn side_pod(name: &str) -> PodInfo {
 fn observed(spot: u32, limit: Option<u32>, own: u32, nodes: Vec<NodeInfo>) -> Observed {
     Observed {
         workloads: [
-            Some(ScaleView { replicas: 2, current: 2, selector: None, ready: 0 }),
-            Some(ScaleView { replicas: spot, current: spot, selector: None, ready: 0 }),
+            Some(ScaleView { replicas: 2, current: 2, selector: None, ready: 0, pod_labels: None }),
+            Some(ScaleView { replicas: spot, current: spot, selector: None, ready: 0, pod_labels: None }),
             None,
         ],
         node_pools: [None, Some(NodePoolView { gpu_limit: limit, replicas: None }), None],
         route: Some(route(own)),
+        gie_pool: None,
         nodes,
     }
 }
@@ -226,7 +227,7 @@ fn machine_deployment_shrinks_only_by_drained_machines() {
     want.workloads.push(workload(Class::OnDemand, "llama-od", 2));
     want.node_pools = vec![md];
     let mut seen = observed(2, None, 80, vec![capi_node("a", vec![gpu_pod("x")]), capi_node("b", vec![])]);
-    seen.workloads[2] = Some(ScaleView { replicas: 2, current: 2, selector: None, ready: 0 });
+    seen.workloads[2] = Some(ScaleView { replicas: 2, current: 2, selector: None, ready: 0, pod_labels: None });
     seen.node_pools = [None, None, Some(NodePoolView { gpu_limit: None, replicas: Some(2) })];
     // Tick 1: b is idle: cordon it and mark its Machine; replicas stay at 2 until it is drained.
     let d = decide_default(&want, &seen);

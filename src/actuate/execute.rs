@@ -152,6 +152,7 @@ impl Executor {
                     current: u32::try_from(status.replicas).unwrap_or(0),
                     selector: status.selector,
                     ready: 0,
+                    pod_labels: None,
                 }))
             }
             Err(e) if code(&e) == Some(404) => Ok(None),
@@ -195,6 +196,22 @@ impl Executor {
         .transpose()
     }
 
+    /// A Gateway API Inference Extension InferencePool, `None` when not found (also when its CRD is not
+    /// installed: the API server answers 404 for the unknown resource).
+    pub async fn get_gie_pool(&self, namespace: &str, name: &str) -> Result<Option<Value>, ActuateError> {
+        let what = format!("{} {namespace}/{name}", super::gie::API_VERSION);
+        let api = self.dynamic(super::gie::API_VERSION, super::gie::KIND, Some(namespace)).await?;
+        let obj = api.get_opt(name).await.map_err(kube_err(format!("get {what}")))?;
+        obj.map(|o| {
+            serde_json::to_value(o).map_err(|e| ActuateError::UnknownKind {
+                api_version: super::gie::API_VERSION.into(),
+                kind: super::gie::KIND.into(),
+                why: format!("{name} is not JSON: {e}"),
+            })
+        })
+        .transpose()
+    }
+
     /// GPU nodes (allocatable nvidia.com/gpu, or in a Karpenter/Cluster API pool) with their pods.
     /// For a controller with reflector caches, build [`NodeInfo`]s from the caches instead.
     pub async fn gpu_nodes(&self) -> Result<Vec<NodeInfo>, ActuateError> {
@@ -228,6 +245,9 @@ impl Executor {
             o.node_pools[np.class as usize] = self.node_pool_view(np).await?;
         }
         o.route = self.get_route(&desired.route.namespace, &desired.route.name).await?;
+        if super::gie::is_gie_pool(&desired.route.self_hosted) {
+            o.gie_pool = self.get_gie_pool(&desired.route.namespace, &desired.route.self_hosted.name).await?;
+        }
         if !desired.node_pools.is_empty() {
             o.nodes = self.gpu_nodes().await?;
         }

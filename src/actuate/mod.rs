@@ -14,6 +14,7 @@ pub mod command;
 pub mod decide;
 pub mod desired;
 pub mod execute;
+pub mod gie;
 pub mod interrupt;
 pub mod observed;
 pub mod rbac;

@@ -20,6 +20,9 @@ pub struct Observed {
     pub node_pools: [Option<NodePoolView>; 3],
     /// The HTTPRoute as JSON, `None` when not found.
     pub route: Option<serde_json::Value>,
+    /// The Gateway API Inference Extension InferencePool the route's self-hosted backend names, as JSON;
+    /// `None` when not found or when that backend is not one (see [`super::gie`]).
+    pub gie_pool: Option<serde_json::Value>,
     /// GPU nodes with the pods on them.
     pub nodes: Vec<NodeInfo>,
 }
@@ -38,6 +41,9 @@ pub struct ScaleView {
     /// it; /scale does not). A workload without the field counts as none ready: unknown readiness never
     /// lets the planner move traffic onto replicas that may not serve.
     pub ready: u32,
+    /// The labels of its pods (spec.template.metadata.labels of a Deployment or StatefulSet), `None` for
+    /// kinds that keep them elsewhere.
+    pub pod_labels: Option<BTreeMap<String, String>>,
 }
 
 impl ScaleView {
@@ -54,6 +60,9 @@ impl ScaleView {
             current: count("/status/replicas").unwrap_or(0),
             selector: obj.pointer("/spec/selector").map(selector_string),
             ready: count("/status/readyReplicas").unwrap_or(0),
+            pod_labels: obj.pointer("/spec/template/metadata/labels").and_then(serde_json::Value::as_object).map(
+                |labels| labels.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect(),
+            ),
         }
     }
 }

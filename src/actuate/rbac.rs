@@ -81,6 +81,12 @@ pub const CLUSTER_RULES: &[Rule] = &[
         why: "actuate: backend weights by server-side apply",
     },
     Rule {
+        group: "inference.networking.k8s.io",
+        resources: &["inferencepools"],
+        verbs: &["get"],
+        why: "observe: a Gateway API Inference Extension backend selects every class's pods",
+    },
+    Rule {
         group: "",
         resources: &["nodes"],
         verbs: &["get", "list", "watch", "patch", "delete"],

@@ -24,6 +24,8 @@ pub fn known(api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
         ("cluster.x-k8s.io/v1beta1", "Machine") => ("machines", true),
         ("karpenter.sh/v1", "NodePool") => ("nodepools", false),
         ("gateway.networking.k8s.io/v1", "HTTPRoute") => ("httproutes", true),
+        // The Gateway API Inference Extension's pool, a self-hosted backend (super::gie); same plural as ours.
+        ("inference.networking.k8s.io/v1", "InferencePool") => ("inferencepools", true),
         _ => return None,
     };
     let (g, v) = split_api_version(api_version);

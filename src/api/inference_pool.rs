@@ -28,7 +28,7 @@ use super::finops::{AttributionSpec, Counterfactuals, TenantCost, TokenTotals, U
     shortname = "hpool",
     category = "hybridscale",
     status = "InferencePoolStatus",
-    doc = "InferencePool is one self-hosted model, the GPU capacity it may use per class, its HTTPRoute and the external API it may overflow to.",
+    doc = "InferencePool (inferencepools.hybridscale.dev, short name hpool) is one self-hosted model, the GPU capacity it may use per class, its HTTPRoute and the external API it may overflow to. Not the Gateway API Inference Extension's InferencePool (inferencepools.inference.networking.k8s.io), which shares the plural and may be this pool's self-hosted backend: `kubectl get inferencepools` resolves to one of the two groups, so name ours `kubectl get hpool`, `inferencepools.hybridscale.dev` or the category `hybridscale`.",
     printcolumn(name = "Model", type_ = "string", json_path = ".spec.model"),
     printcolumn(
         name = "Ready",
@@ -340,15 +340,20 @@ pub struct RouteSpec {
     #[serde(default)]
     #[schemars(range(min = 0, max = 15))]
     pub rule_index: u32,
-    /// The backend serving the self-hosted replicas (usually the model Service).
+    /// The backend serving the self-hosted replicas: the model Service, or a Gateway API Inference
+    /// Extension InferencePool (group inference.networking.k8s.io, kind InferencePool, no port) whose
+    /// selector picks the pods of every class's scale target. Either way the operator sets the route's
+    /// weights and scales the Deployments behind it.
     pub self_hosted_backend: BackendRef,
     /// The backend reaching the external API (an egress Service, ExternalName or proxy).
     pub external_backend: BackendRef,
 }
 
 /// A backendRef of an HTTPRoute rule, matched by group, kind and name.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.kind != 'InferencePool' || self.group == 'inference.networking.k8s.io'").message("a backend of kind InferencePool is the Gateway API Inference Extension's: set group inference.networking.k8s.io"))]
+#[x_kube(validation = Rule::new("self.group != 'inference.networking.k8s.io' || !has(self.port)").message("an Inference Extension InferencePool backend takes no port: the pool's targetPorts say where its pods listen"))]
 pub struct BackendRef {
     /// API group of the backend; empty for core Services.
     #[serde(default)]
@@ -369,6 +374,17 @@ pub struct BackendRef {
 
 fn default_service() -> String {
     "Service".into()
+}
+
+/// The Gateway API Inference Extension's group and kind (`inference.networking.k8s.io/v1`, GA in v1.0).
+pub const GIE_GROUP: &str = "inference.networking.k8s.io";
+pub const GIE_KIND: &str = "InferencePool";
+
+impl BackendRef {
+    /// Whether this backend is a Gateway API Inference Extension InferencePool (not a Service).
+    pub fn is_inference_extension_pool(&self) -> bool {
+        self.group == GIE_GROUP && self.kind == GIE_KIND
+    }
 }
 
 /// Load signal sources.

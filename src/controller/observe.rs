@@ -9,7 +9,7 @@ use kube::{Client, ResourceExt};
 
 use super::{Context, Error, error::Result};
 use crate::actuate::{
-    Desired, Executor, InterruptionSignals, Interruptions, Observed, Selector, find_interruptions, route,
+    Desired, Executor, InterruptionSignals, Interruptions, Observed, Selector, find_interruptions, gie, route,
 };
 use crate::api::inference_pool::{ClassReplicas, CostStatus};
 use crate::api::{CostPolicy, InferencePool};
@@ -244,6 +244,16 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
             TrafficWeights::default()
         }),
     };
+
+    // A Gateway API Inference Extension pool as the self-hosted backend must select every class's pods.
+    if gie::is_gie_pool(&refs.route.self_hosted) {
+        let workloads: Vec<_> = refs
+            .workloads
+            .iter()
+            .map(|w| (w.class, w.target.name.as_str(), observed.workloads[w.class as usize].as_ref()))
+            .collect();
+        problems.extend(gie::problems(ns, &refs.route.self_hosted, observed.gie_pool.as_ref(), &workloads));
+    }
 
     // Signals.
     let sources = signals_for(ctx, ns, pool, policy).await;

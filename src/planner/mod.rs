@@ -37,6 +37,7 @@ pub mod learn;
 pub mod memory;
 pub mod overload;
 pub mod plan;
+pub mod providers;
 mod reasons;
 pub mod scale_down;
 pub mod snapshot;

@@ -19,6 +19,11 @@ pub const BUNDLED_CRDS: &[(&str, &str)] = &[
     ("httproutes.gateway.networking.k8s.io", include_str!("crds/httproutes.gateway.networking.k8s.io.yaml")),
     ("nodepools.karpenter.sh", include_str!("crds/nodepools.karpenter.sh.yaml")),
     ("machinedeployments.cluster.x-k8s.io", include_str!("crds/machinedeployments.cluster.x-k8s.io.yaml")),
+    // The Gateway API Inference Extension's pool, a self-hosted backend an HTTPRoute may point at.
+    (
+        "inferencepools.inference.networking.k8s.io",
+        include_str!("crds/inferencepools.inference.networking.k8s.io.yaml"),
+    ),
 ];
 
 /// Errors starting or using a sandbox.

@@ -147,6 +147,19 @@ fn valid_duration(s: &str) -> bool {
     true
 }
 
+/// The label selector of a Gateway API Inference Extension endpoint picker's pool gauges
+/// (`inference_pool_average_queue_size`, `inference_pool_average_kv_cache_utilization`,
+/// `inference_pool_ready_pods`, each labelled `name` with the InferencePool's name), scoped to the
+/// selector's namespace when it has one.
+fn endpoint_picker_selector(params: &QueryParams) -> Result<Option<String>, QueryConfigError> {
+    let Some(pool) = &params.endpoint_picker_pool else { return Ok(None) };
+    let mut labels = BTreeMap::from([("name".to_string(), pool.clone())]);
+    if let Some(ns) = params.selector.get("namespace") {
+        labels.insert("namespace".into(), ns.clone());
+    }
+    render_selector(&labels).map(Some)
+}
+
 /// The queries of one pool, defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolQueries {
@@ -164,6 +177,10 @@ pub struct QueryParams {
     pub rate_window: String,
     /// The latency quantile, normally the SLO's target attainment (e.g. 0.99).
     pub latency_quantile: f64,
+    /// The Gateway API Inference Extension InferencePool in front of the replicas, when the route's
+    /// self-hosted backend is one: its endpoint picker's pool gauges back the queue and KV-cache defaults
+    /// where vLLM's own series are not scraped.
+    pub endpoint_picker_pool: Option<String>,
 }
 
 impl QueryParams {
@@ -175,7 +192,9 @@ impl QueryParams {
             spec.metrics.selector.clone()
         };
         let window = crate::planner::config::SIGNAL_WINDOW_S;
-        QueryParams { selector, rate_window: format!("{window}s"), latency_quantile }
+        let route = &spec.route.self_hosted_backend;
+        let endpoint_picker_pool = route.is_inference_extension_pool().then(|| route.name.clone());
+        QueryParams { selector, rate_window: format!("{window}s"), latency_quantile, endpoint_picker_pool }
     }
 }
 
@@ -192,6 +211,7 @@ impl PoolQueries {
         }
         let s = render_selector(&params.selector)?;
         let w = &params.rate_window;
+        let epp = endpoint_picker_selector(params)?;
         let default = |signal: Signal| -> String {
             match signal {
                 // Arrivals = completions + growth of the queue; clamp: a draining queue must not make
@@ -203,13 +223,24 @@ impl PoolQueries {
                 Signal::PromptTokenRate => format!("sum(rate(vllm:prompt_tokens_total{{{s}}}[{w}]))"),
                 Signal::GenerationTokenRate => format!("sum(rate(vllm:generation_tokens_total{{{s}}}[{w}]))"),
                 Signal::Running => format!("sum(vllm:num_requests_running{{{s}}})"),
-                Signal::Waiting => format!("sum(vllm:num_requests_waiting{{{s}}})"),
+                Signal::Waiting => match &epp {
+                    None => format!("sum(vllm:num_requests_waiting{{{s}}})"),
+                    // The endpoint picker's average queue per ready pod, times its ready pods.
+                    Some(e) => format!(
+                        "sum(vllm:num_requests_waiting{{{s}}}) or \
+                         sum(inference_pool_average_queue_size{{{e}}} * on (name) inference_pool_ready_pods{{{e}}})"
+                    ),
+                },
                 Signal::Latency => format!(
                     "histogram_quantile({q}, sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket{{{s}}}[{w}])))"
                 ),
                 // vLLM V1 renamed the gauge; read whichever the replicas export.
                 Signal::KvCacheUsage => {
-                    format!("avg(vllm:gpu_cache_usage_perc{{{s}}} or vllm:kv_cache_usage_perc{{{s}}})")
+                    let vllm = format!("avg(vllm:gpu_cache_usage_perc{{{s}}} or vllm:kv_cache_usage_perc{{{s}}})");
+                    match &epp {
+                        None => vllm,
+                        Some(e) => format!("{vllm} or avg(inference_pool_average_kv_cache_utilization{{{e}}})"),
+                    }
                 }
                 // dcgm-exporter labels GPUs with the pod using them, not with the model: keep the GPUs
                 // of the pods that serve this pool's vLLM series.
@@ -255,7 +286,26 @@ mod tests {
             selector: sel.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             rate_window: "30s".into(),
             latency_quantile: 0.99,
+            endpoint_picker_pool: None,
         }
+    }
+
+    #[test]
+    fn an_inference_extension_pool_backs_queue_and_kv_cache_with_its_endpoint_picker() {
+        let p = QueryParams { endpoint_picker_pool: Some("llm".into()), ..params(&[("namespace", "ml")]) };
+        let q = PoolQueries::new(&p, &Default::default()).unwrap();
+        assert_eq!(
+            q.get(Signal::Waiting),
+            r#"sum(vllm:num_requests_waiting{namespace="ml"}) or sum(inference_pool_average_queue_size{name="llm",namespace="ml"} * on (name) inference_pool_ready_pods{name="llm",namespace="ml"})"#
+        );
+        assert!(
+            q.get(Signal::KvCacheUsage)
+                .ends_with(r#" or avg(inference_pool_average_kv_cache_utilization{name="llm",namespace="ml"})"#),
+            "{}",
+            q.get(Signal::KvCacheUsage)
+        );
+        // Other signals are vLLM's and the gateway's only.
+        assert!(!q.get(Signal::Running).contains("inference_pool"));
     }
 
     #[test]
