@@ -717,6 +717,62 @@ async fn commitment_advice_from_prometheus_history() {
     // No history: a clear error, not a panic or an invented recommendation.
     let err = advice::advise(&prom.client(), &cost_policy, &pool, start - 86_400.0, 0.25, 300.0).await.unwrap_err();
     assert!(err.contains("no request-rate history"), "{err}");
+
+    // The operator's CostPolicy reconcile on the sandbox, reading the same Prometheus: its status shows
+    // the commitment the simulator's replay recommends.
+    let shown = policy_status_advice(&prom.url, &cost_policy, &pool).await;
+    assert_eq!(shown.recommended_replicas, want.recommended, "{shown:?} against {}", want.to_text());
+    assert_eq!(shown.recommended_gpus, want.recommended * pool.spec.gpus_per_replica);
+    assert!(!shown.reason.starts_with(advice::NO_ADVICE), "{shown:?}");
+}
+
+/// Create the policy and its pool on a fresh sandbox, reconcile the CostPolicy once with `prometheus_url`
+/// as the operator's Prometheus, and return the pool's entry of `status.reservationAdvice`.
+async fn policy_status_advice(
+    prometheus_url: &str,
+    cost_policy: &hybridscale::api::CostPolicy,
+    pool: &hybridscale::api::InferencePool,
+) -> hybridscale::api::finops::ReservationAdvice {
+    use hybridscale::api::{CostPolicy, InferencePool};
+    use hybridscale::controller::{Context, Options, context::system_clock, policy};
+    use hybridscale::sandbox::{Sandbox, SandboxOptions};
+    use kube::api::{Api, PostParams};
+    hybridscale::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = SandboxOptions { kubeconfig_path: Some(dir.path().join("kubeconfig")), ..SandboxOptions::default() };
+    let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
+    let client = sandbox.client().expect("client");
+    hybridscale::demo::world::install_crds(&client, "test").await.expect("CRDs");
+    let ns = cost_policy.metadata.namespace.clone().unwrap_or_default();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("namespace");
+    namespaces.create(&PostParams::default(), &namespace).await.expect("namespace");
+    let mut pool = pool.clone();
+    pool.spec.metrics.prometheus_url = None;
+    let strip = |m: &mut kube::core::ObjectMeta| {
+        m.resource_version = None;
+        m.uid = None;
+    };
+    strip(&mut pool.metadata);
+    let mut cost_policy = cost_policy.clone();
+    strip(&mut cost_policy.metadata);
+    Api::<InferencePool>::namespaced(client.clone(), &ns).create(&PostParams::default(), &pool).await.expect("pool");
+    let policies = Api::<CostPolicy>::namespaced(client.clone(), &ns);
+    let created = policies.create(&PostParams::default(), &cost_policy).await.expect("policy");
+    let options = Options {
+        prometheus_url: Some(prometheus_url.to_string()),
+        prometheus_token: None,
+        price_file: None,
+        namespace: None,
+        identity: "t".into(),
+    };
+    let metrics = std::sync::Arc::new(hybridscale::telemetry::Metrics::new());
+    let ctx = std::sync::Arc::new(Context::new(client.clone(), metrics, options, system_clock()));
+    policy::reconcile(std::sync::Arc::new(created), ctx).await.expect("policy reconcile");
+    let name = cost_policy.metadata.name.clone().unwrap_or_default();
+    let status = policies.get(&name).await.expect("policy").status.expect("status");
+    let entry = status.reservation_advice.into_iter().find(|a| Some(&a.pool) == pool.metadata.name.as_ref());
+    entry.expect("an advice entry for the pool")
 }
 
 /// `hybridscale recommend` on a pool's history in the real Prometheus, and `hybridscale simulate
