@@ -333,7 +333,7 @@ fn huge_numbers_on_any_flag_are_one_line_errors_not_hangs() {
 }
 
 /// `hybridscale recommend`: bad input is one line and exit code 2; an unreachable Prometheus is one
-/// line and exit code 1 (the advice itself is tested against the real Prometheus in tests/prometheus.rs).
+/// line and exit code 1 (the advice itself is tested against the real Prometheus in tests/prometheus/).
 #[test]
 fn recommend_fails_in_one_line() {
     let dir = tempfile::tempdir().unwrap();

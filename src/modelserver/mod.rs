@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Used by tests/prometheus.rs, and meant for the sandbox and end-to-end tests.
+//! Used by tests/prometheus/, and meant for the sandbox and end-to-end tests.
 
 mod model;
 mod render;
