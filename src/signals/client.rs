@@ -2,11 +2,12 @@
 //! custom CA (managed Prometheus services), built on prometheus-http-query. Credentials are never
 //! logged: their `Debug` is redacted by hand and the Authorization header is marked sensitive.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use prometheus_http_query::response::Data;
+
+pub use super::credentials::{BearerToken, Credentials};
 
 /// A problem building the client from its configuration.
 #[derive(Debug, thiserror::Error)]
@@ -55,117 +56,6 @@ impl QueryError {
     /// True when the server itself is unavailable (as opposed to one query being wrong).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, QueryError::Unreachable { .. })
-    }
-}
-
-/// A bearer token. Its `Debug` never shows the value. `Hash` lets the operator share one client per
-/// (URL, credentials) across pools.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct BearerToken(String);
-
-impl BearerToken {
-    /// Wrap a token, trimming the trailing newline files and Secrets usually carry.
-    pub fn new(token: impl AsRef<str>) -> Self {
-        BearerToken(token.as_ref().trim().to_string())
-    }
-}
-
-impl std::fmt::Debug for BearerToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BearerToken(<redacted>)")
-    }
-}
-
-/// How to authenticate to Prometheus and which CA to trust besides the system roots.
-#[derive(Clone, Default)]
-pub struct Credentials {
-    /// Sent as `Authorization: Bearer ...`.
-    pub bearer_token: Option<BearerToken>,
-    /// PEM bundle of extra trusted CAs.
-    pub ca_pem: Option<Vec<u8>>,
-    /// Where they came from, for error messages (never the values).
-    pub origin: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
-            .field("ca_pem", &self.ca_pem.as_ref().map(|p| format!("<{} bytes>", p.len())))
-            .field("origin", &self.origin)
-            .finish()
-    }
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path).map_err(|source| ClientError::File { path: path.to_path_buf(), source })
-}
-
-fn secret_key(secret: &Secret, key: &str) -> Result<Vec<u8>, ClientError> {
-    let name = secret.metadata.name.clone().unwrap_or_default();
-    let value = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .map(|b| b.0.clone())
-        .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.clone().into_bytes()));
-    match value {
-        Some(v) if !v.is_empty() => Ok(v),
-        Some(_) => Err(ClientError::Secret { name, message: format!("key {key:?} is empty") }),
-        None => Err(ClientError::Secret { name, message: format!("has no key {key:?}") }),
-    }
-}
-
-fn token_from_bytes(bytes: Vec<u8>, origin: &str) -> Result<BearerToken, ClientError> {
-    let text = String::from_utf8(bytes)
-        .map_err(|_| ClientError::Token { origin: origin.into(), message: "not UTF-8".into() })?;
-    let token = BearerToken::new(text);
-    if token.0.is_empty() {
-        return Err(ClientError::Token { origin: origin.into(), message: "empty".into() });
-    }
-    Ok(token)
-}
-
-impl Credentials {
-    /// Read a token file and/or a CA bundle file (e.g. a mounted service-account token).
-    pub fn from_files(token: Option<&Path>, ca: Option<&Path>) -> Result<Self, ClientError> {
-        let mut origin = Vec::new();
-        let bearer_token = match token {
-            Some(p) => {
-                origin.push(p.display().to_string());
-                Some(token_from_bytes(read_file(p)?, &p.display().to_string())?)
-            }
-            None => None,
-        };
-        let ca_pem = match ca {
-            Some(p) => {
-                origin.push(p.display().to_string());
-                Some(read_file(p)?)
-            }
-            None => None,
-        };
-        Ok(Credentials { bearer_token, ca_pem, origin: origin.join(", ") })
-    }
-
-    /// Read the keys a pool's `spec.metrics.auth` names from the Secrets the caller fetched.
-    pub fn from_secrets(token: Option<(&Secret, &str)>, ca: Option<(&Secret, &str)>) -> Result<Self, ClientError> {
-        let describe = |s: &Secret, k: &str| format!("Secret {}/{k}", s.metadata.name.as_deref().unwrap_or(""));
-        let mut origin = Vec::new();
-        let bearer_token = match token {
-            Some((s, k)) => {
-                origin.push(describe(s, k));
-                Some(token_from_bytes(secret_key(s, k)?, &describe(s, k))?)
-            }
-            None => None,
-        };
-        let ca_pem = match ca {
-            Some((s, k)) => {
-                origin.push(describe(s, k));
-                Some(secret_key(s, k)?)
-            }
-            None => None,
-        };
-        Ok(Credentials { bearer_token, ca_pem, origin: origin.join(", ") })
     }
 }
 
@@ -263,12 +153,13 @@ impl PrometheusClient {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)));
         if let Some(token) = &config.credentials.bearer_token {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0)).map_err(|_| {
-                ClientError::Token {
-                    origin: origin.into(),
-                    message: "contains characters not allowed in a header".into(),
-                }
-            })?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| {
+                    ClientError::Token {
+                        origin: origin.into(),
+                        message: "contains characters not allowed in a header".into(),
+                    }
+                })?;
             value.set_sensitive(true);
             let mut headers = reqwest::header::HeaderMap::new();
             headers.insert(reqwest::header::AUTHORIZATION, value);
@@ -437,8 +328,6 @@ fn text_without_url(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::ByteString;
-    use std::collections::BTreeMap;
 
     /// Found by fuzzing: an answer's error text with a newline (or megabytes of it) went as it was into
     /// status conditions and logs.
@@ -448,25 +337,6 @@ mod tests {
         let long = one_line(&"x".repeat(10_000));
         assert_eq!(long.chars().count(), MAX_ERROR_CHARS + 3);
         assert!(long.ends_with("..."));
-    }
-
-    #[test]
-    fn debug_never_shows_the_token() {
-        let c = Credentials { bearer_token: Some(BearerToken::new("s3cr3t\n")), ca_pem: None, origin: "f".into() };
-        let shown = format!("{c:?} {:?}", c.bearer_token);
-        assert!(!shown.contains("s3cr3t"), "{shown}");
-        assert!(shown.contains("redacted"));
-    }
-
-    #[test]
-    fn secrets_give_token_and_errors_name_the_key() {
-        let mut s = Secret::default();
-        s.metadata.name = Some("prom".into());
-        s.data = Some(BTreeMap::from([("token".to_string(), ByteString(b"abc\n".to_vec()))]));
-        let c = Credentials::from_secrets(Some((&s, "token")), None).unwrap();
-        assert_eq!(c.bearer_token, Some(BearerToken::new("abc")));
-        let err = Credentials::from_secrets(None, Some((&s, "ca.crt"))).unwrap_err().to_string();
-        assert_eq!(err, "Secret prom: has no key \"ca.crt\"");
     }
 
     #[test]
@@ -484,8 +354,6 @@ mod tests {
 
         let err = PrometheusClient::new(&PrometheusConfig::new("prom:9090")).unwrap_err().to_string();
         assert!(err.contains("http://"), "{err}");
-        let err = Credentials::from_files(Some(Path::new("/nonexistent/token")), None).unwrap_err().to_string();
-        assert!(err.starts_with("/nonexistent/token: "), "{err}");
     }
 
     /// Prometheus itself cannot check bearer tokens (its web config knows basic auth only), so a

@@ -24,6 +24,7 @@
 //! [`LoadReading::summary`] and [`PriceReading::notes`] into the status conditions.
 
 pub mod client;
+pub mod credentials;
 pub mod history;
 pub mod litellm;
 pub mod load;
