@@ -16,6 +16,7 @@ pub mod modelserver;
 pub mod planner;
 pub mod report;
 pub mod sandbox;
+pub mod selector;
 pub mod signals;
 pub mod sim;
 pub mod telemetry;

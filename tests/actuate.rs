@@ -286,7 +286,7 @@ async fn recommend_mode_writes_nothing_and_a_route_edited_after_it_was_read_is_n
 
 #[tokio::test]
 async fn spot_interruption_is_found_from_taints_and_scale_selectors() {
-    use hybridscale::actuate::{Selector, find_interruptions};
+    use hybridscale::actuate::find_interruptions;
     use hybridscale::planner::ClassReplicas;
 
     let (sb, client, _dir) = start().await;
@@ -306,7 +306,7 @@ async fn spot_interruption_is_found_from_taints_and_scale_selectors() {
     for w in &want.workloads {
         let scale = observed.workloads[w.class as usize].as_ref().expect("scale target");
         let sel = scale.selector.as_deref().expect("deployments report a selector");
-        selectors.push((w.class, Selector::parse(sel).unwrap()));
+        selectors.push((w.class, hybridscale::selector::parse(sel).unwrap()));
     }
     let found = find_interruptions(&observed.nodes, NS, &selectors, &InterruptionSignals::default());
     assert_eq!(found.nodes, vec![("n1".to_string(), "taint aws-node-termination-handler/spot-itn".to_string())]);

@@ -10,8 +10,8 @@
 //!   handler reports a condition rather than a taint.
 
 use super::observed::{NodeInfo, class_of};
-use super::selector::Selector;
 use crate::planner::{Class, ClassReplicas};
+use crate::selector::Selector;
 
 /// Which taints and conditions mean "this node is being interrupted".
 #[derive(Clone, Debug, PartialEq)]
@@ -117,8 +117,8 @@ mod tests {
             },
         ];
         let selectors = vec![
-            (Class::Spot, Selector::parse("app=llama,tier=spot").unwrap()),
-            (Class::OnDemand, Selector::parse("app=llama,tier=ondemand").unwrap()),
+            (Class::Spot, crate::selector::parse("app=llama,tier=spot").unwrap()),
+            (Class::OnDemand, crate::selector::parse("app=llama,tier=ondemand").unwrap()),
         ];
         let i = find_interruptions(&nodes, "inference", &selectors, &InterruptionSignals::default());
         assert_eq!(

@@ -20,18 +20,17 @@ pub mod observed;
 pub mod rbac;
 pub mod resources;
 pub mod route;
-pub mod selector;
 
 #[cfg(test)]
 mod decide_tests;
 
+pub use crate::selector::Selector;
 pub use command::Command;
 pub use decide::{Decision, decide};
 pub use desired::{Desired, NodePoolTarget, ObjectRef, RouteTarget, WorkloadTarget};
 pub use execute::{Executor, Outcome, Report};
 pub use interrupt::{InterruptionSignals, Interruptions, find_interruptions};
 pub use observed::{NodeInfo, NodePoolView, Observed, PodInfo, ScaleView};
-pub use selector::Selector;
 
 /// The field manager of every write hybridscale makes. GitOps tools key their ignore rules on it
 /// (see docs/gitops.md), so it must never change.
@@ -51,8 +50,8 @@ pub enum ActuateError {
     #[error("HTTPRoute {route}: {why}")]
     Route { route: String, why: String },
     /// A /scale status.selector could not be parsed.
-    #[error("label selector {selector:?}: cannot parse {part:?}")]
-    Selector { selector: String, part: String },
+    #[error(transparent)]
+    Selector(#[from] crate::selector::ParseError),
     /// A scale target's apiVersion/kind is unknown to the API server.
     #[error("{api_version} {kind}: {why}")]
     UnknownKind { api_version: String, kind: String, why: String },

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::planner::Class;
+use crate::selector::{Selector, SelectorExt};
 
 /// The resource name of NVIDIA GPUs in requests, limits and allocatable.
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
@@ -58,43 +59,13 @@ impl ScaleView {
             // The API server defaults spec.replicas to 1.
             replicas: count("/spec/replicas").unwrap_or(1),
             current: count("/status/replicas").unwrap_or(0),
-            selector: obj.pointer("/spec/selector").map(selector_string),
+            selector: obj.pointer("/spec/selector").map(|s| crate::selector::from_object(s).to_string()),
             ready: count("/status/readyReplicas").unwrap_or(0),
             pod_labels: obj.pointer("/spec/template/metadata/labels").and_then(serde_json::Value::as_object).map(
                 |labels| labels.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect(),
             ),
         }
     }
-}
-
-/// A LabelSelector (`matchLabels`, `matchExpressions`) in the string form /scale reports in
-/// status.selector: `k=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, joined by commas.
-pub fn selector_string(sel: &serde_json::Value) -> String {
-    let mut parts = Vec::new();
-    if let Some(labels) = sel.get("matchLabels").and_then(serde_json::Value::as_object) {
-        for (k, v) in labels {
-            parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
-        }
-    }
-    for e in sel.get("matchExpressions").and_then(serde_json::Value::as_array).into_iter().flatten() {
-        let key = e.get("key").and_then(serde_json::Value::as_str).unwrap_or_default();
-        let values: Vec<&str> = e
-            .get("values")
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(serde_json::Value::as_str)
-            .collect();
-        match e.get("operator").and_then(serde_json::Value::as_str).unwrap_or_default() {
-            "In" => parts.push(format!("{key} in ({})", values.join(","))),
-            "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
-            "Exists" => parts.push(key.to_string()),
-            "DoesNotExist" => parts.push(format!("!{key}")),
-            // An operator the API server would have rejected: match nothing rather than everything.
-            other => parts.push(format!("{key} in (unknown-operator-{other})")),
-        }
-    }
-    parts.join(",")
 }
 
 /// The size of a node pool.
@@ -233,7 +204,7 @@ pub fn whole_quantity(q: &Quantity) -> Option<u32> {
 }
 
 /// Which class's pods a label set belongs to, from the classes' scale selectors.
-pub fn class_of(labels: &BTreeMap<String, String>, selectors: &[(Class, super::Selector)]) -> Option<Class> {
+pub fn class_of(labels: &BTreeMap<String, String>, selectors: &[(Class, Selector)]) -> Option<Class> {
     selectors.iter().find(|(_, s)| s.matches(labels)).map(|(c, _)| *c)
 }
 
@@ -289,7 +260,7 @@ mod tests {
         assert_eq!((v.replicas, v.current, v.ready), (3, 3, 2));
         let sel = v.selector.expect("selector");
         assert_eq!(sel, "app=llm,class=spot,tier in (a,b),!canary,zone,old notin (x)");
-        let s = crate::actuate::Selector::parse(&sel).expect("parses");
+        let s = crate::selector::parse(&sel).expect("parses");
         let labels = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert!(s.matches(&labels(&[("app", "llm"), ("class", "spot"), ("tier", "b"), ("zone", "z1")])));
         assert!(!s.matches(&labels(&[("app", "llm"), ("class", "spot"), ("tier", "c"), ("zone", "z1")])));

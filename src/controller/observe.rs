@@ -8,9 +8,7 @@ use kube::api::Api;
 use kube::{Client, ResourceExt};
 
 use super::{Context, Error, error::Result};
-use crate::actuate::{
-    Desired, Executor, InterruptionSignals, Interruptions, Observed, Selector, find_interruptions, gie, route,
-};
+use crate::actuate::{Desired, Executor, InterruptionSignals, Interruptions, Observed, find_interruptions, gie, route};
 use crate::api::inference_pool::{ClassReplicas, CostStatus};
 use crate::api::{CostPolicy, InferencePool};
 use crate::ledger;
@@ -218,7 +216,7 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
             Some(scale) => {
                 classes[i].desired = scale.replicas;
                 if let Some(sel) = scale.selector.as_deref() {
-                    match Selector::parse(sel) {
+                    match crate::selector::parse(sel) {
                         Ok(s) => selectors.push((w.class, s)),
                         Err(e) => problems.push(e.to_string()),
                     }

@@ -1,151 +1,42 @@
-//! Label selectors (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and field selectors (`metadata.name`,
+//! Label selectors (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`: parsed by [`crate::selector`], shared
+//! with the operator) applied to stored JSON objects, and field selectors (`metadata.name`,
 //! `metadata.namespace` and a few per-kind fields such as `spec.nodeName` and `status.phase` for pods).
-
-use std::collections::BTreeSet;
 
 use serde_json::Value;
 
 use super::error::ApiError;
+use crate::selector::{self, Selector, SelectorExt};
 
-#[derive(Debug, Clone, PartialEq)]
-enum Req {
-    Eq(String, String),
-    Ne(String, String),
-    In(String, BTreeSet<String>),
-    NotIn(String, BTreeSet<String>),
-    Exists(String),
-    NotExists(String),
-}
-
-/// A parsed label selector; empty matches everything.
+/// A parsed label selector over JSON objects; empty matches everything.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LabelSelector {
-    reqs: Vec<Req>,
-}
-
-/// Split on commas that are not inside parentheses.
-fn split_top(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut depth = 0;
-    let mut cur = String::new();
-    for c in s.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(std::mem::take(&mut cur));
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-fn set_of(s: &str) -> Result<BTreeSet<String>, ApiError> {
-    let inner = s
-        .trim()
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: expected (values) in {s:?}")))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
-}
+pub struct LabelSelector(Selector);
 
 impl LabelSelector {
-    /// Parse the `labelSelector` query parameter.
+    /// Parse the `labelSelector` query parameter; a bad one is a 400 as on the real server.
     pub fn parse(s: &str) -> Result<Self, ApiError> {
-        let mut reqs = Vec::new();
-        for part in split_top(s) {
-            let p = part.trim();
-            if p.is_empty() {
-                continue;
-            }
-            let req = if let Some((k, v)) = p.split_once("!=") {
-                Req::Ne(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = p.split_once("==") {
-                Req::Eq(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = p.split_once('=') {
-                Req::Eq(k.trim().into(), v.trim().into())
-            } else if let Some(idx) = p.find(" notin ") {
-                Req::NotIn(p[..idx].trim().into(), set_of(&p[idx + 7..])?)
-            } else if let Some(idx) = p.find(" in ") {
-                Req::In(p[..idx].trim().into(), set_of(&p[idx + 4..])?)
-            } else if let Some(k) = p.strip_prefix('!') {
-                Req::NotExists(k.trim().into())
-            } else if p.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
-                Req::Exists(p.into())
-            } else {
-                return Err(ApiError::bad_request(format!("unable to parse requirement: {p:?}")));
-            };
-            reqs.push(req);
-        }
-        Ok(LabelSelector { reqs })
+        selector::parse(s)
+            .map(LabelSelector)
+            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {:?}", e.part)))
     }
 
     /// Build from a `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`).
     pub fn from_object(sel: &Value) -> Self {
-        let mut reqs = Vec::new();
-        if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
-            for (k, v) in m {
-                reqs.push(Req::Eq(k.clone(), v.as_str().unwrap_or_default().to_string()));
-            }
-        }
-        for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
-            let values: BTreeSet<String> = e
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
-            match e.get("operator").and_then(Value::as_str) {
-                Some("In") => reqs.push(Req::In(key, values)),
-                Some("NotIn") => reqs.push(Req::NotIn(key, values)),
-                Some("Exists") => reqs.push(Req::Exists(key)),
-                Some("DoesNotExist") => reqs.push(Req::NotExists(key)),
-                _ => {}
-            }
-        }
-        LabelSelector { reqs }
+        LabelSelector(selector::from_object(sel))
     }
 
     /// The selector in query-string form (what `Scale.status.selector` carries).
     pub fn to_query(&self) -> String {
-        let set = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(",");
-        self.reqs
-            .iter()
-            .map(|r| match r {
-                Req::Eq(k, v) => format!("{k}={v}"),
-                Req::Ne(k, v) => format!("{k}!={v}"),
-                Req::In(k, s) => format!("{k} in ({})", set(s)),
-                Req::NotIn(k, s) => format!("{k} notin ({})", set(s)),
-                Req::Exists(k) => k.clone(),
-                Req::NotExists(k) => format!("!{k}"),
-            })
-            .collect::<Vec<_>>()
-            .join(",")
+        self.0.to_string()
     }
 
     /// Whether this selects nothing in particular (matches everything).
     pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
+        self.0.selects_all()
     }
 
     /// Does an object's `metadata.labels` match?
     pub fn matches(&self, obj: &Value) -> bool {
-        let labels = obj.pointer("/metadata/labels");
-        let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
-        self.reqs.iter().all(|r| match r {
-            Req::Eq(k, v) => get(k) == Some(v.as_str()),
-            Req::Ne(k, v) => get(k) != Some(v.as_str()),
-            Req::In(k, s) => get(k).is_some_and(|x| s.contains(x)),
-            Req::NotIn(k, s) => get(k).is_none_or(|x| !s.contains(x)),
-            Req::Exists(k) => get(k).is_some(),
-            Req::NotExists(k) => get(k).is_none(),
-        })
+        self.0.matches(&selector::labels_of(obj))
     }
 }
 
