@@ -10,9 +10,7 @@ use super::*;
 async fn tenant_shares_from_a_gateway_series() {
     use hybridscale::api::finops::AttributionSpec;
     use hybridscale::signals::{PrometheusTenantSource, TenantSource};
-    let (bin, promtool) = binaries();
     let dir = tempfile::tempdir().expect("tempdir");
-    let tsdb = dir.path().join("tsdb");
     let now = now_unix().floor();
     let (start, end) = (now - 3000.0, now - 1200.0);
     let mut om = String::from("# TYPE gen_ai_client_token_usage_sum unknown\n");
@@ -28,16 +26,7 @@ async fn tenant_shares_from_a_gateway_series() {
         }
     }
     om.push_str("# EOF\n");
-    let file = dir.path().join("tenants.om");
-    std::fs::write(&file, om).expect("write openmetrics");
-    let out = Command::new(&promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&file)
-        .arg(&tsdb)
-        .output()
-        .expect("run promtool");
-    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
-    let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
+    let prom = start_backfilled(dir.path(), &om).await;
 
     // The default query over an hour's window (the backfilled data ended 20 minutes ago).
     let default = AttributionSpec::default().effective_query("llama").replace("[5m]", "[1h]");
@@ -62,9 +51,7 @@ async fn tenant_shares_from_a_gateway_series() {
 async fn commitment_advice_from_prometheus_history() {
     use hybridscale::controller::advice;
     use hybridscale::sim::{SpotMarket, Trace, policy, reservation};
-    let (bin, promtool) = binaries();
     let dir = tempfile::tempdir().expect("tempdir");
-    let tsdb = dir.path().join("tsdb");
     let (cost_policy, pool) =
         policy::parse(Path::new(policy::DEFAULT_POLICY_NAME), policy::DEFAULT_POLICY).expect("default policy");
     let model = pool.spec.model.clone();
@@ -82,16 +69,7 @@ async fn commitment_advice_from_prometheus_history() {
         }
     }
     om.push_str("# EOF\n");
-    let file = dir.path().join("demand.om");
-    std::fs::write(&file, om).expect("write openmetrics");
-    let out = Command::new(&promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&file)
-        .arg(&tsdb)
-        .output()
-        .expect("run promtool");
-    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
-    let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
+    let prom = start_backfilled(dir.path(), &om).await;
 
     let (got, trace) = advice::advise(&prom.client(), &cost_policy, &pool, now, 0.25, 300.0).await.expect("advice");
     assert!(trace.len() >= 60, "about six hours at 5 minutes: {}", trace.len());
@@ -186,9 +164,7 @@ async fn policy_status_advice(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recommend_and_simulate_agree_on_the_same_history() {
     use hybridscale::sim::policy;
-    let (bin, promtool) = binaries();
     let dir = tempfile::tempdir().expect("tempdir");
-    let tsdb = dir.path().join("tsdb");
     let text = policy::DEFAULT_POLICY
         .lines()
         .filter(|l| !l.contains("promptTokensPerSecond") && !l.contains("outputTokensPerSecond"))
@@ -208,12 +184,7 @@ async fn recommend_and_simulate_agree_on_the_same_history() {
         t += 15.0;
     }
     om.push_str("# EOF\n");
-    let file = dir.path().join("demand.om");
-    std::fs::write(&file, om).expect("write openmetrics");
-    let out =
-        Command::new(&promtool).args(["tsdb", "create-blocks-from", "openmetrics"]).arg(&file).arg(&tsdb).output();
-    assert!(out.expect("promtool").status.success());
-    let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
+    let prom = start_backfilled(dir.path(), &om).await;
 
     let hs = env!("CARGO_BIN_EXE_hybridscale");
     let trace = dir.path().join("history.csv");

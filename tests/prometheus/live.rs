@@ -230,9 +230,7 @@ fn planner_holds_on(load: &hybridscale::planner::LoadSignals, prices: &hybridsca
 /// value is unknown because nothing recent exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_from_a_backfilled_range() {
-    let (bin, promtool) = binaries();
     let dir = tempfile::tempdir().expect("tempdir");
-    let tsdb = dir.path().join("tsdb");
     let now = now_unix().floor();
     let start = now - 7200.0;
     let end = now - 1800.0;
@@ -250,17 +248,8 @@ async fn history_from_a_backfilled_range() {
         }
     }
     om.push_str("# EOF\n");
-    let file = dir.path().join("history.om");
-    std::fs::write(&file, om).expect("write openmetrics");
-    let out = Command::new(&promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&file)
-        .arg(&tsdb)
-        .output()
-        .expect("run promtool");
-    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
 
-    let prom = Prom::start(&bin, dir.path(), &tsdb, &[], None).await;
+    let prom = start_backfilled(dir.path(), &om).await;
     // Two hours at one point a minute.
     let history_source = || {
         PrometheusLoadSource::for_pool(

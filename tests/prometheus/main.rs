@@ -34,6 +34,22 @@ fn binaries() -> (PathBuf, PathBuf) {
     (find_binary("prometheus", "prometheus"), find_binary("promtool", "prometheus"))
 }
 
+/// Write `om` (OpenMetrics text ending in `# EOF`) into a TSDB under `dir` with `promtool tsdb
+/// create-blocks-from openmetrics`, and start Prometheus on it.
+async fn start_backfilled(dir: &Path, om: &str) -> Prom {
+    let (bin, promtool) = binaries();
+    let (file, tsdb) = (dir.join("backfill.om"), dir.join("tsdb"));
+    std::fs::write(&file, om).expect("write openmetrics");
+    let out = Command::new(&promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(&tsdb)
+        .output()
+        .expect("run promtool");
+    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
+    Prom::start(&bin, dir, &tsdb, &[], None).await
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
