@@ -5,8 +5,8 @@
 //! server holds afterwards must be exactly what src/actuate/rbac.rs says the operator uses, bound to the
 //! ServiceAccount the pods run as.
 //!
-//! The ServiceMonitor of the all-features install needs the Prometheus Operator's CRD, which such a
-//! cluster has: the test installs a stand-in first (tests/support/servicemonitors.monitoring.coreos.com.yaml).
+//! The ServiceMonitor and PrometheusRule of the all-features install need the Prometheus Operator's CRDs,
+//! which such a cluster has: the test installs stand-ins first (tests/support/, one file per CRD).
 //! Needs helm (`.ci/helm`) and kubectl 1.32+ on PATH; `make tools` provides both.
 
 use std::path::Path;
@@ -178,22 +178,21 @@ async fn chart_with_defaults_installs_and_schedules_the_controller() {
 #[tokio::test]
 async fn chart_with_every_option_installs_where_the_prometheus_operator_is() {
     let world = World::start().await;
-    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/servicemonitors.monitoring.coreos.com.yaml");
-    world.kubectl_ok(&["apply", "--server-side", "-f", &crd.to_string_lossy()]).await;
-    world
-        .kubectl_ok(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
-            "crd/servicemonitors.monitoring.coreos.com",
-        ])
-        .await;
+    for crd in ["servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"] {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{crd}.yaml"));
+        world.kubectl_ok(&["apply", "--server-side", "-f", &file.to_string_lossy()]).await;
+        world.kubectl_ok(&["wait", "--for=condition=Established", "--timeout=30s", &format!("crd/{crd}")]).await;
+    }
     let docs = render(&["-f", "charts/hybridscale/ci/all-features-values.yaml"]);
-    assert!(docs.iter().any(|d| d["kind"] == "ServiceMonitor"), "all-features renders a ServiceMonitor");
+    for kind in ["ServiceMonitor", "PrometheusRule"] {
+        assert!(docs.iter().any(|d| d["kind"] == kind), "all-features renders a {kind}");
+    }
     let pods = install(&world, &docs).await;
     let extra = rbac::scale_target_triples("leaderworkerset.x-k8s.io", "leaderworkersets");
     check_rbac(&world, &pods, &extra).await;
     let monitors = world.kubectl_ok(&["get", "servicemonitors", "-n", NS, "-o", "name"]).await;
     assert_eq!(monitors.trim(), "servicemonitor.monitoring.coreos.com/hybridscale");
+    let rules = world.kubectl_ok(&["get", "prometheusrules", "-n", NS, "-o", "name"]).await;
+    assert_eq!(rules.trim(), "prometheusrule.monitoring.coreos.com/hybridscale");
     world.stop().await;
 }
