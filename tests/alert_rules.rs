@@ -5,11 +5,14 @@
 //!
 //! Needs `promtool` (Debian package `prometheus`) and helm (`.ci/helm`), which `make test` installs.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::chart::render;
 
 const RULES: &str = "config/prometheus/hybridscale-rules.yaml";
 const RULE_TESTS: &str = "config/prometheus/hybridscale-rules.test.yaml";
@@ -135,27 +138,6 @@ fn every_alert_fires_and_stays_quiet_in_the_unit_tests() {
         assert!(fires.contains(name), "{name} is never shown firing in {RULE_TESTS}");
         assert!(quiet.contains(name), "{name} is never shown quiet in {RULE_TESTS}");
     }
-}
-
-fn helm() -> String {
-    let out = Command::new(root().join(".ci/helm")).output().expect("run .ci/helm");
-    assert!(out.status.success(), ".ci/helm failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn render(extra: &[&str]) -> Vec<Value> {
-    let out = Command::new(helm())
-        .args(["template", "hybridscale", "charts/hybridscale", "-n", "hybridscale-system"])
-        .args(extra)
-        .current_dir(root())
-        .output()
-        .expect("run helm");
-    assert!(out.status.success(), "helm template: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .split("\n---")
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
-        .map(yaml)
-        .collect()
 }
 
 #[test]

@@ -7,12 +7,13 @@
 mod backfill;
 #[path = "common/dashboard.rs"]
 mod dashboard;
+mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use backfill::{Backfilled, OpenMetrics, SeriesData};
 use serde_json::Value;
+use support::chart::render;
 
 const START: i64 = 1_796_083_200; // 2026-12-01T00:00:00Z
 const END: i64 = START + 2 * 3600;
@@ -229,27 +230,6 @@ fn panels_cover_the_issue_and_read_only_contract_metrics() {
     assert_eq!(vars, ["datasource", "namespace", "pool"]);
     let ids: BTreeSet<i64> = dashboard::panels(&dash).iter().filter_map(|p| p["id"].as_i64()).collect();
     assert_eq!(ids.len(), dashboard::panels(&dash).len(), "panel ids are unique");
-}
-
-fn helm() -> String {
-    let out = Command::new(dashboard::root().join(".ci/helm")).output().expect("run .ci/helm");
-    assert!(out.status.success(), ".ci/helm failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn render(extra: &[&str]) -> Vec<Value> {
-    let out = Command::new(helm())
-        .args(["template", "hybridscale", "charts/hybridscale", "-n", "hybridscale-system"])
-        .args(extra)
-        .current_dir(dashboard::root())
-        .output()
-        .expect("run helm");
-    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .split("\n---")
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
-        .map(|d| serde_saphyr::from_str(d).unwrap_or_else(|e| panic!("rendered document: {e}")))
-        .collect()
 }
 
 #[test]
