@@ -43,6 +43,8 @@ fn snapshot(
         prices: prices.clone(),
         classes: plan_counts.map(|n| ClassObservation { desired: n, ready: n, interrupted: 0 }),
         traffic,
+        provider_weights: Vec::new(),
+        provider_signals: Vec::new(),
         spend: Spend {
             policy_month_to_date_usd: 20_000.0,
             other_pools_usd_per_hour: 20.0,

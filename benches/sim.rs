@@ -42,6 +42,8 @@ fn planner_micros(scenario: &Scenario) -> f64 {
             ClassObservation { desired: 3, ready: 2, interrupted: 0 },
         ],
         traffic: Default::default(),
+        provider_weights: Vec::new(),
+        provider_signals: Vec::new(),
         spend: Spend {
             policy_month_to_date_usd: 1000.0,
             other_pools_usd_per_hour: 0.0,

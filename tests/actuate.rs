@@ -6,10 +6,10 @@
 use hybridscale::actuate::decide::RECLAIM_ANNOTATION;
 use hybridscale::actuate::{
     Command, Desired, Executor, FIELD_MANAGER, InterruptionSignals, NodePoolTarget, ObjectRef, Outcome, RouteTarget,
-    WorkloadTarget, decide,
+    RouteWeights, WorkloadTarget, decide,
 };
 use hybridscale::api::inference_pool::{BackendRef, NodePoolKind};
-use hybridscale::planner::{Class, TrafficWeights};
+use hybridscale::planner::Class;
 use hybridscale::sandbox::{Sandbox, SandboxOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
@@ -153,8 +153,8 @@ fn desired(spot: u32, spot_gpus: u32, own: u32) -> Desired {
             name: "llama".into(),
             rule_index: 1,
             self_hosted: backend("llama-vllm"),
-            external: backend("egress"),
-            weights: TrafficWeights { self_hosted_weight: own, external_weight: 100 - own },
+            external: vec![("gpt-4o".into(), backend("egress"))],
+            weights: RouteWeights { self_hosted: own, external: vec![100 - own] },
         },
         reclaim_idle_nodes: true,
     }

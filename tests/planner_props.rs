@@ -3,10 +3,13 @@
 //! - route weights sum to 100;
 //! - stale or missing signals never scale a class down;
 //! - no external share when the pool has no external API (data may not leave);
+//! - the providers' weights add up to the external weight, and a provider kept out for its errors or
+//!   latency gets none while a replica is ready;
 //! - more demand never yields less capacity;
 //! - under a Hold or Degrade budget, replicas are only added while the plan stays within budget.
 
 use hybridscale::api::cost_policy::BudgetAction;
+use hybridscale::planner::providers::{HealthRules, Observed, Provider, ProviderPrice};
 use hybridscale::planner::{
     BudgetConfig, Class, ClassConfig, ClassObservation, ClassReplicas, ExternalConfig, LoadSignals, Memory, Plan,
     PoolConfig, Prices, Sample, Snapshot, Spend, TrafficWeights, plan, usd_per_hour,
@@ -45,6 +48,18 @@ fn budget_strategy() -> impl Strategy<Value = Option<BudgetConfig>> {
     )
 }
 
+fn provider_strategy() -> impl Strategy<Value = Provider> {
+    (0.0f64..=1.0, prop::option::of(0.0f64..100.0), prop::option::of(0.0f64..1e7), 0.0f64..30.0).prop_map(
+        |(max_share, max_rps, max_tokens_per_minute, latency_s)| Provider {
+            name: format!("p{}", (max_share * 1000.0) as u32),
+            max_share,
+            max_rps,
+            max_tokens_per_minute,
+            latency_s,
+        },
+    )
+}
+
 prop_compose! {
     fn config_strategy()(
         reserved in class_strategy(Class::Reserved),
@@ -57,6 +72,7 @@ prop_compose! {
         pool_min in 0u32..4,
         pool_extra in 0u32..30,
         external in prop::option::of((0.0f64..=1.0, prop::option::of(0.0f64..100.0), 0.0f64..30.0)),
+        providers in prop::collection::vec(provider_strategy(), 0..4),
         budget in budget_strategy(),
         spot_frac in 0.0f64..=1.0,
         spare in 0u32..3,
@@ -84,7 +100,10 @@ prop_compose! {
             startup_s: startup,
             min_replicas: pool_min.min(max_replicas).min(class_maxes),
             max_replicas,
-            external: external.map(|(max_share, max_rps, latency_s)| ExternalConfig { max_share, max_rps, latency_s }),
+            external: external.map(|(max_share, max_rps, latency_s)| ExternalConfig { max_share, max_rps, latency_s, priced_by: 0 }),
+            // No providers listed: the external path as written (a pool built by hand).
+            providers: if external.is_some() { providers } else { Vec::new() },
+            provider_health: HealthRules::default(),
             slo_latency_s: 10.0,
             target_attainment: 0.999,
             budget,
@@ -130,7 +149,8 @@ prop_compose! {
         history in prop::collection::vec(0.0f64..300.0, 0..120),
         tokens in prop::option::of((1.0f64..4000.0, 1.0f64..1000.0)),
         gpu_hour in prop::array::uniform3(0.0f64..15.0),
-        ext in (0.0f64..20e-6, 0.0f64..60e-6),
+        ext in prop::collection::vec((0.0f64..20e-6, 0.0f64..60e-6), 4),
+        provider_seen in prop::collection::vec((prop::option::of(0.0f64..0.3), prop::option::of(0.0f64..60.0)), 4),
         ext_w in 0u32..=100,
         spend in (0.0f64..60_000.0, 0.0f64..100.0, 0.0f64..2.7e6),
         idle_since in prop::option::of(0.0f64..3600.0),
@@ -156,13 +176,24 @@ prop_compose! {
                 waiting: observed.map(|(_, w)| Sample { value: w, at: NOW }),
                 ..Default::default()
             },
-            prices: Prices { gpu_hour, external_input_token: ext.0, external_output_token: ext.1 },
+            prices: Prices {
+                gpu_hour,
+                external: (0..config.providers.len().max(1))
+                    .map(|i| ProviderPrice { name: format!("p{i}"), input_token: ext[i].0, output_token: ext[i].1 })
+                    .collect(),
+            },
             classes,
             traffic: if config.external.is_some() {
                 TrafficWeights { self_hosted_weight: 100 - ext_w, external_weight: ext_w }
             } else {
                 TrafficWeights::default()
             },
+            provider_weights: Vec::new(),
+            provider_signals: provider_seen
+                .iter()
+                .take(config.providers.len())
+                .map(|&(error_ratio, latency_s)| Observed { error_ratio, latency_s })
+                .collect(),
             spend: Spend { policy_month_to_date_usd: spend.0, other_pools_usd_per_hour: spend.1, seconds_left_in_month: spend.2 },
         };
         let mut recs: Vec<(f64, ClassReplicas)> = recs
@@ -184,6 +215,7 @@ prop_compose! {
             interrupted_seen: 0,
             spot_pending_since: pending.map(|s| NOW - s),
             spot_scarce_until: scarce.map(|s| NOW + s),
+            provider_health: Vec::new(),
         };
         (config, snapshot, memory)
     }
@@ -220,6 +252,14 @@ proptest! {
     fn invariants_hold((config, snapshot, memory) in world_strategy()) {
         let p = plan(&config, &snapshot, &memory, NOW);
         prop_assert_eq!(p.traffic.self_hosted_weight + p.traffic.external_weight, 100);
+        if !config.providers.is_empty() {
+            prop_assert_eq!(p.providers.len(), config.providers.len());
+            prop_assert_eq!(p.provider_weights().iter().sum::<u32>(), p.traffic.external_weight, "{:?}", p.providers);
+            let ready = snapshot.classes.iter().any(|c| c.ready > c.interrupted.min(c.ready));
+            for part in p.providers.iter().filter(|part| !part.healthy) {
+                prop_assert!(part.weight == 0 || !ready, "unhealthy {} got {}% with replicas ready", part.name, part.weight);
+            }
+        }
         check_limits(&config, &p)?;
         if config.external_path().is_none() {
             prop_assert_eq!(p.traffic.external_weight, 0);

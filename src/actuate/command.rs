@@ -1,7 +1,7 @@
 //! Decisions as data: each [`Command`] is one idempotent write the executor performs.
 
-use super::desired::ObjectRef;
-use crate::planner::{Class, TrafficWeights};
+use super::desired::{ObjectRef, RouteWeights};
+use crate::planner::Class;
 
 /// One write to the cluster.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,8 +16,11 @@ pub enum Command {
         /// The route's metadata.resourceVersion when it was read: sent with the apply as a precondition so
         /// a rule edited since (by Git, by a person) is never overwritten with the stale copy.
         resource_version: Option<String>,
-        from: Option<TrafficWeights>,
-        to: TrafficWeights,
+        /// The backends' names in the weights' order: "self-hosted", then each provider ("external"
+        /// for the single form).
+        backends: Vec<String>,
+        from: Option<RouteWeights>,
+        to: RouteWeights,
     },
     /// Set a workload's replicas through its /scale subresource.
     ScaleWorkload { class: Class, target: ObjectRef, from: u32, to: u32 },
@@ -40,11 +43,11 @@ impl Command {
     /// One line for logs and Events.
     pub fn describe(&self) -> String {
         match self {
-            Command::SetRouteWeights { namespace, route, from, to, .. } => format!(
-                "HTTPRoute {namespace}/{route}: self-hosted/external weights {} -> {}/{}",
-                from.map_or("?".to_string(), |w| format!("{}/{}", w.self_hosted_weight, w.external_weight)),
-                to.self_hosted_weight,
-                to.external_weight
+            Command::SetRouteWeights { namespace, route, backends, from, to, .. } => format!(
+                "HTTPRoute {namespace}/{route}: {} weights {} -> {}",
+                backends.join("/"),
+                from.as_ref().map_or("?".to_string(), RouteWeights::numbers),
+                to.numbers()
             ),
             Command::ScaleWorkload { class, target, from, to } => format!("{class} {target}: replicas {from} -> {to}"),
             Command::SetNodePoolGpuLimit { class, name, from, to } => format!(

@@ -69,7 +69,8 @@ pub fn decide(desired: &Desired, observed: &Observed, signals: &InterruptionSign
             Ok(None) => {}
             Ok(Some(rules)) => {
                 let from = route::current_weights(json, rt).ok();
-                let rises = from.is_none_or(|f| rt.weights.external_weight > f.external_weight);
+                let rises =
+                    from.as_ref().is_none_or(|f| rt.weights.total().external_weight > f.total().external_weight);
                 let cmd = Command::SetRouteWeights {
                     namespace: rt.namespace.clone(),
                     route: rt.name.clone(),
@@ -78,8 +79,9 @@ pub fn decide(desired: &Desired, observed: &Observed, signals: &InterruptionSign
                         .pointer("/metadata/resourceVersion")
                         .and_then(|v| v.as_str())
                         .map(String::from),
+                    backends: rt.backend_names(),
                     from,
-                    to: rt.weights,
+                    to: rt.weights.clone(),
                 };
                 if rises { route_first = Some(cmd) } else { route_last = Some(cmd) }
             }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::command::Command;
 use super::decide::*;
-use super::desired::{Desired, NodePoolTarget, ObjectRef, RouteTarget, WorkloadTarget};
+use super::desired::{Desired, NodePoolTarget, ObjectRef, RouteTarget, RouteWeights, WorkloadTarget};
 use super::interrupt::InterruptionSignals;
 use super::observed::{NodeInfo, NodePoolView, Observed, PodInfo, ScaleView};
 use crate::api::inference_pool::{BackendRef, InferencePoolSpec, NodePoolKind};
@@ -14,6 +14,10 @@ use crate::planner::{Class, ClassReplicas, Memory, Plan, TrafficWeights};
 
 fn weights(own: u32) -> TrafficWeights {
     TrafficWeights { self_hosted_weight: own, external_weight: 100 - own }
+}
+
+fn route_weights(own: u32) -> RouteWeights {
+    RouteWeights { self_hosted: own, external: vec![100 - own] }
 }
 
 fn backend(name: &str) -> BackendRef {
@@ -46,8 +50,8 @@ fn desired(spot: u32, spot_gpus: u32, own: u32) -> Desired {
             name: "llama".into(),
             rule_index: 0,
             self_hosted: backend("vllm"),
-            external: backend("egress"),
-            weights: weights(own),
+            external: vec![("gpt-4o".into(), backend("egress"))],
+            weights: route_weights(own),
         },
         reclaim_idle_nodes: true,
     }
@@ -265,6 +269,7 @@ fn desired_from_plan_resolves_names_and_namespaces() {
         replicas: ClassReplicas { reserved: 2, spot: 3, on_demand: 1 },
         node_pool_gpus: [8, 12, 4],
         traffic: weights(70),
+        providers: vec![],
         changes: vec![],
         summary: String::new(),
         signals_stale: false,
@@ -283,5 +288,6 @@ fn desired_from_plan_resolves_names_and_namespaces() {
     assert_eq!(d.node_pools[1].nodes(), 2);
     assert_eq!(d.node_pools[0].namespace, None);
     assert_eq!(d.route.name, "llama-70b");
-    assert_eq!(d.route.external.name, "azure-ai-egress");
+    assert_eq!(d.route.external[0].1.name, "azure-ai-egress");
+    assert_eq!(d.route.weights, route_weights(70), "without a split the one provider takes the external weight");
 }

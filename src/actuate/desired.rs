@@ -56,8 +56,60 @@ pub struct RouteTarget {
     pub name: String,
     pub rule_index: usize,
     pub self_hosted: BackendRef,
-    pub external: BackendRef,
-    pub weights: TrafficWeights,
+    /// Each external provider's name and backend, in the spec's order (the single `external` form is
+    /// one, behind `spec.route.externalBackend`).
+    pub external: Vec<(String, BackendRef)>,
+    pub weights: RouteWeights,
+}
+
+/// Weights of the backends of one route rule: the self-hosted backend's and each provider's (in the
+/// target's order). Planned weights add up to 100.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteWeights {
+    pub self_hosted: u32,
+    pub external: Vec<u32>,
+}
+
+impl RouteTarget {
+    /// The backends' names in the weights' order: "self-hosted", then each provider's name, or
+    /// "external" for a single provider.
+    pub fn backend_names(&self) -> Vec<String> {
+        let mut names = vec!["self-hosted".to_string()];
+        match self.external.as_slice() {
+            [_] => names.push("external".into()),
+            many => names.extend(many.iter().map(|(n, _)| n.clone())),
+        }
+        names
+    }
+}
+
+impl RouteWeights {
+    /// A plan's weights: the self-hosted weight and the providers' split of the external weight.
+    pub fn of_plan(plan: &Plan, providers: usize) -> RouteWeights {
+        let mut external = plan.provider_weights();
+        external.resize(providers, 0);
+        // A plan made without a split (none of its providers known to it) sends the external weight to
+        // the first provider, so the weights still add up.
+        let placed: u32 = external.iter().sum();
+        if let Some(first) = external.first_mut() {
+            *first += plan.traffic.external_weight.saturating_sub(placed);
+        }
+        RouteWeights { self_hosted: plan.traffic.self_hosted_weight, external }
+    }
+
+    /// The self-hosted weight and the providers' together.
+    pub fn total(&self) -> TrafficWeights {
+        TrafficWeights { self_hosted_weight: self.self_hosted, external_weight: self.external.iter().sum() }
+    }
+
+    /// "80/12/8": the weights in the target's order, self-hosted first.
+    pub fn numbers(&self) -> String {
+        std::iter::once(self.self_hosted)
+            .chain(self.external.iter().copied())
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
 }
 
 /// Everything one plan asks of the cluster.
@@ -78,6 +130,7 @@ impl Desired {
     pub fn from_plan(namespace: &str, spec: &InferencePoolSpec, plan: &Plan, reclaim_idle_nodes: bool) -> Self {
         let mut workloads = Vec::new();
         let mut node_pools = Vec::new();
+        let providers = spec.providers();
         for class in Class::ALL {
             let Some(cc) = spec.capacity.get(class) else { continue };
             workloads.push(WorkloadTarget {
@@ -114,8 +167,8 @@ impl Desired {
                 name: spec.route.http_route.clone(),
                 rule_index: spec.route.rule_index as usize,
                 self_hosted: spec.route.self_hosted_backend.clone(),
-                external: spec.route.external_backend.clone(),
-                weights: plan.traffic,
+                external: providers.iter().map(|p| (p.name.clone(), p.backend_ref.clone())).collect(),
+                weights: RouteWeights::of_plan(plan, providers.len()),
             },
             reclaim_idle_nodes,
         }

@@ -11,9 +11,8 @@
 use serde_json::Value;
 
 use super::ActuateError;
-use super::desired::RouteTarget;
+use super::desired::{RouteTarget, RouteWeights};
 use crate::api::inference_pool::BackendRef;
-use crate::planner::TrafficWeights;
 
 /// Gateway API's default weight of a backendRef without one.
 const DEFAULT_WEIGHT: u64 = 1;
@@ -37,33 +36,41 @@ fn rule<'a>(route: &'a Value, target: &RouteTarget) -> Result<&'a Value, Actuate
     })
 }
 
-/// Indices of the self-hosted and external backendRefs in the rule; any third backend is an error
-/// because its weight would silently take a share the planner does not know about.
-fn backend_indices(rule: &Value, target: &RouteTarget) -> Result<(usize, usize), ActuateError> {
+/// Indices of the self-hosted backendRef and of each provider's in the rule; any other backend is an
+/// error because its weight would silently take a share the planner does not know about.
+fn backend_indices(rule: &Value, target: &RouteTarget) -> Result<(usize, Vec<usize>), ActuateError> {
     let bad = |why: String| ActuateError::Route { route: format!("{}/{}", target.namespace, target.name), why };
     let refs = rule.get("backendRefs").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-    let (mut own, mut ext) = (None, None);
+    let mut own = None;
+    let mut ext: Vec<Option<usize>> = vec![None; target.external.len()];
     for (i, b) in refs.iter().enumerate() {
         if same_backend(b, &target.self_hosted, &target.namespace) && own.is_none() {
             own = Some(i);
-        } else if same_backend(b, &target.external, &target.namespace) && ext.is_none() {
-            ext = Some(i);
-        } else {
-            let name = b.get("name").and_then(Value::as_str).unwrap_or("?");
-            return Err(bad(format!(
-                "rule {} has backend {name:?} that is neither spec.route.selfHostedBackend nor externalBackend; \
-                 remove it or give it its own rule",
-                target.rule_index
-            )));
+            continue;
+        }
+        let provider = target.external.iter().position(|(_, want)| same_backend(b, want, &target.namespace));
+        match provider {
+            Some(p) if ext[p].is_none() => ext[p] = Some(i),
+            _ => {
+                let name = b.get("name").and_then(Value::as_str).unwrap_or("?");
+                return Err(bad(format!(
+                    "rule {} has backend {name:?} that is neither spec.route.selfHostedBackend nor an external \
+                     provider's backend; remove it or give it its own rule",
+                    target.rule_index
+                )));
+            }
         }
     }
     let missing = |b: &BackendRef, which: &str| {
         bad(format!("rule {} has no backendRef for {which} {} {:?}", target.rule_index, b.kind, b.name))
     };
-    Ok((
-        own.ok_or_else(|| missing(&target.self_hosted, "selfHostedBackend"))?,
-        ext.ok_or_else(|| missing(&target.external, "externalBackend"))?,
-    ))
+    let own = own.ok_or_else(|| missing(&target.self_hosted, "selfHostedBackend"))?;
+    let ext = ext
+        .iter()
+        .zip(&target.external)
+        .map(|(i, (name, b))| i.ok_or_else(|| missing(b, &format!("external provider {name:?}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((own, ext))
 }
 
 fn weight(b: &Value) -> u64 {
@@ -71,44 +78,51 @@ fn weight(b: &Value) -> u64 {
 }
 
 /// The weights the route has now (raw values, not normalised).
-pub fn current_weights(route: &Value, target: &RouteTarget) -> Result<TrafficWeights, ActuateError> {
+pub fn current_weights(route: &Value, target: &RouteTarget) -> Result<RouteWeights, ActuateError> {
     let r = rule(route, target)?;
     let (own, ext) = backend_indices(r, target)?;
     let refs = &r["backendRefs"];
     let clamp = |w: u64| u32::try_from(w).unwrap_or(u32::MAX);
-    Ok(TrafficWeights { self_hosted_weight: clamp(weight(&refs[own])), external_weight: clamp(weight(&refs[ext])) })
+    Ok(RouteWeights {
+        self_hosted: clamp(weight(&refs[own])),
+        external: ext.iter().map(|&i| clamp(weight(&refs[i]))).collect(),
+    })
 }
 
-/// The route's complete `spec.rules` with the two weights set, or `None` when they already are.
+/// The route's complete `spec.rules` with the weights set, or `None` when they already are.
 pub fn rules_with_weights(route: &Value, target: &RouteTarget) -> Result<Option<Value>, ActuateError> {
-    let w = target.weights;
-    if w.self_hosted_weight + w.external_weight != 100 {
+    let w = &target.weights;
+    if w.self_hosted + w.external.iter().sum::<u32>() != 100 || w.external.len() != target.external.len() {
         return Err(ActuateError::Route {
             route: format!("{}/{}", target.namespace, target.name),
-            why: format!("planned weights {}/{} do not sum to 100", w.self_hosted_weight, w.external_weight),
+            why: format!("planned weights {} do not sum to 100 over the rule's backends", w.numbers()),
         });
     }
-    if current_weights(route, target)? == w {
+    if current_weights(route, target)? == *w {
         return Ok(None);
     }
     let (own, ext) = backend_indices(rule(route, target)?, target)?;
     let mut rules = route["spec"]["rules"].clone();
     let refs = &mut rules[target.rule_index]["backendRefs"];
-    refs[own]["weight"] = Value::from(w.self_hosted_weight);
-    refs[ext]["weight"] = Value::from(w.external_weight);
+    refs[own]["weight"] = Value::from(w.self_hosted);
+    for (i, weight) in ext.iter().zip(&w.external) {
+        refs[*i]["weight"] = Value::from(*weight);
+    }
     Ok(Some(rules))
 }
 
 /// The weights to leave on the route when hybridscale stops managing it (the pool's finalizer): all
-/// traffic to the self-hosted backend when any replica is ready or data may not leave the cluster,
-/// otherwise all to the external API. Either way one backend gets everything, so the route keeps working
-/// with nobody adjusting it, and it never sends traffic only to a backend with nothing behind it.
-pub fn safe_weights(ready_replicas: u32, external_allowed: bool) -> TrafficWeights {
-    if ready_replicas > 0 || !external_allowed {
-        TrafficWeights { self_hosted_weight: 100, external_weight: 0 }
-    } else {
-        TrafficWeights { self_hosted_weight: 0, external_weight: 100 }
+/// traffic to the self-hosted backend when any replica is ready, data may not leave the cluster or the
+/// pool has no provider; otherwise all to the first provider listed. Either way one backend gets
+/// everything, so the route keeps working with nobody adjusting it, and it never sends traffic only to a
+/// backend with nothing behind it.
+pub fn safe_weights(ready_replicas: u32, external_allowed: bool, providers: usize) -> RouteWeights {
+    let mut external = vec![0; providers];
+    if ready_replicas > 0 || !external_allowed || providers == 0 {
+        return RouteWeights { self_hosted: 100, external };
     }
+    external[0] = 100;
+    RouteWeights { self_hosted: 0, external }
 }
 
 #[cfg(test)]
@@ -122,8 +136,11 @@ mod tests {
             name: "llama".into(),
             rule_index: 1,
             self_hosted: BackendRef { group: "".into(), kind: "Service".into(), name: "vllm".into(), port: Some(8000) },
-            external: BackendRef { group: "".into(), kind: "Service".into(), name: "egress".into(), port: None },
-            weights: TrafficWeights { self_hosted_weight: own, external_weight: 100 - own },
+            external: vec![(
+                "gpt-4o".into(),
+                BackendRef { group: "".into(), kind: "Service".into(), name: "egress".into(), port: None },
+            )],
+            weights: RouteWeights { self_hosted: own, external: vec![100 - own] },
         }
     }
 
@@ -150,22 +167,20 @@ mod tests {
         let mut applied = route();
         applied["spec"]["rules"] = rules;
         assert_eq!(rules_with_weights(&applied, &target(70)).unwrap(), None);
-        assert_eq!(current_weights(&applied, &target(0)).unwrap().external_weight, 30);
+        assert_eq!(current_weights(&applied, &target(0)).unwrap().external, [30]);
     }
 
     #[test]
     fn safe_weights_never_point_at_nothing() {
-        assert_eq!(safe_weights(2, true).self_hosted_weight, 100);
-        assert_eq!(safe_weights(0, true).external_weight, 100);
-        assert_eq!(safe_weights(0, false).self_hosted_weight, 100, "data may not leave the cluster");
+        assert_eq!(safe_weights(2, true, 1).self_hosted, 100);
+        assert_eq!(safe_weights(0, true, 2).external, [100, 0], "the first provider listed");
+        assert_eq!(safe_weights(0, false, 1).self_hosted, 100, "data may not leave the cluster");
+        assert_eq!(safe_weights(0, true, 0), RouteWeights { self_hosted: 100, external: vec![] }, "no provider");
     }
 
     #[test]
     fn default_weight_is_one() {
-        assert_eq!(
-            current_weights(&route(), &target(0)).unwrap(),
-            TrafficWeights { self_hosted_weight: 1, external_weight: 0 }
-        );
+        assert_eq!(current_weights(&route(), &target(0)).unwrap(), RouteWeights { self_hosted: 1, external: vec![0] });
     }
 
     #[test]
@@ -179,9 +194,9 @@ mod tests {
         assert!(e.contains("inference/llama") && e.contains("canary"), "{e}");
         let mut r = route();
         r["spec"]["rules"][1]["backendRefs"][1]["kind"] = json!("Backend");
-        assert!(rules_with_weights(&r, &target(50)).unwrap_err().to_string().contains("externalBackend"));
+        assert!(rules_with_weights(&r, &target(50)).unwrap_err().to_string().contains("external provider"));
         let mut t = target(50);
-        t.weights.external_weight = 10;
+        t.weights.external = vec![10];
         assert!(rules_with_weights(&route(), &t).unwrap_err().to_string().contains("sum to 100"));
     }
 }

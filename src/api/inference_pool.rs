@@ -12,9 +12,14 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod external;
 mod metrics;
 mod status;
 
+pub use external::{
+    ExternalApi, ExternalProvider, MAX_PROVIDERS, ProviderCost, ProviderHealth, ProviderHealthState, ProviderStatus,
+    provider_name,
+};
 pub use metrics::{MetricsSpec, PrometheusAuth, QueryOverrides, SecretKeyRef};
 pub use status::*;
 
@@ -81,7 +86,12 @@ pub use status::*;
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("spec.minReplicas must not exceed spec.maxReplicas"))]
 #[x_kube(validation = Rule::new("has(self.capacity.reserved) || has(self.capacity.spot) || has(self.capacity.onDemand)").message("spec.capacity needs at least one capacity class: reserved, spot or onDemand"))]
-#[x_kube(validation = Rule::new("self.route.selfHostedBackend.name != self.route.externalBackend.name || self.route.selfHostedBackend.kind != self.route.externalBackend.kind").message("spec.route.selfHostedBackend and spec.route.externalBackend must be different backends"))]
+#[x_kube(validation = Rule::new("!has(self.route.externalBackend) || self.route.selfHostedBackend.name != self.route.externalBackend.name || self.route.selfHostedBackend.kind != self.route.externalBackend.kind").message("spec.route.selfHostedBackend and spec.route.externalBackend must be different backends"))]
+#[x_kube(validation = Rule::new("!has(self.external) || !has(self.externalProviders)").message("set spec.external (one API behind spec.route.externalBackend) or spec.externalProviders (several, each with its backendRef), not both"))]
+#[x_kube(validation = Rule::new("!has(self.external) || has(self.route.externalBackend)").message("spec.external needs spec.route.externalBackend: the route rule's backend reaching that API"))]
+#[x_kube(validation = Rule::new("!has(self.externalProviders) || self.externalProviders.all(p, p.backendRef.name != self.route.selfHostedBackend.name || p.backendRef.kind != self.route.selfHostedBackend.kind)").message("an external provider's backendRef must not be spec.route.selfHostedBackend"))]
+#[x_kube(validation = Rule::new("!has(self.externalProviders) || self.externalProviders.all(p, self.externalProviders.exists_one(q, q.backendRef.name == p.backendRef.name && q.backendRef.kind == p.backendRef.kind))").message("spec.externalProviders: each provider needs its own backendRef (two name the same backend)"))]
+#[x_kube(validation = Rule::new("!has(self.externalProviders) || self.externalProviders.all(p, self.externalProviders.exists_one(q, q.name == p.name))").message("spec.externalProviders: provider names must be unique"))]
 pub struct InferencePoolSpec {
     /// Model served by the replicas, e.g. meta-llama/Llama-3.1-70B-Instruct.
     #[schemars(length(min = 1, max = 253))]
@@ -115,9 +125,33 @@ pub struct InferencePoolSpec {
     /// Where load signals come from.
     #[serde(default)]
     pub metrics: MetricsSpec,
-    /// The external API this model overflows to.
+    /// The external API this model overflows to, behind spec.route.externalBackend. For several
+    /// providers use externalProviders instead (not both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalApi>,
+    /// Several external APIs this model may overflow to, each with its own backend of the route rule,
+    /// prices, limits and latency: the planner fills the external share cheapest first within each
+    /// one's limits and moves share away from one whose errors or latency go bad. At most 8, unique
+    /// names and backends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub external_providers: Vec<ExternalProvider>,
+    /// When a provider counts as unhealthy (for externalProviders; the single external form too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_health: Option<ProviderHealth>,
+}
+
+impl InferencePoolSpec {
+    /// The pool's external providers, the single `external` form as a list of one; empty without any.
+    pub fn providers(&self) -> Vec<ExternalProvider> {
+        match (&self.external, &self.route.external_backend) {
+            (Some(api), Some(backend)) if self.external_providers.is_empty() => {
+                vec![ExternalProvider::from_single(api, backend)]
+            }
+            _ => self.external_providers.clone(),
+        }
+    }
 }
 
 fn default_gpus_per_replica() -> u32 {
@@ -346,8 +380,10 @@ pub struct RouteSpec {
     /// selector picks the pods of every class's scale target. Either way the operator sets the route's
     /// weights and scales the Deployments behind it.
     pub self_hosted_backend: BackendRef,
-    /// The backend reaching the external API (an egress Service, ExternalName or proxy).
-    pub external_backend: BackendRef,
+    /// The backend reaching the external API of spec.external (an egress Service, ExternalName or
+    /// proxy). Unset with spec.externalProviders, whose providers name their own backends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_backend: Option<BackendRef>,
 }
 
 /// A backendRef of an HTTPRoute rule, matched by group, kind and name.
@@ -386,25 +422,4 @@ impl BackendRef {
     pub fn is_inference_extension_pool(&self) -> bool {
         self.group == GIE_GROUP && self.kind == GIE_KIND
     }
-}
-
-/// The external API used for overflow.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ExternalApi {
-    /// Model name at the provider (also the key looked up in a LiteLLM price file), e.g. gpt-4o.
-    #[schemars(length(min = 1, max = 253))]
-    pub model: String,
-    /// USD per million input tokens; overrides the CostPolicy's externalPrices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0, max = 10000.0))]
-    pub input_usd_per_million_tokens: Option<f64>,
-    /// USD per million output tokens; overrides the CostPolicy's externalPrices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0, max = 10000.0))]
-    pub output_usd_per_million_tokens: Option<f64>,
-    /// Typical end-to-end latency of the external API, in seconds (used to check it meets the SLO).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0, max = 3600.0))]
-    pub latency_seconds: Option<f64>,
 }

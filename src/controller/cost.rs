@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use kube::runtime::events::{Event, EventType};
 
 use crate::actuate::Observed;
-use crate::api::inference_pool::{ClassReplicas, CostStatus};
+use crate::api::inference_pool::{ClassReplicas, CostStatus, ExternalProvider};
 use crate::ledger::{self, Accrual, FinopsInput, FinopsTick, LedgerConfig, Usage};
 use crate::planner::{Class, LoadSignals, Prices, TrafficWeights};
 
@@ -28,15 +28,33 @@ pub struct CostStep {
 
 /// What the pool is using now, as the ledger bills it: the replicas that exist per class (the
 /// workload's status.replicas: ready or starting, both hold GPUs), not the replicas asked for; and the
-/// external API's token rates from the pool's demand and the route's external weight.
-pub fn usage(observed: &Observed, load: &LoadSignals, traffic: TrafficWeights, gpus_per_replica: u32) -> Usage {
+/// external API's token rates from the pool's demand and the route's external weight, split across the
+/// providers by their route weights.
+pub fn usage(
+    observed: &Observed,
+    load: &LoadSignals,
+    traffic: TrafficWeights,
+    provider_weights: &[u32],
+    gpus_per_replica: u32,
+) -> Usage {
     let mut replicas = ClassReplicas::default();
     for c in Class::ALL {
         if let Some(w) = &observed.workloads[c as usize] {
             *replicas.get_mut(c) = w.current;
         }
     }
-    Usage::observed(replicas, gpus_per_replica, load, traffic.external_weight)
+    Usage::observed(replicas, gpus_per_replica, load, traffic.external_weight, provider_weights)
+}
+
+/// The latency of the external requests as the ledger counts them against the SLO: the slowest
+/// provider the route sends any to (a provider without a stated latency is taken to meet the SLO).
+pub fn external_latency(providers: &[ExternalProvider], provider_weights: &[u32]) -> Option<f64> {
+    providers
+        .iter()
+        .zip(provider_weights)
+        .filter(|(_, w)| **w > 0)
+        .filter_map(|(p, _)| p.latency_seconds)
+        .reduce(f64::max)
 }
 
 /// Integrate `usage` from `prev.accruedUntil` to `now`: spend, then tokens, unit costs, savings and
@@ -96,7 +114,7 @@ mod tests {
     const NOW: &str = "2026-03-10T12:00:00Z";
 
     fn prices() -> Prices {
-        Prices { gpu_hour: [1.0, 2.0, 4.0], external_input_token: 0.0, external_output_token: 0.0 }
+        Prices { gpu_hour: [1.0, 2.0, 4.0], external: vec![] }
     }
 
     fn now() -> Timestamp {
@@ -112,7 +130,7 @@ mod tests {
         observed.workloads[Class::Spot as usize] = Some(ScaleView { replicas: 4, current: 1, ..Default::default() });
         observed.workloads[Class::OnDemand as usize] =
             Some(ScaleView { replicas: 0, current: 2, ..Default::default() });
-        let u = usage(&observed, &LoadSignals::default(), TrafficWeights::default(), 2);
+        let u = usage(&observed, &LoadSignals::default(), TrafficWeights::default(), &[], 2);
         assert_eq!(u.replicas, ClassReplicas { reserved: 0, spot: 1, on_demand: 2 });
         // One spot replica and two on-demand ones of 2 GPUs each: 2 × $2 + 4 × $4 per hour.
         let step = accrue(&CostStatus::default(), &u, &prices(), now(), &FinopsInput::default());

@@ -8,11 +8,15 @@ use kube::api::Api;
 use kube::{Client, ResourceExt};
 
 use super::{Context, Error, error::Result};
-use crate::actuate::{Desired, Executor, InterruptionSignals, Interruptions, Observed, find_interruptions, gie, route};
+use crate::actuate::{
+    Desired, Executor, InterruptionSignals, Interruptions, Observed, RouteWeights, find_interruptions, gie, route,
+};
 use crate::api::inference_pool::{ClassReplicas, CostStatus};
 use crate::api::{CostPolicy, InferencePool};
 use crate::ledger;
+use crate::planner::config::providers_in_use;
 use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights, forecast};
+use crate::signals::{self, providers::PrometheusProviderSource, providers::ProviderSource};
 use crate::signals::{
     Credentials, HistoryWindow, LoadReading, PriceReading, PriceSource, PriceTable, PrometheusConfig,
     PrometheusLoadSource, PrometheusTenantSource, TenantReading, TenantSource, price_source_for,
@@ -31,6 +35,8 @@ pub struct PoolSignals {
     pub prices: Box<dyn PriceSource>,
     /// Tenant shares (spec.metrics.attribution); `None` when not configured or no Prometheus.
     pub tenants: Option<PrometheusTenantSource>,
+    /// Each external provider's health from the gateway's series; `None` without Prometheus.
+    pub providers: Option<PrometheusProviderSource>,
 }
 
 /// Everything observed about one pool at one tick.
@@ -63,6 +69,7 @@ pub fn references(ns: &str, pool: &InferencePool) -> Desired {
         replicas: ClassReplicas::default(),
         node_pool_gpus: [0; 3],
         traffic: TrafficWeights::default(),
+        providers: Vec::new(),
         changes: vec![],
         summary: String::new(),
         signals_stale: false,
@@ -155,11 +162,18 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
         (Some(c), Some(spec)) => Some(PrometheusTenantSource::new(c.clone(), spec, &pool.spec.model)),
         _ => None,
     };
+    let providers = client.as_ref().map(|c| {
+        let quantile = policy.spec.slo.target_attainment;
+        let queries =
+            signals::providers::queries(&pool.spec.metrics.queries, &providers_in_use(policy, pool), quantile);
+        PrometheusProviderSource::new(c.clone(), queries)
+    });
     PoolSignals {
         generations: (pool.metadata.generation, policy.metadata.generation),
+        providers,
         load,
         load_problem,
-        prices: price_source_for(&policy.spec, pool.spec.external.as_ref(), table.as_ref(), client),
+        prices: price_source_for(&policy.spec, &providers_in_use(policy, pool), table.as_ref(), client),
         tenants,
     }
 }
@@ -232,16 +246,14 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
     }
 
     // Route weights as they are now.
-    let traffic = match &observed.route {
+    let route_weights = match &observed.route {
         None => {
             problems.push(format!("HTTPRoute {ns}/{} not found", pool.spec.route.http_route));
-            TrafficWeights::default()
+            None
         }
-        Some(json) => route::current_weights(json, &refs.route).unwrap_or_else(|e| {
-            problems.push(e.to_string());
-            TrafficWeights::default()
-        }),
+        Some(json) => route::current_weights(json, &refs.route).map_err(|e| problems.push(e.to_string())).ok(),
     };
+    let traffic = route_weights.as_ref().map_or(TrafficWeights::default(), RouteWeights::total);
 
     // A Gateway API Inference Extension pool as the self-hosted backend must select every class's pods.
     if gie::is_gie_pool(&refs.route.self_hosted) {
@@ -260,6 +272,11 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
         None => None,
     };
     let prices = sources.prices.prices(now).await;
+    let max_age = f64::from(pool.spec.metrics.max_age_seconds);
+    let provider_signals = match &sources.providers {
+        Some(p) => p.read(now, max_age).await,
+        None => Vec::new(),
+    };
     let tenants = match (&sources.tenants, &pool.spec.metrics.attribution) {
         (Some(t), _) => Some(t.shares().await),
         // Configured but no Prometheus to ask: the ledger books the spend under "other".
@@ -285,7 +302,21 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
     if pool.spec.metrics.queries.request_rate.is_none() {
         to_total_demand(&mut load_signals, traffic);
     }
-    let snapshot = Snapshot { load: load_signals, prices: prices.prices.clone(), classes, traffic, spend };
+    // The route's provider weights, in the planner's order (none when data may not leave the cluster).
+    let in_use = providers_in_use(policy, pool).len();
+    let provider_weights = match route_weights {
+        Some(w) if in_use > 0 => w.external,
+        _ => Vec::new(),
+    };
+    let snapshot = Snapshot {
+        load: load_signals,
+        prices: prices.prices.clone(),
+        classes,
+        traffic,
+        provider_weights,
+        provider_signals,
+        spend,
+    };
     Ok(Observation {
         snapshot,
         load,

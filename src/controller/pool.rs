@@ -28,10 +28,11 @@ use kube::{Resource, ResourceExt};
 use super::context::Caches;
 use super::error::{DereferenceError, Result};
 use super::{Context, Error, cost, metrics, observe, requeue, status};
-use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, decide};
+use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, RouteWeights, decide};
 use crate::api::cost_policy::Mode;
 use crate::api::{CostPolicy, InferencePool};
 use crate::ledger;
+use crate::planner::config::providers_in_use;
 use crate::planner::{self, ChangeKind, Class, Memory, Plan, PoolConfig};
 use crate::telemetry::observe_reconcile;
 
@@ -290,7 +291,8 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 
     // 6. Ledger (pure) and status (writes the status subresource).
     let now_ts = (ctx.clock)();
-    let usage = cost::usage(&obs.observed, &obs.snapshot.load, obs.snapshot.traffic, pool.spec.gpus_per_replica);
+    let s = &obs.snapshot;
+    let usage = cost::usage(&obs.observed, &s.load, s.traffic, &s.provider_weights, pool.spec.gpus_per_replica);
     if let Some(e) = obs.tenants.as_ref().and_then(|t| t.error.as_ref()) {
         tracing::warn!(pool = %name, error = %e, "attribution query failed; this tick's spend goes to tenant other");
     }
@@ -298,7 +300,7 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
         replica_rps: plan.capacity.rps.max(0.0),
         latency_s: obs.snapshot.load.latency_s.map(|s| s.value),
         slo_latency_s: policy.spec.slo.latency_seconds,
-        external_latency_s: pool.spec.external.as_ref().and_then(|e| e.latency_seconds),
+        external_latency_s: cost::external_latency(&providers_in_use(&policy, pool), &s.provider_weights),
         shares: obs.tenants.as_ref().map(|t| t.shares.clone()),
     };
     let ledger = cost::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts, &finops);
@@ -402,9 +404,11 @@ async fn send(ctx: &Context, pool: &InferencePool, event: KubeEvent) {
 /// the external backend when the policy lets data leave the cluster and gives the API a share. Without
 /// the policy (deleted first) nobody can say whether data may leave, and the route keeps the weights
 /// hybridscale set under it (`None`).
-fn final_weights(ready: u32, policy: Option<&CostPolicy>) -> Option<planner::TrafficWeights> {
-    let external_allowed = policy?.spec.external.effective_max_share() > 0.0;
-    Some(crate::actuate::route::safe_weights(ready, external_allowed))
+fn final_weights(ready: u32, policy: Option<&CostPolicy>, pool: &InferencePool) -> Option<RouteWeights> {
+    let policy = policy?;
+    let external_allowed = policy.spec.external.effective_max_share() > 0.0;
+    let providers = pool.spec.providers().len();
+    Some(crate::actuate::route::safe_weights(ready, external_allowed, providers))
 }
 
 /// On deletion: leave the route with every request going somewhere that serves. If self-hosted replicas
@@ -431,7 +435,7 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
         name: policy_name.clone(),
         source: e.into(),
     })?;
-    let Some(weights) = final_weights(ready, policy.as_ref()) else {
+    let Some(weights) = final_weights(ready, policy.as_ref(), pool) else {
         return Ok(Action::await_change());
     };
     let mut target = refs.route.clone();
@@ -442,8 +446,9 @@ async fn cleanup(pool: &InferencePool, ctx: &Context) -> Result<Action> {
             route: pool.spec.route.http_route.clone(),
             rules,
             resource_version: route.pointer("/metadata/resourceVersion").and_then(|v| v.as_str()).map(String::from),
+            backends: target.backend_names(),
             from: crate::actuate::route::current_weights(&route, &target).ok(),
-            to: target.weights,
+            to: target.weights.clone(),
         };
         executor.run(&cmd).await.map_err(|source| Error::Apply { what: cmd.describe(), source })?;
     }

@@ -37,21 +37,22 @@ fn spot_nodes() -> crate::actuate::Observed {
 /// Bug: on deletion the route's final weights ignored `external.allowed: false`.
 #[test]
 fn on_deletion_traffic_stays_in_the_cluster_when_data_may_not_leave() {
-    let own = Some(planner::TrafficWeights { self_hosted_weight: 100, external_weight: 0 });
-    let ext = Some(planner::TrafficWeights { self_hosted_weight: 0, external_weight: 100 });
+    let own = Some(RouteWeights { self_hosted: 100, external: vec![0] });
+    let ext = Some(RouteWeights { self_hosted: 0, external: vec![100] });
     let mut policy = sample_policy();
-    assert_eq!(final_weights(0, Some(&policy)), ext, "nothing ready, the API may serve");
-    assert_eq!(final_weights(2, Some(&policy)), own);
+    let pool = sample_pool();
+    assert_eq!(final_weights(0, Some(&policy), &pool), ext, "nothing ready, the API may serve");
+    assert_eq!(final_weights(2, Some(&policy), &pool), own);
     policy.spec.external.allowed = false;
     policy.spec.external.max_share = Some(0.0);
-    assert_eq!(final_weights(0, Some(&policy)), own, "data may not leave the cluster");
-    assert_eq!(final_weights(2, Some(&policy)), own);
+    assert_eq!(final_weights(0, Some(&policy), &pool), own, "data may not leave the cluster");
+    assert_eq!(final_weights(2, Some(&policy), &pool), own);
     // Allowed, but no share of the traffic: no path outside either.
     policy.spec.external.allowed = true;
-    assert_eq!(final_weights(0, Some(&policy)), own);
+    assert_eq!(final_weights(0, Some(&policy), &pool), own);
     // The policy is gone: nobody can say whether data may leave; the route keeps the weights it was
     // given under the policy.
-    assert_eq!(final_weights(0, None), None);
+    assert_eq!(final_weights(0, None, &pool), None);
 }
 
 /// Bug: `idleReclaim.enabled: false` never reached the actuator (`Desired` always reclaimed).
@@ -66,6 +67,8 @@ fn idle_reclaim_disabled_reclaims_nothing_and_undoes_our_cordons() {
             prices: planner::Prices::from_resources(policy, &pool).expect("sample prices"),
             classes: Default::default(),
             traffic: Default::default(),
+            provider_weights: Vec::new(),
+            provider_signals: Vec::new(),
             spend: Default::default(),
         };
         let plan = planner::plan(&config, &snapshot, &Memory::default(), 1.0e9);
@@ -126,6 +129,8 @@ fn degraded_says_each_problem_once() {
         prices: planner::Prices::from_resources(&policy, &pool).expect("sample prices"),
         classes: Default::default(),
         traffic: Default::default(),
+        provider_weights: Vec::new(),
+        provider_signals: Vec::new(),
         spend: Default::default(),
     };
     let plan = planner::plan(&config, &snapshot, &Memory::default(), 1.0e9);

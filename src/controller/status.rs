@@ -11,6 +11,7 @@ use crate::api::conditions::{Condition, ConditionStatus, set_condition, types};
 use crate::api::cost_policy::Mode;
 use crate::api::inference_pool::{
     CapacityClassName, CapacityStatus, Decision, InferencePool, InferencePoolStatus, NodePoolSize, PlannerState,
+    ProviderStatus,
 };
 use crate::planner::Plan;
 
@@ -55,6 +56,17 @@ pub fn build(pool: &InferencePool, out: &Outcome<'_>, now: &str) -> InferencePoo
     s.ready = out.ready;
     s.ready_replicas = out.ready.total();
     s.traffic = out.plan.traffic;
+    s.providers = out
+        .plan
+        .providers
+        .iter()
+        .map(|p| ProviderStatus {
+            name: p.name.clone(),
+            weight: p.weight,
+            healthy: p.healthy,
+            reason: p.reason.clone(),
+        })
+        .collect();
     s.node_pools = CapacityClassName::ALL
         .iter()
         .filter_map(|c| {

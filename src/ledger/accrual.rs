@@ -18,11 +18,11 @@ use jiff::Timestamp;
 
 use super::LedgerError;
 use super::month::{month_key, month_start, seconds_left_in_month};
-use crate::api::inference_pool::{ClassCost, ClassReplicas, CostStatus};
+use crate::api::inference_pool::{ClassCost, ClassReplicas, CostStatus, MAX_PROVIDERS, ProviderCost};
 use crate::planner::{Class, Prices};
 
 /// What one pool is using now: the rate the ledger integrates.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Usage {
     /// Replicas holding GPUs per class (pods that exist, ready or starting: a starting replica's GPUs are
     /// already billed).
@@ -41,6 +41,9 @@ pub struct Usage {
     pub requests_per_s: f64,
     /// Of those, requests per second sent to the external API.
     pub external_requests_per_s: f64,
+    /// Route weight of each external provider (the prices' order): the external tokens are split
+    /// across the providers in these proportions, each at its own price.
+    pub provider_weights: Vec<u32>,
 }
 
 impl Usage {
@@ -52,6 +55,7 @@ impl Usage {
         gpus_per_replica: u32,
         load: &crate::planner::LoadSignals,
         external_weight: u32,
+        provider_weights: &[u32],
     ) -> Self {
         let share = f64::from(external_weight.min(100)) / 100.0;
         let rps = load.request_rate.map_or(0.0, |s| s.value.max(0.0));
@@ -66,6 +70,7 @@ impl Usage {
             self_hosted_output_tokens_per_s: tokens(1.0 - share, load.mean_output_tokens),
             requests_per_s: rps,
             external_requests_per_s: rps * share,
+            provider_weights: provider_weights.to_vec(),
         }
     }
 }
@@ -96,12 +101,38 @@ pub struct Accrual {
     pub month_rolled_over: bool,
 }
 
-/// Burn rate per class in USD per hour (the `external` field is the external API).
+/// Burn rate per class in USD per hour (the `external` field is the external providers together).
 pub fn burn_rate(usage: &Usage, prices: &Prices) -> Result<ClassCost, LedgerError> {
+    Ok(ClassCost { external: provider_burn(usage, prices)?.iter().sum(), ..gpu_burn(usage, prices)? })
+}
+
+/// USD per hour of each external provider (the prices' order): the external tokens split by the route
+/// weights, each share at its provider's price. Without weights, the first provider takes them all.
+pub fn provider_burn(usage: &Usage, prices: &Prices) -> Result<Vec<f64>, LedgerError> {
     check("external input tokens per second", usage.external_input_tokens_per_s)?;
     check("external output tokens per second", usage.external_output_tokens_per_s)?;
-    check("external input token price", prices.external_input_token)?;
-    check("external output token price", prices.external_output_token)?;
+    let total: u32 = usage.provider_weights.iter().take(prices.external.len()).sum();
+    prices
+        .external
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            check("external input token price", p.input_token)?;
+            check("external output token price", p.output_token)?;
+            let share = match total {
+                0 => f64::from(u8::from(i == 0)),
+                t => f64::from(usage.provider_weights.get(i).copied().unwrap_or(0)) / f64::from(t),
+            };
+            Ok(3600.0
+                * share
+                * (usage.external_input_tokens_per_s * p.input_token
+                    + usage.external_output_tokens_per_s * p.output_token))
+        })
+        .collect()
+}
+
+/// GPU burn per class in USD per hour (`external` 0).
+fn gpu_burn(usage: &Usage, prices: &Prices) -> Result<ClassCost, LedgerError> {
     let gpu = |c: Class| -> Result<f64, LedgerError> {
         let price = prices.gpu_hour[c as usize];
         check(c.as_str(), price)?;
@@ -111,10 +142,21 @@ pub fn burn_rate(usage: &Usage, prices: &Prices) -> Result<ClassCost, LedgerErro
         reserved: gpu(Class::Reserved)?,
         spot: gpu(Class::Spot)?,
         on_demand: gpu(Class::OnDemand)?,
-        external: 3600.0
-            * (usage.external_input_tokens_per_s * prices.external_input_token
-                + usage.external_output_tokens_per_s * prices.external_output_token),
+        external: 0.0,
     })
+}
+
+/// Add each provider's spend over `hours` to its month-to-date row (by name: a provider removed from
+/// the pool keeps its row until the month ends, one added gets a new row).
+fn add_providers(rows: &mut Vec<ProviderCost>, prices: &Prices, usd_per_hour: &[f64], hours: f64) {
+    for (p, rate) in prices.external.iter().zip(usd_per_hour) {
+        match rows.iter_mut().find(|r| r.name == p.name) {
+            Some(r) => r.month_to_date_usd += rate * hours,
+            None if *rate > 0.0 => rows.push(ProviderCost { name: p.name.clone(), month_to_date_usd: rate * hours }),
+            None => {}
+        }
+    }
+    rows.truncate(MAX_PROVIDERS);
 }
 
 fn check(what: &'static str, v: f64) -> Result<(), LedgerError> {
@@ -137,6 +179,7 @@ pub fn accrue(
 ) -> Result<Accrual, LedgerError> {
     let now = Timestamp::from_millisecond(now.as_millisecond()).map_err(|e| LedgerError::Calendar(e.to_string()))?;
     let rate = burn_rate(usage, prices)?;
+    let provider_rate = provider_burn(usage, prices)?;
     let start = match prev.accrued_until.as_deref() {
         Some(s) => Some(
             s.parse::<Timestamp>()
@@ -148,6 +191,7 @@ pub fn accrue(
     let prev_month = prev.month.clone().or_else(|| start.map(month_key));
     let rolled = prev_month.as_deref().is_some_and(|m| m != key);
     let mut by_class = if rolled { ClassCost::default() } else { prev.month_to_date_by_class };
+    let mut by_provider = if rolled { Vec::new() } else { prev.external_by_provider.clone() };
 
     let (mut accrued, mut uncounted, until) = (0.0, 0.0, start.map_or(now, |s| s.max(now)));
     if let Some(start) = start.filter(|s| *s < now) {
@@ -164,6 +208,7 @@ pub fn accrue(
         by_class.spot += rate.spot * hours;
         by_class.on_demand += rate.on_demand * hours;
         by_class.external += rate.external * hours;
+        add_providers(&mut by_provider, prices, &provider_rate, hours);
     }
 
     let usd_per_hour = rate.total();
@@ -173,6 +218,7 @@ pub fn accrue(
         month_to_date_usd,
         projected_month_usd: month_to_date_usd + usd_per_hour * seconds_left_in_month(until)? / 3600.0,
         month_to_date_by_class: by_class,
+        external_by_provider: by_provider,
         month: Some(key),
         accrued_until: Some(until.to_string()),
         ..Default::default()
@@ -190,7 +236,7 @@ mod tests {
 
     fn prices() -> Prices {
         // $/GPU-hour: reserved 7.37, spot 3.23, on-demand 12.29; $2.68 / $3.54 per million tokens.
-        Prices { gpu_hour: [7.37, 3.23, 12.29], external_input_token: 2.68e-6, external_output_token: 3.54e-6 }
+        Prices::single([7.37, 3.23, 12.29], "gpt-4o", 2.68e-6, 3.54e-6)
     }
 
     fn usage() -> Usage {
@@ -347,13 +393,13 @@ mod tests {
             mean_output_tokens: Some(Sample { value: 250.0, at }),
             ..Default::default()
         };
-        let u = Usage::observed(ClassReplicas { reserved: 1, spot: 0, on_demand: 0 }, 4, &load, 30);
+        let u = Usage::observed(ClassReplicas { reserved: 1, spot: 0, on_demand: 0 }, 4, &load, 30, &[30]);
         assert!(close(u.external_input_tokens_per_s, 3000.0));
         assert!(close(u.external_output_tokens_per_s, 750.0));
         assert!(close(u.self_hosted_input_tokens_per_s, 7000.0));
         assert!(close(u.self_hosted_output_tokens_per_s, 1750.0));
         assert!(close(u.requests_per_s, 10.0) && close(u.external_requests_per_s, 3.0));
-        let none = Usage::observed(ClassReplicas::default(), 4, &LoadSignals::default(), 100);
+        let none = Usage::observed(ClassReplicas::default(), 4, &LoadSignals::default(), 100, &[100]);
         assert_eq!(none.external_input_tokens_per_s, 0.0);
     }
 

@@ -143,9 +143,11 @@ fn add_counterfactuals(
     cost: ClassCost,
     secs: f64,
 ) -> Counterfactuals {
+    // All tokens at what an external token costs now (the providers' prices blended by the route).
+    let (input, output) = p.external_blend(&u.provider_weights);
     let all_external = secs
-        * ((u.self_hosted_input_tokens_per_s + u.external_input_tokens_per_s) * p.external_input_token
-            + (u.self_hosted_output_tokens_per_s + u.external_output_tokens_per_s) * p.external_output_token);
+        * ((u.self_hosted_input_tokens_per_s + u.external_input_tokens_per_s) * input
+            + (u.self_hosted_output_tokens_per_s + u.external_output_tokens_per_s) * output);
     let on_demand_gpu_hour = p.gpu_hour[Class::OnDemand as usize] * f64::from(u.gpus_per_replica);
     let held = f64::from(u.replicas.total()) * on_demand_gpu_hour * secs / 3600.0;
     let external_part = if replica_rps > 0.0 {

@@ -2,8 +2,9 @@
 //! Built once per reconcile (or once per simulation) from the CRD types.
 
 use crate::api::cost_policy::{BudgetAction, CostPolicy};
-use crate::api::inference_pool::InferencePool;
+use crate::api::inference_pool::{ExternalProvider, InferencePool};
 
+use super::providers::{self, Health, HealthRules, Mix, Provider, ProviderPrice};
 use super::{Class, Prices};
 
 /// Seconds of the window over which the default queries read rates and the latency histogram (a
@@ -29,8 +30,15 @@ pub struct PoolConfig {
     pub min_replicas: u32,
     /// Most replicas over all classes.
     pub max_replicas: u32,
-    /// The external API, if the pool has one and data may leave the cluster.
+    /// The external path (the providers together), if the pool has one and data may leave the
+    /// cluster. The policy's caps at configuration; each tick narrows it to the healthy providers
+    /// ([`PoolConfig::for_tick`]).
     pub external: Option<ExternalConfig>,
+    /// The external providers (the single `external` form is a list of one); empty when data may not
+    /// leave the cluster.
+    pub providers: Vec<Provider>,
+    /// When a provider counts as unhealthy.
+    pub provider_health: HealthRules,
     /// End-to-end latency SLO, seconds.
     pub slo_latency_s: f64,
     /// Share of requests that must meet the SLO.
@@ -89,6 +97,8 @@ pub struct ExternalConfig {
     pub max_rps: Option<f64>,
     /// Typical latency, seconds.
     pub latency_s: f64,
+    /// Index of the provider whose price the external path is costed at (the one filled first).
+    pub priced_by: usize,
 }
 
 /// Budget limits summed over the pools of a policy.
@@ -117,10 +127,10 @@ pub enum ConfigError {
     OutOfRange { kind: &'static str, name: String, field: &'static str, value: f64, expected: &'static str },
     /// The pool may overflow to an external API but no price is known for it.
     #[error(
-        "InferencePool {pool}: spec.external has no input/output prices and CostPolicy {policy} has no \
-         spec.externalPrices; set one of them"
+        "InferencePool {pool}: external provider {provider:?} has no input/output prices (spec.external or \
+         spec.externalProviders[]) and CostPolicy {policy} has no spec.externalPrices; set one of them"
     )]
-    NoExternalPrices { pool: String, policy: String },
+    NoExternalPrices { pool: String, provider: String, policy: String },
 }
 
 fn name_of(meta: &kube::api::ObjectMeta) -> String {
@@ -144,6 +154,13 @@ fn check(
     } else {
         Err(ConfigError::OutOfRange { kind, name: name.to_string(), field, value, expected })
     }
+}
+
+/// The external providers a pool may use under its policy, in the spec's order: none when the policy
+/// does not let data leave the cluster. The planner's providers, the prices and the route's backends all
+/// follow this one list, so their indices agree.
+pub fn providers_in_use(policy: &CostPolicy, pool: &InferencePool) -> Vec<ExternalProvider> {
+    if policy.spec.external.allowed { pool.spec.providers() } else { Vec::new() }
 }
 
 impl PoolConfig {
@@ -230,18 +247,50 @@ impl PoolConfig {
             });
         }
 
-        let external = match (&p.external, c.external.allowed) {
-            (Some(api), true) => {
-                if let Some(max) = c.external.max_requests_per_second {
-                    check("CostPolicy", &cname, "spec.external.maxRequestsPerSecond", max, max >= 0.0, ">= 0")?;
-                }
-                Some(ExternalConfig {
-                    max_share: share,
-                    max_rps: c.external.max_requests_per_second,
-                    latency_s: api.latency_seconds.unwrap_or(0.0),
-                })
+        let specs = providers_in_use(policy, pool);
+        let mut providers = Vec::with_capacity(specs.len());
+        for e in &specs {
+            let share = e.max_share.unwrap_or(1.0);
+            let in_0_1 = (0.0..=1.0).contains(&share);
+            check("InferencePool", &pname, "spec.externalProviders[].maxShare", share, in_0_1, "must be in 0..1")?;
+            let latency = e.latency_seconds.unwrap_or(0.0);
+            check(
+                "InferencePool",
+                &pname,
+                "spec.external(Providers[]).latencySeconds",
+                latency,
+                latency >= 0.0,
+                ">= 0",
+            )?;
+            for v in [e.max_requests_per_second, e.max_tokens_per_minute].into_iter().flatten() {
+                check("InferencePool", &pname, "spec.externalProviders[] limits", v, v >= 0.0, ">= 0")?;
             }
-            _ => None,
+            providers.push(Provider {
+                name: e.name.clone(),
+                max_share: share,
+                max_rps: e.max_requests_per_second,
+                max_tokens_per_minute: e.max_tokens_per_minute,
+                latency_s: latency,
+            });
+        }
+        let external = if providers.is_empty() {
+            None
+        } else {
+            if let Some(max) = c.external.max_requests_per_second {
+                check("CostPolicy", &cname, "spec.external.maxRequestsPerSecond", max, max >= 0.0, ">= 0")?;
+            }
+            Some(ExternalConfig {
+                max_share: share,
+                max_rps: c.external.max_requests_per_second,
+                latency_s: providers.iter().map(|p| p.latency_s).fold(f64::INFINITY, f64::min),
+                priced_by: 0,
+            })
+        };
+        let h = p.provider_health.clone().unwrap_or_default();
+        let provider_health = HealthRules {
+            max_error_ratio: h.max_error_ratio,
+            max_latency_factor: h.max_latency_factor,
+            recover_after_s: f64::from(h.recover_after_seconds),
         };
 
         let budget = c.budget.as_ref().map(|b| BudgetConfig {
@@ -260,6 +309,8 @@ impl PoolConfig {
             min_replicas: p.min_replicas,
             max_replicas: p.max_replicas,
             external,
+            providers,
+            provider_health,
             slo_latency_s: slo,
             target_attainment: c.slo.target_attainment,
             budget,
@@ -285,6 +336,31 @@ impl PoolConfig {
         self.external.as_ref().filter(|e| e.max_share > 0.0 && e.max_rps.is_none_or(|r| r > 0.0))
     }
 
+    /// The configuration for one tick: the external path narrowed to the providers that are healthy now
+    /// (their shares and limits added up, within the policy's caps) and priced at the one filled first.
+    /// No healthy provider: no external path this tick.
+    /// A configuration that lists no providers (built by hand) keeps its external path as written.
+    pub fn for_tick(&self, prices: &Prices, health: &[Health], mix: Mix) -> PoolConfig {
+        let mut c = self.clone();
+        if self.providers.is_empty() {
+            return c;
+        }
+        c.external = self.external.as_ref().and_then(|caps| {
+            let t = providers::together(&self.providers, &prices.external, health, mix, self.slo_latency_s)?;
+            let max_rps = match (caps.max_rps, t.max_rps) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            Some(ExternalConfig {
+                max_share: caps.max_share.min(t.max_share),
+                max_rps,
+                latency_s: t.latency_s,
+                priced_by: t.priced_by,
+            })
+        });
+        c
+    }
+
     /// The configuration of one class, if the pool may use it.
     pub fn class(&self, c: Class) -> Option<&ClassConfig> {
         self.classes[c as usize].as_ref()
@@ -307,19 +383,22 @@ impl Prices {
         ] {
             check("CostPolicy", &cname, field, v, v >= 0.0, "must be >= 0")?;
         }
-        let (mut inp, mut out) = (0.0, 0.0);
-        if let (Some(api), true) = (&pool.spec.external, policy.spec.external.allowed) {
+        let mut external = Vec::new();
+        for api in &providers_in_use(policy, pool) {
             let fallback = policy.spec.external_prices.as_ref();
             let i = api.input_usd_per_million_tokens.or(fallback.map(|f| f.input_usd_per_million_tokens));
             let o = api.output_usd_per_million_tokens.or(fallback.map(|f| f.output_usd_per_million_tokens));
             let (Some(i), Some(o)) = (i, o) else {
-                return Err(ConfigError::NoExternalPrices { pool: name_of(&pool.metadata), policy: cname });
+                return Err(ConfigError::NoExternalPrices {
+                    pool: name_of(&pool.metadata),
+                    provider: api.name.clone(),
+                    policy: cname,
+                });
             };
             check("CostPolicy", &cname, "external input price per million tokens", i, i >= 0.0, "must be >= 0")?;
             check("CostPolicy", &cname, "external output price per million tokens", o, o >= 0.0, "must be >= 0")?;
-            inp = i / 1e6;
-            out = o / 1e6;
+            external.push(ProviderPrice { name: api.name.clone(), input_token: i / 1e6, output_token: o / 1e6 });
         }
-        Ok(Prices { gpu_hour, external_input_token: inp, external_output_token: out })
+        Ok(Prices { gpu_hour, external })
     }
 }

@@ -6,6 +6,7 @@ use crate::api::cost_policy::BudgetAction;
 use super::allocate::{self, Bounds};
 use super::capacity::Capacity;
 use super::economics::Economics;
+use super::external;
 use super::forecast;
 use super::reasons::{self, Context};
 use super::scale_down;
@@ -14,6 +15,8 @@ use super::{Class, Memory, Plan, PoolConfig, Snapshot, TrafficWeights, budget, l
 /// Decide one pool for one tick. Pure: the same inputs always give the same plan.
 pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64) -> Plan {
     let mut mem = memory.clone();
+    let health = external::observe(config, snapshot, &mut mem, now);
+    let config = &config.for_tick(&snapshot.prices, &health, external::mix(snapshot));
     let new_interruptions = spot::record(&mut mem, snapshot, now);
     if fresh_rate(config, snapshot, now).is_ok() {
         let window = forecast::burst_window(config.stabilization_s, config.tick_s);
@@ -24,10 +27,12 @@ pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64)
         learn::record_load(config, &mut mem, snapshot, now, rate, econ.mu);
     }
     let obs = Observed::new(snapshot);
-    match fresh_rate(config, snapshot, now) {
-        Ok(rate) => fresh(config, snapshot, mem, &econ, &obs, now, rate, new_interruptions),
-        Err(why) => stale(config, snapshot, mem, &econ, &obs, why),
-    }
+    let (mut plan, rate) = match fresh_rate(config, snapshot, now) {
+        Ok(rate) => (fresh(config, snapshot, mem, &econ, &obs, now, rate, new_interruptions), rate),
+        Err(why) => (stale(config, snapshot, mem, &econ, &obs, why), 0.0),
+    };
+    external::route(config, snapshot, &health, rate, &mut plan);
+    plan
 }
 
 /// Per-class observations as arrays.
@@ -445,6 +450,7 @@ fn finish(
         replicas: scale_down::to_class(target),
         node_pool_gpus: node_pool_gpus(config, target),
         traffic,
+        providers: Vec::new(),
         changes,
         summary,
         signals_stale,

@@ -3,6 +3,7 @@
 //! an idle one).
 
 use super::capacity::Capacity;
+use super::providers::Mix;
 use super::{Class, Memory, PoolConfig, Snapshot};
 
 /// The numbers every other step works with, computed once per tick.
@@ -35,10 +36,12 @@ impl Economics {
             if capacity.rps.is_finite() && capacity.rps > 0.0 { capacity.rps } else { config.replica_rps.max(1e-9) };
         let mean_out = load.mean_output_tokens.map(|s| s.value).filter(|v| v.is_finite() && *v > 0.0);
         let mean_in = load.mean_input_tokens.map(|s| s.value).filter(|v| v.is_finite() && *v >= 0.0);
+        // The external path is priced at the provider filled first (`PoolConfig::for_tick`).
+        let price = config.external_path().and_then(|e| snapshot.prices.external.get(e.priced_by));
         let ext_cost_per_request = match (mean_in, mean_out) {
-            (Some(i), Some(o)) => Some(
-                i * snapshot.prices.external_input_token.max(0.0) + o * snapshot.prices.external_output_token.max(0.0),
-            ),
+            (Some(i), Some(o)) => {
+                Some(price.map_or(0.0, |p| p.usd_per_request(Mix { prompt_tokens: i, output_tokens: o })))
+            }
             _ => None,
         };
         let g = f64::from(config.gpus_per_replica);

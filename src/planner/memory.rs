@@ -3,9 +3,10 @@
 
 use jiff::Timestamp;
 
-use crate::api::inference_pool::{PlannerState, SafePlan, TimedLoad, TimedRate, TimedReplicas};
+use crate::api::inference_pool::{PlannerState, ProviderHealthState, SafePlan, TimedLoad, TimedRate, TimedReplicas};
 
 use super::Memory;
+use super::providers::Health;
 
 /// A time in status that is not RFC 3339.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -70,6 +71,16 @@ impl From<&Memory> for PlannerState {
             interrupted_seen: m.interrupted_seen,
             spot_pending_since: m.spot_pending_since.map(to_rfc3339),
             spot_scarce_until: m.spot_scarce_until.map(to_rfc3339),
+            provider_health: m
+                .provider_health
+                .iter()
+                .map(|(name, h)| ProviderHealthState {
+                    name: name.clone(),
+                    out_since: h.out_since.as_ref().map(|(t, _)| to_rfc3339(*t)),
+                    out_reason: h.out_since.as_ref().map(|(_, why)| why.clone()),
+                    well_since: h.well_since.map(to_rfc3339),
+                })
+                .collect(),
         }
     }
 }
@@ -123,6 +134,23 @@ impl TryFrom<&PlannerState> for Memory {
                 .as_deref()
                 .map(|t| from_rfc3339("spotScarceUntil", t))
                 .transpose()?,
+            provider_health: s
+                .provider_health
+                .iter()
+                .map(|p| {
+                    let out_since =
+                        p.out_since.as_deref().map(|t| from_rfc3339("providerHealth.outSince", t)).transpose()?;
+                    let health = Health {
+                        out_since: out_since.map(|t| (t, p.out_reason.clone().unwrap_or_default())),
+                        well_since: p
+                            .well_since
+                            .as_deref()
+                            .map(|t| from_rfc3339("providerHealth.wellSince", t))
+                            .transpose()?,
+                    };
+                    Ok((p.name.clone(), health))
+                })
+                .collect::<Result<Vec<_>, MemoryError>>()?,
         })
     }
 }
@@ -149,6 +177,16 @@ mod tests {
             interrupted_seen: 2,
             spot_pending_since: Some(1_700_000_400.0),
             spot_scarce_until: Some(1_700_001_000.0),
+            provider_health: vec![
+                (
+                    "gemini".into(),
+                    Health {
+                        out_since: Some((1_700_000_700.0, "error ratio 20.0% > 5.0%".into())),
+                        well_since: Some(1_700_000_800.0),
+                    },
+                ),
+                ("claude".into(), Health::default()),
+            ],
         };
         let s = PlannerState::from(&m);
         assert_eq!(s.idle_since.as_deref(), Some("2023-11-14T22:15:00Z"));

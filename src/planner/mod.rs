@@ -32,6 +32,7 @@ pub mod capacity;
 pub mod config;
 mod decide;
 pub mod economics;
+pub mod external;
 pub mod forecast;
 pub mod learn;
 pub mod memory;

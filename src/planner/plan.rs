@@ -11,6 +11,9 @@ pub struct Plan {
     pub node_pool_gpus: [u32; 3],
     /// Route weights; always sum to 100.
     pub traffic: TrafficWeights,
+    /// Each external provider's route weight and why, in the config's order; the weights add up to
+    /// the external weight (empty without providers).
+    pub providers: Vec<super::providers::Part>,
     /// Every change from the observed state, with its reason.
     pub changes: Vec<Change>,
     /// One-line summary.
@@ -27,6 +30,13 @@ pub struct Plan {
     pub memory: Memory,
     /// The capacity per replica this plan was made with, where it comes from and its evidence.
     pub capacity: super::capacity::Capacity,
+}
+
+impl Plan {
+    /// Each provider's route weight, in the config's order.
+    pub fn provider_weights(&self) -> Vec<u32> {
+        self.providers.iter().map(|p| p.weight).collect()
+    }
 }
 
 /// One change and why.

@@ -18,23 +18,38 @@
 //! Pure: configuration, observed health, the mix and the share in; weights and one reason per provider
 //! out. Time only enters through [`Health::update`], as an argument.
 
-/// One external provider as the planner sees it.
+/// One external provider as the planner sees it. Its prices are live ([`ProviderPrice`] in the
+/// snapshot, same order), the rest is configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provider {
     /// Unique name within the pool (used in reasons, status and metrics).
     pub name: String,
-    /// USD per million input (prompt) tokens.
-    pub input_usd_per_m: f64,
-    /// USD per million output tokens.
-    pub output_usd_per_m: f64,
     /// Largest share of the pool's requests this provider may take (0..1).
     pub max_share: f64,
     /// Its rate limit, requests per second.
     pub max_rps: Option<f64>,
     /// Its token limit, tokens (prompt plus output) per minute.
     pub max_tokens_per_minute: Option<f64>,
-    /// Typical end-to-end latency, seconds.
+    /// Typical end-to-end latency, seconds (0: not given, taken to be within the SLO).
     pub latency_s: f64,
+}
+
+/// A provider's prices in force at this tick, USD per token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderPrice {
+    /// The provider's name (the same as its [`Provider::name`]).
+    pub name: String,
+    /// USD per prompt token.
+    pub input_token: f64,
+    /// USD per output token.
+    pub output_token: f64,
+}
+
+impl ProviderPrice {
+    /// USD per request at a token mix.
+    pub fn usd_per_request(&self, mix: Mix) -> f64 {
+        mix.prompt_tokens.max(0.0) * self.input_token.max(0.0) + mix.output_tokens.max(0.0) * self.output_token.max(0.0)
+    }
 }
 
 /// The mean request of the live token mix.
@@ -45,11 +60,6 @@ pub struct Mix {
 }
 
 impl Provider {
-    /// USD per request at a token mix.
-    pub fn usd_per_request(&self, mix: Mix) -> f64 {
-        (mix.prompt_tokens.max(0.0) * self.input_usd_per_m + mix.output_tokens.max(0.0) * self.output_usd_per_m) / 1e6
-    }
-
     /// Most requests per second its rate and token limits allow at a mix (infinite without limits).
     pub fn limit_rps(&self, mix: Mix) -> f64 {
         let by_rate = self.max_rps.unwrap_or(f64::INFINITY).max(0.0);
@@ -59,6 +69,17 @@ impl Provider {
             _ => f64::INFINITY,
         };
         by_rate.min(by_tokens)
+    }
+
+    /// Whether its typical latency meets the SLO (unknown latency is taken to).
+    pub fn meets_slo(&self, slo_s: f64) -> bool {
+        self.latency_s <= slo_s
+    }
+
+    /// The latency above which it counts as unhealthy: `factor` times its typical latency, or the SLO
+    /// when no typical latency is given.
+    pub fn latency_limit(&self, rules: &HealthRules, slo_s: f64) -> f64 {
+        if self.latency_s > 0.0 { rules.max_latency_factor * self.latency_s } else { slo_s }
     }
 }
 
@@ -101,14 +122,13 @@ impl Health {
     /// a provider that flaps does not take share back on every good minute. No reading (no traffic
     /// sent to it, so no series) counts as well: nothing says it is still bad, and without a trial it
     /// never could, so the hold ends after `recover_after_s` of silence.
-    pub fn update(&self, p: &Provider, seen: Observed, rules: &HealthRules, now: f64) -> Health {
+    pub fn update(&self, p: &Provider, seen: Observed, rules: &HealthRules, slo_s: f64, now: f64) -> Health {
+        let latency_limit = p.latency_limit(rules, slo_s);
         let bad = match (seen.error_ratio, seen.latency_s) {
             (Some(e), _) if e > rules.max_error_ratio => {
                 Some(format!("error ratio {:.1}% > {:.1}%", e * 100.0, rules.max_error_ratio * 100.0))
             }
-            (_, Some(l)) if l > rules.max_latency_factor * p.latency_s => {
-                Some(format!("latency {l:.1} s > {:.1} s", rules.max_latency_factor * p.latency_s))
-            }
+            (_, Some(l)) if l > latency_limit => Some(format!("latency {l:.1} s > {latency_limit:.1} s")),
             _ => None,
         };
         match (bad, &self.out_since) {
@@ -136,6 +156,10 @@ impl Health {
 pub struct Part {
     /// Index into the providers.
     pub provider: usize,
+    /// The provider's name.
+    pub name: String,
+    /// Whether it may take traffic now (not kept out for its errors or latency).
+    pub healthy: bool,
     /// Route weight, in percent of the pool's traffic.
     pub weight: u32,
     /// Why it got that weight ("cheapest, under its 40 rps limit", "unhealthy: error ratio 12.0% > 5.0%").
@@ -158,51 +182,104 @@ impl Split {
     }
 }
 
-/// Split `external_weight` percent of `demand_rps` across the providers: cheapest eligible first, each
-/// within its share and limits. `health` is parallel to `providers`; `slo_s` is the pool's SLO latency.
+/// Split `external_weight` percent of `demand_rps` across the providers: eligible (healthy) ones only,
+/// those within the SLO before those over it, cheapest first, each within its share and limits.
+/// `prices` and `health` are parallel to `providers`; `slo_s` is the pool's SLO latency.
 pub fn split(
     providers: &[Provider],
+    prices: &[ProviderPrice],
     health: &[Health],
     mix: Mix,
     slo_s: f64,
     external_weight: u32,
     demand_rps: f64,
 ) -> Split {
+    let price = |i: usize| prices.get(i).map_or(f64::INFINITY, |p| p.usd_per_request(mix));
     let mut order: Vec<usize> = (0..providers.len()).collect();
     order.sort_by(|&a, &b| {
-        let (pa, pb) = (providers[a].usd_per_request(mix), providers[b].usd_per_request(mix));
-        pa.total_cmp(&pb).then(a.cmp(&b))
+        let slow = |i: usize| !providers[i].meets_slo(slo_s);
+        slow(a).cmp(&slow(b)).then(price(a).total_cmp(&price(b))).then(a.cmp(&b))
     });
-    let mut parts: Vec<Part> =
-        (0..providers.len()).map(|i| Part { provider: i, weight: 0, reason: String::new() }).collect();
+    let mut parts: Vec<Part> = (0..providers.len())
+        .map(|i| Part {
+            provider: i,
+            name: providers[i].name.clone(),
+            healthy: !health.get(i).is_some_and(Health::is_out),
+            weight: 0,
+            reason: String::new(),
+        })
+        .collect();
     let mut left = external_weight.min(100);
-    let mut first_eligible = true;
+    let mut rank = 0;
     for &i in &order {
         let p = &providers[i];
         if let Some((_, why)) = health.get(i).and_then(|h| h.out_since.as_ref()) {
             parts[i].reason = format!("{}: none, unhealthy ({why})", p.name);
             continue;
         }
-        if p.latency_s > slo_s {
-            parts[i].reason =
-                format!("{}: none, its latency {:.1} s is over the SLO {:.1} s", p.name, p.latency_s, slo_s);
-            continue;
-        }
         let room = room_percent(p, mix, demand_rps);
         let take = left.min(room);
         parts[i].weight = take;
         left -= take;
-        let price = format!("${:.4}/request", p.usd_per_request(mix));
-        let rank = if first_eligible { "cheapest" } else { "next cheapest" };
-        first_eligible = false;
+        let usd = format!("${:.4}/request", price(i));
+        let what = match (p.meets_slo(slo_s), rank) {
+            (false, _) => format!("{usd}, its latency {:.1} s is over the SLO: last resort", p.latency_s),
+            (true, 0) => format!("cheapest, {usd}"),
+            (true, _) => format!("next cheapest, {usd}"),
+        };
+        rank += 1;
         parts[i].reason = match (take, take == room) {
-            (0, _) if room == 0 => format!("{}: none, no room within its limits ({price})", p.name),
-            (0, _) => format!("{}: none needed ({price})", p.name),
-            (_, true) => format!("{}: {take}% ({rank}, {price}, at its limit)", p.name),
-            (_, false) => format!("{}: {take}% ({rank}, {price}, under its limit)", p.name),
+            (0, _) if room == 0 => format!("{}: none, no room within its limits ({what})", p.name),
+            (0, _) => format!("{}: none needed ({what})", p.name),
+            (_, true) => format!("{}: {take}% ({what}, at its limit{})", p.name, limit_note(p, mix)),
+            (_, false) => format!("{}: {take}% ({what}, under its limit{})", p.name, limit_note(p, mix)),
         };
     }
     Split { parts, unplaced: left }
+}
+
+/// " of 40 rps" when the provider has a rate or token limit, else "".
+fn limit_note(p: &Provider, mix: Mix) -> String {
+    let l = p.limit_rps(mix);
+    if l.is_finite() { format!(" of {l:.0} rps") } else { String::new() }
+}
+
+/// The providers taken together, as the rest of the planner sees the external path this tick: the
+/// eligible (healthy) providers' shares and limits added up, the fastest one's latency, and the
+/// cheapest one's price (the first filled). `None` when no provider is eligible.
+pub fn together(
+    providers: &[Provider],
+    prices: &[ProviderPrice],
+    health: &[Health],
+    mix: Mix,
+    slo_s: f64,
+) -> Option<Together> {
+    let eligible: Vec<usize> = (0..providers.len()).filter(|&i| !health.get(i).is_some_and(Health::is_out)).collect();
+    let first = *eligible.iter().min_by(|&&a, &&b| {
+        let key = |i: usize| {
+            (!providers[i].meets_slo(slo_s), prices.get(i).map_or(f64::INFINITY, |p| p.usd_per_request(mix)))
+        };
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+    })?;
+    let max_share = eligible.iter().map(|&i| providers[i].max_share.clamp(0.0, 1.0)).sum::<f64>().min(1.0);
+    let limits: Vec<f64> = eligible.iter().map(|&i| providers[i].limit_rps(mix)).collect();
+    let max_rps = if limits.iter().all(|l| l.is_finite()) { Some(limits.iter().sum()) } else { None };
+    let latency_s = eligible.iter().map(|&i| providers[i].latency_s).fold(f64::INFINITY, f64::min);
+    Some(Together { max_share, max_rps, latency_s, priced_by: first })
+}
+
+/// The eligible providers taken together ([`together`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Together {
+    /// Sum of their shares, at most 1.
+    pub max_share: f64,
+    /// Sum of their rate limits at the mix; `None` when one of them has none.
+    pub max_rps: Option<f64>,
+    /// The fastest one's typical latency.
+    pub latency_s: f64,
+    /// Index of the provider filled first: the external path is priced at its price.
+    pub priced_by: usize,
 }
 
 /// Whole percent of the pool's traffic a provider may take: its share, and its rate limit at the demand.
@@ -221,16 +298,20 @@ mod tests {
 
     /// The 2026 price table: $0.06, $0.05 and $0.04 per million tokens.
     fn providers() -> Vec<Provider> {
-        let p = |name: &str, usd: f64, max_rps: Option<f64>| Provider {
+        let p = |name: &str, max_rps: Option<f64>| Provider {
             name: name.into(),
-            input_usd_per_m: usd,
-            output_usd_per_m: usd,
             max_share: 1.0,
             max_rps,
             max_tokens_per_minute: None,
             latency_s: 4.0,
         };
-        vec![p("openai", 0.06, None), p("claude", 0.05, None), p("gemini", 0.04, Some(40.0))]
+        vec![p("openai", None), p("claude", None), p("gemini", Some(40.0))]
+    }
+
+    fn prices() -> Vec<ProviderPrice> {
+        let p =
+            |name: &str, usd: f64| ProviderPrice { name: name.into(), input_token: usd / 1e6, output_token: usd / 1e6 };
+        vec![p("openai", 0.06), p("claude", 0.05), p("gemini", 0.04)]
     }
 
     const MIX: Mix = Mix { prompt_tokens: 1000.0, output_tokens: 250.0 };
@@ -242,16 +323,17 @@ mod tests {
     #[test]
     fn fills_cheapest_first_within_each_limit() {
         // 18% of 200 rps is 36 rps: gemini's 40 rps limit holds it all.
-        let s = split(&providers(), &healthy(), MIX, 20.0, 18, 200.0);
+        let s = split(&providers(), &prices(), &healthy(), MIX, 20.0, 18, 200.0);
         assert_eq!(s.weights(), [0, 0, 18]);
         assert_eq!(s.unplaced, 0);
         assert!(s.parts[2].reason.starts_with("gemini: 18% (cheapest,"), "{:?}", s.parts[2]);
+        assert!(s.parts[2].reason.ends_with("under its limit of 40 rps)"), "{:?}", s.parts[2]);
         // 30% of 200 rps is 60: gemini takes its 40 (20%), claude the rest.
-        let s = split(&providers(), &healthy(), MIX, 20.0, 30, 200.0);
+        let s = split(&providers(), &prices(), &healthy(), MIX, 20.0, 30, 200.0);
         assert_eq!(s.weights(), [0, 10, 20]);
         assert!(s.parts[2].reason.contains("at its limit"), "{:?}", s.parts[2]);
         assert!(s.parts[1].reason.starts_with("claude: 10% (next cheapest"), "{:?}", s.parts[1]);
-        assert_eq!(s.parts[0].reason, "openai: none needed ($0.0001/request)");
+        assert_eq!(s.parts[0].reason, "openai: none needed (next cheapest, $0.0001/request)");
     }
 
     #[test]
@@ -261,7 +343,7 @@ mod tests {
             p.max_share = 0.1;
         }
         for ext in 0..=100 {
-            let s = split(&ps, &healthy(), MIX, 20.0, ext, 200.0);
+            let s = split(&ps, &prices(), &healthy(), MIX, 20.0, ext, 200.0);
             assert_eq!(s.weights().iter().sum::<u32>() + s.unplaced, ext, "{s:?}");
             assert!(s.weights().iter().all(|w| *w <= 10), "{s:?}");
         }
@@ -273,20 +355,40 @@ mod tests {
         ps[2].max_rps = None;
         // 1,250 tokens a request: 1.5M tokens a minute is 20 rps, 10% of 200 rps.
         ps[2].max_tokens_per_minute = Some(1_500_000.0);
-        let s = split(&ps, &healthy(), MIX, 20.0, 25, 200.0);
+        let s = split(&ps, &prices(), &healthy(), MIX, 20.0, 25, 200.0);
         assert_eq!(s.weights(), [0, 15, 10]);
     }
 
     #[test]
-    fn an_unhealthy_or_too_slow_provider_gets_nothing_and_says_why() {
+    fn an_unhealthy_provider_gets_nothing_and_a_slow_one_only_what_the_others_cannot_take() {
         let mut h = healthy();
         h[2].out_since = Some((0.0, "error ratio 12.0% > 5.0%".into()));
         let mut ps = providers();
         ps[1].latency_s = 25.0;
-        let s = split(&ps, &h, MIX, 20.0, 18, 200.0);
+        let s = split(&ps, &prices(), &h, MIX, 20.0, 18, 200.0);
         assert_eq!(s.weights(), [18, 0, 0]);
         assert_eq!(s.parts[2].reason, "gemini: none, unhealthy (error ratio 12.0% > 5.0%)");
-        assert_eq!(s.parts[1].reason, "claude: none, its latency 25.0 s is over the SLO 20.0 s");
+        assert!(!s.parts[2].healthy && s.parts[0].healthy);
+        assert!(s.parts[1].reason.contains("over the SLO: last resort"), "{:?}", s.parts[1]);
+        // The fast one limited to 10%: the slow one takes the rest rather than nobody.
+        ps[0].max_share = 0.1;
+        let s = split(&ps, &prices(), &h, MIX, 20.0, 18, 200.0);
+        assert_eq!(s.weights(), [10, 8, 0]);
+    }
+
+    #[test]
+    fn together_adds_up_the_healthy_and_prices_at_the_first_filled() {
+        let t = together(&providers(), &prices(), &healthy(), MIX, 20.0).unwrap();
+        assert_eq!(t.priced_by, 2, "gemini is cheapest");
+        assert_eq!(t.max_rps, None, "openai and claude have no limit");
+        assert_eq!(t.max_share, 1.0);
+        let mut h = healthy();
+        h[0].out_since = Some((0.0, "down".into()));
+        h[1].out_since = Some((0.0, "down".into()));
+        let t = together(&providers(), &prices(), &h, MIX, 20.0).unwrap();
+        assert_eq!((t.priced_by, t.max_rps), (2, Some(40.0)), "only gemini is left");
+        h[2].out_since = Some((0.0, "down".into()));
+        assert_eq!(together(&providers(), &prices(), &h, MIX, 20.0), None, "nobody to send to");
     }
 
     #[test]
@@ -295,22 +397,27 @@ mod tests {
         let rules = HealthRules::default();
         let bad = Observed { error_ratio: Some(0.2), latency_s: Some(3.0) };
         let well = Observed { error_ratio: Some(0.0), latency_s: Some(3.0) };
-        let h = Health::default().update(p, well, &rules, 0.0);
+        let h = Health::default().update(p, well, &rules, 20.0, 0.0);
         assert!(!h.is_out());
-        let h = h.update(p, bad, &rules, 10.0);
+        let h = h.update(p, bad, &rules, 20.0, 10.0);
         assert_eq!(h.out_since, Some((10.0, "error ratio 20.0% > 5.0%".into())));
-        let h = h.update(p, well, &rules, 20.0);
+        let h = h.update(p, well, &rules, 20.0, 20.0);
         assert!(h.is_out(), "one good tick is not enough");
-        let h = h.update(p, bad, &rules, 100.0);
+        let h = h.update(p, bad, &rules, 20.0, 100.0);
         assert_eq!(h.well_since, None, "a relapse restarts the wait");
-        let h = h.update(p, well, &rules, 110.0).update(p, well, &rules, 300.0);
+        let h = h.update(p, well, &rules, 20.0, 110.0).update(p, well, &rules, 20.0, 300.0);
         assert!(h.is_out());
-        let h = h.update(p, well, &rules, 410.0);
+        let h = h.update(p, well, &rules, 20.0, 410.0);
         assert!(!h.is_out(), "well for 300 s: back in");
         let slow = Observed { error_ratio: None, latency_s: Some(9.0) };
         assert_eq!(
-            Health::default().update(p, slow, &rules, 0.0).out_since,
+            Health::default().update(p, slow, &rules, 20.0, 0.0).out_since,
             Some((0.0, "latency 9.0 s > 8.0 s".into()))
         );
+        // Without a typical latency, the SLO is the bar.
+        let unknown = Provider { latency_s: 0.0, ..p.clone() };
+        assert!(!Health::default().update(&unknown, slow, &rules, 20.0, 0.0).is_out());
+        let late = Observed { error_ratio: None, latency_s: Some(21.0) };
+        assert!(Health::default().update(&unknown, late, &rules, 20.0, 0.0).is_out());
     }
 }

@@ -1,6 +1,7 @@
 //! What was observed at one tick, as plain data. Every signal carries its sample time: a missing or
 //! stale value is "unknown", never zero.
 
+use super::providers::{Health, ProviderPrice};
 use super::{ClassReplicas, TrafficWeights};
 
 /// A value and the time (Unix seconds) it was sampled at.
@@ -45,10 +46,33 @@ pub struct LoadSignals {
 pub struct Prices {
     /// USD per GPU-hour, indexed by `Class as usize`.
     pub gpu_hour: [f64; 3],
-    /// USD per input token of the external API.
-    pub external_input_token: f64,
-    /// USD per output token of the external API.
-    pub external_output_token: f64,
+    /// Prices of the external providers, in the order of [`PoolConfig::providers`] (empty without an
+    /// external API).
+    ///
+    /// [`PoolConfig::providers`]: super::PoolConfig::providers
+    pub external: Vec<ProviderPrice>,
+}
+
+impl Prices {
+    /// GPU prices and one external provider: the shape of every pool with the single `external` form.
+    pub fn single(gpu_hour: [f64; 3], name: &str, input_token: f64, output_token: f64) -> Prices {
+        Prices { gpu_hour, external: vec![ProviderPrice { name: name.into(), input_token, output_token }] }
+    }
+
+    /// USD per external token, input and output, averaged over the providers by `weights` (route
+    /// weights in the providers' order): what one external token costs the pool at that split. The
+    /// first provider's price when no weight is set.
+    pub fn external_blend(&self, weights: &[u32]) -> (f64, f64) {
+        let total: u32 = weights.iter().take(self.external.len()).sum();
+        if total == 0 {
+            return self.external.first().map_or((0.0, 0.0), |p| (p.input_token, p.output_token));
+        }
+        let w = |i: usize| f64::from(weights.get(i).copied().unwrap_or(0)) / f64::from(total);
+        self.external
+            .iter()
+            .enumerate()
+            .fold((0.0, 0.0), |(a, b), (i, p)| (a + w(i) * p.input_token, b + w(i) * p.output_token))
+    }
 }
 
 /// Observed state of one capacity class.
@@ -82,8 +106,12 @@ pub struct Snapshot {
     pub prices: Prices,
     /// Per class, indexed by `Class as usize`.
     pub classes: [ClassObservation; 3],
-    /// Route weights currently set.
+    /// Route weights currently set (the external weight is the providers' together).
     pub traffic: TrafficWeights,
+    /// Route weight of each external provider now, in the order of the config's providers.
+    pub provider_weights: Vec<u32>,
+    /// What the gateway's series say of each provider, in the same order (empty: nothing known).
+    pub provider_signals: Vec<super::providers::Observed>,
     /// Spend for the budget.
     pub spend: Spend,
 }
@@ -130,4 +158,6 @@ pub struct Memory {
     /// Until when spot counts as unavailable: no more spot than is ready is asked for, and on-demand
     /// takes its place.
     pub spot_scarce_until: Option<f64>,
+    /// Each external provider's health by name (`providers.rs`): out since when and why.
+    pub provider_health: Vec<(String, Health)>,
 }

@@ -32,7 +32,10 @@ pub(crate) fn config() -> PoolConfig {
         startup_s: 120.0,
         min_replicas: 0,
         max_replicas: 20,
-        external: Some(ExternalConfig { max_share: 1.0, max_rps: None, latency_s: 2.0 }),
+        external: Some(ExternalConfig { max_share: 1.0, max_rps: None, latency_s: 2.0, priced_by: 0 }),
+        // Built by hand: the external path above is the one provider (`PoolConfig::for_tick`).
+        providers: vec![],
+        provider_health: Default::default(),
         slo_latency_s: 10.0,
         target_attainment: 0.999,
         budget: None,
@@ -52,7 +55,7 @@ pub(crate) fn config() -> PoolConfig {
 }
 
 fn prices() -> Prices {
-    Prices { gpu_hour: [2.0, 1.0, 1.6], external_input_token: 0.1e-6, external_output_token: 1e-6 }
+    Prices::single([2.0, 1.0, 1.6], "api", 0.1e-6, 1e-6)
 }
 
 fn sample(value: f64) -> Option<Sample> {
@@ -73,6 +76,8 @@ pub(crate) fn snapshot(rate: impl Fn(f64) -> f64, counts: [(u32, u32); 3]) -> Sn
         prices: prices(),
         classes: counts.map(|(desired, ready)| ClassObservation { desired, ready, interrupted: 0 }),
         traffic: TrafficWeights::default(),
+        provider_weights: Vec::new(),
+        provider_signals: Vec::new(),
         spend: Spend { policy_month_to_date_usd: 0.0, other_pools_usd_per_hour: 0.0, seconds_left_in_month: 86400.0 },
     }
 }
@@ -213,7 +218,7 @@ fn idle_release_overrides_economics_but_not_the_last_path() {
         let now = T0 + 15.0 * f64::from(k);
         let mut s = snapshot(|_| 0.2, counts.map(|n| (n, n)));
         s.load.request_rate = Some(Sample { value: 0.2, at: now });
-        s.prices.external_output_token = 1e-3;
+        s.prices.external[0].output_token = 1e-3;
         let p = plan(&c, &s, &memory, now);
         counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand];
         memory = p.memory.clone();
@@ -368,7 +373,7 @@ fn external_forbidden_keeps_everything_inside() {
 #[test]
 fn external_share_and_rate_limit_bound_the_overflow() {
     let mut c = config();
-    c.external = Some(ExternalConfig { max_share: 0.5, max_rps: Some(8.0), latency_s: 2.0 });
+    c.external = Some(ExternalConfig { max_share: 0.5, max_rps: Some(8.0), latency_s: 2.0, priced_by: 0 });
     // A minute-old spike: the API takes what its limit allows at once, but no replica is started for a
     // burst that may be gone before it is ready (the lead time here is 6 minutes).
     let s = snapshot(|t| if t > T0 - 60.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
@@ -402,7 +407,7 @@ fn config_from_the_sample_resources() {
     assert_eq!(c.external.as_ref().map(|e| (e.max_share, e.max_rps)), Some((0.5, Some(50.0))));
     let p = Prices::from_resources(&policy, &pool).unwrap();
     assert_eq!(p.gpu_hour, [7.37, 3.23, 12.29]);
-    assert!((p.external_output_token - 3.54e-6).abs() < 1e-15);
+    assert!((p.external[0].output_token - 3.54e-6).abs() < 1e-15);
 
     let mut forbidden = policy.clone();
     forbidden.spec.external.allowed = false;
@@ -430,22 +435,22 @@ fn weights_round_towards_the_external_api_and_respect_its_limits() {
     assert_eq!(traffic::weights(&c, 0.0, 0.0, 10.0).external_weight, 0, "no demand: self-hosted");
     assert_eq!(traffic::weights(&c, 0.0, 0.0, 0.0).external_weight, 100, "nothing ready: the only path");
     let mut capped = c.clone();
-    capped.external = Some(ExternalConfig { max_share: 0.3, max_rps: Some(6.0), latency_s: 1.0 });
+    capped.external = Some(ExternalConfig { max_share: 0.3, max_rps: Some(6.0), latency_s: 1.0, priced_by: 0 });
     assert_eq!(traffic::weights(&capped, 40.0, 40.0, 10.0).external_weight, 15, "6 rps of 40");
     // Set for a 40 rps burst seen minutes ago while 12 rps arrive now: the rate limit is taken at the
     // rate now (6 of 12 rps, capped by the 30% share), so the replicas are not handed, between bursts,
     // load the API could take (an overloaded replica queues; the API only rejects what is over its limit).
     assert_eq!(traffic::weights(&capped, 40.0, 12.0, 10.0).external_weight, 30, "max share, not 6 of 40");
     let mut limited = capped.clone();
-    limited.external = Some(ExternalConfig { max_share: 1.0, max_rps: Some(6.0), latency_s: 1.0 });
+    limited.external = Some(ExternalConfig { max_share: 1.0, max_rps: Some(6.0), latency_s: 1.0, priced_by: 0 });
     assert_eq!(traffic::weights(&limited, 40.0, 12.0, 10.0).external_weight, 50, "6 of the 12 rps now");
     assert_eq!(traffic::weights(&limited, 40.0, 4.0, 10.0).external_weight, 75, "the peak's overflow");
     assert_eq!(traffic::weights(&limited, 40.0, 0.0, 10.0).external_weight, 75, "quiet now: the peak's overflow");
     let mut closed = limited.clone();
-    closed.external = Some(ExternalConfig { max_share: 1.0, max_rps: Some(0.0), latency_s: 1.0 });
+    closed.external = Some(ExternalConfig { max_share: 1.0, max_rps: Some(0.0), latency_s: 1.0, priced_by: 0 });
     assert_eq!(traffic::weights(&closed, 40.0, 0.0, 10.0).external_weight, 0, "a 0 rps limit takes nothing");
     let mut zero = c.clone();
-    zero.external = Some(ExternalConfig { max_share: 0.0, max_rps: None, latency_s: 1.0 });
+    zero.external = Some(ExternalConfig { max_share: 0.0, max_rps: None, latency_s: 1.0, priced_by: 0 });
     assert_eq!(traffic::weights(&zero, 40.0, 40.0, 0.0).external_weight, 0, "a 0% external API is no path");
 }
 

@@ -7,6 +7,8 @@
 //! - [`PriceSource`]: the prices in force. [`StaticPrices`] from the CostPolicy (refined by the
 //!   pool's external prices and a LiteLLM [`PriceTable`]); [`PrometheusPrices`] for GPU prices read
 //!   by query with the policy's number as the fallback.
+//! - [`providers::ProviderSource`]: each external provider's error ratio and latency from gateway
+//!   series ([`providers::PrometheusProviderSource`]).
 //! - [`TenantSource`]: tenants' shares of a pool's traffic for cost attribution
 //!   ([`PrometheusTenantSource`] runs `spec.metrics.attribution`'s query).
 //!
@@ -30,6 +32,7 @@ pub mod litellm;
 pub mod load;
 pub mod prices;
 pub mod promql;
+pub mod providers;
 pub mod tenants;
 
 use futures::future::BoxFuture;

@@ -11,7 +11,8 @@ use futures::future::{BoxFuture, join_all};
 use super::client::{Point, PrometheusClient};
 use super::litellm::PriceTable;
 use crate::api::cost_policy::{CostPolicySpec, GpuPrice};
-use crate::api::inference_pool::ExternalApi;
+use crate::api::inference_pool::ExternalProvider;
+use crate::planner::providers::ProviderPrice;
 use crate::planner::{Class, Prices};
 
 /// Where one price came from.
@@ -44,7 +45,7 @@ impl std::fmt::Display for PriceOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PriceOrigin::Policy => f.write_str("CostPolicy"),
-            PriceOrigin::Pool => f.write_str("InferencePool spec.external"),
+            PriceOrigin::Pool => f.write_str("InferencePool spec.external(Providers)"),
             PriceOrigin::PriceFile { model } => write!(f, "price file entry {model:?}"),
             PriceOrigin::Query { .. } => f.write_str("Prometheus query"),
             PriceOrigin::Fallback { reason } => write!(f, "CostPolicy fallback ({reason})"),
@@ -60,41 +61,38 @@ pub struct PriceReading {
     pub prices: Prices,
     /// Origin of each GPU price, indexed by `Class as usize`.
     pub gpu_origin: [PriceOrigin; 3],
-    /// Origin of the external input-token price.
-    pub external_input_origin: PriceOrigin,
-    /// Origin of the external output-token price.
-    pub external_output_origin: PriceOrigin,
+    /// Origin of each external provider's input and output token prices (the prices' order).
+    pub external_origin: Vec<(PriceOrigin, PriceOrigin)>,
 }
 
 impl PriceReading {
     /// True when some source failed and a fallback price is in force.
     pub fn fell_back(&self) -> bool {
-        self.origins().any(|(_, o)| matches!(o, PriceOrigin::Fallback { .. }))
+        self.origins().any(|(_, _, o)| matches!(o, PriceOrigin::Fallback { .. }))
     }
 
-    fn origins(&self) -> impl Iterator<Item = (String, &PriceOrigin)> {
-        Class::ALL.iter().map(|c| (format!("{c} GPU-hour"), &self.gpu_origin[*c as usize])).chain([
-            ("external input token".to_string(), &self.external_input_origin),
-            ("external output token".to_string(), &self.external_output_origin),
-        ])
+    /// Every price: its name, its value in words and its origin.
+    fn origins(&self) -> impl Iterator<Item = (String, String, &PriceOrigin)> {
+        let gpu = Class::ALL.iter().map(|c| {
+            let value = format!("${:.4}/GPU-hour", self.prices.gpu_hour[*c as usize]);
+            (format!("{c} GPU-hour"), value, &self.gpu_origin[*c as usize])
+        });
+        let per_m = |usd: f64| format!("${:.3}/M tokens", usd * 1e6);
+        let external = self.prices.external.iter().zip(&self.external_origin).flat_map(move |(p, (i, o))| {
+            [
+                (format!("{} input token", p.name), per_m(p.input_token), i),
+                (format!("{} output token", p.name), per_m(p.output_token), o),
+            ]
+        });
+        gpu.chain(external)
     }
 
-    /// One line per price that fell back, for the status and events: empty when all sources worked.
+    /// One line per price whose source failed, saying why and which price is used instead.
     pub fn notes(&self) -> Vec<String> {
-        let value = |name: &str| -> String {
-            match name {
-                "external input token" => format!("${:.3}/M tokens", self.prices.external_input_token * 1e6),
-                "external output token" => format!("${:.3}/M tokens", self.prices.external_output_token * 1e6),
-                _ => {
-                    let i = Class::ALL.iter().position(|c| name.starts_with(c.as_str())).unwrap_or(0);
-                    format!("${:.4}/GPU-hour", self.prices.gpu_hour[i])
-                }
-            }
-        };
         self.origins()
-            .filter_map(|(name, o)| match o {
+            .filter_map(|(name, value, o)| match o {
                 PriceOrigin::Fallback { reason } => {
-                    Some(format!("{name} price: {reason}; using the CostPolicy's {}", value(&name)))
+                    Some(format!("{name} price: {reason}; using the CostPolicy's {value}"))
                 }
                 _ => None,
             })
@@ -102,14 +100,13 @@ impl PriceReading {
     }
 }
 
-/// Something that knows the prices in force. Never fails: a failing source falls back and says so.
+/// A source of prices, read once per tick.
 pub trait PriceSource: Send + Sync {
-    /// The prices at `now` (Unix seconds).
+    /// The prices in force at `now` (Unix seconds), with their origins.
     fn prices(&self, now: f64) -> BoxFuture<'_, PriceReading>;
 }
 
-/// Prices that do not change between reads: the CostPolicy's numbers, refined by the pool's external
-/// override and a price file.
+/// Prices fixed in the CRDs (and a price file), read once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StaticPrices {
     reading: PriceReading,
@@ -120,73 +117,38 @@ fn gpu_prices(policy: &CostPolicySpec) -> [&GpuPrice; 3] {
 }
 
 impl StaticPrices {
-    /// Fixed prices, e.g. for the simulator.
+    /// Prices given directly, all from the policy.
     pub fn new(prices: Prices) -> Self {
+        let external_origin = prices.external.iter().map(|_| (PriceOrigin::Policy, PriceOrigin::Policy)).collect();
         StaticPrices {
             reading: PriceReading {
                 prices,
                 gpu_origin: [PriceOrigin::Policy, PriceOrigin::Policy, PriceOrigin::Policy],
-                external_input_origin: PriceOrigin::Policy,
-                external_output_origin: PriceOrigin::Policy,
+                external_origin,
             },
         }
     }
 
-    /// The policy's static prices; the pool's `spec.external` prices override the policy's external
-    /// prices, and a price file (the content of the policy's `externalPrices.priceFile`) replaces them
-    /// when it lists the pool's external model.
-    pub fn from_policy(policy: &CostPolicySpec, external: Option<&ExternalApi>, table: Option<&PriceTable>) -> Self {
+    /// Static prices for a pool's providers under a policy: per provider and token kind, the pool's
+    /// own figure, else the price file's entry for its model, else the policy's externalPrices (a
+    /// model missing from the price file falls back to those, and says so).
+    pub fn from_policy(policy: &CostPolicySpec, providers: &[ExternalProvider], table: Option<&PriceTable>) -> Self {
         let gpu = gpu_prices(policy);
-        let policy_ext = policy.external_prices.as_ref();
-        let from_file = match (external, table) {
-            (Some(ext), Some(t)) => Some(t.get(&ext.model).ok_or_else(|| ext.model.clone())),
-            _ => None,
-        };
-        // Per token price: pool override, then price file, then policy, then unset.
-        let pick = |pool: Option<f64>, file: Option<f64>, policy: Option<f64>| -> (f64, PriceOrigin) {
-            if let Some(p) = pool {
-                return (p / 1e6, PriceOrigin::Pool);
-            }
-            match (&from_file, file) {
-                (Some(Ok(_)), Some(per_token)) => {
-                    let model = external.map(|e| e.model.clone()).unwrap_or_default();
-                    return (per_token, PriceOrigin::PriceFile { model });
-                }
-                (Some(Err(model)), _) => {
-                    let reason = format!("model {model:?} is not in the price file");
-                    return match policy {
-                        Some(p) => (p / 1e6, PriceOrigin::Fallback { reason }),
-                        None => (0.0, PriceOrigin::Unset),
-                    };
-                }
-                _ => {}
-            }
-            match policy {
-                Some(p) => (p / 1e6, PriceOrigin::Policy),
-                None => (0.0, PriceOrigin::Unset),
-            }
-        };
-        let file_prices = from_file.as_ref().and_then(|r| r.as_ref().ok());
-        let (input, input_origin) = pick(
-            external.and_then(|e| e.input_usd_per_million_tokens),
-            file_prices.map(|p| p.input_usd_per_token),
-            policy_ext.map(|p| p.input_usd_per_million_tokens),
-        );
-        let (output, output_origin) = pick(
-            external.and_then(|e| e.output_usd_per_million_tokens),
-            file_prices.map(|p| p.output_usd_per_token),
-            policy_ext.map(|p| p.output_usd_per_million_tokens),
-        );
+        let mut external = Vec::new();
+        let mut external_origin = Vec::new();
+        for p in providers {
+            let (input, output, origins) = provider_prices(policy, p, table);
+            external.push(ProviderPrice { name: p.name.clone(), input_token: input, output_token: output });
+            external_origin.push(origins);
+        }
         StaticPrices {
             reading: PriceReading {
                 prices: Prices {
                     gpu_hour: [gpu[0].usd_per_gpu_hour, gpu[1].usd_per_gpu_hour, gpu[2].usd_per_gpu_hour],
-                    external_input_token: input,
-                    external_output_token: output,
+                    external,
                 },
                 gpu_origin: [PriceOrigin::Policy, PriceOrigin::Policy, PriceOrigin::Policy],
-                external_input_origin: input_origin,
-                external_output_origin: output_origin,
+                external_origin,
             },
         }
     }
@@ -195,6 +157,50 @@ impl StaticPrices {
     pub fn reading(&self) -> &PriceReading {
         &self.reading
     }
+}
+
+/// One provider's input and output prices per token, with their origins.
+fn provider_prices(
+    policy: &CostPolicySpec,
+    provider: &ExternalProvider,
+    table: Option<&PriceTable>,
+) -> (f64, f64, (PriceOrigin, PriceOrigin)) {
+    let policy_ext = policy.external_prices.as_ref();
+    let from_file = table.map(|t| t.get(&provider.model).ok_or_else(|| provider.model.clone()));
+    let pick = |pool: Option<f64>, file: Option<f64>, policy: Option<f64>| -> (f64, PriceOrigin) {
+        if let Some(p) = pool {
+            return (p / 1e6, PriceOrigin::Pool);
+        }
+        match (&from_file, file) {
+            (Some(Ok(_)), Some(per_token)) => {
+                return (per_token, PriceOrigin::PriceFile { model: provider.model.clone() });
+            }
+            (Some(Err(model)), _) => {
+                let reason = format!("model {model:?} is not in the price file");
+                return match policy {
+                    Some(p) => (p / 1e6, PriceOrigin::Fallback { reason }),
+                    None => (0.0, PriceOrigin::Unset),
+                };
+            }
+            _ => {}
+        }
+        match policy {
+            Some(p) => (p / 1e6, PriceOrigin::Policy),
+            None => (0.0, PriceOrigin::Unset),
+        }
+    };
+    let file_prices = from_file.as_ref().and_then(|r| r.as_ref().ok());
+    let (input, input_origin) = pick(
+        provider.input_usd_per_million_tokens,
+        file_prices.map(|p| p.input_usd_per_token),
+        policy_ext.map(|p| p.input_usd_per_million_tokens),
+    );
+    let (output, output_origin) = pick(
+        provider.output_usd_per_million_tokens,
+        file_prices.map(|p| p.output_usd_per_token),
+        policy_ext.map(|p| p.output_usd_per_million_tokens),
+    );
+    (input, output, (input_origin, output_origin))
 }
 
 impl PriceSource for StaticPrices {
@@ -294,11 +300,11 @@ impl PriceSource for PrometheusPrices {
 /// class of the policy has a `query`.
 pub fn price_source_for(
     policy: &CostPolicySpec,
-    external: Option<&ExternalApi>,
+    providers: &[ExternalProvider],
     table: Option<&PriceTable>,
     client: Option<PrometheusClient>,
 ) -> Box<dyn PriceSource> {
-    let base = StaticPrices::from_policy(policy, external, table);
+    let base = StaticPrices::from_policy(policy, providers, table);
     if gpu_prices(policy).iter().any(|g| g.query.is_some()) {
         Box::new(PrometheusPrices::new(client, base, policy))
     } else {
@@ -319,8 +325,12 @@ mod tests {
         crate::input::parse_yaml::<CostPolicySpec>(Path::new("policy.yaml"), &yaml).unwrap()
     }
 
-    fn external(yaml: &str) -> ExternalApi {
-        crate::input::parse_yaml(Path::new("ext.yaml"), yaml).unwrap()
+    fn provider(yaml: &str) -> ExternalProvider {
+        let api: crate::api::inference_pool::ExternalApi =
+            crate::input::parse_yaml(Path::new("ext.yaml"), yaml).unwrap();
+        let backend: crate::api::inference_pool::BackendRef =
+            crate::input::parse_yaml(Path::new("b.yaml"), "name: egress\n").unwrap();
+        ExternalProvider::from_single(&api, &backend)
     }
 
     #[test]
@@ -332,33 +342,32 @@ mod tests {
         )
         .unwrap();
 
-        let r = StaticPrices::from_policy(&p, None, None).reading().clone();
+        let r = StaticPrices::from_policy(&p, &[provider("model: m\n")], None).reading().clone();
         assert_eq!(r.prices.gpu_hour, [1.0, 1.5, 4.0]);
-        assert_eq!(r.prices.external_input_token, 1e-6);
-        assert_eq!(r.external_output_origin, PriceOrigin::Policy);
+        assert_eq!(r.prices.external[0].input_token, 1e-6);
+        assert_eq!(r.external_origin[0].1, PriceOrigin::Policy);
 
-        let ext = external("model: gpt-4o\noutputUsdPerMillionTokens: 8\n");
-        let r = StaticPrices::from_policy(&p, Some(&ext), Some(&table)).reading().clone();
-        assert_eq!(r.prices.external_input_token, 2.5e-6);
-        assert_eq!(r.external_input_origin, PriceOrigin::PriceFile { model: "gpt-4o".into() });
-        assert_eq!(r.prices.external_output_token, 8e-6);
-        assert_eq!(r.external_output_origin, PriceOrigin::Pool);
-        assert!(!r.fell_back());
-
-        let ext = external("model: no-such-model\n");
-        let r = StaticPrices::from_policy(&p, Some(&ext), Some(&table)).reading().clone();
-        assert_eq!(r.prices.external_input_token, 1e-6);
+        let ext = provider("model: gpt-4o\noutputUsdPerMillionTokens: 8\n");
+        let cheap = provider("model: no-such-model\n");
+        let r = StaticPrices::from_policy(&p, &[ext, cheap], Some(&table)).reading().clone();
+        assert_eq!(r.prices.external[0].input_token, 2.5e-6);
+        assert_eq!(r.external_origin[0].0, PriceOrigin::PriceFile { model: "gpt-4o".into() });
+        assert_eq!(r.prices.external[0].output_token, 8e-6);
+        assert_eq!(r.external_origin[0].1, PriceOrigin::Pool);
+        // Each provider is priced on its own: the second falls back to the policy, and says so.
+        assert_eq!(r.prices.external[1].input_token, 1e-6);
         assert!(r.fell_back());
+        assert!(r.notes()[0].starts_with("no-such-model input token price"), "{:?}", r.notes());
         assert!(r.notes()[0].contains("\"no-such-model\" is not in the price file"), "{:?}", r.notes());
 
-        let r = StaticPrices::from_policy(&policy(""), None, None).reading().clone();
-        assert_eq!(r.external_input_origin, PriceOrigin::Unset);
+        let r = StaticPrices::from_policy(&policy(""), &[], None).reading().clone();
+        assert!(r.prices.external.is_empty() && r.external_origin.is_empty());
     }
 
     #[tokio::test]
     async fn a_query_without_prometheus_falls_back_and_says_so() {
         let p = policy("");
-        let source = price_source_for(&p, None, None, None);
+        let source = price_source_for(&p, &[], None, None);
         let r = source.prices(1.0e9).await;
         assert_eq!(r.prices.gpu_hour[Class::Spot as usize], 1.5);
         assert_eq!(r.gpu_origin[Class::Reserved as usize], PriceOrigin::Policy);

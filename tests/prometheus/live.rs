@@ -141,7 +141,7 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
         ),
     )
     .expect("policy");
-    let prices = price_source_for(&policy, None, None, Some(client.clone()));
+    let prices = price_source_for(&policy, &[], None, Some(client.clone()));
     let now = now_unix();
     let pr = prices.prices(now).await;
     assert_eq!(pr.prices.gpu_hour, [1.0, 1.23, 4.0], "{pr:?}");
@@ -217,6 +217,8 @@ fn planner_holds_on(load: &hybridscale::planner::LoadSignals, prices: &hybridsca
         prices: prices.clone(),
         classes: running.map(|n| ClassObservation { desired: n, ready: n, interrupted: 0 }),
         traffic: TrafficWeights::default(),
+        provider_weights: Vec::new(),
+        provider_signals: Vec::new(),
         spend: Spend::default(),
     };
     let plan = planner::plan(&config, &snapshot, &Memory::default(), now);

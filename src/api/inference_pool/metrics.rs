@@ -100,6 +100,18 @@ pub struct QueryOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 4096))]
     pub gpu_utilization: Option<String>,
+    /// Error ratio (0..1) of one external provider, `$provider` standing for its name (default: the
+    /// share of Envoy AI Gateway's gen_ai_server_request_duration_seconds_count with an error_type,
+    /// for gen_ai_provider_name="$provider").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub provider_error_ratio: Option<String>,
+    /// Latency in seconds of one external provider at the SLO quantile, `$provider` standing for its
+    /// name (default: histogram_quantile over gen_ai_server_request_duration_seconds_bucket for
+    /// gen_ai_provider_name="$provider").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub provider_latency: Option<String>,
 }
 
 /// Credentials for Prometheus; never logged.

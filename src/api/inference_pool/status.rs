@@ -103,6 +103,11 @@ pub struct InferencePoolStatus {
     /// HTTPRoute weights set by the last plan.
     #[serde(default)]
     pub traffic: TrafficWeights,
+    /// Each external provider's weight set by the last plan, its health and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(length(max = 8))]
+    pub providers: Vec<super::ProviderStatus>,
     /// Cost now, this month and projected.
     #[serde(default)]
     pub cost: CostStatus,
@@ -208,6 +213,10 @@ pub struct CostStatus {
     /// Spend of every other tenant, and of ticks when the attribution query gave no shares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_tenants: Option<TenantCost>,
+    /// Month-to-date external spend per provider (adds up to monthToDateByClass.external).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub external_by_provider: Vec<super::ProviderCost>,
 }
 
 /// One planning decision.
@@ -283,6 +292,10 @@ pub struct PlannerState {
     /// Until when (RFC 3339) spot capacity counts as unavailable: no more spot is asked for before then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_scarce_until: Option<String>,
+    /// Each external provider's health: kept out since when and why, looking well since when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub provider_health: Vec<super::ProviderHealthState>,
 }
 
 fn is_zero(n: &u32) -> bool {

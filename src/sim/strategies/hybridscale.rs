@@ -71,6 +71,9 @@ impl Hybridscale {
                 self_hosted_weight: 100 - obs.external_weight,
                 external_weight: obs.external_weight,
             },
+            // One provider in the simulated world: it carries the whole external weight.
+            provider_weights: vec![obs.external_weight; self.prices.external.len().min(1)],
+            provider_signals: Vec::new(),
             spend: Spend {
                 policy_month_to_date_usd: obs.spend_usd - self.month_start_spend,
                 other_pools_usd_per_hour: 0.0,
