@@ -19,9 +19,12 @@ const START: i64 = 1_796_083_200; // 2026-12-01T00:00:00Z
 const END: i64 = START + 2 * 3600;
 
 /// Every metric the dashboard may read (the contract's names, plus the operator's existing ones).
-const CONTRACT: [&str; 27] = [
+const CONTRACT: [&str; 30] = [
     "hybridscale_pool_cost_usd_total",
     "hybridscale_pool_tenant_cost_usd_total",
+    "hybridscale_pool_provider_cost_usd_total",
+    "hybridscale_pool_provider_month_to_date_usd",
+    "hybridscale_pool_provider_weight_percent",
     "hybridscale_pool_tokens_total",
     "hybridscale_pool_requests_total",
     "hybridscale_pool_requests_within_slo_total",
@@ -70,9 +73,11 @@ fn contract_series() -> String {
     };
     let classes = ["reserved", "spot", "on_demand", "external"];
     let mut om = OpenMetrics::default();
-    let counters: [(&str, Family); 7] = [
+    let providers = ["gemini", "claude"];
+    let counters: [(&str, Family); 8] = [
         ("hybridscale_pool_cost_usd", each("class", &classes, &|i| i as f64 * 0.05)),
         ("hybridscale_pool_tenant_cost_usd", each("tenant", &["alice", "bob", "other"], &|i| i as f64 * 0.02)),
+        ("hybridscale_pool_provider_cost_usd", each("provider", &providers, &|i| i as f64 * 0.01)),
         (
             "hybridscale_pool_tokens",
             [("self_hosted", "prompt"), ("self_hosted", "output"), ("external", "prompt"), ("external", "output")]
@@ -94,7 +99,9 @@ fn contract_series() -> String {
         "counter",
         &[(vec![("kind", "InferencePool"), ("error", "signals")], points(|i| (i / 50) as f64))],
     );
-    let gauges: [(&str, Family); 14] = [
+    let gauges: [(&str, Family); 16] = [
+        ("hybridscale_pool_provider_month_to_date_usd", each("provider", &providers, &|i| i as f64 * 0.01)),
+        ("hybridscale_pool_provider_weight_percent", each("provider", &providers, &|_| 6.0)),
         ("hybridscale_pool_usd_per_hour", per_pool(&[], &|_| 42.5)),
         ("hybridscale_pool_month_to_date_usd", each("class", &classes, &|i| 10.0 + i as f64 * 0.05)),
         ("hybridscale_pool_projected_month_usd", per_pool(&[], &|_| 30_000.0)),

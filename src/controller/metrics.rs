@@ -5,9 +5,11 @@
 use kube::ResourceExt;
 
 use super::Context;
+use crate::api::inference_pool::CostStatus;
 use crate::api::{CostPolicy, InferencePool, InferencePoolStatus};
 use crate::ledger::{FinopsTick, tenants};
 use crate::planner::{Class, Plan};
+use crate::telemetry::pool::ProviderRecord;
 use crate::telemetry::{PoolClassLabels, PoolInfoLabels, PoolLabels, PoolRecord, class_label, pool};
 
 /// Everything about one tick the metrics need beyond the plan and the new status.
@@ -73,7 +75,42 @@ pub fn pool_record(p: &InferencePool, s: &InferencePoolStatus, f: &TickFacts<'_>
         slo_latency_s: f.policy.spec.slo.latency_seconds,
         slo_target_attainment: f.policy.spec.slo.target_attainment,
         signals_stale: f.signals_stale,
+        providers: provider_records(p, s),
     }
+}
+
+/// Each provider's weight, health and spend: the spend added is the growth of its month-to-date row since
+/// the status the reconcile started from (all of it when the month rolled over or the row is new).
+fn provider_records(p: &InferencePool, s: &InferencePoolStatus) -> Vec<ProviderRecord> {
+    let old = p.status.as_ref().map(|o| &o.cost);
+    let same_month = old.is_some_and(|o| o.month == s.cost.month);
+    let mtd = |name: &str, c: &CostStatus| {
+        c.external_by_provider.iter().find(|r| r.name == name).map_or(0.0, |r| r.month_to_date_usd)
+    };
+    let mut names: Vec<&str> = s.providers.iter().map(|p| p.name.as_str()).collect();
+    for row in &s.cost.external_by_provider {
+        if !names.contains(&row.name.as_str()) {
+            names.push(&row.name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let status = s.providers.iter().find(|p| p.name == name);
+            let now = mtd(name, &s.cost);
+            let before = match old {
+                Some(o) if same_month => mtd(name, o),
+                _ => 0.0,
+            };
+            ProviderRecord {
+                name: name.to_string(),
+                weight: status.map_or(0, |p| p.weight),
+                healthy: status.is_some_and(|p| p.healthy),
+                cost_added: (now - before).max(0.0),
+                month_to_date: now,
+            }
+        })
+        .collect()
 }
 
 /// Spot interruptions in `new` (RFC 3339 times, newest last) newer than every one in `old`: each
@@ -138,5 +175,29 @@ mod tests {
         assert_eq!(r.tenants_added, vec![("a".to_string(), 1.0), ("other".to_string(), 0.75)]);
         assert_eq!(r.idle_gpu_seconds_added, 30.0);
         assert_eq!(r.slo_latency_s, policy.spec.slo.latency_seconds);
+    }
+
+    #[test]
+    fn provider_spend_added_is_the_growth_of_its_month_to_date() {
+        use crate::api::inference_pool::{ProviderCost, ProviderStatus};
+        let row = |name: &str, usd: f64| ProviderCost { name: name.into(), month_to_date_usd: usd };
+        let mut p: InferencePool = sample("inferencepool.yaml");
+        let mut old = InferencePoolStatus::default();
+        old.cost.month = Some("2026-12".into());
+        old.cost.external_by_provider = vec![row("gemini", 2.0)];
+        p.status = Some(old);
+        let mut s = InferencePoolStatus::default();
+        s.cost.month = Some("2026-12".into());
+        s.cost.external_by_provider = vec![row("gemini", 2.5), row("claude", 0.25)];
+        s.providers = vec![ProviderStatus { name: "gemini".into(), weight: 20, healthy: true, reason: String::new() }];
+        let r = provider_records(&p, &s);
+        assert_eq!(
+            r.iter().map(|x| (x.name.as_str(), x.cost_added)).collect::<Vec<_>>(),
+            [("gemini", 0.5), ("claude", 0.25)]
+        );
+        assert!(r[0].healthy && r[0].weight == 20 && !r[1].healthy, "{r:?}");
+        // A new month starts the rows again: all of this month's spend is new.
+        s.cost.month = Some("2027-01".into());
+        assert_eq!(provider_records(&p, &s)[0].cost_added, 2.5);
     }
 }

@@ -1,8 +1,8 @@
 //! Per-pool and per-policy FinOps series (the metrics contract of issue 17): counters the ledger
 //! integrates each tick, gauges of the ledger's month-to-date figures, unit costs, savings, SLO and idle
 //! state. Recorded from one plain [`PoolRecord`] per reconcile so the exposition can be tested without a
-//! cluster. Cardinality: per pool, 4 classes, 2 routes × 2 kinds, 2 scenarios and at most top-N + 1
-//! tenants (the ledger maps the rest to "other").
+//! cluster. Cardinality: per pool, 4 classes, 2 routes × 2 kinds, 2 scenarios, at most top-N + 1
+//! tenants (the ledger maps the rest to "other") and at most 8 external providers (the CRD's bound).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,6 +30,14 @@ pub struct PoolTenantLabels {
     pub namespace: String,
     pub pool: String,
     pub tenant: String,
+}
+
+/// `{namespace,pool,provider}`: one of the pool's external providers.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolProviderLabels {
+    pub namespace: String,
+    pub pool: String,
+    pub provider: String,
 }
 
 /// `{namespace,pool,route,kind}`: route self_hosted|external, kind prompt|output.
@@ -82,6 +90,10 @@ pub struct PolicyPeriodLabels {
 pub struct PoolMetrics {
     pub cost: Family<PoolClassLabels, FCounter>,
     pub tenant_cost: Family<PoolTenantLabels, FCounter>,
+    pub provider_cost: Family<PoolProviderLabels, FCounter>,
+    pub provider_month_to_date: Family<PoolProviderLabels, FGauge>,
+    pub provider_weight: Family<PoolProviderLabels, Gauge>,
+    pub provider_healthy: Family<PoolProviderLabels, Gauge>,
     pub tokens: Family<PoolTokenLabels, FCounter>,
     pub requests: Family<PoolLabels, FCounter>,
     pub requests_within_slo: Family<PoolLabels, FCounter>,
@@ -110,6 +122,22 @@ impl PoolMetrics {
         let m = PoolMetrics::default();
         r.register("pool_cost_usd", "Spend integrated by the ledger, USD, by class", m.cost.clone());
         r.register("pool_tenant_cost_usd", "Spend by tenant (top N, the rest as other), USD", m.tenant_cost.clone());
+        r.register("pool_provider_cost_usd", "External spend by provider, USD", m.provider_cost.clone());
+        r.register(
+            "pool_provider_month_to_date_usd",
+            "Month-to-date external spend by provider, USD (the ledger's figure)",
+            m.provider_month_to_date.clone(),
+        );
+        r.register(
+            "pool_provider_weight_percent",
+            "Route weight of each external provider set by the last plan",
+            m.provider_weight.clone(),
+        );
+        r.register(
+            "pool_provider_healthy",
+            "1 while an external provider may take traffic, 0 while its errors or latency keep it out",
+            m.provider_healthy.clone(),
+        );
         r.register("pool_tokens", "Tokens served, by route and kind", m.tokens.clone());
         r.register("pool_requests", "Requests served (both routes)", m.requests.clone());
         r.register("pool_requests_within_slo", "Requests served within the SLO latency", m.requests_within_slo.clone());
@@ -178,6 +206,21 @@ pub struct PoolRecord {
     pub slo_latency_s: f64,
     pub slo_target_attainment: f64,
     pub signals_stale: bool,
+    /// Each external provider's state after this tick.
+    pub providers: Vec<ProviderRecord>,
+}
+
+/// One external provider's series after a tick.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProviderRecord {
+    pub name: String,
+    /// Route weight set by the plan, percent.
+    pub weight: u32,
+    pub healthy: bool,
+    /// Spend added this tick, USD.
+    pub cost_added: f64,
+    /// Month-to-date spend, USD.
+    pub month_to_date: f64,
 }
 
 fn by_class(c: &ClassCost) -> [f64; 4] {
@@ -219,6 +262,13 @@ pub fn record(m: &PoolMetrics, r: &PoolRecord) {
     {
         let l = PoolTokenLabels { namespace: ns.clone(), pool: name.clone(), route: route.into(), kind: kind.into() };
         inc(&m.tokens.get_or_create(&l), r.tokens_added[i]);
+    }
+    for p in &r.providers {
+        let l = PoolProviderLabels { namespace: ns.clone(), pool: name.clone(), provider: p.name.clone() };
+        inc(&m.provider_cost.get_or_create(&l), p.cost_added);
+        m.provider_month_to_date.get_or_create(&l).set(p.month_to_date);
+        m.provider_weight.get_or_create(&l).set(i64::from(p.weight));
+        m.provider_healthy.get_or_create(&l).set(i64::from(p.healthy));
     }
     for (tenant, usd) in &r.tenants_added {
         let l = PoolTenantLabels { namespace: ns.clone(), pool: name.clone(), tenant: tenant.clone() };

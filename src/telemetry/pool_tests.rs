@@ -36,6 +36,10 @@ fn record_once(m: &Metrics, team: &str) {
         slo_latency_s: 2.0,
         slo_target_attainment: 0.999,
         signals_stale: true,
+        providers: vec![
+            ProviderRecord { name: "gemini".into(), weight: 12, healthy: true, cost_added: 0.1, month_to_date: 3.0 },
+            ProviderRecord { name: "claude".into(), weight: 0, healthy: false, cost_added: 0.025, month_to_date: 1.25 },
+        ],
     };
     record(&m.pool, &r);
 }
@@ -54,6 +58,10 @@ fn exposition_follows_the_metrics_contract() {
         format!("hybridscale_pool_cost_usd_total{{{p},class=\"external\"}} 0.25"),
         format!("hybridscale_pool_tenant_cost_usd_total{{{p},tenant=\"search\"}} 1.0"),
         format!("hybridscale_pool_tenant_cost_usd_total{{{p},tenant=\"other\"}} 0.75"),
+        format!("hybridscale_pool_provider_cost_usd_total{{{p},provider=\"gemini\"}} 0.2"),
+        format!("hybridscale_pool_provider_month_to_date_usd{{{p},provider=\"claude\"}} 1.25"),
+        format!("hybridscale_pool_provider_weight_percent{{{p},provider=\"gemini\"}} 12"),
+        format!("hybridscale_pool_provider_healthy{{{p},provider=\"claude\"}} 0"),
         format!("hybridscale_pool_tokens_total{{{p},route=\"self_hosted\",kind=\"prompt\"}} 2000.0"),
         format!("hybridscale_pool_tokens_total{{{p},route=\"external\",kind=\"output\"}} 2.0"),
         format!("hybridscale_pool_requests_total{{{p}}} 40.0"),
