@@ -103,3 +103,91 @@ pub fn route(config: &PoolConfig, snapshot: &Snapshot, health: &[Health], demand
 fn plan_has_replicas(s: &Snapshot) -> bool {
     s.classes.iter().any(|c| c.ready > c.interrupted.min(c.ready))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::providers::{Observed, Provider, ProviderPrice};
+    use super::super::tests::{T0, config, snapshot};
+    use super::super::{Memory, PoolConfig, Snapshot, plan};
+
+    /// Three providers at the prices ($0.04, $0.05 and $0.06 per million tokens); the cheapest
+    /// may take 4 rps.
+    fn three() -> (PoolConfig, Vec<ProviderPrice>) {
+        let mut c = config();
+        let p = |name: &str, max_rps: Option<f64>| Provider {
+            name: name.into(),
+            max_share: 1.0,
+            max_rps,
+            max_tokens_per_minute: None,
+            latency_s: 2.0,
+        };
+        c.providers = vec![p("openai", None), p("gemini", Some(4.0)), p("claude", None)];
+        let price =
+            |name: &str, usd: f64| ProviderPrice { name: name.into(), input_token: usd / 1e6, output_token: usd / 1e6 };
+        (c, vec![price("openai", 0.06), price("gemini", 0.04), price("claude", 0.05)])
+    }
+
+    /// 20 rps against two ready reserved replicas of 5 rps: half of it must go external.
+    fn overloaded(prices: &[ProviderPrice]) -> Snapshot {
+        let mut s = snapshot(|_| 20.0, [(2, 2), (0, 0), (0, 0)]);
+        s.prices.external = prices.to_vec();
+        s
+    }
+
+    #[test]
+    fn the_external_share_goes_cheapest_first_within_each_limit_with_a_reason_each() {
+        let (c, prices) = three();
+        let p = plan(&c, &overloaded(&prices), &Memory::default(), T0);
+        let external = p.traffic.external_weight;
+        assert!(external >= 40, "{}", p.summary);
+        // Gemini is cheapest and takes its 4 rps (20% of 20 rps); claude, next cheapest, the rest.
+        assert_eq!(p.provider_weights(), [0, 20, external - 20], "{:?}", p.providers);
+        assert!(p.providers[1].reason.starts_with("gemini: 20% (cheapest"), "{:?}", p.providers[1]);
+        assert!(p.providers[1].reason.contains("at its limit of 4 rps"), "{:?}", p.providers[1]);
+        assert!(p.summary.contains("20% gemini"), "{}", p.summary);
+        let route = p.changes.iter().find(|c| c.reason.starts_with("external ")).expect("a route change");
+        assert!(
+            route.reason.contains("gemini: 20%") && route.reason.contains("openai: none needed"),
+            "{}",
+            route.reason
+        );
+    }
+
+    #[test]
+    fn a_failing_provider_loses_its_share_at_once_and_gets_it_back_after_looking_well() {
+        let (c, prices) = three();
+        let mut s = overloaded(&prices);
+        let bad = Observed { error_ratio: Some(0.3), latency_s: Some(2.0) };
+        s.provider_signals = vec![Observed::default(), bad, Observed::default()];
+        let p = plan(&c, &s, &Memory::default(), T0);
+        assert_eq!(p.provider_weights()[1], 0, "{:?}", p.providers);
+        assert!(!p.providers[1].healthy);
+        assert_eq!(p.providers[1].reason, "gemini: none, unhealthy (error ratio 30.0% > 5.0%)");
+        assert_eq!(p.provider_weights().iter().sum::<u32>(), p.traffic.external_weight);
+        // Well again: it stays out for recoverAfterSeconds (300 s by default), then comes back.
+        s.provider_signals[1] = Observed { error_ratio: Some(0.0), latency_s: Some(2.0) };
+        let at = |s: &mut Snapshot, before: &super::super::Plan, t: f64| {
+            s.load.request_rate = Some(super::super::Sample { value: 20.0, at: t });
+            s.traffic = before.traffic;
+            s.provider_weights = before.provider_weights();
+        };
+        at(&mut s, &p, T0 + 15.0);
+        let held = plan(&c, &s, &p.memory, T0 + 15.0);
+        assert_eq!(held.provider_weights()[1], 0);
+        at(&mut s, &held, T0 + 315.0);
+        let back = plan(&c, &s, &held.memory, T0 + 315.0);
+        assert_eq!(back.provider_weights()[1], 20, "{:?}", back.providers);
+        assert!(back.changes.iter().any(|ch| ch.reason.contains("gemini: 20%")), "{:?}", back.changes);
+    }
+
+    #[test]
+    fn with_every_provider_out_there_is_no_external_path() {
+        let (c, prices) = three();
+        let mut s = overloaded(&prices);
+        let bad = Observed { error_ratio: Some(1.0), latency_s: None };
+        s.provider_signals = vec![bad; 3];
+        let p = plan(&c, &s, &Memory::default(), T0);
+        assert_eq!(p.traffic.external_weight, 0, "{}", p.summary);
+        assert!(p.replicas.total() > 2, "the replicas must take the load: {}", p.summary);
+    }
+}

@@ -221,7 +221,7 @@ pub fn split(
         let take = left.min(room);
         parts[i].weight = take;
         left -= take;
-        let usd = format!("${:.4}/request", price(i));
+        let usd = format!("${}/1k requests", sig3(price(i) * 1000.0));
         let what = match (p.meets_slo(slo_s), rank) {
             (false, _) => format!("{usd}, its latency {:.1} s is over the SLO: last resort", p.latency_s),
             (true, 0) => format!("cheapest, {usd}"),
@@ -236,6 +236,15 @@ pub fn split(
         };
     }
     Split { parts, unplaced: left }
+}
+
+/// Three significant digits, for prices that span cents to fractions of a cent.
+fn sig3(x: f64) -> String {
+    if !x.is_finite() || x <= 0.0 {
+        return "0".into();
+    }
+    let decimals = (2 - x.log10().floor() as i32).clamp(0, 9) as usize;
+    format!("{x:.decimals$}")
 }
 
 /// " of 40 rps" when the provider has a rate or token limit, else "".
@@ -333,7 +342,7 @@ mod tests {
         assert_eq!(s.weights(), [0, 10, 20]);
         assert!(s.parts[2].reason.contains("at its limit"), "{:?}", s.parts[2]);
         assert!(s.parts[1].reason.starts_with("claude: 10% (next cheapest"), "{:?}", s.parts[1]);
-        assert_eq!(s.parts[0].reason, "openai: none needed (next cheapest, $0.0001/request)");
+        assert_eq!(s.parts[0].reason, "openai: none needed (next cheapest, $0.0750/1k requests)");
     }
 
     #[test]
