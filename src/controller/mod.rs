@@ -2,8 +2,9 @@
 //! clean shutdown on SIGTERM.
 //!
 //! Each InferencePool reconciles as a fixed pipeline (see [`pool`]):
-//! dereference (policy) → validate (config) → observe (cluster + signals) → plan (pure) → apply →
-//! status. Each step has its own error variant ([`Error`]) and says whether it touches the cluster.
+//! dereference (policy) → validate ([`tick::ValidatedPool`]) → observe (cluster + signals) →
+//! [`tick::tick`] (pure: plan, commands, ledger) → execute → status. Each step has its own error variant
+//! ([`Error`]) and says whether it touches the cluster.
 
 pub mod advice;
 pub mod context;
@@ -16,6 +17,7 @@ pub mod policy;
 pub mod pool;
 pub mod retry;
 pub mod status;
+pub mod tick;
 pub mod written;
 
 use std::net::SocketAddr;

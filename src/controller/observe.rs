@@ -211,8 +211,14 @@ pub async fn forget(ctx: &Context, ns: &str, name: &str) {
 }
 
 /// Read everything about one pool.
-pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &CostPolicy) -> Result<Observation> {
-    let now = ctx.now_unix();
+pub async fn observe(
+    ctx: &Context,
+    ns: &str,
+    pool: &InferencePool,
+    policy: &CostPolicy,
+    at: jiff::Timestamp,
+) -> Result<Observation> {
+    let now = at.as_millisecond() as f64 / 1000.0;
     let refs = references(ns, pool);
     let executor = Executor::new(ctx.client.clone());
     let observed = executor.observe(&refs).await.map_err(|e| Error::observe("the pool's objects", e))?;
@@ -293,8 +299,8 @@ pub async fn observe(ctx: &Context, ns: &str, pool: &InferencePool, policy: &Cos
         .iter()
         .filter(|p| p.spec.cost_policy_ref.name == pool.spec.cost_policy_ref.name)
         .map(|p| p.status.as_ref().map_or(&none, |s| &s.cost));
-    let policy_totals = ledger::policy::sum_pools(costs, (ctx.clock)())
-        .map_err(|e| Error::observe("the spend of the policy's pools", e))?;
+    let policy_totals =
+        ledger::policy::sum_pools(costs, at).map_err(|e| Error::observe("the spend of the policy's pools", e))?;
     let own = pool.status.as_ref().map_or(&none, |s| &s.cost);
     let spend = ledger::policy::planner_spend(&policy_totals, own);
 

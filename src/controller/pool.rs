@@ -1,12 +1,12 @@
 //! InferencePool reconcile: one fixed pipeline per pool per tick and on every watched change.
 //!
-//! 1. dereference — read the CostPolicy (reads the cluster)
-//! 2. validate    — flatten pool + policy into a planner config (pure)
-//! 3. observe     — workloads, node pools, route, nodes and signals into a Snapshot (reads the cluster
-//!    and Prometheus)
-//! 4. plan        — `planner::plan` (pure)
-//! 5. apply       — decide commands (pure) and run them (writes the cluster; skipped in Recommend mode)
-//! 6. status      — ledger (pure), conditions, reasons; one status write (writes the status subresource)
+//! 1. dereference — read the CostPolicy (reads the cluster, or the controller's cache)
+//! 2. validate    — [`ValidatedPool`]: the planner config and everything later steps need (pure)
+//! 3. observe     — workloads, node pools, route, nodes and signals into an Observation (reads the cluster
+//!    and Prometheus); the clock is read once, here
+//! 4. tick        — [`tick::tick`]: plan, commands, ledger, conditions' inputs (pure)
+//! 5. execute     — run the commands, an Event per applied change (writes the cluster; none in Recommend)
+//! 6. status      — one status write (writes the status subresource), the ledger's Event, the metrics
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -27,14 +27,12 @@ use kube::{Resource, ResourceExt};
 
 use super::context::Caches;
 use super::error::{DereferenceError, Result};
-use super::{Context, Error, cost, metrics, observe, requeue, status};
-use crate::actuate::{Command, Desired, Executor, InterruptionSignals, Outcome, RouteWeights, decide};
-use crate::api::cost_policy::Mode;
+use super::{Context, Error, metrics, observe, requeue, status, tick};
+use crate::actuate::{Command, Executor, InterruptionSignals, Outcome, RouteWeights};
 use crate::api::{CostPolicy, InferencePool};
-use crate::ledger;
-use crate::planner::config::providers_in_use;
-use crate::planner::{self, ChangeKind, Class, Memory, Plan, PoolConfig};
+use crate::planner::{ChangeKind, Class, Plan};
 use crate::telemetry::observe_reconcile;
+use tick::ValidatedPool;
 
 /// Finalizer that returns the HTTPRoute to a safe state when the pool is deleted.
 pub const FINALIZER: &str = "hybridscale.dev/route-cleanup";
@@ -230,7 +228,7 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let ns = pool.namespace().ok_or_else(|| Error::validate("InferencePool has no namespace"))?;
     let name = pool.name_any();
 
-    // 1. Dereference (the controller's cache; the cluster when the cache does not have it).
+    // 1. Dereference the CostPolicy (the controller's cache; the cluster when the cache does not have it).
     let policy_name = &pool.spec.cost_policy_ref.name;
     let dereference =
         |source: DereferenceError| Error::Dereference { namespace: ns.clone(), name: policy_name.clone(), source };
@@ -242,11 +240,10 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
             return Err(err);
         }
     };
-    let tick = u64::from(policy.spec.tick_seconds);
 
-    // 2. Validate (pure).
-    let config = match PoolConfig::from_resources(&policy, pool) {
-        Ok(c) => c,
+    // 2. Validate (pure): nothing after this step reads the policy's spec.
+    let valid = match ValidatedPool::new(&policy, pool) {
+        Ok(v) => v,
         Err(e) => {
             let err = Error::validate(e);
             status::write_failure(ctx, pool, &ns, &err).await?;
@@ -254,106 +251,59 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
         }
     };
 
-    // 3. Observe (reads the cluster and Prometheus).
-    let obs = observe::observe(ctx, &ns, pool, &policy).await?;
+    // 3. Observe (reads the cluster and Prometheus), at the one time this reconcile runs at.
+    let now = (ctx.clock)();
+    let obs = observe::observe(ctx, &ns, pool, &policy, now).await?;
 
-    // 4. Plan (pure).
-    let now = ctx.now_unix();
-    // The cached object may not have this replica's last status write yet (`written.rs`).
+    // 4. Tick (pure). The cached object may not have this replica's last status write yet (`written.rs`).
     let uid = pool.metadata.uid.as_deref();
     let prev = ctx.written.newest(uid, pool.status.as_ref());
-    let mut problems = obs.problems.clone();
-    let memory = Memory::try_from(&prev.planner_state).unwrap_or_else(|e| {
-        problems.push(format!("status.plannerState unreadable, starting afresh: {e}"));
-        Memory::default()
-    });
-    let plan = planner::plan(&config, &obs.snapshot, &memory, now);
+    let mut out = tick::tick(&valid, pool, &obs, &prev, now);
 
-    // 5. Apply (writes the cluster), unless the policy only recommends.
-    if policy.spec.mode == Mode::Enforce {
-        let desired = desired(&ns, pool, &config, &plan);
-        let decision = decide(&desired, &obs.observed, &InterruptionSignals::default());
-        problems.extend(decision.problems.iter().cloned());
-        let report = Executor::new(ctx.client.clone()).run_all(&decision.commands).await;
-        for (cmd, outcome) in &report.done {
-            match outcome {
-                Outcome::Applied => publish(ctx, pool, cmd, &plan).await,
-                Outcome::RetryLater(why) => {
-                    tracing::info!(pool = %name, command = %cmd.describe(), %why, "retry later")
-                }
-                Outcome::Unchanged => {}
-            }
-        }
-        if let Some((cmd, err)) = &report.failed {
-            problems.push(format!("{}: {err}", cmd.describe()));
-        }
-    }
+    // 5. Execute (writes the cluster): the commands in order, an Event for each applied change.
+    let failed = execute(ctx, pool, &out).await;
 
-    // 6. Ledger (pure) and status (writes the status subresource).
-    let now_ts = (ctx.clock)();
-    let s = &obs.snapshot;
-    let usage = cost::usage(&obs.observed, &s.load, s.traffic, &s.provider_weights, pool.spec.gpus_per_replica);
+    // 6. Status (writes the status subresource), the ledger's Event and the metrics.
     if let Some(e) = obs.tenants.as_ref().and_then(|t| t.error.as_ref()) {
         tracing::warn!(pool = %name, error = %e, "attribution query failed; this tick's spend goes to tenant other");
     }
-    let finops = ledger::FinopsInput {
-        replica_rps: plan.capacity.rps.max(0.0),
-        latency_s: obs.snapshot.load.latency_s.map(|s| s.value),
-        slo_latency_s: policy.spec.slo.latency_seconds,
-        external_latency_s: cost::external_latency(&providers_in_use(&policy, pool), &s.provider_weights),
-        shares: obs.tenants.as_ref().map(|t| t.shares.clone()),
-    };
-    let ledger = cost::accrue(&prev.cost, &usage, &obs.prices.prices, now_ts, &finops);
-    problems.extend(ledger.problem);
-    if let Some(event) = ledger.event {
+    if let Some(event) = out.ledger.event.take() {
         send(ctx, pool, event).await;
     }
-    let cost = ledger.status;
-    let budget = ledger::budget_state(policy.spec.budget.as_ref(), &obs.policy_totals);
-    let stale_reason = match (&obs.load, &obs.load_problem) {
-        (_, Some(p)) => Some(p.clone()),
-        (Some(l), None) if l.is_unavailable() => Some(l.summary()),
-        _ if plan.signals_stale => Some("load signals missing or stale: holding the last safe plan".into()),
-        _ => None,
-    };
-    let progressing = Class::ALL.iter().any(|c| plan.replicas.get(*c) != obs.ready.get(*c));
-    let outcome = status::Outcome {
-        plan: &plan,
-        mode: policy.spec.mode,
-        ready: obs.ready,
-        problems,
-        stale_reason,
-        price_notes: obs.prices.notes(),
-        budget,
-        cost,
-        progressing,
-    };
-    let new_status = status::build(pool, &outcome, &now_ts.to_string());
-    let idle_for = plan.memory.idle_since.map(|t| now - t);
-    let idle_s = f64::from(policy.spec.idle_reclaim.idle_seconds);
+    let new_status = out.status(&valid, pool, &obs, failed, now);
     let facts = metrics::TickFacts {
         policy: &policy,
-        tick: &ledger.tick,
-        idle_gpus: ledger::idle_gpus(&usage, idle_for, idle_s, plan.capacity.rps),
-        accrued_seconds: ledger.accrued_seconds,
+        tick: &out.ledger.tick,
+        idle_gpus: out.idle_gpus(&valid, now),
+        accrued_seconds: out.ledger.accrued_seconds,
         spot_interruptions: metrics::new_interruptions(
             &prev.planner_state.spot_interruptions,
             &new_status.planner_state.spot_interruptions,
         ),
-        signals_stale: outcome.stale_reason.is_some() || plan.signals_stale,
+        signals_stale: out.stale_reason.is_some() || out.plan.signals_stale,
     };
-    metrics::record(ctx, pool, &plan, &new_status, &facts);
+    metrics::record(ctx, pool, &out.plan, &new_status, &facts);
     status::write(ctx, &ns, &name, &new_status).await?;
     if let Some(uid) = uid {
         ctx.written.remember(uid, &new_status);
     }
-    Ok(requeue(tick))
+    Ok(requeue(valid.tick_s))
 }
 
-/// What the plan asks of the cluster under the policy: the plan resolved against the pool's spec, with
-/// the policy's `idleReclaim.enabled` (when off, no node is reclaimed and hybridscale's cordons are undone).
-fn desired(ns: &str, pool: &InferencePool, config: &PoolConfig, plan: &Plan) -> Desired {
-    Desired::from_plan(ns, &pool.spec, plan, config.idle_reclaim)
+/// Run the tick's commands; an Event for each applied change, carrying the planner's reason. Returns the
+/// command that failed and why (the rest of the list is not run: each step may depend on the one before).
+async fn execute(ctx: &Context, pool: &InferencePool, out: &tick::TickOutput) -> Option<String> {
+    let report = Executor::new(ctx.client.clone()).run_all(&out.commands).await;
+    for (cmd, outcome) in &report.done {
+        match outcome {
+            Outcome::Applied => publish(ctx, pool, cmd, &out.plan).await,
+            Outcome::RetryLater(why) => {
+                tracing::info!(pool = %pool.name_any(), command = %cmd.describe(), %why, "retry later")
+            }
+            Outcome::Unchanged => {}
+        }
+    }
+    report.failed.as_ref().map(|(cmd, err)| format!("{}: {err}", cmd.describe()))
 }
 
 /// The planner's reason for the change a command carries out.
