@@ -10,6 +10,7 @@ use super::external;
 use super::forecast;
 use super::reasons::{self, Context};
 use super::scale_down;
+use super::sizing::Sizing;
 use super::{Class, Memory, Plan, PoolConfig, Snapshot, TrafficWeights, budget, learn, overload, spot, traffic};
 
 /// Decide one pool for one tick. Pure: the same inputs always give the same plan.
@@ -84,6 +85,11 @@ fn buy_time(config: &PoolConfig, econ: &Economics, windows: [f64; 3]) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A tick on fresh signals: the economics (μ capped by an observed overload), the forecast, then the
+/// stages in their order — sizing ([`Sizing`]: fill, overload guard, idle release, stabilisation,
+/// limits), budget (Degrade sizes again on the cheapest tier, Hold keeps what runs, neither lets
+/// additions pass the allowance), route ([`traffic::weights`] from the target's ready capacity) — and
+/// the reasons.
 #[allow(clippy::too_many_arguments)]
 fn fresh(
     config: &PoolConfig,
@@ -129,18 +135,14 @@ fn fresh(
         spot::scarcity(&mut mem, snapshot, now, econ.lead_s[Class::Spot as usize]) && !econ.external_substitutes();
     let spot_max = if spot_scarce { obs.ready[Class::Spot as usize] } else { u32::MAX };
     let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max };
-    let mut alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
 
     // Overload adds a replica only when the external API cannot take the load shed from the replicas:
     // where it can, shedding is enough and whether more replicas pay stays the rent-or-buy decision
     // (otherwise every short spike that lifts the observed latency would buy GPUs).
-    // Where the overload lowered μ, `allocate` above has already bought for what the replicas really
-    // serve; the extra replica is for an overload that shows no figure to go by.
+    // Where the overload lowered μ, `allocate` has already bought for what the replicas really serve;
+    // the extra replica is for an overload that shows no figure to go by.
     let overload_add =
         overloaded.is_some() && capped.is_none() && !can_shed(config, econ, rate, f64::from(healthy) * econ.mu);
-    if overloaded.is_some() {
-        raise_for_overload(config, &bounds, obs, overload_add, &mut alloc.replicas);
-    }
 
     // Idle: demand below the threshold of what the healthy ready replicas serve.
     let util = rate / (f64::from(healthy.max(1)) * econ.mu);
@@ -152,13 +154,20 @@ fn fresh(
     let idle_for = mem.idle_since.map_or(0.0, |s| now - s);
     let idle_release = config.idle_reclaim && mem.idle_since.is_some() && idle_for >= config.idle_s;
 
-    // Idle for the whole idle period: release down to the minimum, whatever the economics would keep
-    // (the policy asked for idle GPUs back); the external API carries the trickle while cold.
-    if idle_release {
-        alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
-        allocate::fit_limits(config, &mut alloc.replicas, &bounds);
-    }
-
+    let sizing = Sizing {
+        config,
+        econ,
+        fc: &fc,
+        obs,
+        overloaded: overloaded.is_some(),
+        overload_add,
+        idle_release,
+        spot_scarce,
+        wmax: [0; 3],
+    };
+    // Stages 1-3: fill, overload guard, idle release.
+    let mut alloc = sizing.fill(&bounds);
+    // The stabilisation window remembers what this tick wanted.
     let longest = windows.iter().copied().fold(0.0, f64::max);
     if mem.recommendations.is_empty() {
         // First tick (or state lost): what runs counts as wanted, so a window must pass before any
@@ -166,20 +175,11 @@ fn fresh(
         scale_down::record(&mut mem, now, obs.desired, longest);
     }
     scale_down::record(&mut mem, now, alloc.replicas, longest);
-    let wmax = scale_down::window_max(&mem, now, windows);
-    let (mut target, mut damping) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
-    if spot_scarce {
-        // Spot replicas that never got capacity are not running: cancelling them is no scale-down.
-        let s = Class::Spot as usize;
-        target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
-    }
-    let healthy_ready: [u32; 3] = std::array::from_fn(|i| obs.ready[i] - obs.interrupted[i]);
-    if !idle_release {
-        scale_down::bridge(&mut target, &mut damping, alloc.replicas, obs.desired, healthy_ready, obs.interrupted);
-    }
-    allocate::fit_limits(config, &mut target, &bounds);
+    let sizing = Sizing { wmax: scale_down::window_max(&mem, now, windows), ..sizing };
+    // Stages 4-5: stabilisation and limits.
+    let (mut target, mut damping) = sizing.settle(&alloc, &bounds);
 
-    // Budget: judged on the burn now and on the burn the plan would have.
+    // Stage 6, budget: judged on the burn now and on the burn the plan would have.
     let allowance = budget::allowance(config.budget.as_ref(), &snapshot.spend);
     let ext_now = rate * f64::from(snapshot.traffic.external_weight.min(100)) / 100.0;
     let burn_now = econ.gpu_usd_per_hour(obs.desired) + ext_usd_per_hour(econ, ext_now);
@@ -188,26 +188,11 @@ fn fresh(
     let mut trimmed = 0;
     let mut degraded = false;
     if over_now && action == Some(BudgetAction::Degrade) {
-        // Cheapest tier first: no new on-demand, spot past its fraction (within its class maximum).
+        // Sized again on the cheapest tier: no new on-demand, spot past its fraction (within its class
+        // maximum).
         bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand as usize], ..bounds };
-        alloc = allocate::targets(config, econ, &fc, &bounds, obs.desired);
-        if overloaded.is_some() {
-            raise_for_overload(config, &bounds, obs, overload_add, &mut alloc.replicas);
-        }
-        if idle_release {
-            alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
-            allocate::fit_limits(config, &mut alloc.replicas, &bounds);
-        }
-        let (t, d) = scale_down::damp(config, alloc.replicas, obs.desired, wmax, idle_release);
-        (target, damping) = (t, d);
-        if spot_scarce {
-            let s = Class::Spot as usize;
-            target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
-        }
-        if !idle_release {
-            scale_down::bridge(&mut target, &mut damping, alloc.replicas, obs.desired, healthy_ready, obs.interrupted);
-        }
-        allocate::fit_limits(config, &mut target, &bounds);
+        alloc = sizing.fill(&bounds);
+        (target, damping) = sizing.settle(&alloc, &bounds);
         degraded = true;
     }
     if over_now && action == Some(BudgetAction::Hold) {
@@ -310,26 +295,6 @@ fn overload_economics(
 fn can_shed(config: &PoolConfig, econ: &Economics, rate: f64, ready_rps: f64) -> bool {
     let kept = ready_rps.min(rate) * overload::KEEP_SHARE;
     allocate::external_capacity(config, econ, rate) + 1e-9 >= rate - kept
-}
-
-/// Overloaded: nothing below what runs and, when `add` (the external API cannot take the shed load),
-/// one more replica (reserved first, then the next paid class) unless replicas are already starting.
-fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &Observed, add: bool, r: &mut [u32; 3]) {
-    for (ri, d) in r.iter_mut().zip(obs.desired) {
-        *ri = (*ri).max(d);
-    }
-    let starting = (0..3).any(|i| obs.desired[i] > obs.ready[i]);
-    if !add || starting || r.iter().sum::<u32>() >= config.max_replicas {
-        return;
-    }
-    let next = if r[0] < allocate::class_max(config, Class::Reserved) {
-        Some(Class::Reserved)
-    } else {
-        allocate::next_paid(config, r, bounds)
-    };
-    if let Some(c) = next {
-        r[c as usize] += 1;
-    }
 }
 
 /// Signals are stale or missing: hold the last safe plan (or what runs), never scale down. The only

@@ -41,6 +41,7 @@ pub mod plan;
 pub mod providers;
 mod reasons;
 pub mod scale_down;
+mod sizing;
 pub mod snapshot;
 pub mod spot;
 pub mod traffic;

@@ -1,0 +1,98 @@
+//! Sizing a fresh tick: the stages that turn the forecast into replica targets, named and in their
+//! order, which is the policy ([`super::decide`] runs them, and runs them again when a Degrade budget
+//! asks for the cheapest tier):
+//!
+//! 1. **fill** — [`allocate::targets`]: reserved for all demand, then spot and on-demand one replica at
+//!    a time while each pays back by the buy rule; what the external API cannot take regardless;
+//! 2. **overload guard** — observed overload: nothing below what runs, and one more replica where the
+//!    external API cannot take what the replicas shed;
+//! 3. **idle release** — idle for the whole idle period: down to the minimums;
+//! 4. **stabilisation** — scale down only to the highest recommendation of the window, a few per tick;
+//!    spot that was never granted is no scale-down; replacements bridge interrupted replicas;
+//! 5. **limits** — class and pool minimums and maximums.
+//!
+//! The budget (stage 6) and the route (stage 7) follow in `decide.rs`. Pure.
+
+use super::Class;
+use super::PoolConfig;
+use super::allocate::{self, Allocation, Bounds};
+use super::decide::Observed;
+use super::economics::Economics;
+use super::forecast::Forecast;
+use super::scale_down::{self, Damping};
+
+/// What the sizing stages need from the tick.
+#[derive(Clone, Copy)]
+pub(crate) struct Sizing<'a> {
+    pub config: &'a PoolConfig,
+    pub econ: &'a Economics,
+    pub fc: &'a Forecast,
+    pub obs: &'a Observed,
+    /// The replicas are overloaded now.
+    pub overloaded: bool,
+    /// ... and the external API cannot take what they shed: add a replica.
+    pub overload_add: bool,
+    /// Idle for the whole idle period: release to the minimums.
+    pub idle_release: bool,
+    /// Spot capacity counts as unavailable.
+    pub spot_scarce: bool,
+    /// The highest recommendation per class within its stabilisation window.
+    pub wmax: [u32; 3],
+}
+
+impl Sizing<'_> {
+    /// Stages 1-3: fill, overload guard, idle release.
+    pub fn fill(&self, bounds: &Bounds) -> Allocation {
+        let (config, obs) = (self.config, self.obs);
+        let mut alloc = allocate::targets(config, self.econ, self.fc, bounds, obs.desired);
+        if self.overloaded {
+            raise_for_overload(config, bounds, obs, self.overload_add, &mut alloc.replicas);
+        }
+        // The policy asked for idle GPUs back, whatever the economics would keep; the external API
+        // carries the trickle while cold.
+        if self.idle_release {
+            alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
+            allocate::fit_limits(config, &mut alloc.replicas, bounds);
+        }
+        alloc
+    }
+
+    /// Stages 4-5: stabilisation and limits. Returns the targets and, per class, what the
+    /// stabilisation did to them (for the reasons).
+    pub fn settle(&self, alloc: &Allocation, bounds: &Bounds) -> ([u32; 3], [Damping; 3]) {
+        let obs = self.obs;
+        let (mut target, mut damping) =
+            scale_down::damp(self.config, alloc.replicas, obs.desired, self.wmax, self.idle_release);
+        if self.spot_scarce {
+            // Spot replicas that never got capacity are not running: cancelling them is no scale-down.
+            let s = Class::Spot as usize;
+            target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
+        }
+        if !self.idle_release {
+            let healthy_ready: [u32; 3] = std::array::from_fn(|i| obs.ready[i] - obs.interrupted[i]);
+            scale_down::bridge(&mut target, &mut damping, alloc.replicas, obs.desired, healthy_ready, obs.interrupted);
+        }
+        allocate::fit_limits(self.config, &mut target, bounds);
+        (target, damping)
+    }
+}
+
+/// Overloaded: nothing below what runs and, when `add` (the external API cannot take the shed load),
+/// one more replica (reserved first, then the next paid class) unless replicas are already starting.
+fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &Observed, add: bool, r: &mut [u32; 3]) {
+    for (ri, d) in r.iter_mut().zip(obs.desired) {
+        *ri = (*ri).max(d);
+    }
+    let starting = (0..3).any(|i| obs.desired[i] > obs.ready[i]);
+    if !add || starting || r.iter().sum::<u32>() >= config.max_replicas {
+        return;
+    }
+    let next = if r[0] < allocate::class_max(config, Class::Reserved) {
+        Some(Class::Reserved)
+    } else {
+        allocate::next_paid(config, r, bounds)
+    };
+    if let Some(c) = next {
+        r[c as usize] += 1;
+    }
+}
