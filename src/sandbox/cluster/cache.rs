@@ -2,6 +2,8 @@
 //! that runs such a loop: one pass on every change (bursts coalesce), at the deadline a pass asks for,
 //! and at least every resync period.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -68,6 +70,13 @@ impl Cache {
         Cache { pods, nodes, nodepools, machine_deployments, changes, synced }
     }
 
+    /// The cached nodes and the set of their names, which every node-side pass starts from.
+    pub(crate) fn nodes_and_names(&self) -> (Vec<Arc<Node>>, HashSet<String>) {
+        let nodes = self.nodes.state();
+        let names = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        (nodes, names)
+    }
+
     async fn ready(&self, needs: Needs) {
         let wanted: &[usize] = match needs {
             Needs::PodsAndNodes => &[0, 1],
@@ -122,12 +131,10 @@ pub(crate) trait Pass: Send + 'static {
     const NEEDS: Needs;
     /// One reconciliation pass; returns when it next needs to run without a change (a pending delay).
     fn pass(&mut self) -> impl Future<Output = Result<Option<Instant>, ClusterError>> + Send;
-    /// Upper bound between passes, and the retry delay after an error.
-    fn resync(&self) -> Duration;
 }
 
-/// Runs `l` until `stop` completes.
-pub(crate) async fn drive<L: Pass>(mut l: L, cache: Cache, stop: impl Future<Output = ()>) {
+/// Runs `l` until `stop` completes, a pass at least every `resync` (also the retry delay after an error).
+pub(crate) async fn drive<L: Pass>(mut l: L, cache: Cache, resync: Duration, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     let mut changes = cache.changes.clone();
     tokio::select! {
@@ -138,7 +145,6 @@ pub(crate) async fn drive<L: Pass>(mut l: L, cache: Cache, stop: impl Future<Out
     let mut changes_open = true;
     loop {
         changes.mark_unchanged();
-        let resync = l.resync();
         let next = match l.pass().await {
             Ok(next) => next,
             Err(e) => {

@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -187,14 +186,9 @@ impl Pass for MachineDeployments {
     const NAME: &'static str = "cluster-api";
     const NEEDS: Needs = Needs::MachineDeployments;
 
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
-
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let now = Instant::now();
-        let nodes: Vec<Arc<Node>> = self.cache.nodes.state();
-        let cached: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        let (nodes, cached) = self.cache.nodes_and_names();
         self.removed.retain(|n| cached.contains(n));
         let mut first_err = self.launcher.register_due(&cached, now).await.err();
         let mut pods_on: BTreeMap<String, usize> = BTreeMap::new();

@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -184,14 +183,9 @@ impl Pass for Karpenter {
     const NAME: &'static str = "karpenter";
     const NEEDS: Needs = Needs::NodePools;
 
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
-
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let now = Instant::now();
-        let nodes: Vec<Arc<Node>> = self.cache.nodes.state();
-        let cached: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        let (nodes, cached) = self.cache.nodes_and_names();
         self.removed.retain(|n| cached.contains(n));
         self.empty_since.retain(|n, _| cached.contains(n));
         let mut first_err = self.launcher.register_due(&cached, now).await.err();

@@ -135,10 +135,6 @@ impl Pass for Kubelet {
     const NAME: &'static str = "kubelet";
     const NEEDS: Needs = Needs::PodsAndNodes;
 
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
-
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let pods = self.cache.pods.state();
         let nodes: HashMap<String, Arc<Node>> =

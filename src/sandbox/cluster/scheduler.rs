@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -150,10 +149,6 @@ impl Scheduler {
 impl Pass for Scheduler {
     const NAME: &'static str = "scheduler";
     const NEEDS: Needs = Needs::PodsAndNodes;
-
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
 
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let pods = self.cache.pods.state();

@@ -18,7 +18,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
@@ -146,15 +145,10 @@ impl Pass for Spot {
     const NAME: &'static str = "spot";
     const NEEDS: Needs = Needs::PodsAndNodes;
 
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
-
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let now = Instant::now();
-        let mut nodes: Vec<Arc<Node>> = self.cache.nodes.state();
+        let (mut nodes, names) = self.cache.nodes_and_names();
         nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        let names: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
         self.noticed.retain(|n| names.contains(n));
         self.terminated.retain(|n| names.contains(n));
 
