@@ -3,7 +3,7 @@
 //! - `client`: the API server driven by the real `kube::Client` over HTTP (CRUD, watch, apply, CRDs,
 //!   eviction, faults, a kube-runtime Controller).
 //! - `cluster`: the simulated cluster's controllers against the server (node pools, Cluster API, spot
-//!   interruptions, faults, `hybridscale sandbox apiserver --simulate-cluster`).
+//!   interruptions, faults, workloads being deleted, `hybridscale sandbox apiserver --simulate-cluster`).
 //! - `kubectl`: the API server driven by the real `kubectl` (samples, explain, invalid samples, apply
 //!   conflicts, drain, bundled CRDs).
 //!

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 mod interruptions;
 mod pools;
+mod workloads;
 
 const WAIT: Duration = Duration::from_secs(30);
 
