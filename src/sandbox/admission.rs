@@ -7,8 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::schema::{self, CrdSchema};
-use super::{FieldError, FieldErrorKind};
+use super::schema::{self, CrdSchema, FieldError};
 
 /// A CRD version's schema, compiled once (CEL programs, patterns) when the CRD is registered.
 #[derive(Clone)]
@@ -39,7 +38,7 @@ impl CompiledSchema {
 
     /// What the real server refuses at CRD creation (non-structural schema, CEL that does not compile,
     /// defaults that do not validate).
-    pub fn check(&self) -> Vec<schema::FieldError> {
+    pub fn check(&self) -> Vec<FieldError> {
         self.0.check()
     }
 }
@@ -70,52 +69,9 @@ impl FieldValidation {
     }
 }
 
-/// `(reason, message)` of one cause, as `field.Error` renders them.
-fn render(e: &FieldError) -> (&'static str, String) {
-    let detail = |prefix: String| if e.message.is_empty() { prefix } else { format!("{prefix}: {}", e.message) };
-    match &e.kind {
-        FieldErrorKind::Required => ("FieldValueRequired", detail("Required value".into())),
-        FieldErrorKind::Unsupported { value, allowed } => (
-            "FieldValueNotSupported",
-            if allowed.is_empty() {
-                format!("Unsupported value: {value}")
-            } else {
-                format!("Unsupported value: {value}: supported values: {}", allowed.join(", "))
-            },
-        ),
-        FieldErrorKind::Invalid { value } => ("FieldValueInvalid", detail(format!("Invalid value: {value}"))),
-        FieldErrorKind::TooLong { max } => (
-            "FieldValueTooLong",
-            if e.message.is_empty() {
-                format!("Too long: may not be more than {max} bytes")
-            } else {
-                format!("Too long: {}", e.message)
-            },
-        ),
-        FieldErrorKind::TooMany { actual, max } => {
-            ("FieldValueTooMany", format!("Too many: {actual}: must have at most {max} items"))
-        }
-        FieldErrorKind::Forbidden => ("FieldValueForbidden", detail("Forbidden".into())),
-        FieldErrorKind::Duplicate { value } => ("FieldValueDuplicate", format!("Duplicate value: {value}")),
-        FieldErrorKind::Internal => ("InternalError", detail("Internal error".into())),
-    }
-}
-
-/// The 422 for errors in the contract's [`FieldError`] form (what `schema::FieldError` converts into): `<Kind>.<group> "<name>" is invalid: [...]`.
+/// The 422 the real server sends for rejected fields: `<Kind>.<group> "<name>" is invalid: [...]`, one
+/// cause per distinct error.
 pub fn invalid_status(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> ApiError {
-    let causes = errors
-        .iter()
-        .map(|e| {
-            let (reason, message) = render(e);
-            (reason.to_string(), e.path.clone(), message)
-        })
-        .collect();
-    ApiError::invalid(kind, group, name, causes)
-}
-
-/// The 422 the real server sends for rejected fields: `<Kind>.<group> "<name>" is invalid: [...]`, from the
-/// schema module's errors (which keep the `FieldValueTypeInvalid` reason the contract form loses).
-pub fn invalid_status_from_schema(kind: &str, group: &str, name: &str, errors: &[schema::FieldError]) -> ApiError {
     let mut seen = std::collections::HashSet::new();
     let causes = errors
         .iter()
@@ -136,7 +92,7 @@ pub fn admit(
     validation: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let admitted = schema.0.admit(obj, old).map_err(|errs| invalid_status_from_schema(kind, group, &name, &errs))?;
+    let admitted = schema.0.admit(obj, old).map_err(|errs| invalid_status(kind, group, &name, &errs))?;
     if admitted.unknown_fields.is_empty() {
         return Ok(Vec::new());
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::admission::{CompiledSchema, invalid_status_from_schema};
+use super::admission::{CompiledSchema, invalid_status};
 use super::builtin;
 use super::error::ApiError;
 use super::registry::{PrinterColumn, ResourceType, ScaleSpec};
@@ -77,12 +77,7 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
                     e
                 })
                 .collect();
-            return Err(invalid_status_from_schema(
-                "CustomResourceDefinition",
-                "apiextensions.k8s.io",
-                &name,
-                &prefixed,
-            ));
+            return Err(invalid_status("CustomResourceDefinition", "apiextensions.k8s.io", &name, &prefixed));
         }
         let columns = v
             .get("additionalPrinterColumns")

@@ -2,6 +2,8 @@
 //! that runs such a loop: one pass on every change (bursts coalesce), at the deadline a pass asks for,
 //! and at least every resync period.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -68,6 +70,13 @@ impl Cache {
         Cache { pods, nodes, nodepools, machine_deployments, changes, synced }
     }
 
+    /// The cached nodes and the set of their names, which every node-side pass starts from.
+    pub(crate) fn nodes_and_names(&self) -> (Vec<Arc<Node>>, HashSet<String>) {
+        let nodes = self.nodes.state();
+        let names = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        (nodes, names)
+    }
+
     async fn ready(&self, needs: Needs) {
         let wanted: &[usize] = match needs {
             Needs::PodsAndNodes => &[0, 1],
@@ -122,12 +131,40 @@ pub(crate) trait Pass: Send + 'static {
     const NEEDS: Needs;
     /// One reconciliation pass; returns when it next needs to run without a change (a pending delay).
     fn pass(&mut self) -> impl Future<Output = Result<Option<Instant>, ClusterError>> + Send;
-    /// Upper bound between passes, and the retry delay after an error.
-    fn resync(&self) -> Duration;
 }
 
-/// Runs `l` until `stop` completes.
-pub(crate) async fn drive<L: Pass>(mut l: L, cache: Cache, stop: impl Future<Output = ()>) {
+/// What a pass gathers on its way: the first error (a pass carries on past a failed call, as the real
+/// controllers do, and reports the first) and the earliest instant it must run again.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    first_err: Option<ClusterError>,
+    next: Option<Instant>,
+}
+
+impl Progress {
+    /// The value of `r`, or `None` after noting its error.
+    pub(crate) fn keep<T>(&mut self, r: Result<T, ClusterError>) -> Option<T> {
+        r.map_err(|e| {
+            self.first_err.get_or_insert(e);
+        })
+        .ok()
+    }
+
+    /// The pass must run again by `at`, if any (the earliest of such instants counts).
+    pub(crate) fn due(&mut self, at: impl Into<Option<Instant>>) {
+        if let Some(at) = at.into() {
+            self.next = Some(self.next.map_or(at, |n| n.min(at)));
+        }
+    }
+
+    /// What [`Pass::pass`] returns: the first error, or when to run again.
+    pub(crate) fn finish(self) -> Result<Option<Instant>, ClusterError> {
+        self.first_err.map_or(Ok(self.next), Err)
+    }
+}
+
+/// Runs `l` until `stop` completes, a pass at least every `resync` (also the retry delay after an error).
+pub(crate) async fn drive<L: Pass>(mut l: L, cache: Cache, resync: Duration, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     let mut changes = cache.changes.clone();
     tokio::select! {
@@ -138,7 +175,6 @@ pub(crate) async fn drive<L: Pass>(mut l: L, cache: Cache, stop: impl Future<Out
     let mut changes_open = true;
     loop {
         changes.mark_unchanged();
-        let resync = l.resync();
         let next = match l.pass().await {
             Ok(next) => next,
             Err(e) => {
@@ -155,5 +191,29 @@ pub(crate) async fn drive<L: Pass>(mut l: L, cache: Cache, stop: impl Future<Out
             () = tokio::time::sleep_until(deadline) => {}
             () = &mut stop => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_keeps_the_first_error_and_the_earliest_due() {
+        let t = Instant::now();
+        let mut p = Progress::default();
+        assert_eq!(p.keep(Ok::<_, ClusterError>(3)), Some(3));
+        p.due(t + Duration::from_secs(5));
+        p.due(None);
+        p.due(t + Duration::from_secs(2));
+        p.due(t + Duration::from_secs(9));
+        assert_eq!(p.finish().ok(), Some(Some(t + Duration::from_secs(2))));
+
+        let mut p = Progress::default();
+        assert_eq!(p.keep(Err::<(), _>(ClusterError::Invalid("first".into()))), None);
+        assert_eq!(p.keep(Err::<(), _>(ClusterError::Invalid("second".into()))), None);
+        p.due(t);
+        assert_eq!(p.finish().map_err(|e| e.to_string()), Err("first".to_string()));
+        assert_eq!(Progress::default().finish().ok(), Some(None), "nothing due, no error");
     }
 }

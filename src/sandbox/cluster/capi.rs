@@ -13,14 +13,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::cache::{Cache, Needs, Pass, machine_deployment_resource};
+use super::cache::{Cache, Needs, Pass, Progress, machine_deployment_resource};
 use super::launcher::{Launcher, marked_for_removal, remove_node};
 use super::pods::{is_active, node_name};
 use super::predicates::NodeShape;
@@ -187,16 +186,12 @@ impl Pass for MachineDeployments {
     const NAME: &'static str = "cluster-api";
     const NEEDS: Needs = Needs::MachineDeployments;
 
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
-
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let now = Instant::now();
-        let nodes: Vec<Arc<Node>> = self.cache.nodes.state();
-        let cached: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        let (nodes, cached) = self.cache.nodes_and_names();
         self.removed.retain(|n| cached.contains(n));
-        let mut first_err = self.launcher.register_due(&cached, now).await.err();
+        let mut progress = Progress::default();
+        progress.keep(self.launcher.register_due(&cached, now).await);
         let mut pods_on: BTreeMap<String, usize> = BTreeMap::new();
         for p in self.cache.pods.state().iter().filter(|p| is_active(p)) {
             if let Some(n) = node_name(p) {
@@ -266,28 +261,23 @@ impl Pass for MachineDeployments {
                 }
                 if let Some(node) = mine.iter().find(|n| n.metadata.name.as_deref() == Some(victim.as_str())) {
                     let node = node.as_ref().clone();
-                    if let Err(e) = self.remove(&node).await {
-                        first_err.get_or_insert(e);
-                    }
+                    progress.keep(self.remove(&node).await);
                 }
             }
             let ready = mine
                 .iter()
                 .filter(|n| node_usable(n) && !self.removed.contains(n.metadata.name.as_deref().unwrap_or("")))
                 .count();
-            if let Err(e) = self.write_status(obj, &md, total, ready).await {
-                first_err.get_or_insert(e);
-            }
+            progress.keep(self.write_status(obj, &md, total, ready).await);
         }
         self.launcher.inflight.retain(|l| names.contains(&l.pool));
         let orphans: Vec<Node> =
             live.iter().filter(|n| md_of(n).is_some_and(|m| !names.contains(&m))).map(|n| n.as_ref().clone()).collect();
         for node in &orphans {
-            if let Err(e) = self.remove(node).await {
-                first_err.get_or_insert(e);
-            }
+            progress.keep(self.remove(node).await);
         }
-        first_err.map_or(Ok(self.launcher.next_due()), Err)
+        progress.due(self.launcher.next_due());
+        progress.finish()
     }
 }
 

@@ -8,67 +8,48 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::core::Selector;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
-use super::pods::{
-    controlled_by, is_active, is_ready, name_suffix, pod_from_template, sort_for_deletion, template_hash,
-};
+use super::pods::{is_ready, name_suffix, pod_from_template, sort_for_deletion, template_hash};
+use super::workload::{self, Workload};
 use super::{ClusterError, Shared, api_err, conditions_with_times, is_status};
 
 /// Runs the controller until `shutdown` completes.
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let client = shared.client.clone();
-    Controller::new(Api::<Deployment>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Pod>::all(client), watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, shared)
-        .for_each(|_| async {})
-        .await;
+    workload::run::<Deployment, _, _>(shared, shutdown, reconcile).await;
 }
 
-fn error_policy(d: Arc<Deployment>, err: &ClusterError, shared: Arc<Shared>) -> Action {
-    tracing::warn!(deployment = d.metadata.name.as_deref().unwrap_or(""), "{err}");
-    Action::requeue(shared.opts.retry())
+impl Workload for Deployment {
+    type Spec = DeploymentSpec;
+    fn spec(&self) -> Option<&DeploymentSpec> {
+        self.spec.as_ref()
+    }
+    fn selector(spec: &DeploymentSpec) -> &LabelSelector {
+        &spec.selector
+    }
+    fn replicas(spec: &DeploymentSpec) -> Option<i32> {
+        spec.replicas
+    }
 }
 
 async fn reconcile(d: Arc<Deployment>, shared: Arc<Shared>) -> Result<Action, ClusterError> {
-    let (Some(ns), Some(name), Some(uid)) = (&d.metadata.namespace, &d.metadata.name, &d.metadata.uid) else {
-        return Ok(Action::await_change());
-    };
-    if d.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
-    let Some(spec) = &d.spec else { return Ok(Action::await_change()) };
-    let where_ = format!("deployment {ns}/{name}");
-    let selector = Selector::try_from(spec.selector.clone())
-        .map_err(|e| ClusterError::Invalid(format!("{where_}: spec.selector: {e}")))?;
-    let want = usize::try_from(spec.replicas.unwrap_or(1).max(0)).unwrap_or(0);
-    let pods_api: Api<Pod> = Api::namespaced(shared.client.clone(), ns);
-    let listed = pods_api
-        .list(&ListParams::default().labels_from(&selector))
-        .await
-        .map_err(api_err(format!("{where_}: list pods")))?;
-    let pods: Vec<&Pod> = listed.items.iter().filter(|p| controlled_by(p, uid) && is_active(p)).collect();
+    let Some(open) = workload::open(d.as_ref(), &shared).await? else { return Ok(Action::await_change()) };
+    let (ns, name, uid, spec, want, where_) = (open.ns, open.name, open.uid, open.spec, open.want, &open.where_);
+    let pods: Vec<&Pod> = open.pods.iter().collect();
     let hash = template_hash(&spec.template);
     let plan = plan_rollout(want, &hash, Strategy::of(spec, want), &pods);
     let owner = super::pods::controller_ref("apps/v1", "Deployment", name, uid);
     for _ in 0..plan.create {
-        create_pod(&shared, &pods_api, &spec.template, ns, name, &hash, owner.clone()).await?;
+        create_pod(&shared, &open.pods_api, &spec.template, ns, name, &hash, owner.clone()).await?;
     }
     for pod in &plan.delete {
-        match pods_api.delete(pod, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(e) if is_status(&e, 404) => {}
-            Err(e) => return Err(api_err(format!("{where_}: delete pod {pod}"))(e)),
-        }
+        open.delete_pod(pod).await?;
     }
     let RolloutPlan { replicas, updated, ready, .. } = plan;
     let status = deployment_status(&d, want, replicas, updated, ready);

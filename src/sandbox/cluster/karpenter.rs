@@ -12,14 +12,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::cache::{Cache, Needs, Pass, nodepool_resource};
+use super::cache::{Cache, Needs, Pass, Progress, nodepool_resource};
 use super::launcher::{Launcher, marked_for_removal, no_schedule_taint, remove_node};
 use super::pods::{condition_true, is_active, node_name};
 use super::predicates::{NodeShape, PodNeeds, whole_quantity};
@@ -184,35 +183,23 @@ impl Pass for Karpenter {
     const NAME: &'static str = "karpenter";
     const NEEDS: Needs = Needs::NodePools;
 
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
-
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let now = Instant::now();
-        let nodes: Vec<Arc<Node>> = self.cache.nodes.state();
-        let cached: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        let (nodes, cached) = self.cache.nodes_and_names();
         self.removed.retain(|n| cached.contains(n));
         self.empty_since.retain(|n, _| cached.contains(n));
-        let mut first_err = self.launcher.register_due(&cached, now).await.err();
+        let mut progress = Progress::default();
+        progress.keep(self.launcher.register_due(&cached, now).await);
         let view = self.view(&nodes);
         let pool_names: HashSet<&str> = view.pools.iter().map(|p| p.shape.name.as_str()).collect();
         self.launcher.inflight.retain(|l| pool_names.contains(l.pool.as_str()) && !cached.contains(&l.shape.name));
 
         // Nodes of pools that no longer exist go.
         for node in &view.orphans {
-            if let Err(e) = self.remove(node).await {
-                first_err.get_or_insert(e);
-            }
+            progress.keep(self.remove(node).await);
         }
         self.provision(&view, &cached, now);
-        let next = match self.disrupt(&view, now).await {
-            Ok(next) => next,
-            Err(e) => {
-                first_err.get_or_insert(e);
-                None
-            }
-        };
+        self.disrupt(&view, now, &mut progress).await;
         for pool in &view.pools {
             let name = &pool.shape.name;
             let members = view.members.get(name).map(Vec::as_slice).unwrap_or_default();
@@ -221,12 +208,10 @@ impl Pass for Karpenter {
             let inflight: Vec<u64> =
                 self.launcher.inflight.iter().filter(|l| &l.pool == name).map(|l| l.shape.gpus).collect();
             let gpus = kept.iter().map(|m| m.gpus).sum::<u64>() + inflight.iter().sum::<u64>();
-            if let Err(e) = self.write_status(name, kept.len() + inflight.len(), gpus).await {
-                first_err.get_or_insert(e);
-            }
+            progress.keep(self.write_status(name, kept.len() + inflight.len(), gpus).await);
         }
-        let next = [next, self.launcher.next_due()].into_iter().flatten().min();
-        first_err.map_or(Ok(next), Err)
+        progress.due(self.launcher.next_due());
+        progress.finish()
     }
 }
 
@@ -329,12 +314,10 @@ impl Karpenter {
     }
 
     /// Removes nodes over a lowered limit (launches in flight at once, Nodes after the consolidation
-    /// delay) and nodes empty for the consolidation delay. Returns when a delay next runs out.
-    async fn disrupt(&mut self, view: &View, now: Instant) -> Result<Option<Instant>, ClusterError> {
+    /// delay) and nodes empty for the consolidation delay, noting in `progress` when a delay next runs out.
+    async fn disrupt(&mut self, view: &View, now: Instant, progress: &mut Progress) {
         let delay = self.shared.opts.consolidation_delay;
         let pool_gpus = self.pool_gpus(view);
-        let mut next: Option<Instant> = None;
-        let mut first_err = None;
         for pool in &view.pools {
             let name = &pool.shape.name;
             let nodes = view.members.get(name).map(Vec::as_slice).unwrap_or_default();
@@ -356,13 +339,11 @@ impl Karpenter {
                     }
                     let due = later(since, delay);
                     if now < due {
-                        next = Some(next.map_or(due, |n| n.min(due)));
+                        progress.due(due);
                         continue;
                     }
-                    if let Some((node, _)) = nodes.iter().find(|(_, m)| m.name == victim)
-                        && let Err(e) = self.remove(node).await
-                    {
-                        first_err.get_or_insert(e);
+                    if let Some((node, _)) = nodes.iter().find(|(_, m)| m.name == victim) {
+                        progress.keep(self.remove(node).await);
                     }
                 }
             } else {
@@ -381,13 +362,12 @@ impl Karpenter {
                 let since = *self.empty_since.entry(member.name.clone()).or_insert(now);
                 let due = later(since, delay);
                 if now < due {
-                    next = Some(next.map_or(due, |n| n.min(due)));
-                } else if let Err(e) = self.remove(node).await {
-                    first_err.get_or_insert(e);
+                    progress.due(due);
+                } else {
+                    progress.keep(self.remove(node).await);
                 }
             }
         }
-        first_err.map_or(Ok(next), Err)
     }
 }
 

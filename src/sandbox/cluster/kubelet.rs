@@ -14,7 +14,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::cache::{Cache, Needs, Pass};
+use super::cache::{Cache, Needs, Pass, Progress};
 use super::pods::{is_active, is_ready, node_name};
 use super::predicates::untolerated_taint;
 use super::well_known::SANDBOX_STARTUP_DELAY_ANNOTATION;
@@ -135,10 +135,6 @@ impl Pass for Kubelet {
     const NAME: &'static str = "kubelet";
     const NEEDS: Needs = Needs::PodsAndNodes;
 
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
-
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let pods = self.cache.pods.state();
         let nodes: HashMap<String, Arc<Node>> =
@@ -149,8 +145,7 @@ impl Pass for Kubelet {
         self.deleted.retain(|uid| live.contains(uid.as_str()));
 
         let now = Instant::now();
-        let mut next: Option<Instant> = None;
-        let mut first_err = None;
+        let mut progress = Progress::default();
         for pod in &pods {
             let (Some(uid), Some(node)) = (pod.metadata.uid.clone(), node_name(pod)) else { continue };
             if self.deleted.contains(&uid) {
@@ -194,27 +189,24 @@ impl Pass for Kubelet {
                             let ready = pod_status(pod, node_obj, true, &start_time);
                             self.patch_status(pod, &ready).await.map(|()| Outcome::Ready)
                         } else {
-                            next = Some(next.map_or(due, |n| n.min(due)));
+                            progress.due(due);
                             Ok(Outcome::Nothing)
                         }
                     }
                     Err(e) => Err(e),
                 }
             };
-            match result {
-                Ok(Outcome::Deleted) => {
+            match progress.keep(result) {
+                Some(Outcome::Deleted) => {
                     self.deleted.insert(uid);
                 }
-                Ok(Outcome::Ready) => {
+                Some(Outcome::Ready) => {
                     self.reported_ready.insert(uid);
                 }
-                Ok(Outcome::Nothing) => {}
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
+                Some(Outcome::Nothing) | None => {}
             }
         }
-        first_err.map_or(Ok(next), Err)
+        progress.finish()
     }
 }
 

@@ -2,8 +2,9 @@
 //! loops that talk to the API server only through a [`kube::Client`] over HTTP, so they exercise the same
 //! API (watch, status and binding subresources, patches) as the operator does.
 //!
-//! - Deployment and StatefulSet controllers ([`deployment`], [`statefulset`]): kube-runtime
-//!   `Controller`s that create and delete pods to match `spec.replicas` and write the status counts.
+//! - Deployment and StatefulSet controllers ([`deployment`], [`statefulset`], their common part in
+//!   `workload`): kube-runtime `Controller`s that create and delete pods to match `spec.replicas` and
+//!   write the status counts.
 //!   Deployments own their pods directly (no ReplicaSet objects).
 //! - Scheduler ([`scheduler`]): binds pending pods to nodes through `pods/binding` (by patching
 //!   `spec.nodeName` where the server has no binding subresource), honouring nodeSelector, required node
@@ -42,6 +43,7 @@ pub mod sizing;
 pub mod spot;
 pub mod statefulset;
 pub mod well_known;
+mod workload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -307,15 +309,13 @@ pub fn spawn_cluster(client: kube::Client, opts: ClusterOptions) -> ClusterHandl
     let mut loops = JoinSet::new();
     loops.spawn(deployment::run(shared.clone(), until_stop()));
     loops.spawn(statefulset::run(shared.clone(), until_stop()));
-    loops.spawn(cache::drive(scheduler::Scheduler::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    loops.spawn(cache::drive(kubelet::Kubelet::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    loops.spawn(cache::drive(karpenter::Karpenter::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
-    loops.spawn(cache::drive(
-        capi::MachineDeployments::new(shared.clone(), cache.clone()),
-        cache.clone(),
-        until_stop(),
-    ));
-    loops.spawn(cache::drive(spot::Spot::new(shared.clone(), cache.clone()), cache.clone(), until_stop()));
+    let retry = shared.opts.retry();
+    let (s, c) = (&shared, &cache);
+    loops.spawn(cache::drive(scheduler::Scheduler::new(s.clone(), c.clone()), c.clone(), retry, until_stop()));
+    loops.spawn(cache::drive(kubelet::Kubelet::new(s.clone(), c.clone()), c.clone(), retry, until_stop()));
+    loops.spawn(cache::drive(karpenter::Karpenter::new(s.clone(), c.clone()), c.clone(), retry, until_stop()));
+    loops.spawn(cache::drive(capi::MachineDeployments::new(s.clone(), c.clone()), c.clone(), retry, until_stop()));
+    loops.spawn(cache::drive(spot::Spot::new(s.clone(), c.clone()), c.clone(), retry, until_stop()));
     ClusterHandle { stop, loops, reflectors }
 }
 

@@ -5,14 +5,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::cache::{Cache, Needs, Pass};
+use super::cache::{Cache, Needs, Pass, Progress};
 use super::pods::{is_active, node_name};
 use super::predicates::{NodeShape, PodNeeds, choose_node, unschedulable_message};
 use super::well_known::DEFAULT_SCHEDULER;
@@ -151,10 +150,6 @@ impl Pass for Scheduler {
     const NAME: &'static str = "scheduler";
     const NEEDS: Needs = Needs::PodsAndNodes;
 
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
-
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let pods = self.cache.pods.state();
         // Forget assumptions the cache has caught up with (bound, or the pod is gone).
@@ -186,14 +181,12 @@ impl Pass for Scheduler {
             .cloned()
             .collect();
         scheduling_order(&mut pending);
-        let mut first_err = None;
+        let mut progress = Progress::default();
         for pod in pending {
             let needs = match PodNeeds::of(&pod) {
                 Ok(n) => n,
                 Err(e) => {
-                    if let Err(err) = self.mark_unschedulable(&pod, &e.to_string()).await {
-                        first_err.get_or_insert(err);
-                    }
+                    progress.keep(self.mark_unschedulable(&pod, &e.to_string()).await);
                     continue;
                 }
             };
@@ -229,11 +222,9 @@ impl Pass for Scheduler {
                 },
                 Err(message) => self.mark_unschedulable(&pod, &message).await,
             };
-            if let Err(e) = outcome {
-                first_err.get_or_insert(e);
-            }
+            progress.keep(outcome);
         }
-        first_err.map_or(Ok(None), Err)
+        progress.finish()
     }
 }
 

@@ -18,7 +18,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
@@ -26,7 +25,7 @@ use rand::Rng;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::cache::{Cache, Needs, Pass};
+use super::cache::{Cache, Needs, Pass, Progress};
 use super::launcher::{no_schedule_taint, remove_node};
 use super::well_known::*;
 use super::{ClusterError, Shared, api_err, is_status, now_rfc3339};
@@ -146,15 +145,10 @@ impl Pass for Spot {
     const NAME: &'static str = "spot";
     const NEEDS: Needs = Needs::PodsAndNodes;
 
-    fn resync(&self) -> Duration {
-        self.shared.opts.retry()
-    }
-
     async fn pass(&mut self) -> Result<Option<Instant>, ClusterError> {
         let now = Instant::now();
-        let mut nodes: Vec<Arc<Node>> = self.cache.nodes.state();
+        let (mut nodes, names) = self.cache.nodes_and_names();
         nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        let names: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
         self.noticed.retain(|n| names.contains(n));
         self.terminated.retain(|n| names.contains(n));
 
@@ -174,8 +168,7 @@ impl Pass for Spot {
             drawn.extend(hit.into_iter().map(str::to_string));
         }
 
-        let mut first_err = None;
-        let mut next: Option<Instant> = None;
+        let mut progress = Progress::default();
         let wall_now = jiff::Timestamp::now();
         for node in &nodes {
             let Some(name) = node.metadata.name.clone() else { continue };
@@ -187,38 +180,25 @@ impl Pass for Spot {
             match terminate_at {
                 Some(at) if at <= wall_now => {
                     tracing::info!(node = %name, "spot interruption: terminating node");
-                    match remove_node(&self.shared.client, node, None, true).await {
-                        Ok(_) => {
-                            self.terminated.insert(name);
-                        }
-                        Err(e) => {
-                            first_err.get_or_insert(e);
-                        }
+                    if progress.keep(remove_node(&self.shared.client, node, None, true).await).is_some() {
+                        self.terminated.insert(name);
                     }
                 }
                 Some(at) => {
                     let left = wall_now.duration_until(at).unsigned_abs();
                     let due = super::later(now, left);
-                    next = Some(next.map_or(due, |n| n.min(due)));
+                    progress.due(due);
                 }
                 None => {
                     let requested = annotation(node, SANDBOX_INTERRUPT_ANNOTATION).is_some() || drawn.contains(&name);
-                    if requested && !self.noticed.contains(&name) {
-                        match self.notice(node).await {
-                            Ok(()) => {
-                                self.noticed.insert(name);
-                                let due = super::later(now, self.shared.opts.interruption_notice);
-                                next = Some(next.map_or(due, |n| n.min(due)));
-                            }
-                            Err(e) => {
-                                first_err.get_or_insert(e);
-                            }
-                        }
+                    if requested && !self.noticed.contains(&name) && progress.keep(self.notice(node).await).is_some() {
+                        self.noticed.insert(name);
+                        progress.due(super::later(now, self.shared.opts.interruption_notice));
                     }
                 }
             }
         }
-        first_err.map_or(Ok(next), Err)
+        progress.finish()
     }
 }
 

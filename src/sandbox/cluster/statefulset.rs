@@ -6,34 +6,35 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::core::Selector;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
 use serde_json::json;
 
-use super::pods::{controlled_by, controller_ref, is_active, is_ready, pod_from_template, template_hash};
+use super::pods::{controller_ref, is_ready, pod_from_template, template_hash};
+use super::workload::{self, Workload};
 use super::{ClusterError, Shared, api_err, is_status};
 
 const REVISION_LABEL: &str = "controller-revision-hash";
 
 /// Runs the controller until `shutdown` completes.
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let client = shared.client.clone();
-    Controller::new(Api::<StatefulSet>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Pod>::all(client), watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, shared)
-        .for_each(|_| async {})
-        .await;
+    workload::run::<StatefulSet, _, _>(shared, shutdown, reconcile).await;
 }
 
-fn error_policy(s: Arc<StatefulSet>, err: &ClusterError, shared: Arc<Shared>) -> Action {
-    tracing::warn!(statefulset = s.metadata.name.as_deref().unwrap_or(""), "{err}");
-    Action::requeue(shared.opts.retry())
+impl Workload for StatefulSet {
+    type Spec = StatefulSetSpec;
+    fn spec(&self) -> Option<&StatefulSetSpec> {
+        self.spec.as_ref()
+    }
+    fn selector(spec: &StatefulSetSpec) -> &LabelSelector {
+        &spec.selector
+    }
+    fn replicas(spec: &StatefulSetSpec) -> Option<i32> {
+        spec.replicas
+    }
 }
 
 /// The ordinal of `<sts>-<n>`, if the pod name has that form.
@@ -81,30 +82,13 @@ pub fn plan_ordinals(
 }
 
 async fn reconcile(s: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action, ClusterError> {
-    let (Some(ns), Some(name), Some(uid)) = (&s.metadata.namespace, &s.metadata.name, &s.metadata.uid) else {
-        return Ok(Action::await_change());
-    };
-    let Some(spec) = s.spec.as_ref().filter(|_| s.metadata.deletion_timestamp.is_none()) else {
-        return Ok(Action::await_change());
-    };
-    let where_ = format!("statefulset {ns}/{name}");
-    let selector = Selector::try_from(spec.selector.clone())
-        .map_err(|e| ClusterError::Invalid(format!("{where_}: spec.selector: {e}")))?;
-    let want = usize::try_from(spec.replicas.unwrap_or(1).max(0)).unwrap_or(0);
+    let Some(open) = workload::open(s.as_ref(), &shared).await? else { return Ok(Action::await_change()) };
+    let (ns, name, uid, spec, want, where_) = (open.ns, open.name, open.uid, open.spec, open.want, &open.where_);
     let parallel = spec.pod_management_policy.as_deref() == Some("Parallel");
     let on_delete = spec.update_strategy.as_ref().and_then(|u| u.type_.as_deref()) == Some("OnDelete");
     let revision = format!("{name}-{}", template_hash(&spec.template));
-    let api: Api<Pod> = Api::namespaced(shared.client.clone(), ns);
-    let listed = api
-        .list(&ListParams::default().labels_from(&selector))
-        .await
-        .map_err(api_err(format!("{where_}: list pods")))?;
-    let pods: BTreeMap<usize, &Pod> = listed
-        .items
-        .iter()
-        .filter(|p| controlled_by(p, uid) && is_active(p))
-        .filter_map(|p| ordinal(name, p).map(|o| (o, p)))
-        .collect();
+    let api = &open.pods_api;
+    let pods: BTreeMap<usize, &Pod> = open.pods.iter().filter_map(|p| ordinal(name, p).map(|o| (o, p))).collect();
 
     let rev_of = |p: &Pod| p.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL)).cloned();
     let states: BTreeMap<usize, OrdinalState> = pods
@@ -113,12 +97,7 @@ async fn reconcile(s: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action, C
         .collect();
     let (to_create, to_delete) = plan_ordinals(want, parallel, on_delete, &states);
     for o in &to_delete {
-        let pod = format!("{name}-{o}");
-        match api.delete(&pod, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(e) if is_status(&e, 404) => {}
-            Err(e) => return Err(api_err(format!("{where_}: delete pod {pod}"))(e)),
-        }
+        open.delete_pod(&format!("{name}-{o}")).await?;
     }
     let owner = controller_ref("apps/v1", "StatefulSet", name, uid);
     for o in &to_create {
