@@ -49,6 +49,8 @@ pub mod traffic;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
 mod tests_overload;
 
 pub use capacity::{Capacity, CapacitySource};
