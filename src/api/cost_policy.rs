@@ -275,12 +275,14 @@ pub struct ExternalPolicy {
     /// Whether request data may leave the cluster at all. When false the external share is always 0.
     #[serde(default = "default_true")]
     pub allowed: bool,
-    /// Largest share (0..1) of requests that may go to the external API. Unset means no limit (1) when
-    /// allowed, and 0 when not.
+    /// Largest share (0..1) of requests that may go to the external API (all of a pool's providers
+    /// together; each provider may have its own maxShare too). Unset means no limit (1) when allowed, and
+    /// 0 when not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub max_share: Option<f64>,
-    /// Rate limit of the external API, in requests per second (its quota). Unset means no limit.
+    /// Rate limit of the external API, in requests per second (its quota; all of a pool's providers
+    /// together, each within its own maxRequestsPerSecond too). Unset means no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0))]
     pub max_requests_per_second: Option<f64>,
