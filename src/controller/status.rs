@@ -16,7 +16,7 @@ use crate::api::inference_pool::{
 use crate::planner::Plan;
 
 /// What the reconcile learned, for the status.
-pub struct Outcome<'a> {
+pub struct Inputs<'a> {
     /// The plan (applied or only recommended).
     pub plan: &'a Plan,
     /// The mode it ran in.
@@ -47,7 +47,7 @@ fn cond(status: bool) -> ConditionStatus {
 }
 
 /// The new status of `pool` after a reconcile at `now` (RFC 3339).
-pub fn build(pool: &InferencePool, out: &Outcome<'_>, now: &str) -> InferencePoolStatus {
+pub fn build(pool: &InferencePool, out: &Inputs<'_>, now: &str) -> InferencePoolStatus {
     let generation = pool.metadata.generation;
     let mut s = pool.status.clone().unwrap_or_default();
     s.observed_generation = generation;

@@ -150,7 +150,7 @@ impl TickOutput {
     ) -> InferencePoolStatus {
         let mut problems = self.problems.clone();
         problems.extend(failed);
-        let outcome = status::Outcome {
+        let inputs = status::Inputs {
             plan: &self.plan,
             mode: valid.mode,
             ready: obs.ready,
@@ -161,7 +161,7 @@ impl TickOutput {
             cost: self.ledger.status.clone(),
             progressing: self.progressing,
         };
-        status::build(pool, &outcome, &now.to_string())
+        status::build(pool, &inputs, &now.to_string())
     }
 
     /// GPUs idle longer than the policy's idle period, for the idle-GPU gauge.
