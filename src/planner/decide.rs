@@ -27,7 +27,7 @@ pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64)
     if let Ok(rate) = fresh_rate(config, snapshot, now) {
         learn::record_load(config, &mut mem, snapshot, now, rate, econ.mu);
     }
-    let obs = Observed::new(snapshot);
+    let obs = ClassCounts::new(snapshot);
     let (mut plan, rate) = match fresh_rate(config, snapshot, now) {
         Ok(rate) => (fresh(config, snapshot, mem, &econ, &obs, now, rate, new_interruptions), rate),
         Err(why) => (stale(config, snapshot, mem, &econ, &obs, why), 0.0),
@@ -37,18 +37,18 @@ pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64)
 }
 
 /// Per-class observations as arrays.
-pub(crate) struct Observed {
+pub(crate) struct ClassCounts {
     pub desired: [u32; 3],
     pub ready: [u32; 3],
     /// Ready replicas with an interruption notice (never more than ready).
     pub interrupted: [u32; 3],
 }
 
-impl Observed {
-    fn new(s: &Snapshot) -> Observed {
+impl ClassCounts {
+    fn new(s: &Snapshot) -> ClassCounts {
         let ready = s.classes.map(|c| c.ready);
         let interrupted = s.classes.map(|c| c.interrupted.min(c.ready));
-        Observed { desired: s.classes.map(|c| c.desired), ready, interrupted }
+        ClassCounts { desired: s.classes.map(|c| c.desired), ready, interrupted }
     }
     /// Ready replicas without an interruption notice.
     pub fn healthy(&self) -> u32 {
@@ -96,7 +96,7 @@ fn fresh(
     snapshot: &Snapshot,
     mut mem: Memory,
     econ: &Economics,
-    obs: &Observed,
+    obs: &ClassCounts,
     now: f64,
     rate: f64,
     new_interruptions: u32,
@@ -276,7 +276,7 @@ fn overload_economics(
     snapshot: &Snapshot,
     memory: &Memory,
     econ: &Economics,
-    obs: &Observed,
+    obs: &ClassCounts,
     now: f64,
     rate: f64,
 ) -> (Option<Economics>, Option<overload::Overload>) {
@@ -304,7 +304,7 @@ fn stale(
     snapshot: &Snapshot,
     mut mem: Memory,
     econ: &Economics,
-    obs: &Observed,
+    obs: &ClassCounts,
     why: String,
 ) -> Plan {
     mem.idle_since = None;
@@ -355,7 +355,7 @@ fn ext_usd_per_hour(econ: &Economics, ext_rps: f64) -> f64 {
 /// The burn of replica counts once they are ready: their GPUs plus the external share the route would
 /// then need at the current demand (a replica that takes load off a dearer external API lowers it).
 /// `rates` is the current rate and the recent peak the weights are set for; without them, GPUs only.
-fn burn(config: &PoolConfig, econ: &Economics, obs: &Observed, rates: Option<(f64, f64)>, t: &[u32; 3]) -> f64 {
+fn burn(config: &PoolConfig, econ: &Economics, obs: &ClassCounts, rates: Option<(f64, f64)>, t: &[u32; 3]) -> f64 {
     let gpus = econ.gpu_usd_per_hour(*t);
     let Some((rate, peak)) = rates else { return gpus };
     let healthy_cap = f64::from(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total())) * econ.mu;
@@ -367,7 +367,7 @@ fn burn(config: &PoolConfig, econ: &Economics, obs: &Observed, rates: Option<(f6
 /// for the ledger's projections, the simulator and checks that additions stay within budget.
 pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64, replicas: [u32; 3]) -> f64 {
     let believed = Economics::new(config, snapshot, memory);
-    let obs = Observed::new(snapshot);
+    let obs = ClassCounts::new(snapshot);
     let capped = fresh_rate(config, snapshot, now)
         .ok()
         .and_then(|rate| overload_economics(config, snapshot, memory, &believed, &obs, now, rate).0);

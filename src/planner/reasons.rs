@@ -4,7 +4,7 @@
 use crate::api::cost_policy::BudgetAction;
 
 use super::allocate::{self, Allocation};
-use super::decide::Observed;
+use super::decide::ClassCounts;
 use super::economics::Economics;
 use super::forecast::Forecast;
 use super::scale_down::Damping;
@@ -15,7 +15,7 @@ pub(crate) struct Context<'a> {
     pub config: &'a PoolConfig,
     pub econ: &'a Economics,
     pub fc: &'a Forecast,
-    pub obs: &'a Observed,
+    pub obs: &'a ClassCounts,
     pub alloc: &'a Allocation,
     pub target: [u32; 3],
     pub damping: [Damping; 3],
@@ -299,7 +299,7 @@ pub(crate) fn summary(ctx: &Context, usd_per_hour: f64) -> String {
 /// Changes and summary of a plan held on stale signals.
 pub(crate) fn stale(
     config: &PoolConfig,
-    obs: &Observed,
+    obs: &ClassCounts,
     target: &[u32; 3],
     previous: TrafficWeights,
     weights: TrafficWeights,

@@ -16,7 +16,7 @@
 use super::Class;
 use super::PoolConfig;
 use super::allocate::{self, Allocation, Bounds};
-use super::decide::Observed;
+use super::decide::ClassCounts;
 use super::economics::Economics;
 use super::forecast::Forecast;
 use super::scale_down::{self, Damping};
@@ -27,7 +27,7 @@ pub(crate) struct Sizing<'a> {
     pub config: &'a PoolConfig,
     pub econ: &'a Economics,
     pub fc: &'a Forecast,
-    pub obs: &'a Observed,
+    pub obs: &'a ClassCounts,
     /// The replicas are overloaded now.
     pub overloaded: bool,
     /// ... and the external API cannot take what they shed: add a replica.
@@ -79,7 +79,7 @@ impl Sizing<'_> {
 
 /// Overloaded: nothing below what runs and, when `add` (the external API cannot take the shed load),
 /// one more replica (reserved first, then the next paid class) unless replicas are already starting.
-fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &Observed, add: bool, r: &mut [u32; 3]) {
+fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &ClassCounts, add: bool, r: &mut [u32; 3]) {
     for (ri, d) in r.iter_mut().zip(obs.desired) {
         *ri = (*ri).max(d);
     }
