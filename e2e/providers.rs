@@ -3,12 +3,12 @@
 //! limit, each behind its own backend of the route. One reserved replica serves 5 of 20 requests/s and
 //! may not grow, so most of the load is overflow. The scenario checks that the overflow is split
 //! cheapest first within the limits, that a provider whose gateway series show errors loses its share to
-//! the others within a few ticks, and that it gets it back once it has looked well for
-//! `providerHealth.recoverAfterSeconds`.
+//! the others within a few ticks, that it gets it back once it has looked well for
+//! `providerHealth.recoverAfterSeconds`, and that one whose latency goes bad is taken out too.
 //!
 //! Takes about 50 s on the sandbox (alone on two cores): ~10 s to the first split, ~5 s to react to the
 //! failure (one tick), then ~35 s out: the failures' 20 s rate window and the 15 s hold before the
-//! provider returns.
+//! provider returns; ~5 s more for the slow one.
 //!
 //! Needs no power of the sandbox: the providers' series come from the local gateway simulation on every
 //! target, only the route and the pool's status are the cluster's.
@@ -146,8 +146,24 @@ async fn overflow_goes_cheapest_first_within_limits_and_away_from_a_failing_prov
         "held out for recoverAfterSeconds, was back after {out_for:?}"
     );
 
+    // (d) Claude slows down to 20 s, over twice its typical 7 s: out for its latency (read from the
+    // histogram's buckets), its share to openai; gemini keeps its limit.
+    let claude = by_name("claude").expect("claude");
+    env.exporter.set_provider(claude.name, claude.model, Behaviour { latency_s: 20.0, ..claude.healthy() });
+    let (slow, status) = env
+        .wait_for("claude's share moved to openai for its latency", wait(), || async {
+            let (_, ext) = route_split(&env).await?;
+            let s = env.status().await?;
+            let total: u32 = ext.iter().sum();
+            let moved = total > 0 && ext == [30.min(total), 0, total - 30.min(total)] && status_split(&s) == Some(ext);
+            (moved && s.providers.iter().any(|p| p.name == "claude" && !p.healthy)).then_some((ext, s))
+        })
+        .await;
+    let why = reason(&status, "claude");
+    assert!(why.contains("unhealthy (latency") && why.contains("> 14.0 s"), "{why} {slow:?}");
     crate::support::say!(
-        "e2e providers: split {ext:?}, gemini out after {reacted:?}, {after:?} meanwhile, back after {out_for:?}"
+        "e2e providers: split {ext:?}, gemini out after {reacted:?} ({after:?} meanwhile), back after {out_for:?}; \
+         claude slow: {slow:?} ({why})"
     );
 
     // The ledger splits the external spend by provider: every provider that took traffic has a row.
