@@ -42,13 +42,13 @@ pub fn pod_ready(p: &Pod) -> bool {
 }
 
 /// (backend name, weight) of each backendRef of the route's first rule, in order (a backendRef without
-/// a weight weighs 1, as in Gateway API).
+/// a weight weighs 1, and none weighs more than 1,000,000, as in Gateway API).
 pub fn backend_weights(route: &Value) -> Option<Vec<(String, u32)>> {
     let refs = route.pointer("/spec/rules/0/backendRefs")?.as_array()?;
     Some(
         refs.iter()
             .map(|r| {
-                let w = r.get("weight").and_then(Value::as_u64).unwrap_or(1).min(u64::from(u32::MAX)) as u32;
+                let w = r.get("weight").and_then(Value::as_u64).unwrap_or(1).min(1_000_000) as u32;
                 (r["name"].as_str().unwrap_or_default().to_string(), w)
             })
             .collect(),
@@ -64,7 +64,8 @@ pub fn weights_of(route: &Value) -> Option<(u32, u32)> {
     Some((own, others))
 }
 
-/// One step: serve the demand's self-hosted share on the Ready pods of the pool in `ns`.
+/// One step: serve the demand's self-hosted share on the Ready pods of the pool in `ns`, and send each
+/// simulated provider the share of its backend.
 pub async fn step(
     client: &kube::Client,
     ns: &str,
@@ -128,5 +129,9 @@ mod tests {
             {"name": SELF_BACKEND, "weight": 75}, {"name": super::super::objects::EXTERNAL_BACKEND, "weight": 25}]}]}});
         assert_eq!(weights_of(&single), Some((75, 25)));
         assert_eq!(weights_of(&json!({"spec": {}})), None);
+        // Out-of-range weights (the API server would refuse them) are clamped, never summed past u32.
+        let huge = json!({"spec": {"rules": [{"backendRefs": [
+            {"name": SELF_BACKEND, "weight": u64::MAX}, {"name": "a", "weight": u64::MAX}, {"name": "b", "weight": -1}]}]}});
+        assert_eq!(weights_of(&huge), Some((1_000_000, 1_000_001)));
     }
 }
