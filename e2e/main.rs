@@ -16,6 +16,7 @@ mod handover;
 mod idle;
 mod interruption;
 mod outage;
+mod providers;
 mod ramp;
 mod recommend;
 mod spike;

@@ -26,7 +26,7 @@ use super::cluster::{self as on_cluster, Cleanup};
 use super::objects::{self, DEPLOYMENTS, MODEL, Placement, ROUTE, Setup};
 use super::prom::{self, Prom};
 use super::target::{self, ClusterTarget};
-pub use hybridscale::demo::gateway::{GatewayView, pod_ready, route_resource, weights_of};
+pub use hybridscale::demo::gateway::{GatewayView, backend_weights, pod_ready, route_resource, weights_of};
 
 /// Upper bound of every wait for the operator to reach a state (90 s on the sandbox, longer on a
 /// cluster; `HS_E2E_WAIT_SECONDS` overrides it).
@@ -315,6 +315,13 @@ impl Env {
         weights_of(&serde_json::to_value(&r).ok()?)
     }
 
+    /// (backend name, weight) of every backendRef of the route's rule, in order.
+    pub async fn backend_weights(&self) -> Option<Vec<(String, u32)>> {
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &self.ns, &route_resource());
+        let r = api.get(ROUTE).await.ok()?;
+        backend_weights(&serde_json::to_value(&r).ok()?)
+    }
+
     /// spec.limits["nvidia.com/gpu"] per class NodePool.
     pub async fn nodepool_limits(&self) -> [Option<String>; 3] {
         let mut out: [Option<String>; 3] = Default::default();
@@ -373,15 +380,16 @@ impl Env {
         let gw = self.gateway();
         format!(
             "replicas={:?} ready_pods={:?} nodes={:?} weights={:?} limits={:?} gateway: demand={} rps, self-hosted \
-             share={:.2}, serving pods={:?}, exporter pods={}\nstatus={}\nevents={:?}",
+             share={:.2}, serving pods={:?}, providers (rps)={:?}, exporter pods={}\nstatus={}\nevents={:?}",
             self.replicas().await,
             self.ready_pods().await,
             self.nodes().await,
-            self.weights().await,
+            self.backend_weights().await,
             self.nodepool_limits().await,
             gw.demand_rps,
             gw.self_share,
             gw.ready_pods,
+            gw.provider_rps,
             self.exporter.totals(&self.ns, MODEL).pods,
             serde_json::to_string(&st).unwrap_or_default(),
             self.events().await,

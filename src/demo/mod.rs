@@ -6,4 +6,5 @@
 pub mod gateway;
 pub mod objects;
 pub mod prom;
+pub mod providers;
 pub mod world;

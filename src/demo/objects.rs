@@ -116,6 +116,9 @@ pub struct Setup {
     pub gie_backend: bool,
     /// spec.budget.monthlyUsd (action Alert: it never changes a plan); none by default.
     pub monthly_budget_usd: Option<f64>,
+    /// Three external providers ([`super::providers`]), each behind its own route backend, instead of
+    /// the single external API.
+    pub providers: bool,
 }
 
 impl Default for Setup {
@@ -139,6 +142,7 @@ impl Default for Setup {
             signal_max_age_seconds: 15,
             gie_backend: false,
             monthly_budget_usd: None,
+            providers: false,
         }
     }
 }
@@ -209,6 +213,10 @@ pub fn manifests(ns: &str, s: &Setup, place: &Placement) -> String {
             other => panic!("config/samples: no e2e settings for kind {other}"),
         };
         json_patch::merge(&mut doc, &patch);
+        if s.providers && doc["kind"] == "InferencePool" {
+            // A second patch: its nulls remove the single external form the first one set.
+            json_patch::merge(&mut doc, &json!({"spec": super::providers::pool_patch()}));
+        }
         docs.push(serde_json::to_string(&doc).expect("json"));
     }
     if s.gie_backend {
@@ -350,10 +358,13 @@ fn pool_self_backend(s: &Setup) -> Value {
 fn http_route(ns: &str, s: &Setup) -> Value {
     let mut own = self_backend(s);
     own["weight"] = json!(100);
-    json!({"metadata": {"name": ROUTE, "namespace": ns}, "spec": {"rules": [{"backendRefs": [
-        own,
-        {"kind": "Service", "name": EXTERNAL_BACKEND, "port": 443, "weight": 0},
-    ]}]}})
+    let mut refs = vec![own];
+    if s.providers {
+        refs.extend(super::providers::route_backends());
+    } else {
+        refs.push(json!({"kind": "Service", "name": EXTERNAL_BACKEND, "port": 443, "weight": 0}));
+    }
+    json!({"metadata": {"name": ROUTE, "namespace": ns}, "spec": {"rules": [{"backendRefs": refs}]}})
 }
 
 /// The Gateway API Inference Extension pool in front of every class's pods (their common `pool` label),
@@ -392,6 +403,24 @@ mod tests {
 
     fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
         docs.iter().filter(|d| d["kind"] == kind).collect()
+    }
+
+    #[test]
+    fn the_providers_variant_lists_three_providers_behind_four_backends() {
+        let setup = Setup { providers: true, ..Setup::default() };
+        let docs = yaml_docs(&manifests("e2e-p", &setup, &Placement::sandbox())).unwrap();
+        let spec = &of_kind(&docs, "InferencePool")[0]["spec"];
+        assert!(spec.get("external").is_none() && spec["route"].get("externalBackend").is_none(), "{spec}");
+        let names: Vec<&str> =
+            spec["externalProviders"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+        assert_eq!(names, ["gemini", "claude", "openai"]);
+        assert_eq!(spec["externalProviders"][0]["maxRequestsPerSecond"], 6.0);
+        assert!(spec["externalProviders"][0].get("maxShare").is_none(), "{spec}");
+        assert!(spec["metrics"]["queries"]["providerErrorRatio"].as_str().unwrap().contains("[20s]"));
+        assert!(spec["metrics"]["queries"].get("requestRate").is_some(), "the gateway queries stay: {spec}");
+        let refs = of_kind(&docs, "HTTPRoute")[0]["spec"]["rules"][0]["backendRefs"].as_array().unwrap().clone();
+        let backends: Vec<&str> = refs.iter().filter_map(|r| r["name"].as_str()).collect();
+        assert_eq!(backends, [SELF_BACKEND, "llm-gemini", "llm-claude", "llm-openai"]);
     }
 
     #[test]

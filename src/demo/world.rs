@@ -46,7 +46,8 @@ pub async fn start_sandbox(
 }
 
 /// Start the synthetic exporter serving the pool's model-server pods in `ns` (each completing
-/// `setup.pod_capacity_rps`, else `setup.replica_rps`) and the Prometheus binary `prometheus` scraping it,
+/// `setup.pod_capacity_rps`, else `setup.replica_rps`) and the providers' gateway series (with
+/// `setup.providers`, each healthy to start with), and the Prometheus binary `prometheus` scraping it,
 /// with its configuration and TSDB in `dir`.
 pub async fn start_metrics(
     prometheus: &Path,
@@ -62,6 +63,11 @@ pub async fn start_metrics(
         MODEL,
         Profile { capacity_rps, base_latency_s: 1.0, gpus_per_pod: 1, fixed_latency_s: None },
     );
+    if setup.providers {
+        for p in super::providers::PROVIDERS {
+            exporter.set_provider(p.name, p.model, p.healthy());
+        }
+    }
     let prom = Prom::start(prometheus, dir, &exporter.addr().to_string()).await?;
     Ok((exporter, prom))
 }

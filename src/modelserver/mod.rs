@@ -19,6 +19,7 @@
 //! Used by tests/prometheus/, and meant for the sandbox and end-to-end tests.
 
 mod model;
+mod providers;
 mod render;
 
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 pub use model::{LATENCY_BUCKETS, Load, PodState, Profile, Script};
+pub use providers::{Behaviour, ERROR_TYPE, GEN_AI_BUCKETS, Outcome, ProviderState};
 
 use model::{LoadPlan, ModelState};
 use render::{ExtraSample, Extras, ModelKey};
@@ -59,6 +61,8 @@ pub struct ModelTotals {
 struct Fleet {
     clock: Instant,
     models: BTreeMap<ModelKey, ModelState>,
+    /// Simulated external providers behind the gateway, by name.
+    providers: BTreeMap<String, ProviderState>,
     extras: Extras,
 }
 
@@ -80,6 +84,9 @@ impl Fleet {
         for m in self.models.values_mut() {
             m.advance(now);
         }
+        for p in self.providers.values_mut() {
+            p.advance(now);
+        }
     }
 }
 
@@ -94,8 +101,12 @@ impl ModelServerExporter {
     pub async fn start(addr: SocketAddr) -> std::io::Result<ExporterHandle> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let fleet: Shared =
-            Arc::new(Mutex::new(Fleet { clock: Instant::now(), models: BTreeMap::new(), extras: Extras::new() }));
+        let fleet: Shared = Arc::new(Mutex::new(Fleet {
+            clock: Instant::now(),
+            models: BTreeMap::new(),
+            providers: BTreeMap::new(),
+            extras: Extras::new(),
+        }));
         let app = Router::new()
             .route("/metrics", get(metrics))
             .route("/", get(|| async { "hybridscale synthetic model-server exporter: see /metrics\n" }))
@@ -116,7 +127,7 @@ async fn metrics(State(fleet): State<Shared>) -> impl IntoResponse {
     let body = {
         let mut f = lock(&fleet);
         f.advance_all();
-        render::render(&f.models, &f.extras)
+        render::render(&f.models, &f.providers, &f.extras)
     };
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
@@ -214,6 +225,41 @@ impl ExporterHandle {
         Ok(())
     }
 
+    /// Simulate the external provider `name` (serving `model`) behind the gateway from now on, or change
+    /// how it answers: its requests' latency and error ratio apply from this instant.
+    pub fn set_provider(&self, name: &str, model: &str, behaviour: Behaviour) {
+        let mut f = lock(&self.fleet);
+        let now = f.now();
+        let p = f.providers.entry(name.to_string()).or_insert_with(|| ProviderState::new(model, behaviour, now));
+        p.advance(now);
+        p.model = model.to_string();
+        p.behaviour = behaviour;
+    }
+
+    /// The requests per second the gateway sends to provider `name` from now on; false when no such
+    /// provider is simulated.
+    pub fn set_provider_load(&self, name: &str, rps: f64) -> bool {
+        let mut f = lock(&self.fleet);
+        let now = f.now();
+        match f.providers.get_mut(name) {
+            Some(p) => {
+                p.advance(now);
+                p.rps = rps;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A simulated provider now (its counters integrated up to now).
+    pub fn provider(&self, name: &str) -> Option<ProviderState> {
+        let mut f = lock(&self.fleet);
+        let now = f.now();
+        let p = f.providers.get_mut(name)?;
+        p.advance(now);
+        Some(p.clone())
+    }
+
     /// Stop serving an extra gauge (all its label sets).
     pub fn remove_gauge(&self, name: &str) {
         lock(&self.fleet).extras.remove(name);
@@ -251,7 +297,7 @@ impl ExporterHandle {
     pub fn render(&self) -> String {
         let mut f = lock(&self.fleet);
         f.advance_all();
-        render::render(&f.models, &f.extras)
+        render::render(&f.models, &f.providers, &f.extras)
     }
 
     /// Stop serving and wait for the server task to end.
@@ -312,9 +358,34 @@ mod tests {
 
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let t = ex.totals("ml", "m\"x");
+        assert!(!ex.render().contains("gen_ai_server_request_duration_seconds"), "no provider, no series");
         assert_eq!(t.pods, 2);
         assert!(t.success > 0.5 && t.success < 4.0 * 5.0, "{t:?}");
         assert!((t.prompt_tokens - 512.0 * t.success).abs() < 1e-6);
+        ex.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn providers_export_the_gateway_histogram_with_failures_labelled() {
+        let ex = ModelServerExporter::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        assert!(!ex.set_provider_load("gemini", 1.0), "not simulated yet");
+        ex.set_provider("gemini", "gemini-2.5-flash", Behaviour { latency_s: 3.0, error_ratio: 0.0 });
+        assert!(ex.set_provider_load("gemini", 10.0));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let body = ex.render();
+        assert!(body.contains("# TYPE gen_ai_server_request_duration_seconds histogram"), "{body}");
+        let labels =
+            r#"gen_ai_operation_name="chat",gen_ai_provider_name="gemini",gen_ai_request_model="gemini-2.5-flash""#;
+        assert!(body.contains(&format!("gen_ai_server_request_duration_seconds_count{{{labels}}} ")), "{body}");
+        assert!(!body.contains("error_type"), "no failure yet: {body}");
+        ex.set_provider("gemini", "gemini-2.5-flash", Behaviour { latency_s: 3.0, error_ratio: 0.5 });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let p = ex.provider("gemini").unwrap();
+        assert!(p.failed.count > 0.2 && p.failed.count < p.succeeded.count, "{p:?}");
+        let failed = format!("{labels},error_type=\"{ERROR_TYPE}\"");
+        assert!(
+            ex.render().contains(&format!("gen_ai_server_request_duration_seconds_bucket{{{failed},le=\"5.12\"}}"))
+        );
         ex.shutdown().await;
     }
 }

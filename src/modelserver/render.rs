@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::model::{LATENCY_BUCKETS, ModelState};
+use super::providers::{ERROR_TYPE, GEN_AI_BUCKETS, Outcome, ProviderState};
 
 /// (namespace, model name).
 pub(crate) type ModelKey = (String, String);
@@ -49,8 +50,41 @@ impl Family {
     }
 }
 
-/// Render every pod of every model, then the extra gauges.
-pub(crate) fn render(models: &BTreeMap<ModelKey, ModelState>, extras: &Extras) -> String {
+/// Envoy AI Gateway's request duration histogram, one series set per provider and outcome; the failed
+/// requests' series (with `error_type`) appear with the first failure, as an OpenTelemetry exporter's do.
+fn provider_family(providers: &BTreeMap<String, ProviderState>) -> Family {
+    let mut f = Family::new(
+        "gen_ai_server_request_duration_seconds",
+        "histogram",
+        "Time spent on the GenAI request, from the request headers to the end of the response body.",
+    );
+    for (name, p) in providers {
+        let base = format!(
+            "gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"{}\",gen_ai_request_model=\"{}\"",
+            escape(name),
+            escape(&p.model)
+        );
+        let failed = format!("{base},error_type=\"{ERROR_TYPE}\"");
+        let outcomes: [(&Outcome, &str, bool); 2] =
+            [(&p.succeeded, &base, true), (&p.failed, &failed, p.failed.count > 0.0)];
+        for (o, labels, _) in outcomes.into_iter().filter(|(_, _, shown)| *shown) {
+            for (le, count) in GEN_AI_BUCKETS.iter().zip(o.buckets) {
+                f.sample("_bucket", &format!("{labels},le=\"{le}\""), count);
+            }
+            f.sample("_bucket", &format!("{labels},le=\"+Inf\""), o.count);
+            f.sample("_sum", labels, o.sum);
+            f.sample("_count", labels, o.count);
+        }
+    }
+    f
+}
+
+/// Render every pod of every model, the simulated providers, then the extra gauges.
+pub(crate) fn render(
+    models: &BTreeMap<ModelKey, ModelState>,
+    providers: &BTreeMap<String, ProviderState>,
+    extras: &Extras,
+) -> String {
     let mut running = Family::new("vllm:num_requests_running", "gauge", "Number of requests currently running on GPU.");
     let mut waiting = Family::new("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.");
     let mut cache = Family::new("vllm:gpu_cache_usage_perc", "gauge", "GPU KV-cache usage. 1 means 100 percent usage.");
@@ -105,6 +139,9 @@ pub(crate) fn render(models: &BTreeMap<ModelKey, ModelState>, extras: &Extras) -
     let mut out = String::new();
     for f in [&running, &waiting, &cache, &success, &prompt, &generation, &latency, &gpu] {
         f.write(&mut out);
+    }
+    if !providers.is_empty() {
+        provider_family(providers).write(&mut out);
     }
     for (name, series) in extras {
         let _ = writeln!(out, "# TYPE {name} gauge");
