@@ -466,6 +466,11 @@ fn simulate_reports_each_provider_and_takes_error_bursts() {
     for k in ["requests", "rate_limited", "errors", "slo_attainment", "cost_usd"] {
         assert!(gemini[k].as_f64().is_some_and(|x| x > 0.0), "{k} in {gemini}");
     }
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("p.svg");
+    assert!(cli(&[&args[..], &["--plot", plot.to_str().unwrap()]].concat()).status.success());
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains(">gemini $") && svg.contains(">claude $"), "per-provider legend: {svg}");
     let table = String::from_utf8_lossy(&cli(&args).stdout).to_string();
     assert!(table.contains("external providers:") && table.contains("all-external    gemini"), "{table}");
     for (flag, needle) in [
