@@ -487,3 +487,22 @@ fn simulate_reports_each_provider_and_takes_error_bursts() {
         assert!(err.contains(needle), "{flag}: {err}");
     }
 }
+
+/// With several providers the oracle relaxes them into one (cheapest prices, fastest latency, quotas
+/// added up) and ignores error bursts: it still bounds every strategy, on the benchmark's two-provider
+/// scenario with gemini's burst.
+#[test]
+fn the_oracle_bounds_every_strategy_with_several_providers() {
+    data(scenarios::SPOT_TRACE);
+    let tokens = scenarios::conv_tokens();
+    let market = SpotMarket::load(&data(scenarios::SPOT_TRACE)).unwrap();
+    // The two-provider pool (each provider alone is the single-provider case the other tests cover).
+    for def in scenarios::provider_scenarios().into_iter().take(1) {
+        let scenario = scenarios::with_gemini_outage(Scenario::parse(Path::new(def.name), &def.yaml).unwrap());
+        for (t, step) in [(&scenarios::TRACES[1], 10.0), (&scenarios::TRACES[3], 60.0)] {
+            let trace = scenarios::load_with_step(t, def.mean_rps, &tokens, step);
+            let report = sim::run_all(&trace, &scenario, &market, 42, None);
+            assert_oracle_is_a_lower_bound(&report, &format!("{} / {}", t.name, def.name));
+        }
+    }
+}
