@@ -1,6 +1,8 @@
 //! `make bench` (cargo bench --bench sim): every public trace × three price scenarios × every
 //! strategy, with cost, SLO attainment and the ratio to the oracle, plus replay and planner speed.
 //! Prints Markdown for BENCHMARKS.md and writes one SVG per trace × scenario to benchmarks/sim/.
+//! Then the external-providers matrix (issue 18): the same pool with two providers, or with each
+//! alone, under an error burst; `cargo bench --bench sim -- providers` runs that part only.
 //!
 //! Prices are read from ../shared/data at run time (sources named in the output):
 //! - GPUs: SkyPilot catalog excerpt `gpu_prices_skypilot_catalog/aws_gpu_us_ondemand_spot.csv`,
@@ -18,7 +20,10 @@ use hybridscale::sim::{self, Scenario, SpotMarket};
 
 #[path = "common/scenarios.rs"]
 mod scenarios;
-use scenarios::{SPOT_TRACE, TRACES, capacity_beliefs, capacity_traces, conv_tokens, data, load, scenarios};
+use scenarios::{
+    GEMINI_OUTAGE, PROVIDERS_MEAN_RPS, SPOT_TRACE, TRACES, capacity_beliefs, capacity_traces, conv_tokens, data, load,
+    provider_scenarios, scenarios, with_gemini_outage,
+};
 
 fn planner_micros(scenario: &Scenario) -> f64 {
     let now = 1_767_225_600.0 + 86400.0;
@@ -68,6 +73,10 @@ fn main() {
     let market = SpotMarket::load(&data(SPOT_TRACE)).expect("spot trace");
     let plots = Path::new(env!("CARGO_MANIFEST_DIR")).join("benchmarks/sim");
     std::fs::create_dir_all(&plots).expect("plot dir");
+    if std::env::args().any(|a| a == "providers") {
+        providers_matrix(&conv_tokens, &market, &plots);
+        return;
+    }
 
     let (defs, prices) = scenarios();
     println!("{prices}\n");
@@ -155,6 +164,7 @@ fn main() {
         }
     }
     capacity_matrix(&conv_tokens, &market, &plots);
+    providers_matrix(&conv_tokens, &market, &plots);
     println!("\nReplay speed (release build, one core, 10 s steps):\n");
     println!("| trace | scenario | strategy | steps | seconds |");
     println!("|---|---|---|---|---|");
@@ -240,4 +250,66 @@ fn capacity_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: &
 
 fn slug(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+}
+
+/// The external-providers matrix (issue 18): the 8B pool on L4s with gemini ($0.04/M, 40 rps quota)
+/// and claude ($0.05/M), with only claude, and with only gemini, every strategy, gemini failing half of
+/// its requests for two hours ([`GEMINI_OUTAGE`]). One row per strategy with each provider's figures.
+fn providers_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: &Path) {
+    let (name, start, duration, ratio) = GEMINI_OUTAGE;
+    println!(
+        "\nExternal providers: {name} fails {:.0}% of its requests from {start} s for {duration} s; traces at {PROVIDERS_MEAN_RPS} rps mean.\n",
+        ratio * 100.0
+    );
+    println!(
+        "| trace | pool | strategy | cost $ | SLO attained | vs oracle | GPUs $ | external | per provider: sent / rate-limited / errors / $ |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for t in [&TRACES[2], &TRACES[1]] {
+        let trace = load(t, PROVIDERS_MEAN_RPS, conv_tokens);
+        for def in provider_scenarios() {
+            let scenario =
+                with_gemini_outage(Scenario::parse(Path::new(def.name), &def.yaml).expect("provider policy"));
+            let results: Vec<_> = sim::strategy_names(&scenario.spec)
+                .into_iter()
+                .map(|n| sim::run_one(n, &trace, &scenario, market, 42, None).expect("strategy"))
+                .collect();
+            let report = sim::Report::new(
+                trace.stats(),
+                results,
+                None,
+                scenario.spec.target_attainment,
+                scenario.spec.world.name(),
+            );
+            let oracle = report.oracle().map_or(f64::NAN, |o| o.cost_usd);
+            for r in &report.results {
+                let b = &r.cost_breakdown_usd;
+                let per: Vec<String> = r
+                    .providers
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} {:.0} / {:.0} / {:.0} / {:.2}",
+                            p.name, p.requests, p.rate_limited, p.errors, p.cost_usd
+                        )
+                    })
+                    .collect();
+                println!(
+                    "| {} | {} | {} | {:.2} | {:.3}%{} | {:.2}x | {:.2} | {:.1}% | {} |",
+                    t.name,
+                    def.name,
+                    r.strategy,
+                    r.cost_usd,
+                    r.slo_attainment * 100.0,
+                    if r.meets_slo_target { "" } else { " MISS" },
+                    r.cost_usd / oracle,
+                    b.reserved + b.spot + b.on_demand,
+                    r.external_share * 100.0,
+                    if per.is_empty() { "-".to_string() } else { per.join("; ") },
+                );
+            }
+            let file = format!("providers-{}-{}.svg", t.name, slug(def.name));
+            std::fs::write(plots.join(file), sim::svg::render(&report, "hybridscale")).expect("write plot");
+        }
+    }
 }

@@ -309,3 +309,75 @@ pub fn capacity_traces() -> Vec<CapacityTrace> {
         },
     ]
 }
+
+/// One external provider of the provider scenarios: the issue's 2026 prices for comparable work.
+pub struct ProviderDef {
+    pub name: &'static str,
+    /// USD per million tokens, input and output alike.
+    pub usd_per_million: f64,
+    /// Its quota, requests per second.
+    pub max_rps: Option<f64>,
+    pub latency_s: f64,
+}
+
+/// The cheaper provider, with a quota.
+pub const GEMINI: ProviderDef =
+    ProviderDef { name: "gemini", usd_per_million: 0.04, max_rps: Some(40.0), latency_s: 6.0 };
+/// The dearer one, without.
+pub const CLAUDE: ProviderDef = ProviderDef { name: "claude", usd_per_million: 0.05, max_rps: None, latency_s: 7.0 };
+
+/// The error burst of the provider scenarios: gemini fails half of its requests for two hours from
+/// 36 hours in (name, start s, duration s, error ratio).
+pub const GEMINI_OUTAGE: (&str, f64, f64, f64) = ("gemini", 129_600.0, 7_200.0, 0.5);
+
+/// Mean requests per second of the provider scenarios: enough that gemini's quota binds at the daily
+/// peaks of ServeGen m-mid (72 rps at this mean).
+pub const PROVIDERS_MEAN_RPS: f64 = 40.0;
+
+/// The 8B pool on L4s (the `8B-L4-vs-cheap` figures, room for 24 replicas) with these external
+/// providers instead of one API, no policy rate limit (each provider has its own).
+/// `benchmarks/sim/8b-two-providers-policy.yaml` is the one with both.
+pub fn providers_policy(providers: &[&ProviderDef]) -> String {
+    let l4 = gpu_prices("g6.xlarge", "us-east-1");
+    let base = policy_yaml(l4, (0.0, 0.0), 1, 4.0, None, 120, 180, 10.0, 5.0, 50.0, 0, (24, 16, 16));
+    let mut list = String::from("  externalProviders:\n");
+    for p in providers {
+        list += &format!(
+            "  - name: {n}\n    backendRef: {{name: {n}-egress}}\n    model: {n}\n    inputUsdPerMillionTokens: {u}\n    \
+             outputUsdPerMillionTokens: {u}\n    latencySeconds: {l}\n{q}",
+            n = p.name,
+            u = p.usd_per_million,
+            l = p.latency_s,
+            q = p.max_rps.map_or(String::new(), |r| format!("    maxRequestsPerSecond: {r}\n")),
+        );
+    }
+    let out = base
+        .replace("  externalPrices: {inputUsdPerMillionTokens: 0, outputUsdPerMillionTokens: 0}\n", "")
+        .replace(", maxRequestsPerSecond: 50}", "}")
+        .replace("    externalBackend: {name: api}\n  external: {model: api, latencySeconds: 5}\n", &list);
+    assert!(!out.contains("externalPrices") && !out.contains("model: api"), "the base policy changed: {out}");
+    out
+}
+
+/// The provider scenarios: both providers, and each alone.
+pub fn provider_scenarios() -> Vec<ScenarioDef> {
+    let def = |name, providers: &[&ProviderDef]| ScenarioDef {
+        name,
+        yaml: providers_policy(providers),
+        mean_rps: PROVIDERS_MEAN_RPS,
+    };
+    vec![
+        def("8B-L4 gemini+claude", &[&GEMINI, &CLAUDE]),
+        def("8B-L4 claude only (dearer)", &[&CLAUDE]),
+        def("8B-L4 gemini only (cheaper, 40 rps quota)", &[&GEMINI]),
+    ]
+}
+
+/// Give a scenario's gemini (if it has one) the [`GEMINI_OUTAGE`].
+pub fn with_gemini_outage(mut scenario: sim::Scenario) -> sim::Scenario {
+    let (name, start, duration, ratio) = GEMINI_OUTAGE;
+    for p in scenario.spec.providers.iter_mut().filter(|p| p.name == name) {
+        p.bursts.push(sim::providers::ErrorBurst { start_s: start, end_s: start + duration, error_ratio: ratio });
+    }
+    scenario
+}

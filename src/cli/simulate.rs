@@ -76,6 +76,12 @@ pub struct Args {
     /// report the cheapest that meets the SLO target (chosen with hindsight on this trace).
     #[arg(long)]
     pub recommend_reservation: bool,
+    /// An error burst at an external provider: from START_S seconds into the trace, for DURATION_S
+    /// seconds, the provider named NAME (as in the pool's externalProviders; the single `external`
+    /// form's provider is named after its model, in lower case with '-' for other characters) fails
+    /// ERROR_RATIO of the requests it accepts (default 1: all). Repeatable.
+    #[arg(long, value_name = "NAME:START_S:DURATION_S[:ERROR_RATIO]")]
+    pub provider_outage: Vec<String>,
     /// Also write an SVG plot of the replay to this file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
@@ -139,6 +145,7 @@ pub fn prepare(args: &Args) -> Result<Replay, Failure> {
     if let Some(p) = &args.profile {
         scenario = scenario.with_world(sim::profile::World::select(p)?);
     }
+    add_outages(&mut scenario.spec, &args.provider_outage)?;
     let tokens = match &args.tokens_from {
         Some(p) => {
             let text = crate::input::read_to_string(p)?;
@@ -171,6 +178,26 @@ pub fn prepare(args: &Args) -> Result<Replay, Failure> {
         None => SpotMarket::Steady,
     };
     Ok(Replay { policy_path, cost_policy, pool, scenario, trace, market })
+}
+
+/// Give each provider the error bursts of `--provider-outage`.
+fn add_outages(spec: &mut sim::SimSpec, outages: &[String]) -> Result<(), Failure> {
+    for text in outages {
+        let (name, burst) = sim::providers::parse_outage(text).map_err(Failure::usage)?;
+        let names: Vec<String> = spec.providers.iter().map(|p| p.name.clone()).collect();
+        let Some(p) = spec.providers.iter_mut().find(|p| p.name == name) else {
+            return Err(Failure::usage(if names.is_empty() {
+                format!("--provider-outage {text:?}: the pool has no external provider the policy lets it use")
+            } else {
+                format!(
+                    "--provider-outage {text:?}: no provider {name:?}; the pool's providers are {}",
+                    names.join(", ")
+                )
+            }));
+        };
+        p.bursts.push(burst);
+    }
+    Ok(())
 }
 
 /// Run the simulation and print the report.

@@ -1,7 +1,8 @@
 //! The trace-replay simulator behind `hybridscale simulate` and `make bench`: a trace (loaders/)
 //! binned to fixed steps (trace.rs) is replayed against a model of the cluster (model.rs,
 //! queueing.rs, spot.rs) under each strategy (strategies/), including the operator's own planner,
-//! and compared with an offline lower bound (oracle.rs). Reports and plots: report.rs, svg.rs.
+//! and compared with an offline lower bound (oracle.rs). The external side is a list of providers
+//! with their own prices, limits and error bursts (providers.rs). Reports and plots: report.rs, svg.rs.
 //!
 //! Everything is deterministic for a given seed, so two runs of the same inputs print the same
 //! figures.
@@ -15,6 +16,7 @@ mod oracle_integer;
 mod oracle_startup;
 pub mod policy;
 pub mod profile;
+pub mod providers;
 pub mod queueing;
 pub mod report;
 pub mod reservation;
@@ -127,6 +129,7 @@ pub fn run_one(
             scenario.config.clone(),
             scenario.prices.clone(),
             spec.reserved_commitment(),
+            spec.providers.iter().map(|p| p.latency_s).collect(),
         )),
         "static-peak" => Box::new(strategies::StaticPeak::new(spec, trace)),
         "target-tracking" => Box::new(strategies::TargetTracking::new(spec)),

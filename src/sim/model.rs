@@ -1,6 +1,7 @@
 //! The cluster model, advanced in fixed steps: replicas per capacity class with node-provisioning
 //! and model-load delays, spot interruptions, a fluid queue with an M/M/c tail for latency
-//! (`queueing.rs`), the external API with its latency and rate limit, and the bill.
+//! (`queueing.rs`), the external providers with their latency, rate limits and error bursts
+//! (`providers.rs`), and the bill.
 //!
 //! Simplifications, each chosen so that no strategy is favoured:
 //! - A new spot or on-demand replica always gets a new node (Karpenter consolidates empty nodes
@@ -15,12 +16,14 @@
 //!   step cannot serve wait in a backlog that is served first in the next steps (they are late
 //!   already); the backlog is capped at four SLOs of capacity (clients give up).
 //! - The route splits by weight, as an HTTPRoute does: `external_weight`% of every step's requests
-//!   go to the external API, whatever the replicas could have taken. Requests above the API's rate
-//!   limit are rejected (missed, not billed).
+//!   go to the external providers (each its own route weight, or all to the cheapest when the
+//!   strategy names none), whatever the replicas could have taken. Requests above a provider's limits
+//!   are rejected, and an error burst fails its share (missed, not billed).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::providers::{self, ProviderResult, Served};
 use super::queueing;
 use super::spec::SimSpec;
 use super::spot::{NOTICE_S, SpotMarket};
@@ -101,12 +104,18 @@ pub struct Cluster<'a> {
     max: [u32; 3],
     reserved_commitment: u32,
     external_weight: u32,
+    /// Route weight per provider as the strategy set it; empty: the whole external weight to the cheapest.
+    provider_weights: Vec<u32>,
+    /// Per provider, what the last step sent and what came of it, and the weights it was routed by.
+    last: Vec<(u32, Served)>,
     backlog: f64,
     interruptions: u64,
     /// Spend so far.
     pub bill: Bill,
     /// Totals so far.
     pub totals: Totals,
+    /// Totals so far per provider, in the pool's order.
+    pub provider_totals: Vec<ProviderResult>,
 }
 
 impl<'a> Cluster<'a> {
@@ -127,10 +136,13 @@ impl<'a> Cluster<'a> {
             ],
             reserved_commitment,
             external_weight: 0,
+            provider_weights: Vec::new(),
+            last: Vec::new(),
             backlog: 0.0,
             interruptions: 0,
             bill: Bill::default(),
             totals: Totals::default(),
+            provider_totals: Self::no_provider_totals(spec),
         }
     }
 
@@ -141,6 +153,35 @@ impl<'a> Cluster<'a> {
             self.desired[i] = (*r).min(self.max[i]);
         }
         self.external_weight = if self.spec.external.is_some() { external_weight.min(100) } else { 0 };
+    }
+
+    /// Route the external weight across the providers by these weights (percent of all requests, in
+    /// the pool's order; their sum becomes the external weight). Empty: all of it to the cheapest.
+    pub fn set_provider_weights(&mut self, weights: &[u32]) {
+        if self.spec.external.is_none() || weights.is_empty() {
+            self.provider_weights.clear();
+            return;
+        }
+        let mut left = 100u32;
+        self.provider_weights = (0..self.spec.providers.len())
+            .map(|i| {
+                let w = weights.get(i).copied().unwrap_or(0).min(left);
+                left -= w;
+                w
+            })
+            .collect();
+        self.external_weight = 100 - left;
+    }
+
+    /// Zeroed per-provider totals, one per provider of the pool.
+    pub fn no_provider_totals(spec: &SimSpec) -> Vec<ProviderResult> {
+        spec.providers.iter().map(|p| ProviderResult { name: p.name.clone(), ..Default::default() }).collect()
+    }
+
+    /// Per provider, the route weight of the last step and what came of its requests (empty before the
+    /// first step or without providers).
+    pub fn last_provider_step(&self) -> &[(u32, Served)] {
+        &self.last
     }
 
     /// Make the current targets ready at `t` (the replay starts warm, as if it had been running).
@@ -240,6 +281,32 @@ impl<'a> Cluster<'a> {
         }
     }
 
+    /// The external part of a step: each provider's requests by its weight, its limits and bursts.
+    /// Returns the requests sent external, those within the SLO and their bill.
+    fn external_step(&mut self, t: f64, dt: f64, arrivals: f64, mean_input: f64, mean_output: f64) -> (f64, f64, f64) {
+        let spec = self.spec;
+        let Some(e) = spec.external.as_ref().filter(|_| !spec.providers.is_empty()) else {
+            self.last.clear();
+            return (arrivals * self.external_weight as f64 / 100.0, 0.0, 0.0);
+        };
+        let weights: Vec<u32> = if self.provider_weights.is_empty() {
+            let cheapest = providers::cheapest(&spec.providers, mean_input, mean_output);
+            (0..spec.providers.len()).map(|i| if i == cheapest { self.external_weight } else { 0 }).collect()
+        } else {
+            self.provider_weights.clone()
+        };
+        let to: Vec<f64> = weights.iter().map(|&w| arrivals * w as f64 / 100.0).collect();
+        let served =
+            providers::serve(&spec.providers, &to, e.policy_max_rps, t, dt, mean_input, mean_output, spec.slo_s);
+        for (total, s) in self.provider_totals.iter_mut().zip(&served) {
+            total.add(s);
+        }
+        let within = served.iter().map(|s| s.within).sum();
+        let usd = served.iter().map(|s| s.usd).sum();
+        self.last = weights.into_iter().zip(served).collect();
+        (to.iter().sum(), within, usd)
+    }
+
     /// Run one step `[t, t + dt)` with `arrivals` requests of the given mean sizes.
     pub fn step(&mut self, t: f64, dt: f64, arrivals: f64, mean_input: f64, mean_output: f64) -> StepOutcome {
         self.reconcile(t, dt);
@@ -248,18 +315,7 @@ impl<'a> Cluster<'a> {
         let n: u32 = ready.iter().sum();
         let mu = spec.replica_saturation_rps(mean_input, mean_output);
 
-        // External share, rate limit, latency.
-        let to_external = arrivals * self.external_weight as f64 / 100.0;
-        let (ext_served, ext_within) = match &spec.external {
-            Some(e) if to_external > 0.0 => {
-                let served = e.max_rps.map_or(to_external, |r| to_external.min(r * dt));
-                (served, if e.latency_s <= spec.slo_s { served } else { 0.0 })
-            }
-            _ => (0.0, 0.0),
-        };
-        // Nothing served costs nothing, even without an API (whose price per request is infinite).
-        let ext_cost =
-            if ext_served > 0.0 { ext_served * spec.external_usd_per_request(mean_input, mean_output) } else { 0.0 };
+        let (to_external, ext_within, ext_cost) = self.external_step(t, dt, arrivals, mean_input, mean_output);
 
         // Self-hosted: fluid backlog plus the M/M/c tail.
         let to_self = arrivals - to_external;

@@ -217,6 +217,7 @@ pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Opti
         gpu_hours: paid_s * g / 3600.0,
         idle_gpu_hours: (paid_s - busy_s).max(0.0) * g / 3600.0,
         external_share: if total > 0.0 { ext / total } else { 0.0 },
+        providers: Vec::new(),
         meets_slo_target: false,
         timeline: recorder.finish(bill.total()),
     })
@@ -311,6 +312,7 @@ pub fn integer_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Stra
         gpu_hours: paid_s * g / 3600.0,
         idle_gpu_hours: (paid_s - busy_s).max(0.0) * g / 3600.0,
         external_share: if total > 0.0 { ext / total } else { 0.0 },
+        providers: Vec::new(),
         meets_slo_target: false,
         timeline: recorder.finish(bill.total()),
     }
@@ -460,6 +462,7 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
         gpu_hours: (reserved_s + used_replica_s) * g / 3600.0,
         idle_gpu_hours: (reserved_s - reserved_used_s).max(0.0) * g / 3600.0,
         external_share: if total > 0.0 { ext_total / total } else { 0.0 },
+        providers: Vec::new(),
         meets_slo_target: false,
         timeline: recorder.finish(bill.total()),
     }

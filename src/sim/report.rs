@@ -1,4 +1,5 @@
-//! Reports: the JSON object of `--format json`, a plain table and a Markdown table.
+//! Reports: the JSON object of `--format json`, a plain table and a Markdown table, each with every
+//! strategy's figures per external provider beside the main ones.
 
 use std::fmt::Write;
 
@@ -115,29 +116,42 @@ impl Report {
         }
     }
 
+    /// Per strategy that sent anything external, one row per provider: requests sent, rejected over
+    /// its limits, failed in its error bursts, attainment of what it was sent, and its bill.
+    fn provider_rows(&self) -> Vec<[String; 7]> {
+        let sent = |r: &StrategyResult| r.providers.iter().any(|p| p.requests > 0.0);
+        self.results
+            .iter()
+            .filter(|r| sent(r))
+            .flat_map(|r| {
+                r.providers.iter().map(|p| {
+                    [
+                        r.strategy.clone(),
+                        p.name.clone(),
+                        format!("{:.0}", p.requests),
+                        format!("{:.0}", p.rate_limited),
+                        format!("{:.0}", p.errors),
+                        format!("{:.3}%", p.slo_attainment * 100.0),
+                        format!("{:.2}", p.cost_usd),
+                    ]
+                })
+            })
+            .collect()
+    }
+
+    const PROVIDER_HEADER: [&'static str; 7] =
+        ["strategy", "provider", "requests", "rate-limited", "errors", "SLO attained", "cost $"];
+
     /// A plain aligned table.
     pub fn to_table(&self) -> String {
-        let rows = self.rows();
-        let header = Self::header();
-        let widths: Vec<usize> = (0..header.len())
-            .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
-            .collect();
         let mut out = format!("{}\n", self.title());
-        let line = |cells: Vec<&str>| {
-            cells
-                .iter()
-                .enumerate()
-                .map(
-                    |(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) },
-                )
-                .collect::<Vec<_>>()
-                .join("  ")
-        };
-        let _ = writeln!(out, "{}", line(header.to_vec()));
-        for r in &rows {
-            let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
-        }
+        out += &aligned(&Self::header(), &self.rows());
         out += &self.misses();
+        let providers = self.provider_rows();
+        if !providers.is_empty() {
+            out += "external providers:\n";
+            out += &aligned(&Self::PROVIDER_HEADER, &providers);
+        }
         if let Some(rec) = &self.reservation {
             out += &rec.to_text();
         }
@@ -153,11 +167,39 @@ impl Report {
         }
         out += "\n";
         out += &self.misses();
+        let providers = self.provider_rows();
+        if !providers.is_empty() {
+            let _ = write!(out, "\nexternal providers:\n\n| {} |\n|", Self::PROVIDER_HEADER.join(" | "));
+            let _ = writeln!(out, "{}", "---|".repeat(Self::PROVIDER_HEADER.len()));
+            for r in providers {
+                let _ = writeln!(out, "| {} |", r.join(" | "));
+            }
+            out += "\n";
+        }
         if let Some(rec) = &self.reservation {
             out += &rec.to_text();
         }
         out
     }
+}
+
+/// Rows under a header, columns aligned (the first to the left, the rest to the right).
+fn aligned<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> =
+        (0..N).map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0)).collect();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = format!("{}\n", line(header.to_vec()));
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -175,6 +217,7 @@ mod tests {
             gpu_hours: 0.0,
             idle_gpu_hours: 0.0,
             external_share: 0.0,
+            providers: Vec::new(),
             meets_slo_target: true,
             timeline: Default::default(),
         };

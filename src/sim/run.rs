@@ -5,6 +5,7 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 
 use super::model::{Bill, Cluster, StepOutcome};
+use super::providers::ProviderResult;
 use super::spec::SimSpec;
 use super::spot::SpotMarket;
 use super::strategies::{Observation, Strategy};
@@ -33,6 +34,9 @@ pub struct StrategyResult {
     pub idle_gpu_hours: f64,
     /// Share of requests sent to the external API.
     pub external_share: f64,
+    /// Per external provider, in the pool's order: requests sent, rejected, failed, attainment and
+    /// bill (empty without providers, or for the oracle, which relaxes them).
+    pub providers: Vec<ProviderResult>,
     /// Whether `slo_attainment` reaches the policy's target (set by `Report::new`).
     pub meets_slo_target: bool,
     /// Time series for plots.
@@ -207,11 +211,13 @@ pub fn replay(
             running: 0.0,
             waiting: 0.0,
             external_weight: 0,
+            providers: &[],
             history: &history,
             spend_usd: 0.0,
         };
         let d = strategy.decide(&first);
         cluster.set_targets(d.replicas, d.external_weight);
+        cluster.set_provider_weights(&d.providers);
         cluster.warm_start(t0);
         for k in (1..=back).rev() {
             let i = mirrored(k, steps);
@@ -220,6 +226,7 @@ pub fn replay(
         }
         cluster.bill = Bill::default();
         cluster.totals = Default::default();
+        cluster.provider_totals = Cluster::no_provider_totals(spec);
     }
     for i in 0..trace.len() {
         let t = i as f64 * dt;
@@ -251,6 +258,7 @@ pub fn replay(
         gpu_hours: totals.gpu_s / 3600.0,
         idle_gpu_hours: totals.idle_gpu_s / 3600.0,
         external_share: if totals.requests > 0.0 { totals.external / totals.requests } else { 0.0 },
+        providers: cluster.provider_totals.clone(),
         meets_slo_target: false,
         timeline: recorder.finish(cluster.bill.total()),
     }
@@ -291,11 +299,13 @@ fn tick(
         running: out.running,
         waiting: out.waiting,
         external_weight: cluster.external_weight(),
+        providers: cluster.last_provider_step(),
         history: &history[history.len().saturating_sub(HISTORY_LEN)..],
         spend_usd: cluster.bill.total(),
     };
     let d = strategy.decide(&obs);
     cluster.set_targets(d.replicas, d.external_weight);
+    cluster.set_provider_weights(&d.providers);
     (out, ready_now)
 }
 
@@ -305,6 +315,10 @@ mod tests {
     use crate::sim::strategies::{Hybridscale, TargetTracking};
     use crate::sim::{Scenario, policy};
     use std::path::Path;
+
+    fn latencies(s: &Scenario) -> Vec<f64> {
+        s.spec.providers.iter().map(|p| p.latency_s).collect()
+    }
 
     fn steady(rps: f64, steps: usize) -> Trace {
         Trace::flat(rps, steps, 10.0)
@@ -321,7 +335,7 @@ mod tests {
         let market = SpotMarket::Steady;
         // The planner needs its load to persist before it buys; after the pre-roll it has, so
         // capacity serves the trace's first step and nothing goes external for want of it.
-        let mut hs = Hybridscale::new(s.config.clone(), s.prices.clone(), s.spec.reserved_commitment());
+        let mut hs = Hybridscale::new(s.config.clone(), s.prices.clone(), s.spec.reserved_commitment(), latencies(&s));
         let r = replay(&trace, &s.spec, &market, &mut hs, 1, None);
         let first: f64 = r.timeline.capacity_rps.iter().map(|c| c[0]).sum();
         assert!(first >= 10.0, "ready capacity at the first step: {first} rps");

@@ -5,15 +5,14 @@
 use std::path::Path;
 
 use super::profile::World;
+use super::providers::{self, ProviderSpec};
 use super::queueing;
 use crate::api::cost_policy::CostPolicy;
 use crate::api::inference_pool::{CapacityClassName as Class, InferencePool};
 use crate::input::InputError;
 use crate::planner::capacity::TokenRates;
 
-/// External API latency assumed when the pool does not state one, seconds. Hosted LLM APIs answer
-/// typical chat requests in a few seconds end to end.
-pub const DEFAULT_EXTERNAL_LATENCY_S: f64 = 5.0;
+pub use super::providers::DEFAULT_EXTERNAL_LATENCY_S;
 
 /// One capacity class.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,7 +25,10 @@ pub struct ClassSpec {
     pub node_provision_s: f64,
 }
 
-/// The external API.
+/// The external path, the providers taken together: what the oracle and the baselines price and limit.
+/// With one provider it is that provider within the policy's limits; with several it is a relaxation
+/// (the cheapest input and output prices, the fastest latency, their rate limits added up), so the
+/// oracle stays a lower bound.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExternalSpec {
     /// USD per prompt token.
@@ -35,8 +37,11 @@ pub struct ExternalSpec {
     pub usd_per_output_token: f64,
     /// End-to-end latency, seconds.
     pub latency_s: f64,
-    /// Rate limit, requests per second.
+    /// Rate limit, requests per second: the policy's, and the providers' own rate limits added up
+    /// when each has one.
     pub max_rps: Option<f64>,
+    /// The policy's rate limit on the providers together (`spec.external.maxRequestsPerSecond`).
+    pub policy_max_rps: Option<f64>,
     /// Largest share of requests the policy lets go external.
     pub max_share: f64,
 }
@@ -62,8 +67,10 @@ pub struct SimSpec {
     pub replica_rps: f64,
     /// Rated prompt and output tokens per second per replica, where the pool states them.
     pub token_rates: TokenRates,
-    /// The external API, if data may leave the cluster and the pool has one.
+    /// The external path, if data may leave the cluster and the pool has a provider.
     pub external: Option<ExternalSpec>,
+    /// The external providers, in the pool's order (`providers.rs`); empty without an external path.
+    pub providers: Vec<ProviderSpec>,
     /// Latency SLO, seconds.
     pub slo_s: f64,
     /// Share of requests that must meet the SLO.
@@ -93,30 +100,8 @@ impl SimSpec {
                 node_provision_s: cc.node_provision_seconds as f64,
             })
         };
-        let external = match (&s.external, p.external.allowed) {
-            (Some(api), true) => {
-                let input = api
-                    .input_usd_per_million_tokens
-                    .or(p.external_prices.as_ref().map(|e| e.input_usd_per_million_tokens));
-                let output = api
-                    .output_usd_per_million_tokens
-                    .or(p.external_prices.as_ref().map(|e| e.output_usd_per_million_tokens));
-                let (Some(input), Some(output)) = (input, output) else {
-                    return Err(InputError::invalid(
-                        path,
-                        "the external API has no prices: set spec.externalPrices in the CostPolicy or input/output prices in the InferencePool's spec.external",
-                    ));
-                };
-                Some(ExternalSpec {
-                    usd_per_input_token: input / 1e6,
-                    usd_per_output_token: output / 1e6,
-                    latency_s: api.latency_seconds.unwrap_or(DEFAULT_EXTERNAL_LATENCY_S),
-                    max_rps: p.external.max_requests_per_second,
-                    max_share: p.external.max_share.unwrap_or(1.0),
-                })
-            }
-            _ => None,
-        };
+        let providers = providers::from_resources(path, policy, pool)?;
+        let external = together(&providers, p.external.max_requests_per_second, p.external.max_share.unwrap_or(1.0));
         let spec = SimSpec {
             name: pool.metadata.name.clone().unwrap_or_else(|| "pool".into()),
             classes: [class(Class::Reserved), class(Class::Spot), class(Class::OnDemand)],
@@ -135,6 +120,7 @@ impl SimSpec {
                 output: s.replica_capacity.output_tokens(),
             },
             external,
+            providers,
             slo_s: p.slo.latency_seconds,
             target_attainment: p.slo.target_attainment,
             max_spot_fraction: p.spot.max_fraction,
@@ -226,6 +212,25 @@ impl SimSpec {
     pub fn class(&self, c: Class) -> Option<&ClassSpec> {
         self.classes[c as usize].as_ref()
     }
+}
+
+/// The providers taken together ([`ExternalSpec`]), within the policy's rate limit and share; `None`
+/// without a provider.
+fn together(providers: &[ProviderSpec], policy_max_rps: Option<f64>, max_share: f64) -> Option<ExternalSpec> {
+    let min = |f: fn(&ProviderSpec) -> f64| providers.iter().map(f).fold(f64::INFINITY, f64::min);
+    let own: Option<f64> = providers.iter().map(|p| p.max_rps).sum();
+    let max_rps = match (policy_max_rps, own) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    (!providers.is_empty()).then(|| ExternalSpec {
+        usd_per_input_token: min(|p| p.usd_per_input_token),
+        usd_per_output_token: min(|p| p.usd_per_output_token),
+        latency_s: min(|p| p.latency_s),
+        max_rps,
+        policy_max_rps,
+        max_share,
+    })
 }
 
 /// The embedded default policy's spec, for the simulator's unit tests.

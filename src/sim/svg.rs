@@ -1,7 +1,8 @@
 //! A self-contained SVG of a replay, written by hand (no plotting dependency): demand against the
 //! focus strategy's self-hosted capacity per class, its external share, the cumulative cost of every
 //! strategy with its SLO attainment beside it (marked MISS below the target: a cheap line that misses
-//! the SLO is no saving), and every strategy's attainment over time against the target.
+//! the SLO is no saving), and every strategy's attainment over time against the target. With several
+//! external providers, the focus strategy's bill and attainment per provider stand beside its share.
 
 use std::fmt::Write;
 
@@ -157,6 +158,13 @@ pub fn render(report: &Report, focus: &str) -> String {
     p2.frame(&mut out, &format!("share of requests sent to the external API by {}", fr.strategy), "%");
     let pct: Vec<f64> = tl.external_share.iter().map(|s| s * 100.0).collect();
     p2.line(&mut out, &tl.t, &pct, "#9467bd");
+    // With several providers, the focus strategy's figures per provider beside it.
+    if fr.providers.len() > 1 {
+        for (i, p) in fr.providers.iter().enumerate() {
+            let label = format!("{} ${} {:.2}%", p.name, fmt(p.cost_usd), p.slo_attainment * 100.0);
+            p2.legend(&mut out, i, &label, COLORS[(i + 4) % COLORS.len()]);
+        }
+    }
 
     // Cumulative cost.
     let c_max =

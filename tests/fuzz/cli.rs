@@ -46,6 +46,29 @@ proptest! {
         }
     }
 
+    /// `--provider-outage NAME:START_S:DURATION_S[:ERROR_RATIO]` with any numbers: a one-line error, or
+    /// a burst within bounds on the provider named.
+    #[test]
+    fn provider_outage_numbers(start in number(), duration in number(), ratio in number(), with_ratio in any::<bool>()) {
+        let name = "azure-ai-meta-llama-3-1-70b-instruct";
+        let arg = if with_ratio { format!("{name}:{start}:{duration}:{ratio}") } else { format!("{name}:{start}:{duration}") };
+        if let Some(Command::Simulate(args)) = parse(&["simulate", "--provider-outage", &arg])? {
+            match cli::simulate::prepare(&args) {
+                Err(f) => {
+                    prop_assert!(!f.message.contains('\n'), "{}", f.message);
+                    prop_assert_eq!(f.code, 2);
+                }
+                Ok(replay) => {
+                    let bursts = &replay.scenario.spec.providers[0].bursts;
+                    prop_assert_eq!(bursts.len(), 1);
+                    let b = bursts[0];
+                    prop_assert!(b.start_s >= 0.0 && b.end_s > b.start_s && b.end_s.is_finite(), "{b:?}");
+                    prop_assert!(b.error_ratio > 0.0 && b.error_ratio <= 1.0, "{b:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn exporter_numbers(
         flag in prop::sample::select(vec![

@@ -1,6 +1,7 @@
-//! all-external: no GPUs of our own; every request goes to the external API. It ignores the
-//! policy's maxShare on purpose (it is the "just use the API" answer); the reserved commitment, if
-//! the pool has one, is still paid because it was signed.
+//! all-external: no GPUs of our own; every request goes to the external API, and with several
+//! providers to the cheapest one at the step's token mix (the one a team would pick), whatever its
+//! limits and health. It ignores the policy's maxShare on purpose (it is the "just use the API"
+//! answer); the reserved commitment, if the pool has one, is still paid because it was signed.
 
 use super::{Decision, Observation, Strategy};
 use crate::sim::spec::SimSpec;
@@ -25,6 +26,6 @@ impl Strategy for AllExternal {
         self.commitment
     }
     fn decide(&mut self, _obs: &Observation) -> Decision {
-        Decision { replicas: [0, 0, 0], external_weight: 100 }
+        Decision { replicas: [0, 0, 0], external_weight: 100, providers: Vec::new() }
     }
 }

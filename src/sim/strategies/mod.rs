@@ -14,6 +14,8 @@ pub use spot_hedge::SpotHedge;
 pub use static_peak::StaticPeak;
 pub use target_tracking::TargetTracking;
 
+use super::providers::Served;
+
 /// Utilisation the autoscaling baselines aim for: the usual HPA/KEDA target of 70%.
 pub const BASELINE_TARGET_UTILIZATION: f64 = 0.7;
 
@@ -46,6 +48,9 @@ pub struct Observation<'a> {
     pub waiting: f64,
     /// External weight in force.
     pub external_weight: u32,
+    /// Per external provider, the route weight in force during the step and what came of its requests
+    /// (empty before the first step or without providers).
+    pub providers: &'a [(u32, Served)],
     /// Recent (time, requests per second), oldest first.
     pub history: &'a [(f64, f64)],
     /// Spend so far, USD.
@@ -53,12 +58,15 @@ pub struct Observation<'a> {
 }
 
 /// What a strategy asks for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Decision {
     /// Replicas per class (reserved, spot, on-demand).
     pub replicas: [u32; 3],
-    /// Percent of requests sent to the external API.
+    /// Percent of requests sent to the external providers.
     pub external_weight: u32,
+    /// Percent of requests per provider, in the pool's order (their sum replaces `external_weight`);
+    /// empty: the whole external weight to the cheapest provider.
+    pub providers: Vec<u32>,
 }
 
 /// A scaling strategy.

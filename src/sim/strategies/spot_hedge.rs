@@ -42,6 +42,6 @@ impl Strategy for SpotHedge<'_> {
         // least the share the spot cap leaves to other classes.
         let spot_healthy = obs.ready[Class::Spot as usize].saturating_sub(obs.interrupted[Class::Spot as usize]);
         let on_demand = rest.saturating_sub(spot.min(spot_healthy)).min(od_max);
-        Decision { replicas: [reserved, spot, on_demand], external_weight: 0 }
+        Decision { replicas: [reserved, spot, on_demand], external_weight: 0, providers: Vec::new() }
     }
 }

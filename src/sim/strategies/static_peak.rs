@@ -55,6 +55,6 @@ impl Strategy for StaticPeak {
         self.replicas
     }
     fn decide(&mut self, _obs: &Observation) -> Decision {
-        Decision { replicas: [self.replicas, 0, 0], external_weight: 0 }
+        Decision { replicas: [self.replicas, 0, 0], external_weight: 0, providers: Vec::new() }
     }
 }

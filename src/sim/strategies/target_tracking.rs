@@ -33,6 +33,6 @@ impl Strategy for TargetTracking<'_> {
         let reserved = s.reserved_commitment();
         let od_max = s.class(Class::OnDemand).map_or(0, |c| c.max);
         let on_demand = total.saturating_sub(reserved).min(od_max);
-        Decision { replicas: [reserved, 0, on_demand], external_weight: 0 }
+        Decision { replicas: [reserved, 0, on_demand], external_weight: 0, providers: Vec::new() }
     }
 }
