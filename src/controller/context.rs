@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Mutex;
 
@@ -82,8 +82,8 @@ pub struct Context {
     pub client: Client,
     /// Exported metrics.
     pub metrics: Arc<Metrics>,
-    /// Event recorder (events.k8s.io/v1).
-    pub recorder: Recorder,
+    /// Event publisher (events.k8s.io/v1), one note per event (`events.rs`).
+    pub events: super::events::EventPublisher,
     /// Settings.
     pub options: Options,
     /// Time source.
@@ -107,7 +107,7 @@ impl Context {
     pub fn new(client: Client, metrics: Arc<Metrics>, options: Options, clock: Clock) -> Self {
         let reporter = Reporter { controller: "hybridscale".into(), instance: Some(options.identity.clone()) };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: super::events::EventPublisher::new(client.clone(), reporter),
             client,
             metrics,
             options,

@@ -10,6 +10,7 @@ pub mod advice;
 pub mod context;
 pub mod cost;
 pub mod error;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod observe;

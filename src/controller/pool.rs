@@ -261,14 +261,14 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     let mut out = tick::tick(&valid, pool, &obs, &prev, now);
 
     // 5. Execute (writes the cluster): the commands in order, an Event for each applied change.
-    let failed = execute(ctx, pool, &out).await;
+    let failed = execute(ctx, pool, &out, now).await;
 
     // 6. Status (writes the status subresource), the ledger's Event and the metrics.
     if let Some(e) = obs.tenants.as_ref().and_then(|t| t.error.as_ref()) {
         tracing::warn!(pool = %name, error = %e, "attribution query failed; this tick's spend goes to tenant other");
     }
     if let Some(event) = out.ledger.event.take() {
-        send(ctx, pool, event).await;
+        send(ctx, pool, event, now).await;
     }
     let new_status = out.status(&valid, pool, &obs, failed, now);
     let facts = metrics::TickFacts {
@@ -292,11 +292,11 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 
 /// Run the tick's commands; an Event for each applied change, carrying the planner's reason. Returns the
 /// command that failed and why (the rest of the list is not run: each step may depend on the one before).
-async fn execute(ctx: &Context, pool: &InferencePool, out: &tick::TickOutput) -> Option<String> {
+async fn execute(ctx: &Context, pool: &InferencePool, out: &tick::TickOutput, now: jiff::Timestamp) -> Option<String> {
     let report = Executor::new(ctx.client.clone()).run_all(&out.commands).await;
     for (cmd, outcome) in &report.done {
         match outcome {
-            Outcome::Applied => publish(ctx, pool, cmd, &out.plan).await,
+            Outcome::Applied => publish(ctx, pool, cmd, &out.plan, now).await,
             Outcome::RetryLater(why) => {
                 tracing::info!(pool = %pool.name_any(), command = %cmd.describe(), %why, "retry later")
             }
@@ -319,7 +319,7 @@ fn reason_for(cmd: &Command, plan: &Plan) -> Option<String> {
 }
 
 /// An Event for an applied change, carrying the planner's reason.
-async fn publish(ctx: &Context, pool: &InferencePool, cmd: &Command, plan: &Plan) {
+async fn publish(ctx: &Context, pool: &InferencePool, cmd: &Command, plan: &Plan, now: jiff::Timestamp) {
     let (reason, action) = match cmd {
         Command::SetRouteWeights { .. } => ("TrafficShifted", "SetRouteWeights"),
         Command::ScaleWorkload { .. } => ("Scaled", "Scale"),
@@ -340,12 +340,12 @@ async fn publish(ctx: &Context, pool: &InferencePool, cmd: &Command, plan: &Plan
         action: action.into(),
         secondary: None,
     };
-    send(ctx, pool, event).await;
+    send(ctx, pool, event, now).await;
 }
 
 /// Publish an Event about the pool; a failure is logged, never fails the reconcile.
-async fn send(ctx: &Context, pool: &InferencePool, event: KubeEvent) {
-    if let Err(e) = ctx.recorder.publish(&event, &pool.object_ref(&())).await {
+async fn send(ctx: &Context, pool: &InferencePool, event: KubeEvent, now: jiff::Timestamp) {
+    if let Err(e) = ctx.events.publish(&event, &pool.object_ref(&()), now).await {
         tracing::warn!(error = %e, "could not publish event");
     }
 }

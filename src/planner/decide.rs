@@ -32,7 +32,7 @@ pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64)
         Ok(rate) => (fresh(config, snapshot, mem, &econ, &obs, now, rate, new_interruptions), rate),
         Err(why) => (stale(config, snapshot, mem, &econ, &obs, why), 0.0),
     };
-    external::route(config, snapshot, &health, rate, &mut plan);
+    external::route(config, snapshot, &health, rate, now, &mut plan);
     plan
 }
 

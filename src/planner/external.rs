@@ -3,7 +3,8 @@
 //! split the plan's external weight across them after ([`providers::split`]), with a reason per
 //! provider. Pure, like the rest of the planner.
 
-use super::providers::{self, Health, Mix, Observed};
+use super::forecast;
+use super::providers::{self, Health, Mix, Observed, Rates};
 use super::snapshot::Sample;
 use super::{ChangeKind, Memory, Plan, PoolConfig, Snapshot};
 
@@ -32,14 +33,20 @@ pub fn observe(config: &PoolConfig, snapshot: &Snapshot, memory: &mut Memory, no
 }
 
 /// Split the plan's external weight across the providers, keep on the replicas what none has room for,
-/// and say per provider why it got its weight. `demand_rps` is the rate the limits are judged at (the
-/// rate now; 0 when unknown, and only the shares limit).
-pub fn route(config: &PoolConfig, snapshot: &Snapshot, health: &[Health], demand_rps: f64, plan: &mut Plan) {
+/// and say per provider why it got its weight. `rate` is the request rate now (0 when unknown: then only
+/// the shares limit); the recent peak comes from the rate history over the route's burst window.
+pub fn route(config: &PoolConfig, snapshot: &Snapshot, health: &[Health], rate: f64, now: f64, plan: &mut Plan) {
     if config.providers.is_empty() {
         plan.providers = Vec::new();
         return;
     }
     let mix = mix(snapshot);
+    let rates = if rate > 0.0 {
+        let window = forecast::burst_window(config.stabilization_s, config.tick_s);
+        Rates { now: rate, peak: forecast::recent_peak(&snapshot.load.history, now, rate, window) }
+    } else {
+        Rates::default()
+    };
     let split = providers::split(
         &config.providers,
         &snapshot.prices.external,
@@ -47,7 +54,7 @@ pub fn route(config: &PoolConfig, snapshot: &Snapshot, health: &[Health], demand
         mix,
         config.slo_latency_s,
         plan.traffic.external_weight,
-        demand_rps,
+        rates,
     );
     let before = plan.traffic.external_weight;
     if split.unplaced > 0 && plan.traffic.self_hosted_weight + split.unplaced <= 100 && plan_has_replicas(snapshot) {

@@ -102,12 +102,7 @@ pub fn forecast(
         Some(then) => ((trend_now - then) / lag).max(0.0),
         None => 0.0,
     };
-    let recent_peak_rps = hist[hist.partition_point(|(t, _)| *t < now - burst_window_s.max(0.0))..]
-        .iter()
-        .take_while(|(t, _)| *t <= now)
-        .map(|(_, v)| *v)
-        .filter(|v| v.is_finite())
-        .fold(now_rps, f64::max);
+    let recent_peak_rps = recent_peak(hist, now, now_rps, burst_window_s);
     let recent: Vec<f64> = hist[hist.partition_point(|(t, _)| *t < now - burst_window_s.max(0.0))..]
         .iter()
         .take_while(|(t, _)| *t < now)
@@ -188,6 +183,16 @@ impl Forecast {
 /// stabilisation window (the time the user says a lower load must last before it is believed), at least
 /// one tick and at most [`BURST_WINDOW_S`]. A short window lets the route follow demand closely; a long
 /// one keeps a standing external share after bursts, which protects the SLO on bursty traffic.
+/// The highest rate within `window_s` before `now` (oldest-first history), at least `now_rps`.
+pub fn recent_peak(hist: &[(f64, f64)], now: f64, now_rps: f64, window_s: f64) -> f64 {
+    hist[hist.partition_point(|(t, _)| *t < now - window_s.max(0.0))..]
+        .iter()
+        .take_while(|(t, _)| *t <= now)
+        .map(|(_, v)| *v)
+        .filter(|v| v.is_finite())
+        .fold(now_rps, f64::max)
+}
+
 pub fn burst_window(stabilization_s: f64, tick_s: f64) -> f64 {
     stabilization_s.max(tick_s).clamp(0.0, BURST_WINDOW_S)
 }

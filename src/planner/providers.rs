@@ -182,9 +182,15 @@ impl Split {
     }
 }
 
-/// Split `external_weight` percent of `demand_rps` across the providers: eligible (healthy) ones only,
-/// those within the SLO before those over it, cheapest first, each within its share and limits.
+/// Split `external_weight` percent of the pool's traffic across the providers: eligible (healthy) ones
+/// only, those within the SLO before those over it, cheapest first, each within its share and limits.
 /// `prices` and `health` are parallel to `providers`; `slo_s` is the pool's SLO latency.
+///
+/// A provider's rate limits are judged twice. First at `rates.peak` (the recent peak the route's
+/// weights are set for): a burst before the next tick must not run the cheap provider into its quota
+/// while a dearer one had room (its requests would be rejected, not queued). What is left is then placed
+/// within the limits at `rates.now`, as the external path as a whole is (`traffic.rs`): a request over
+/// a quota fails on its own, one over the replicas' capacity delays every request behind it.
 pub fn split(
     providers: &[Provider],
     prices: &[ProviderPrice],
@@ -192,7 +198,7 @@ pub fn split(
     mix: Mix,
     slo_s: f64,
     external_weight: u32,
-    demand_rps: f64,
+    rates: Rates,
 ) -> Split {
     let price = |i: usize| prices.get(i).map_or(f64::INFINITY, |p| p.usd_per_request(mix));
     let mut order: Vec<usize> = (0..providers.len()).collect();
@@ -200,27 +206,32 @@ pub fn split(
         let slow = |i: usize| !providers[i].meets_slo(slo_s);
         slow(a).cmp(&slow(b)).then(price(a).total_cmp(&price(b))).then(a.cmp(&b))
     });
+    let out = |i: usize| health.get(i).and_then(|h| h.out_since.as_ref());
     let mut parts: Vec<Part> = (0..providers.len())
         .map(|i| Part {
             provider: i,
             name: providers[i].name.clone(),
-            healthy: !health.get(i).is_some_and(Health::is_out),
+            healthy: out(i).is_none(),
             weight: 0,
             reason: String::new(),
         })
         .collect();
     let mut left = external_weight.min(100);
+    for demand in [rates.peak.max(rates.now), rates.now] {
+        for &i in order.iter().filter(|&&i| out(i).is_none()) {
+            let take = left.min(room_percent(&providers[i], mix, demand).saturating_sub(parts[i].weight));
+            parts[i].weight += take;
+            left -= take;
+        }
+    }
     let mut rank = 0;
     for &i in &order {
         let p = &providers[i];
-        if let Some((_, why)) = health.get(i).and_then(|h| h.out_since.as_ref()) {
+        if let Some((_, why)) = out(i) {
             parts[i].reason = format!("{}: none, unhealthy ({why})", p.name);
             continue;
         }
-        let room = room_percent(p, mix, demand_rps);
-        let take = left.min(room);
-        parts[i].weight = take;
-        left -= take;
+        let (take, room) = (parts[i].weight, room_percent(p, mix, rates.now));
         let usd = format!("${}/1k requests", sig3(price(i) * 1000.0));
         let what = match (p.meets_slo(slo_s), rank) {
             (false, _) => format!("{usd}, its latency {:.1} s is over the SLO: last resort", p.latency_s),
@@ -228,14 +239,22 @@ pub fn split(
             (true, _) => format!("next cheapest, {usd}"),
         };
         rank += 1;
-        parts[i].reason = match (take, take == room) {
+        let limit = limit_note(p, mix, rates.now);
+        parts[i].reason = match (take, take >= room) {
             (0, _) if room == 0 => format!("{}: none, no room within its limits ({what})", p.name),
             (0, _) => format!("{}: none needed ({what})", p.name),
-            (_, true) => format!("{}: {take}% ({what}, at its limit{})", p.name, limit_note(p, mix)),
-            (_, false) => format!("{}: {take}% ({what}, under its limit{})", p.name, limit_note(p, mix)),
+            (_, true) => format!("{}: {take}% ({what}, at its {limit})", p.name),
+            (_, false) => format!("{}: {take}% ({what}, under its {limit})", p.name),
         };
     }
     Split { parts, unplaced: left }
+}
+
+/// The request rates a split is judged at: now, and the recent peak the route's weights are set for.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Rates {
+    pub now: f64,
+    pub peak: f64,
 }
 
 /// Three significant digits, for prices that span cents to fractions of a cent.
@@ -247,10 +266,16 @@ fn sig3(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
-/// " of 40 rps" when the provider has a rate or token limit, else "".
-fn limit_note(p: &Provider, mix: Mix) -> String {
+/// Which limit binds: "limit of 40 rps" when its rate or token limit is below its share of the demand,
+/// else "max share 40%" (also while the demand is unknown and only the share can be judged).
+fn limit_note(p: &Provider, mix: Mix, demand_rps: f64) -> String {
     let l = p.limit_rps(mix);
-    if l.is_finite() { format!(" of {l:.0} rps") } else { String::new() }
+    let share = p.max_share.clamp(0.0, 1.0);
+    if l.is_finite() && demand_rps > 0.0 && l < share * demand_rps {
+        format!("limit of {l:.0} rps")
+    } else {
+        format!("max share {:.0}%", share * 100.0)
+    }
 }
 
 /// The providers taken together, as the rest of the planner sees the external path this tick: the
@@ -325,6 +350,25 @@ mod tests {
 
     const MIX: Mix = Mix { prompt_tokens: 1000.0, output_tokens: 250.0 };
 
+    fn at(rps: f64) -> Rates {
+        Rates { now: rps, peak: rps }
+    }
+
+    #[test]
+    fn a_quota_is_judged_at_the_recent_peak_first() {
+        // 200 rps now after a 400 rps burst: gemini's 40 rps is 10% of the peak, so claude takes the rest
+        // of 30%; at the rate now gemini could have taken 20%, and would have been over its quota in the
+        // next burst.
+        let s = split(&providers(), &prices(), &healthy(), MIX, 20.0, 30, Rates { now: 200.0, peak: 400.0 });
+        assert_eq!(s.weights(), [0, 20, 10]);
+        // With only gemini: what the peak leaves is placed within its quota at the rate now.
+        let mut h = healthy();
+        h[0].out_since = Some((0.0, "down".into()));
+        h[1].out_since = Some((0.0, "down".into()));
+        let s = split(&providers(), &prices(), &h, MIX, 20.0, 30, Rates { now: 200.0, peak: 400.0 });
+        assert_eq!((s.weights(), s.unplaced), (vec![0, 0, 20], 10));
+    }
+
     fn healthy() -> Vec<Health> {
         vec![Health::default(); 3]
     }
@@ -332,13 +376,13 @@ mod tests {
     #[test]
     fn fills_cheapest_first_within_each_limit() {
         // 18% of 200 rps is 36 rps: gemini's 40 rps limit holds it all.
-        let s = split(&providers(), &prices(), &healthy(), MIX, 20.0, 18, 200.0);
+        let s = split(&providers(), &prices(), &healthy(), MIX, 20.0, 18, at(200.0));
         assert_eq!(s.weights(), [0, 0, 18]);
         assert_eq!(s.unplaced, 0);
         assert!(s.parts[2].reason.starts_with("gemini: 18% (cheapest,"), "{:?}", s.parts[2]);
         assert!(s.parts[2].reason.ends_with("under its limit of 40 rps)"), "{:?}", s.parts[2]);
         // 30% of 200 rps is 60: gemini takes its 40 (20%), claude the rest.
-        let s = split(&providers(), &prices(), &healthy(), MIX, 20.0, 30, 200.0);
+        let s = split(&providers(), &prices(), &healthy(), MIX, 20.0, 30, at(200.0));
         assert_eq!(s.weights(), [0, 10, 20]);
         assert!(s.parts[2].reason.contains("at its limit"), "{:?}", s.parts[2]);
         assert!(s.parts[1].reason.starts_with("claude: 10% (next cheapest"), "{:?}", s.parts[1]);
@@ -352,7 +396,7 @@ mod tests {
             p.max_share = 0.1;
         }
         for ext in 0..=100 {
-            let s = split(&ps, &prices(), &healthy(), MIX, 20.0, ext, 200.0);
+            let s = split(&ps, &prices(), &healthy(), MIX, 20.0, ext, at(200.0));
             assert_eq!(s.weights().iter().sum::<u32>() + s.unplaced, ext, "{s:?}");
             assert!(s.weights().iter().all(|w| *w <= 10), "{s:?}");
         }
@@ -364,7 +408,7 @@ mod tests {
         ps[2].max_rps = None;
         // 1,250 tokens a request: 1.5M tokens a minute is 20 rps, 10% of 200 rps.
         ps[2].max_tokens_per_minute = Some(1_500_000.0);
-        let s = split(&ps, &prices(), &healthy(), MIX, 20.0, 25, 200.0);
+        let s = split(&ps, &prices(), &healthy(), MIX, 20.0, 25, at(200.0));
         assert_eq!(s.weights(), [0, 15, 10]);
     }
 
@@ -374,14 +418,14 @@ mod tests {
         h[2].out_since = Some((0.0, "error ratio 12.0% > 5.0%".into()));
         let mut ps = providers();
         ps[1].latency_s = 25.0;
-        let s = split(&ps, &prices(), &h, MIX, 20.0, 18, 200.0);
+        let s = split(&ps, &prices(), &h, MIX, 20.0, 18, at(200.0));
         assert_eq!(s.weights(), [18, 0, 0]);
         assert_eq!(s.parts[2].reason, "gemini: none, unhealthy (error ratio 12.0% > 5.0%)");
         assert!(!s.parts[2].healthy && s.parts[0].healthy);
         assert!(s.parts[1].reason.contains("over the SLO: last resort"), "{:?}", s.parts[1]);
         // The fast one limited to 10%: the slow one takes the rest rather than nobody.
         ps[0].max_share = 0.1;
-        let s = split(&ps, &prices(), &h, MIX, 20.0, 18, 200.0);
+        let s = split(&ps, &prices(), &h, MIX, 20.0, 18, at(200.0));
         assert_eq!(s.weights(), [10, 8, 0]);
     }
 

@@ -128,8 +128,11 @@ pub fn parse_outage(text: &str) -> Result<(String, ErrorBurst), String> {
     if !(start.is_finite() && (0.0..=MAX_BURST_S).contains(&start)) {
         return Err(bad(format!("start must be a number of seconds in 0..={MAX_BURST_S:e}, got {start}")));
     }
-    if !(duration.is_finite() && duration > 0.0 && duration <= MAX_BURST_S) {
-        return Err(bad(format!("duration must be a number of seconds > 0 and <= {MAX_BURST_S:e}, got {duration}")));
+    // At least a millisecond: a shorter one would end where it starts (and covers no step anyway).
+    if !(duration.is_finite() && (1e-3..=MAX_BURST_S).contains(&duration)) {
+        return Err(bad(format!(
+            "duration must be a number of seconds >= 0.001 and <= {MAX_BURST_S:e}, got {duration}"
+        )));
     }
     if !(ratio.is_finite() && ratio > 0.0 && ratio <= 1.0) {
         return Err(bad(format!("error ratio must be > 0 and <= 1, got {ratio}")));
@@ -284,9 +287,20 @@ mod tests {
             Ok(("gemini".into(), ErrorBurst { start_s: 600.0, end_s: 900.0, error_ratio: 0.3 }))
         );
         assert_eq!(parse_outage("claude:0:60").map(|(_, b)| b.error_ratio), Ok(1.0));
-        for bad in
-            ["gemini", ":1:2", "g:x:1", "g:1:0", "g:-1:5", "g:1:NaN", "g:1:1e300", "g:1:5:1.5", "g:1:5:0", "g:1:2:3:4"]
-        {
+        for bad in [
+            "gemini",
+            ":1:2",
+            "g:x:1",
+            "g:1:0",
+            "g:-1:5",
+            "g:1:NaN",
+            "g:1:1e300",
+            "g:1:5:1.5",
+            "g:1:5:0",
+            "g:1:2:3:4",
+            // Found by fuzzing: a duration too small to move the end past the start.
+            "g:1:2.3e-66",
+        ] {
             let e = parse_outage(bad).unwrap_err();
             assert!(e.starts_with("--provider-outage") && !e.contains('\n'), "{bad}: {e}");
         }
