@@ -9,6 +9,7 @@
 //! - under a Hold or Degrade budget, replicas are only added while the plan stays within budget.
 
 use hybridscale::api::cost_policy::BudgetAction;
+use hybridscale::planner::external;
 use hybridscale::planner::providers::{HealthRules, Observed, Provider, ProviderPrice};
 use hybridscale::planner::{
     BudgetConfig, Class, ClassConfig, ClassObservation, ClassReplicas, ExternalConfig, LoadSignals, Memory, Plan,
@@ -309,7 +310,10 @@ proptest! {
         // Additions may only pass the allowance where each lowers the burn (taking load off a dearer
         // external API) or the configured minimum needs them: never above what the plan would cost
         // without them, unless at the pool floor.
-        let at_floor = p.replicas.total() <= config.min_replicas.max(u32::from(config.external_path().is_none()));
+        // The external path of this tick: the providers' shares and health may leave none.
+        let health = external::observe(&config, &snapshot, &mut memory.clone(), NOW);
+        let tick = config.for_tick(&snapshot.prices, &health, external::mix(&snapshot));
+        let at_floor = p.replicas.total() <= config.min_replicas.max(u32::from(tick.external_path().is_none()));
         let floor = Class::ALL.map(|c| {
             r[c as usize].min(snapshot.classes[c as usize].desired.max(config.class(c).map_or(0, |cc| cc.min_replicas)))
         });

@@ -366,6 +366,9 @@ fn burn(config: &PoolConfig, econ: &Economics, obs: &ClassCounts, rates: Option<
 /// What `replicas` would cost per hour once ready, priced as [`plan`] prices its own `usd_per_hour`:
 /// for the ledger's projections, the simulator and checks that additions stay within budget.
 pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64, replicas: [u32; 3]) -> f64 {
+    // The external path of this tick, as `plan` narrows it to the healthy providers.
+    let health = external::observe(config, snapshot, &mut memory.clone(), now);
+    let config = &config.for_tick(&snapshot.prices, &health, external::mix(snapshot));
     let believed = Economics::new(config, snapshot, memory);
     let obs = ClassCounts::new(snapshot);
     let capped = fresh_rate(config, snapshot, now)
