@@ -192,17 +192,7 @@ fn capacity_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: &
         for (belief, yaml) in capacity_beliefs() {
             let scenario =
                 Scenario::parse(Path::new(belief), &yaml).expect("capacity policy").with_world(world.clone());
-            let results: Vec<_> = sim::strategy_names(&scenario.spec)
-                .into_iter()
-                .map(|n| sim::run_one(n, &trace, &scenario, market, 42, None).expect("strategy"))
-                .collect();
-            let report = sim::Report::new(
-                trace.stats(),
-                results,
-                None,
-                scenario.spec.target_attainment,
-                scenario.spec.world.name(),
-            );
+            let report = replay_all(&trace, &scenario, market);
             let oracle = report.oracle().map_or(f64::NAN, |o| o.cost_usd);
             for r in &report.results {
                 println!(
@@ -270,17 +260,7 @@ fn providers_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: 
         for def in provider_scenarios() {
             let scenario =
                 with_gemini_outage(Scenario::parse(Path::new(def.name), &def.yaml).expect("provider policy"));
-            let results: Vec<_> = sim::strategy_names(&scenario.spec)
-                .into_iter()
-                .map(|n| sim::run_one(n, &trace, &scenario, market, 42, None).expect("strategy"))
-                .collect();
-            let report = sim::Report::new(
-                trace.stats(),
-                results,
-                None,
-                scenario.spec.target_attainment,
-                scenario.spec.world.name(),
-            );
+            let report = replay_all(&trace, &scenario, market);
             let oracle = report.oracle().map_or(f64::NAN, |o| o.cost_usd);
             for r in &report.results {
                 let b = &r.cost_breakdown_usd;
@@ -312,4 +292,13 @@ fn providers_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: 
             std::fs::write(plots.join(file), sim::svg::render(&report, "hybridscale")).expect("write plot");
         }
     }
+}
+
+/// Every strategy of the scenario replayed over the trace (seed 42), as one report.
+fn replay_all(trace: &sim::Trace, scenario: &Scenario, market: &SpotMarket) -> sim::Report {
+    let results: Vec<_> = sim::strategy_names(&scenario.spec)
+        .into_iter()
+        .map(|n| sim::run_one(n, trace, scenario, market, 42, None).expect("strategy"))
+        .collect();
+    sim::Report::new(trace.stats(), results, None, scenario.spec.target_attainment, scenario.spec.world.name())
 }
