@@ -77,6 +77,10 @@ fn main() {
         providers_matrix(&conv_tokens, &market, &plots);
         return;
     }
+    if std::env::args().any(|a| a == "capacity") {
+        capacity_matrix(&conv_tokens, &market, &plots);
+        return;
+    }
 
     let (defs, prices) = scenarios();
     println!("{prices}\n");
