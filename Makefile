@@ -27,7 +27,7 @@ tools:
 
 # Benches are left out: they are `harness = false` programs that would run in full under `cargo test`.
 test: tools
-	$(CARGO) test --lib --bins --tests --no-fail-fast
+	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast
 
 # The operator image as an OCI archive, without a Docker daemon (buildah from scratch; hack/image.sh).
 # The Dockerfile builds the same image with Docker; docs/image.md covers pushing and multi-arch builds.
@@ -43,14 +43,14 @@ image-test:
 image-name:
 	@echo $(IMAGE)
 
-# Regenerate crds/ from src/api/ (tests/crds.rs fails when they drift).
+# Regenerate crds/ from crates/api/src/ (tests/crds.rs fails when they drift).
 crds:
 	$(CARGO) run --quiet -- crd --out-dir crds/
 	$(MAKE) chart-crds
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

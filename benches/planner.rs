@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use hybridscale::api::{CostPolicy, InferencePool};
+use hybridscale::api::{CostPolicy, FromResources, InferencePool};
 use hybridscale::planner::{
     ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend, TrafficWeights, plan,
 };

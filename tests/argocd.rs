@@ -252,7 +252,7 @@ fn chart_renders_typed_objects_with_least_privilege_rbac_and_restricted_pods() {
     crds.sort_by_key(|c| c.metadata.name.clone());
     generated.sort_by_key(|c| c.metadata.name.clone());
     assert_eq!(crds.len(), 2);
-    assert!(crds == generated, "rendered CRDs differ from src/api/: run `make crds`");
+    assert!(crds == generated, "rendered CRDs differ from crates/api/src/: run `make crds`");
 }
 
 #[test]

@@ -18,7 +18,7 @@ fn crds_directory_matches_generated_types() {
         let generated = api::crd_yaml(&crd).expect("CRD serializes");
         assert!(
             on_disk == generated,
-            "{} is out of date with src/api/: run `make crds` and commit the result",
+            "{} is out of date with crates/api/src/: run `make crds` and commit the result",
             path.display()
         );
     }

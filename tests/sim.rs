@@ -260,7 +260,7 @@ fn simulate_recommends_a_reserved_commitment_when_asked() {
 
 #[test]
 fn simulate_reads_files_and_formats() {
-    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sim/default_policy.yaml");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/sim/src/default_policy.yaml");
     let out = cli(&[
         "--trace",
         data(SERVEGEN_MID).to_str().unwrap(),

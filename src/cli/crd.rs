@@ -1,4 +1,4 @@
-//! `hybridscale crd [--out-dir DIR]`: the CRDs generated from `src/api/`.
+//! `hybridscale crd [--out-dir DIR]`: the CRDs generated from `crates/api/src/`.
 
 use std::io::Write;
 use std::path::PathBuf;

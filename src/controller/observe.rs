@@ -12,9 +12,9 @@ use crate::actuate::{
     Desired, Executor, InterruptionSignals, Interruptions, Observed, RouteWeights, find_interruptions, gie, route,
 };
 use crate::api::inference_pool::{ClassReplicas, CostStatus};
+use crate::api::planner_config::providers_in_use;
 use crate::api::{CostPolicy, InferencePool};
 use crate::ledger;
-use crate::planner::config::providers_in_use;
 use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights, forecast};
 use crate::signals::{self, providers::PrometheusProviderSource, providers::ProviderSource};
 use crate::signals::{

@@ -18,6 +18,7 @@ use crate::actuate::FIELD_MANAGER;
 use crate::api::conditions::{Condition, ConditionStatus, set_condition, types};
 use crate::api::{CostPolicy, CostPolicyStatus, InferencePool};
 use crate::ledger;
+use crate::planner::BudgetConfig;
 use crate::telemetry::observe_reconcile;
 
 /// The policy a pool follows, for the policy controller's watch of pools.
@@ -56,17 +57,17 @@ async fn reconcile_inner(policy: &CostPolicy, ctx: &Context) -> Result<Action> {
     let totals =
         ledger::policy::sum_pools(costs, now).map_err(|e| Error::observe("the spend of the policy's pools", e))?;
     ledger::policy::apply_totals(&mut status, &totals);
-    let budget = policy.spec.budget.as_ref();
+    let budget = policy.spec.budget.as_ref().map(BudgetConfig::from);
     crate::telemetry::pool::record_policy(
         &ctx.metrics.pool,
         &ns,
         &name,
-        [budget.and_then(|b| b.monthly_usd), budget.and_then(|b| b.hourly_usd)],
+        [budget.as_ref().and_then(|b| b.monthly_usd), budget.as_ref().and_then(|b| b.hourly_usd)],
         totals.month_to_date_usd,
         totals.projected_month_usd,
     );
     status.observed_generation = generation;
-    let budget = ledger::policy::budget_state(policy.spec.budget.as_ref(), &totals);
+    let budget = ledger::policy::budget_state(budget.as_ref(), &totals);
     set_condition(&mut status.conditions, budget.condition(generation, &now_s));
     set_condition(
         &mut status.conditions,

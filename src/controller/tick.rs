@@ -24,11 +24,12 @@ use super::cost::{self, CostStep};
 use super::observe::Observation;
 use super::status;
 use crate::actuate::{Command, Desired, InterruptionSignals, decide};
-use crate::api::cost_policy::{Budget, CostPolicy, Mode};
+use crate::api::cost_policy::{CostPolicy, Mode};
 use crate::api::inference_pool::{ExternalProvider, InferencePool, InferencePoolStatus};
+use crate::api::planner_config::providers_in_use;
+use crate::api::{ConfigError, FromResources};
 use crate::ledger::{self, BudgetState, Usage};
-use crate::planner::config::providers_in_use;
-use crate::planner::{self, Class, ConfigError, Memory, Plan, PoolConfig};
+use crate::planner::{self, Class, Memory, Plan, PoolConfig};
 
 /// Everything the steps after validation need from the pool and its policy; nothing after validation
 /// reads the policy's spec again.
@@ -44,8 +45,6 @@ pub struct ValidatedPool {
     pub providers: Vec<ExternalProvider>,
     /// Seconds below the idle threshold before GPUs count as idle (for the idle-GPU gauge).
     pub idle_s: f64,
-    /// The policy's budget, for the BudgetExceeded condition.
-    pub budget: Option<Budget>,
 }
 
 impl ValidatedPool {
@@ -57,7 +56,6 @@ impl ValidatedPool {
             tick_s: u64::from(policy.spec.tick_seconds),
             providers: providers_in_use(policy, pool),
             idle_s: f64::from(policy.spec.idle_reclaim.idle_seconds),
-            budget: policy.spec.budget.clone(),
         })
     }
 }
@@ -132,7 +130,7 @@ pub fn tick(
         _ if plan.signals_stale => Some("load signals missing or stale: holding the last safe plan".into()),
         _ => None,
     };
-    let budget = ledger::budget_state(valid.budget.as_ref(), &obs.policy_totals);
+    let budget = ledger::budget_state(valid.config.budget.as_ref(), &obs.policy_totals);
     let progressing = Class::ALL.iter().any(|c| plan.replicas.get(*c) != obs.ready.get(*c));
     TickOutput { plan, commands, ledger, usage, problems, stale_reason, budget, progressing }
 }

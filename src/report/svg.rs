@@ -1,5 +1,5 @@
 //! The report as a self-contained SVG, written by hand in the style of `simulate --svg`
-//! (src/sim/svg.rs): per pool, its spend stacked by class, and below it what all-external and
+//! (crates/sim/src/svg.rs): per pool, its spend stacked by class, and below it what all-external and
 //! on-demand-only would have cost, on one dollar axis.
 
 use std::fmt::Write;

@@ -203,7 +203,7 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
 /// The sample pool under its sample policy, planned on `load` at `now`, keeps every running replica and
 /// reports stale signals.
 fn planner_holds_on(load: &hybridscale::planner::LoadSignals, prices: &hybridscale::planner::Prices, now: f64) {
-    use hybridscale::api::{CostPolicy, InferencePool};
+    use hybridscale::api::{CostPolicy, FromResources, InferencePool};
     use hybridscale::planner::{self, ClassObservation, Memory, PoolConfig, Snapshot, Spend, TrafficWeights};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
     let policy: CostPolicy =

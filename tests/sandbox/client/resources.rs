@@ -9,7 +9,7 @@ async fn crds_register_kinds_and_scale_custom_resources() {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in hybridscale::api::crds() {
         // A real API server validates a CRD's defaults against its schema and refuses invalid ones; so does
-        // the sandbox (this fails while src/api's InferencePool spec.metrics default breaks its minimums).
+        // the sandbox (this fails while crates/api/src's InferencePool spec.metrics default breaks its minimums).
         crds.create(&PostParams::default(), &crd).await.unwrap_or_else(|e| panic!("CRD refused: {e}"));
     }
     let est = crds.get("inferencepools.hybridscale.dev").await.unwrap();

@@ -96,7 +96,7 @@ async fn install_crds(env: &Env) {
     let out = env.run(&["apply", "-f", "crds/"]).await;
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && stdout.contains("inferencepools.hybridscale.dev created"), "{stdout}{stderr}");
-    // Taken silently: no `Warning: unrecognized format "uint32"` (src/api/formats.rs).
+    // Taken silently: no `Warning: unrecognized format "uint32"` (crates/api/src/formats.rs).
     assert!(stderr.is_empty(), "{stderr}");
 }
 

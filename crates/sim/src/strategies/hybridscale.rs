@@ -1,0 +1,133 @@
+//! hybridscale: the operator's own planner (`hybridscale_core::planner::plan`), called every step with a
+//! Snapshot built from what the model shows (exactly the signals the controller reads from
+//! Prometheus and the cluster), keeping its Memory between steps as the controller keeps it in
+//! status. With several external providers it also sees each one's route weight and its gateway
+//! signals (error ratio and latency over the step, none when it got no traffic) and routes each its
+//! share of the plan (`plan.providers`).
+
+use crate::providers::Served;
+
+use super::{Decision, Observation, Strategy};
+use hybridscale_api::inference_pool::{ClassReplicas, TrafficWeights};
+use hybridscale_core::planner::providers::Observed;
+use hybridscale_core::planner::{
+    self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend,
+};
+
+/// Unix time the replay starts at: 2026-01-01T00:00:00Z (the planner works in Unix seconds).
+pub const SIM_EPOCH: f64 = 1_767_225_600.0;
+
+/// Length of the planner's month for budget purposes in the replay: 30 days.
+const MONTH_S: f64 = 30.0 * 86400.0;
+
+/// Rate history handed to the planner: the last 30 minutes.
+const HISTORY_S: f64 = 1800.0;
+
+/// The planner as a strategy.
+pub struct Hybridscale {
+    config: PoolConfig,
+    prices: Prices,
+    memory: Memory,
+    commitment: u32,
+    /// Each provider's latency in the simulated world, in the pool's order: what its gateway series show.
+    latency_s: Vec<f64>,
+    month_start_spend: f64,
+    month: u64,
+}
+
+impl Hybridscale {
+    /// For a pool: its planner configuration and static prices, the reserved commitment, and each
+    /// external provider's latency in the simulated world (`SimSpec::providers`).
+    pub fn new(config: PoolConfig, prices: Prices, reserved_commitment: u32, latency_s: Vec<f64>) -> Self {
+        Hybridscale {
+            config,
+            prices,
+            memory: Memory::default(),
+            commitment: reserved_commitment,
+            latency_s,
+            month_start_spend: 0.0,
+            month: 0,
+        }
+    }
+
+    /// The route weights in force: those of the last step, or before any step the whole external
+    /// weight on the first provider.
+    fn provider_weights(&self, obs: &Observation) -> Vec<u32> {
+        if obs.providers.is_empty() {
+            let n = self.prices.external.len();
+            (0..n).map(|i| if i == 0 { obs.external_weight } else { 0 }).collect()
+        } else {
+            obs.providers.iter().map(|(w, _)| *w).collect()
+        }
+    }
+
+    fn snapshot(&mut self, obs: &Observation) -> Snapshot {
+        let at = SIM_EPOCH + obs.now;
+        let sample = |value: f64| Some(Sample { value, at });
+        let from = obs.history.partition_point(|&(t, _)| t < obs.now - HISTORY_S);
+        let history = obs.history[from..].iter().map(|&(t, r)| (SIM_EPOCH + t, r)).collect();
+        let month = (obs.now / MONTH_S) as u64;
+        if month != self.month {
+            self.month = month;
+            self.month_start_spend = obs.spend_usd;
+        }
+        let classes = std::array::from_fn(|i| ClassObservation {
+            desired: obs.desired[i],
+            ready: obs.ready[i],
+            interrupted: obs.interrupted[i],
+        });
+        Snapshot {
+            load: LoadSignals {
+                request_rate: sample(obs.rps),
+                mean_input_tokens: sample(obs.mean_input),
+                mean_output_tokens: sample(obs.mean_output),
+                running: sample(obs.running),
+                waiting: sample(obs.waiting),
+                latency_s: if obs.latency_s.is_finite() { sample(obs.latency_s) } else { None },
+                gpu_utilization: sample(obs.utilization),
+                history,
+            },
+            prices: self.prices.clone(),
+            classes,
+            traffic: TrafficWeights {
+                self_hosted_weight: 100 - obs.external_weight,
+                external_weight: obs.external_weight,
+            },
+            provider_weights: self.provider_weights(obs),
+            provider_signals: obs.providers.iter().zip(&self.latency_s).map(|((_, s), &l)| signal(s, l)).collect(),
+            spend: Spend {
+                policy_month_to_date_usd: obs.spend_usd - self.month_start_spend,
+                other_pools_usd_per_hour: 0.0,
+                seconds_left_in_month: (month as f64 + 1.0) * MONTH_S - obs.now,
+            },
+        }
+    }
+}
+
+impl Strategy for Hybridscale {
+    fn name(&self) -> &str {
+        "hybridscale"
+    }
+    fn reserved_commitment(&self) -> u32 {
+        self.commitment
+    }
+    fn decide(&mut self, obs: &Observation) -> Decision {
+        let snapshot = self.snapshot(obs);
+        let plan = planner::plan(&self.config, &snapshot, &self.memory, SIM_EPOCH + obs.now);
+        let providers = plan.provider_weights();
+        self.memory = plan.memory;
+        let ClassReplicas { reserved, spot, on_demand } = plan.replicas;
+        Decision { replicas: [reserved, spot, on_demand], external_weight: plan.traffic.external_weight, providers }
+    }
+}
+
+/// What the gateway's series show of one provider over a step: the share of the requests it accepted
+/// that failed, and its latency; nothing when it was sent nothing (no series).
+fn signal(s: &Served, latency_s: f64) -> Observed {
+    let accepted = s.sent - s.rejected;
+    if accepted > 0.0 {
+        Observed { error_ratio: Some(s.failed / accepted), latency_s: Some(latency_s) }
+    } else {
+        Observed::default()
+    }
+}
