@@ -7,7 +7,7 @@
 
 use crate::sim::providers::Served;
 
-use super::{Decision, Observation, Strategy};
+use super::{Observation, StepTargets, Strategy};
 use crate::api::inference_pool::{ClassReplicas, TrafficWeights};
 use crate::planner::providers::Observed;
 use crate::planner::{self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend};
@@ -109,13 +109,13 @@ impl Strategy for Hybridscale {
     fn reserved_commitment(&self) -> u32 {
         self.commitment
     }
-    fn decide(&mut self, obs: &Observation) -> Decision {
+    fn decide(&mut self, obs: &Observation) -> StepTargets {
         let snapshot = self.snapshot(obs);
         let plan = planner::plan(&self.config, &snapshot, &self.memory, SIM_EPOCH + obs.now);
         let providers = plan.provider_weights();
         self.memory = plan.memory;
         let ClassReplicas { reserved, spot, on_demand } = plan.replicas;
-        Decision { replicas: [reserved, spot, on_demand], external_weight: plan.traffic.external_weight, providers }
+        StepTargets { replicas: [reserved, spot, on_demand], external_weight: plan.traffic.external_weight, providers }
     }
 }
 
