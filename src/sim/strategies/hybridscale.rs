@@ -9,7 +9,7 @@ use crate::sim::providers::Served;
 
 use super::{Observation, StepTargets, Strategy};
 use crate::api::inference_pool::{ClassReplicas, TrafficWeights};
-use crate::planner::providers::Observed;
+use crate::planner::providers::ProviderSignal;
 use crate::planner::{self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend};
 
 /// Unix time the replay starts at: 2026-01-01T00:00:00Z (the planner works in Unix seconds).
@@ -121,11 +121,11 @@ impl Strategy for Hybridscale {
 
 /// What the gateway's series show of one provider over a step: the share of the requests it accepted
 /// that failed, and its latency; nothing when it was sent nothing (no series).
-fn signal(s: &Served, latency_s: f64) -> Observed {
+fn signal(s: &Served, latency_s: f64) -> ProviderSignal {
     let accepted = s.sent - s.rejected;
     if accepted > 0.0 {
-        Observed { error_ratio: Some(s.failed / accepted), latency_s: Some(latency_s) }
+        ProviderSignal { error_ratio: Some(s.failed / accepted), latency_s: Some(latency_s) }
     } else {
-        Observed::default()
+        ProviderSignal::default()
     }
 }
