@@ -21,7 +21,7 @@
 use jiff::Timestamp;
 
 use super::cost::{self, CostStep};
-use super::observe::Observation;
+use super::observe::{Observation, SignalConfig};
 use super::status;
 use crate::actuate::{Command, Desired, InterruptionSignals, decide};
 use crate::api::cost_policy::{Budget, CostPolicy, Mode};
@@ -46,6 +46,9 @@ pub struct ValidatedPool {
     pub idle_s: f64,
     /// The policy's budget, for the BudgetExceeded condition.
     pub budget: Option<Budget>,
+    /// What observe builds the pool's signal sources from: the SLO quantile, the history window and
+    /// the policy's prices.
+    pub signals: SignalConfig,
 }
 
 impl ValidatedPool {
@@ -58,6 +61,7 @@ impl ValidatedPool {
             providers: providers_in_use(policy, pool),
             idle_s: f64::from(policy.spec.idle_reclaim.idle_seconds),
             budget: policy.spec.budget.clone(),
+            signals: SignalConfig::of(&policy.spec),
         })
     }
 }
