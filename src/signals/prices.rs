@@ -183,14 +183,14 @@ fn provider_prices(
     table: Option<&PriceTable>,
 ) -> (f64, f64, (PriceOrigin, PriceOrigin)) {
     let policy_ext = policy.external.as_ref();
-    let from_file = table.map(|t| t.get(&provider.model).ok_or_else(|| provider.model.clone()));
+    let from_file = table.map(|t| t.get(&provider.api.model).ok_or_else(|| provider.api.model.clone()));
     let pick = |pool: Option<f64>, file: Option<f64>, policy: Option<f64>| -> (f64, PriceOrigin) {
         if let Some(p) = pool {
             return (p / 1e6, PriceOrigin::Pool);
         }
         match (&from_file, file) {
             (Some(Ok(_)), Some(per_token)) => {
-                return (per_token, PriceOrigin::PriceFile { model: provider.model.clone() });
+                return (per_token, PriceOrigin::PriceFile { model: provider.api.model.clone() });
             }
             (Some(Err(model)), _) => {
                 let reason = format!("model {model:?} is not in the price file");
@@ -208,12 +208,12 @@ fn provider_prices(
     };
     let file_prices = from_file.as_ref().and_then(|r| r.as_ref().ok());
     let (input, input_origin) = pick(
-        provider.input_usd_per_million_tokens,
+        provider.api.input_usd_per_million_tokens,
         file_prices.map(|p| p.input_usd_per_token),
         policy_ext.map(|p| p.input_usd_per_million_tokens),
     );
     let (output, output_origin) = pick(
-        provider.output_usd_per_million_tokens,
+        provider.api.output_usd_per_million_tokens,
         file_prices.map(|p| p.output_usd_per_token),
         policy_ext.map(|p| p.output_usd_per_million_tokens),
     );
