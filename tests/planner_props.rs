@@ -10,7 +10,7 @@
 
 use hybridscale::api::cost_policy::BudgetAction;
 use hybridscale::planner::external;
-use hybridscale::planner::providers::{HealthRules, Observed, Provider, ProviderPrice};
+use hybridscale::planner::providers::{HealthRules, Provider, ProviderPrice, ProviderSignal};
 use hybridscale::planner::{
     BudgetConfig, Class, ClassConfig, ClassObservation, ClassReplicas, ExternalConfig, LoadSignals, Memory, Plan,
     PoolConfig, Prices, Sample, Snapshot, Spend, TrafficWeights, plan, usd_per_hour,
@@ -193,7 +193,7 @@ prop_compose! {
             provider_signals: provider_seen
                 .iter()
                 .take(config.providers.len())
-                .map(|&(error_ratio, latency_s)| Observed { error_ratio, latency_s })
+                .map(|&(error_ratio, latency_s)| ProviderSignal { error_ratio, latency_s })
                 .collect(),
             spend: Spend { policy_month_to_date_usd: spend.0, other_pools_usd_per_hour: spend.1, seconds_left_in_month: spend.2 },
         };

@@ -28,10 +28,11 @@ const CAPI_OWNER_NAME: &str = "cluster.x-k8s.io/owner-name";
 /// Cluster API's Machine annotation that makes a MachineDeployment delete that machine first.
 pub const CAPI_DELETE_MACHINE_ANNOTATION: &str = "cluster.x-k8s.io/delete-machine";
 
-/// Commands to run, in order, and what stopped parts of the plan from being actuated (for the Degraded
-/// condition).
+/// What actuation will do for one plan: the commands to run, in order, and what stopped parts of the plan
+/// from being actuated (for the Degraded condition). Not the planner's decision: that is its `Plan`,
+/// recorded in status as `lastDecision`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Decision {
+pub struct Actuation {
     pub commands: Vec<Command>,
     pub problems: Vec<String>,
 }
@@ -55,8 +56,8 @@ fn ours(node: &NodeInfo) -> bool {
 }
 
 /// The commands that make the cluster match `desired`.
-pub fn decide(desired: &Desired, observed: &Observed, signals: &InterruptionSignals) -> Decision {
-    let mut d = Decision::default();
+pub fn decide(desired: &Desired, observed: &Observed, signals: &InterruptionSignals) -> Actuation {
+    let mut d = Actuation::default();
     let (mut route_first, mut route_last) = (None, None);
     let (mut uncordon, mut grow, mut scale, mut reclaim, mut shrink) = (vec![], vec![], vec![], vec![], vec![]);
 

@@ -94,7 +94,7 @@ fn observed(spot: u32, limit: Option<u32>, own: u32, nodes: Vec<NodeInfo>) -> Ob
     }
 }
 
-fn decide_default(d: &Desired, o: &Observed) -> Decision {
+fn decide_default(d: &Desired, o: &Observed) -> Actuation {
     decide(d, o, &InterruptionSignals::default())
 }
 
@@ -106,7 +106,7 @@ fn names(cmds: &[Command]) -> Vec<String> {
 fn nothing_to_do_when_the_cluster_matches() {
     let nodes = vec![node("n1", "h100-spot", vec![gpu_pod("a"), gpu_pod("b")])];
     let d = decide_default(&desired(2, 8, 80), &observed(2, Some(8), 80, nodes));
-    assert_eq!(d, Decision::default());
+    assert_eq!(d, Actuation::default());
 }
 
 #[test]

@@ -16,8 +16,8 @@ use kube::{Client, Error as KubeError};
 use serde_json::{Value, json};
 
 use super::command::Command;
+use super::decide::{Actuation, decide};
 use super::decide::{CAPI_DELETE_MACHINE_ANNOTATION, RECLAIM_ANNOTATION};
-use super::decide::{Decision, decide};
 use super::desired::{Desired, NodePoolTarget, ObjectRef};
 use super::interrupt::InterruptionSignals;
 use super::observed::{NodeInfo, NodePoolView, Observed, ScaleView, whole_quantity};
@@ -255,14 +255,14 @@ impl Executor {
     }
 
     /// One actuation pass for a pool: observe, decide and, unless `recommend_only` (the policy's Recommend
-    /// mode), run the commands. The [`Decision`] lists every command (what would be done, for status in
+    /// mode), run the commands. The [`Actuation`] lists every command (what would be done, for status in
     /// Recommend mode) and the problems (for the Degraded condition); the [`Report`] says what was run.
     pub async fn actuate(
         &self,
         desired: &Desired,
         signals: &InterruptionSignals,
         recommend_only: bool,
-    ) -> Result<(Observed, Decision, Report), ActuateError> {
+    ) -> Result<(Observed, Actuation, Report), ActuateError> {
         let observed = self.observe(desired).await?;
         let decision = decide(desired, &observed, signals);
         let report = if recommend_only { Report::default() } else { self.run_all(&decision.commands).await };

@@ -26,7 +26,7 @@ mod decide_tests;
 
 pub use crate::selector::Selector;
 pub use command::Command;
-pub use decide::{Decision, decide};
+pub use decide::{Actuation, decide};
 pub use desired::{Desired, NodePoolTarget, ObjectRef, RouteTarget, RouteWeights, WorkloadTarget};
 pub use execute::{Executor, Outcome, Report};
 pub use interrupt::{InterruptionSignals, Interruptions, find_interruptions};

@@ -53,7 +53,7 @@ pub fn external_latency(providers: &[ExternalProvider], provider_weights: &[u32]
         .iter()
         .zip(provider_weights)
         .filter(|(_, w)| **w > 0)
-        .filter_map(|(p, _)| p.latency_seconds)
+        .filter_map(|(p, _)| p.api.latency_seconds)
         .reduce(f64::max)
 }
 

@@ -6,7 +6,7 @@ use kube::ResourceExt;
 
 use super::Context;
 use crate::api::inference_pool::CostStatus;
-use crate::api::{CostPolicy, InferencePool, InferencePoolStatus};
+use crate::api::{InferencePool, InferencePoolStatus};
 use crate::ledger::{FinopsTick, tenants};
 use crate::planner::{Class, Plan};
 use crate::telemetry::pool::ProviderRecord;
@@ -14,7 +14,9 @@ use crate::telemetry::{PoolClassLabels, PoolInfoLabels, PoolLabels, PoolRecord, 
 
 /// Everything about one tick the metrics need beyond the plan and the new status.
 pub struct TickFacts<'a> {
-    pub policy: &'a CostPolicy,
+    /// The SLO's latency, seconds, and target attainment, from the validated pool.
+    pub slo_latency_s: f64,
+    pub slo_target_attainment: f64,
     /// What the ledger added this tick.
     pub tick: &'a FinopsTick,
     pub idle_gpus: u32,
@@ -72,8 +74,8 @@ pub fn pool_record(p: &InferencePool, s: &InferencePoolStatus, f: &TickFacts<'_>
         idle_gpus: f.idle_gpus,
         idle_gpu_seconds_added: f64::from(f.idle_gpus) * f.accrued_seconds,
         spot_interruptions_added: f.spot_interruptions,
-        slo_latency_s: f.policy.spec.slo.latency_seconds,
-        slo_target_attainment: f.policy.spec.slo.target_attainment,
+        slo_latency_s: f.slo_latency_s,
+        slo_target_attainment: f.slo_target_attainment,
         signals_stale: f.signals_stale,
         providers: provider_records(p, s),
     }
@@ -153,7 +155,7 @@ mod tests {
         p.metadata.namespace = Some("ml".into());
         p.metadata.labels = Some([("team".to_string(), "search".to_string())].into());
         p.spec.metrics.attribution = Some(AttributionSpec { top_tenants: 1, ..Default::default() });
-        let policy: CostPolicy = sample("costpolicy.yaml");
+        let policy: crate::api::CostPolicy = sample("costpolicy.yaml");
         let mut s = InferencePoolStatus::default();
         let t = |n: &str, usd: f64| TenantCost { tenant: n.into(), self_hosted_usd: usd, external_usd: 0.0 };
         s.cost = CostStatus { top_tenants: vec![t("a", 5.0), t("b", 3.0), t("c", 1.0)], ..Default::default() };
@@ -162,7 +164,8 @@ mod tests {
             ..Default::default()
         };
         let f = TickFacts {
-            policy: &policy,
+            slo_latency_s: policy.spec.slo.latency_seconds,
+            slo_target_attainment: policy.spec.slo.target_attainment,
             tick: &tick,
             idle_gpus: 2,
             accrued_seconds: 15.0,

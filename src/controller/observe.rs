@@ -7,26 +7,71 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 
+use super::tick::ValidatedPool;
 use super::{Context, Error, error::Result};
 use crate::actuate::{
     Desired, Executor, InterruptionSignals, Interruptions, Observed, RouteWeights, find_interruptions, gie, route,
 };
-use crate::api::inference_pool::{ClassReplicas, CostStatus};
-use crate::api::planner_config::providers_in_use;
-use crate::api::{CostPolicy, InferencePool};
+use crate::api::InferencePool;
+use crate::api::cost_policy::CostPolicySpec;
+use crate::api::inference_pool::{ClassReplicas, CostStatus, ExternalProvider};
 use crate::ledger;
 use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights, forecast};
 use crate::signals::{self, providers::PrometheusProviderSource, providers::ProviderSource};
 use crate::signals::{
-    Credentials, HistoryWindow, LoadReading, PriceReading, PriceSource, PriceTable, PrometheusConfig,
+    Credentials, HistoryWindow, LoadReading, PolicyPrices, PriceReading, PriceSource, PriceTable, PrometheusConfig,
     PrometheusLoadSource, PrometheusTenantSource, TenantReading, TenantSource, price_source_for,
 };
 
+/// The policy's part of what a pool's signal sources are built from, taken from the policy when the
+/// pool is validated ([`ValidatedPool::signals`]): observe never reads the policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalConfig {
+    /// The quantile latency is read at (the SLO's `targetAttainment`).
+    pub quantile: f64,
+    /// The forecast's history query, from the tick ([`history_window`]).
+    pub history: HistoryWindow,
+    /// The policy's GPU prices (with their queries) and external fallback prices.
+    pub prices: PolicyPrices,
+}
+
+impl SignalConfig {
+    /// What a policy asks of the signal sources (pure).
+    pub fn of(policy: &CostPolicySpec) -> SignalConfig {
+        SignalConfig {
+            quantile: policy.slo.target_attainment,
+            history: history_window(policy.tick_seconds),
+            prices: PolicyPrices::of(policy),
+        }
+    }
+}
+
+/// What a pool's signal sources were built from: its generation, the policy's signal configuration and
+/// the providers in use (which the policy's `external.allowed` narrows). Sources are rebuilt when it
+/// changes, and only then, so a policy edit that touches none of it keeps their last good values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuiltFrom {
+    pub pool_generation: Option<i64>,
+    pub signals: SignalConfig,
+    pub providers: Vec<ExternalProvider>,
+}
+
+impl BuiltFrom {
+    /// What sources for `pool` under `valid` are built from (pure).
+    pub fn new(pool: &InferencePool, valid: &ValidatedPool) -> BuiltFrom {
+        BuiltFrom {
+            pool_generation: pool.metadata.generation,
+            signals: valid.signals.clone(),
+            providers: valid.providers.clone(),
+        }
+    }
+}
+
 /// A pool's signal sources. Kept across ticks (they remember last good values and their ages) and
-/// rebuilt when the pool's or the policy's generation changes.
+/// rebuilt when what they were built from changes.
 pub struct PoolSignals {
-    /// (pool generation, policy generation) the sources were built for.
-    pub generations: (Option<i64>, Option<i64>),
+    /// What the sources were built from.
+    pub built_from: BuiltFrom,
     /// Load source; `None` when the pool has no Prometheus to read (then load is unknown).
     pub load: Option<PrometheusLoadSource>,
     /// Why there is no load source, for the SignalsStale condition.
@@ -86,7 +131,8 @@ async fn secret(client: &Client, ns: &str, name: &str) -> std::result::Result<Se
 }
 
 /// Build the pool's signal sources (reads the Secrets named in spec.metrics.auth and the price file).
-async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &CostPolicy) -> PoolSignals {
+async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, valid: &ValidatedPool) -> PoolSignals {
+    let config = &valid.signals;
     let table = ctx.options.price_file.as_deref().and_then(|p| match PriceTable::load(p) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -102,15 +148,15 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
             None
         }
         Some(url) => {
-            let mut config = PrometheusConfig::new(url);
-            config.timeout = std::time::Duration::from_secs(u64::from(pool.spec.metrics.timeout_seconds));
+            let mut prom = PrometheusConfig::new(url);
+            prom.timeout = std::time::Duration::from_secs(u64::from(pool.spec.metrics.timeout_seconds));
             // The operator-wide token (the chart's PROMETHEUS_BEARER_TOKEN) goes only to the operator-wide
             // Prometheus, never to a URL a pool names itself.
             if pool.spec.metrics.prometheus_url.is_none()
                 && let Some(token) = &ctx.options.prometheus_token
             {
-                config.credentials.bearer_token = Some(token.clone());
-                config.credentials.origin = "--prometheus-bearer-token".into();
+                prom.credentials.bearer_token = Some(token.clone());
+                prom.credentials.origin = "--prometheus-bearer-token".into();
             }
             if let Some(auth) = &pool.spec.metrics.auth {
                 let token = match &auth.bearer_token_secret {
@@ -130,12 +176,12 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
                     .map_err(|e| e.to_string()),
                 };
                 match creds {
-                    Ok(c) => config.credentials = c,
+                    Ok(c) => prom.credentials = c,
                     Err(e) => load_problem = Some(format!("Prometheus credentials: {e}")),
                 }
             }
             // One client per (URL, credentials, timeout), shared by every pool that uses them.
-            match ctx.prometheus_client(&config) {
+            match ctx.prometheus_client(&prom) {
                 Ok(c) if load_problem.is_none() => Some(c),
                 Ok(_) => None,
                 Err(e) => {
@@ -147,8 +193,7 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
     };
     let load = match &client {
         Some(c) => {
-            let quantile = policy.spec.slo.target_attainment;
-            match PrometheusLoadSource::for_pool(c.clone(), &pool.spec, quantile, "1m", Some(history_window(policy))) {
+            match PrometheusLoadSource::for_pool(c.clone(), &pool.spec, config.quantile, "1m", Some(config.history)) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     load_problem = Some(format!("load queries: {e}"));
@@ -163,17 +208,15 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
         _ => None,
     };
     let providers = client.as_ref().map(|c| {
-        let quantile = policy.spec.slo.target_attainment;
-        let queries =
-            signals::providers::queries(&pool.spec.metrics.queries, &providers_in_use(policy, pool), quantile);
+        let queries = signals::providers::queries(&pool.spec.metrics.queries, &valid.providers, config.quantile);
         PrometheusProviderSource::new(c.clone(), queries)
     });
     PoolSignals {
-        generations: (pool.metadata.generation, policy.metadata.generation),
+        built_from: BuiltFrom::new(pool, valid),
         providers,
         load,
         load_problem,
-        prices: price_source_for(&policy.spec, &providers_in_use(policy, pool), table.as_ref(), client),
+        prices: price_source_for(&config.prices, &valid.providers, table.as_ref(), client),
         tenants,
     }
 }
@@ -185,22 +228,22 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, policy: &C
 /// the forecast's windows leaves the long windows without a level (`planner::forecast`): replicas whose
 /// load must have lasted hours before they pay (near break-even) would then never be bought here while
 /// `hybridscale simulate`, which keeps hours of history, showed them bought.
-pub fn history_window(policy: &CostPolicy) -> HistoryWindow {
-    let step = f64::from(policy.spec.tick_seconds).clamp(5.0, 60.0);
+pub fn history_window(tick_seconds: u32) -> HistoryWindow {
+    let step = f64::from(tick_seconds).clamp(5.0, 60.0);
     HistoryWindow { lookback_s: forecast::LONGEST_WINDOW_S.min(step * HISTORY_POINTS), step_s: step }
 }
 
 /// Most points in one pool's history query (four hours at a 15 s tick).
 pub const HISTORY_POINTS: f64 = 960.0;
 
-/// The pool's signal sources, rebuilt when its spec or its policy changed.
-async fn signals_for(ctx: &Context, ns: &str, pool: &InferencePool, policy: &CostPolicy) -> Arc<PoolSignals> {
+/// The pool's signal sources, rebuilt when what they are built from changed.
+async fn signals_for(ctx: &Context, ns: &str, pool: &InferencePool, valid: &ValidatedPool) -> Arc<PoolSignals> {
     let key = format!("{ns}/{}", pool.name_any());
-    let want = (pool.metadata.generation, policy.metadata.generation);
-    if let Some(s) = ctx.pool_signals.lock().await.get(&key).filter(|s| s.generations == want) {
+    let want = BuiltFrom::new(pool, valid);
+    if let Some(s) = ctx.pool_signals.lock().await.get(&key).filter(|s| s.built_from == want) {
         return s.clone();
     }
-    let built = Arc::new(build_signals(ctx, ns, pool, policy).await);
+    let built = Arc::new(build_signals(ctx, ns, pool, valid).await);
     ctx.pool_signals.lock().await.insert(key, built.clone());
     built
 }
@@ -215,7 +258,7 @@ pub async fn observe(
     ctx: &Context,
     ns: &str,
     pool: &InferencePool,
-    policy: &CostPolicy,
+    valid: &ValidatedPool,
     at: jiff::Timestamp,
 ) -> Result<Observation> {
     let now = at.as_millisecond() as f64 / 1000.0;
@@ -272,7 +315,7 @@ pub async fn observe(
     }
 
     // Signals.
-    let sources = signals_for(ctx, ns, pool, policy).await;
+    let sources = signals_for(ctx, ns, pool, valid).await;
     let load = match &sources.load {
         Some(l) => Some(l.read(now).await),
         None => None,
@@ -309,9 +352,8 @@ pub async fn observe(
         to_total_demand(&mut load_signals, traffic);
     }
     // The route's provider weights, in the planner's order (none when data may not leave the cluster).
-    let in_use = providers_in_use(policy, pool).len();
     let provider_weights = match route_weights {
-        Some(w) if in_use > 0 => w.external,
+        Some(w) if !valid.providers.is_empty() => w.external,
         _ => Vec::new(),
     };
     let snapshot = Snapshot {
@@ -378,7 +420,7 @@ mod tests {
                  onDemand: {{usdPerGpuHour: 4.0}}\nslo: {{latencySeconds: 2}}\ntickSeconds: {tick}\n"
             );
             let spec = crate::input::parse_yaml(std::path::Path::new("policy.yaml"), &yaml).unwrap();
-            let w = history_window(&CostPolicy::new("p", spec));
+            let w = SignalConfig::of(&spec).history;
             (w.lookback_s, w.step_s)
         };
         // The default 15 s tick: four hours, one point per tick.
@@ -386,6 +428,44 @@ mod tests {
         assert_eq!(window(60), (forecast::LONGEST_WINDOW_S, 60.0));
         // A 5 s tick keeps its resolution and gives up lookback (960 points).
         assert_eq!(window(5), (4800.0, 5.0));
+    }
+
+    fn sample<T: serde::de::DeserializeOwned>(file: &str) -> T {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples").join(file);
+        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("sample")).expect("sample parses")
+    }
+
+    /// Validation carries what the signal sources read from the policy, and they are rebuilt when any
+    /// of it (or the pool) changes, not for a policy edit they do not read.
+    #[test]
+    fn sources_are_rebuilt_when_what_they_read_changes_and_only_then() {
+        use crate::api::CostPolicy;
+        use crate::api::cost_policy::Mode;
+        let (policy, pool): (CostPolicy, InferencePool) = (sample("costpolicy.yaml"), sample("inferencepool.yaml"));
+        let key = |policy: &CostPolicy, pool: &InferencePool| {
+            BuiltFrom::new(pool, &ValidatedPool::new(policy, pool).expect("valid"))
+        };
+        let base = key(&policy, &pool);
+        assert_eq!(base.signals.quantile, policy.spec.slo.target_attainment);
+        assert_eq!(base.signals.prices.gpu.spot.query, policy.spec.gpu_prices.spot.query);
+        assert_eq!(base.providers.len(), 1);
+        let edited = |edit: fn(&mut CostPolicy)| {
+            let mut p = policy.clone();
+            edit(&mut p);
+            key(&p, &pool)
+        };
+        assert_eq!(edited(|p| p.spec.budget = None), base);
+        assert_eq!(edited(|p| p.spec.mode = Mode::Recommend), base);
+        assert_ne!(edited(|p| p.spec.gpu_prices.spot.usd_per_gpu_hour = 3.0), base);
+        assert_ne!(edited(|p| p.spec.gpu_prices.spot.query = None), base);
+        assert_ne!(edited(|p| p.spec.external_prices = None), base);
+        assert_ne!(edited(|p| p.spec.tick_seconds = 60), base);
+        assert_ne!(edited(|p| p.spec.slo.target_attainment = 0.99), base);
+        let closed = edited(|p| p.spec.external.allowed = false);
+        assert!(closed.providers.is_empty() && closed != base);
+        let mut newer = pool.clone();
+        newer.metadata.generation = Some(pool.metadata.generation.unwrap_or(0) + 1);
+        assert_ne!(key(&policy, &newer), base);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! InferencePool reconcile: one fixed pipeline per pool per tick and on every watched change.
 //!
 //! 1. dereference — read the CostPolicy (reads the cluster, or the controller's cache)
-//! 2. validate    — [`ValidatedPool`]: the planner config and everything later steps need (pure)
+//! 2. validate    — [`ValidatedPool`]: the planner config, the signal sources' config and everything later
+//!    steps need; nothing after it reads the policy (pure)
 //! 3. observe     — workloads, node pools, route, nodes and signals into an Observation (reads the cluster
 //!    and Prometheus); the clock is read once, here
 //! 4. tick        — [`tick::tick`]: plan, commands, ledger, conditions' inputs (pure)
@@ -253,7 +254,7 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
 
     // 3. Observe (reads the cluster and Prometheus), at the one time this reconcile runs at.
     let now = (ctx.clock)();
-    let obs = observe::observe(ctx, &ns, pool, &policy, now).await?;
+    let obs = observe::observe(ctx, &ns, pool, &valid, now).await?;
 
     // 4. Tick (pure). The cached object may not have this replica's last status write yet (`written.rs`).
     let uid = pool.metadata.uid.as_deref();
@@ -272,7 +273,8 @@ async fn apply(pool: &InferencePool, ctx: &Context) -> Result<Action> {
     }
     let new_status = out.status(&valid, pool, &obs, failed, now);
     let facts = metrics::TickFacts {
-        policy: &policy,
+        slo_latency_s: valid.config.slo_latency_s,
+        slo_target_attainment: valid.config.target_attainment,
         tick: &out.ledger.tick,
         idle_gpus: out.idle_gpus(&valid, now),
         accrued_seconds: out.ledger.accrued_seconds,

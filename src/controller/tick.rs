@@ -21,7 +21,7 @@
 use jiff::Timestamp;
 
 use super::cost::{self, CostStep};
-use super::observe::Observation;
+use super::observe::{Observation, SignalConfig};
 use super::status;
 use crate::actuate::{Command, Desired, InterruptionSignals, decide};
 use crate::api::cost_policy::{CostPolicy, Mode};
@@ -45,6 +45,9 @@ pub struct ValidatedPool {
     pub providers: Vec<ExternalProvider>,
     /// Seconds below the idle threshold before GPUs count as idle (for the idle-GPU gauge).
     pub idle_s: f64,
+    /// What observe builds the pool's signal sources from: the SLO quantile, the history window and
+    /// the policy's prices.
+    pub signals: SignalConfig,
 }
 
 impl ValidatedPool {
@@ -56,6 +59,7 @@ impl ValidatedPool {
             tick_s: u64::from(policy.spec.tick_seconds),
             providers: providers_in_use(policy, pool),
             idle_s: f64::from(policy.spec.idle_reclaim.idle_seconds),
+            signals: SignalConfig::of(&policy.spec),
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::api::conditions::types;
-use crate::signals::StaticPrices;
+use crate::signals::{PolicyPrices, StaticPrices};
 
 fn sample<T: serde::de::DeserializeOwned>(file: &str) -> T {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples").join(file);
@@ -15,7 +15,9 @@ fn now() -> Timestamp {
 
 /// Nothing running, no load signals, the route and workloads not found; `observed` as given.
 fn observation(policy: &CostPolicy, pool: &InferencePool, observed: crate::actuate::Observed) -> Observation {
-    let prices = StaticPrices::from_policy(&policy.spec, &providers_in_use(policy, pool), None).reading().clone();
+    let prices = StaticPrices::from_policy(&PolicyPrices::of(&policy.spec), &providers_in_use(policy, pool), None)
+        .reading()
+        .clone();
     let policy_totals = ledger::policy::sum_pools(std::iter::empty(), now()).expect("totals");
     Observation {
         snapshot: planner::Snapshot {

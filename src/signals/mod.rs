@@ -21,8 +21,8 @@
 //! policy's `slo.targetAttainment` as the latency quantile, a rate window spanning several scrape
 //! intervals (2m for 15-30 s scrapes) and [`HistoryWindow::default`]. Keep the source across ticks:
 //! it remembers the last good values it reports, with their times, while Prometheus is down. Prices:
-//! [`price_source_for`] with the policy, the pool's `spec.external`, the parsed price file (the
-//! ConfigMap key's content, via [`PriceTable::parse`]) and the client. Put
+//! [`price_source_for`] with the policy's [`PolicyPrices`], the pool's `spec.external`, the parsed price
+//! file (the ConfigMap key's content, via [`PriceTable::parse`]) and the client. Put
 //! [`LoadReading::summary`] and [`PriceReading::notes`] into the status conditions.
 
 pub mod client;
@@ -41,7 +41,8 @@ pub use client::{BearerToken, ClientError, Credentials, PrometheusClient, Promet
 pub use litellm::{PriceTable, TokenPrices};
 pub use load::{Availability, HistoryWindow, LoadReading, PrometheusLoadSource, StaticLoad};
 pub use prices::{
-    GpuPriceQuery, PriceOrigin, PriceReading, PriceSource, PrometheusPrices, StaticPrices, price_source_for,
+    GpuPriceQuery, PolicyPrices, PriceOrigin, PriceReading, PriceSource, PrometheusPrices, StaticPrices,
+    price_source_for,
 };
 pub use promql::{PoolQueries, QueryConfigError, QueryParams, Signal};
 pub use tenants::{PrometheusTenantSource, TenantReading, TenantSource};

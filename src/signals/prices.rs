@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, join_all};
 
 use super::client::{Point, PrometheusClient};
 use super::litellm::PriceTable;
-use crate::api::cost_policy::{CostPolicySpec, GpuPrice};
+use crate::api::cost_policy::{CostPolicySpec, ExternalPrices, GpuPrice, GpuPrices};
 use crate::api::inference_pool::ExternalProvider;
 use crate::planner::providers::ProviderPrice;
 use crate::planner::{Class, Prices};
@@ -112,8 +112,25 @@ pub struct StaticPrices {
     reading: PriceReading,
 }
 
-fn gpu_prices(policy: &CostPolicySpec) -> [&GpuPrice; 3] {
-    [&policy.gpu_prices.reserved, &policy.gpu_prices.spot, &policy.gpu_prices.on_demand]
+/// The policy's part of a pool's prices: the GPU prices per class (with their queries) and the external
+/// fallback. Taken from the policy when the pool is validated, so a price source is built without it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyPrices {
+    /// `spec.gpuPrices`.
+    pub gpu: GpuPrices,
+    /// `spec.externalPrices`.
+    pub external: Option<ExternalPrices>,
+}
+
+impl PolicyPrices {
+    /// The prices a policy gives.
+    pub fn of(policy: &CostPolicySpec) -> PolicyPrices {
+        PolicyPrices { gpu: policy.gpu_prices.clone(), external: policy.external_prices.clone() }
+    }
+
+    fn per_class(&self) -> [&GpuPrice; 3] {
+        [&self.gpu.reserved, &self.gpu.spot, &self.gpu.on_demand]
+    }
 }
 
 impl StaticPrices {
@@ -132,8 +149,8 @@ impl StaticPrices {
     /// Static prices for a pool's providers under a policy: per provider and token kind, the pool's
     /// own figure, else the price file's entry for its model, else the policy's externalPrices (a
     /// model missing from the price file falls back to those, and says so).
-    pub fn from_policy(policy: &CostPolicySpec, providers: &[ExternalProvider], table: Option<&PriceTable>) -> Self {
-        let gpu = gpu_prices(policy);
+    pub fn from_policy(policy: &PolicyPrices, providers: &[ExternalProvider], table: Option<&PriceTable>) -> Self {
+        let gpu = policy.per_class();
         let mut external = Vec::new();
         let mut external_origin = Vec::new();
         for p in providers {
@@ -161,19 +178,19 @@ impl StaticPrices {
 
 /// One provider's input and output prices per token, with their origins.
 fn provider_prices(
-    policy: &CostPolicySpec,
+    policy: &PolicyPrices,
     provider: &ExternalProvider,
     table: Option<&PriceTable>,
 ) -> (f64, f64, (PriceOrigin, PriceOrigin)) {
-    let policy_ext = policy.external_prices.as_ref();
-    let from_file = table.map(|t| t.get(&provider.model).ok_or_else(|| provider.model.clone()));
+    let policy_ext = policy.external.as_ref();
+    let from_file = table.map(|t| t.get(&provider.api.model).ok_or_else(|| provider.api.model.clone()));
     let pick = |pool: Option<f64>, file: Option<f64>, policy: Option<f64>| -> (f64, PriceOrigin) {
         if let Some(p) = pool {
             return (p / 1e6, PriceOrigin::Pool);
         }
         match (&from_file, file) {
             (Some(Ok(_)), Some(per_token)) => {
-                return (per_token, PriceOrigin::PriceFile { model: provider.model.clone() });
+                return (per_token, PriceOrigin::PriceFile { model: provider.api.model.clone() });
             }
             (Some(Err(model)), _) => {
                 let reason = format!("model {model:?} is not in the price file");
@@ -191,12 +208,12 @@ fn provider_prices(
     };
     let file_prices = from_file.as_ref().and_then(|r| r.as_ref().ok());
     let (input, input_origin) = pick(
-        provider.input_usd_per_million_tokens,
+        provider.api.input_usd_per_million_tokens,
         file_prices.map(|p| p.input_usd_per_token),
         policy_ext.map(|p| p.input_usd_per_million_tokens),
     );
     let (output, output_origin) = pick(
-        provider.output_usd_per_million_tokens,
+        provider.api.output_usd_per_million_tokens,
         file_prices.map(|p| p.output_usd_per_token),
         policy_ext.map(|p| p.output_usd_per_million_tokens),
     );
@@ -229,8 +246,8 @@ pub struct PrometheusPrices {
 impl PrometheusPrices {
     /// Query the classes whose policy price has a `query`; `base` holds the fallbacks. Without a
     /// client (no Prometheus configured) every queried price falls back and says why.
-    pub fn new(client: Option<PrometheusClient>, base: StaticPrices, policy: &CostPolicySpec) -> Self {
-        let queries = gpu_prices(policy).map(|g| {
+    pub fn new(client: Option<PrometheusClient>, base: StaticPrices, policy: &PolicyPrices) -> Self {
+        let queries = policy.per_class().map(|g| {
             g.query.as_ref().map(|q| GpuPriceQuery { query: q.clone(), max_age_s: f64::from(g.max_age_seconds) })
         });
         PrometheusPrices { client, base, queries }
@@ -299,13 +316,13 @@ impl PriceSource for PrometheusPrices {
 /// The price source for a pool under a policy: static prices, or Prometheus-read GPU prices when any
 /// class of the policy has a `query`.
 pub fn price_source_for(
-    policy: &CostPolicySpec,
+    policy: &PolicyPrices,
     providers: &[ExternalProvider],
     table: Option<&PriceTable>,
     client: Option<PrometheusClient>,
 ) -> Box<dyn PriceSource> {
     let base = StaticPrices::from_policy(policy, providers, table);
-    if gpu_prices(policy).iter().any(|g| g.query.is_some()) {
+    if policy.per_class().iter().any(|g| g.query.is_some()) {
         Box::new(PrometheusPrices::new(client, base, policy))
     } else {
         Box::new(base)
@@ -317,12 +334,12 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn policy(extra: &str) -> CostPolicySpec {
+    fn policy(extra: &str) -> PolicyPrices {
         let yaml = format!(
             "gpuPrices:\n  reserved: {{usdPerGpuHour: 1.0}}\n  spot: {{usdPerGpuHour: 1.5, query: 'spot_price'}}\n  \
              onDemand: {{usdPerGpuHour: 4.0}}\nslo: {{latencySeconds: 2}}\n{extra}"
         );
-        crate::input::parse_yaml::<CostPolicySpec>(Path::new("policy.yaml"), &yaml).unwrap()
+        PolicyPrices::of(&crate::input::parse_yaml::<CostPolicySpec>(Path::new("policy.yaml"), &yaml).unwrap())
     }
 
     fn provider(yaml: &str) -> ExternalProvider {

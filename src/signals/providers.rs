@@ -15,7 +15,7 @@ use futures::future::{BoxFuture, join_all};
 
 use super::client::PrometheusClient;
 use crate::api::inference_pool::{ExternalProvider, QueryOverrides};
-use crate::planner::providers::Observed;
+use crate::planner::providers::ProviderSignal;
 
 /// The default error-ratio query; `$provider` is replaced by the provider's name.
 pub const DEFAULT_ERROR_RATIO: &str = "sum(rate(gen_ai_server_request_duration_seconds_count{gen_ai_provider_name=\"$provider\",error_type!=\"\"}[2m])) / sum(rate(gen_ai_server_request_duration_seconds_count{gen_ai_provider_name=\"$provider\"}[2m]))";
@@ -26,7 +26,7 @@ pub const DEFAULT_LATENCY: &str = "histogram_quantile($quantile, sum by (le) (ra
 /// Reads each provider's error ratio and latency.
 pub trait ProviderSource: Send + Sync {
     /// One reading per provider, in the order given when the source was built.
-    fn read(&self, now: f64, max_age_s: f64) -> BoxFuture<'_, Vec<Observed>>;
+    fn read(&self, now: f64, max_age_s: f64) -> BoxFuture<'_, Vec<ProviderSignal>>;
 }
 
 /// The two queries of one provider.
@@ -69,14 +69,14 @@ impl PrometheusProviderSource {
 }
 
 impl ProviderSource for PrometheusProviderSource {
-    fn read(&self, now: f64, max_age_s: f64) -> BoxFuture<'_, Vec<Observed>> {
+    fn read(&self, now: f64, max_age_s: f64) -> BoxFuture<'_, Vec<ProviderSignal>> {
         Box::pin(join_all(self.queries.iter().map(move |q| async move {
             let (error_ratio, latency_s) = futures::future::join(
                 self.value(&q.error_ratio, now, max_age_s),
                 self.value(&q.latency, now, max_age_s),
             )
             .await;
-            Observed { error_ratio, latency_s }
+            ProviderSignal { error_ratio, latency_s }
         })))
     }
 }
@@ -95,10 +95,12 @@ mod tests {
                 name: format!("{name}-egress"),
                 port: None,
             },
-            model: "m".into(),
-            input_usd_per_million_tokens: None,
-            output_usd_per_million_tokens: None,
-            latency_seconds: None,
+            api: crate::api::inference_pool::ExternalApi {
+                model: "m".into(),
+                input_usd_per_million_tokens: None,
+                output_usd_per_million_tokens: None,
+                latency_seconds: None,
+            },
             max_requests_per_second: None,
             max_tokens_per_minute: None,
             max_share: None,

@@ -141,7 +141,7 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
         ),
     )
     .expect("policy");
-    let prices = price_source_for(&policy, &[], None, Some(client.clone()));
+    let prices = price_source_for(&PolicyPrices::of(&policy), &[], None, Some(client.clone()));
     let now = now_unix();
     let pr = prices.prices(now).await;
     assert_eq!(pr.prices.gpu_hour, [1.0, 1.23, 4.0], "{pr:?}");

@@ -13,8 +13,8 @@ use hybridscale::api::inference_pool::InferencePoolSpec;
 use hybridscale::modelserver::{ExporterHandle, Load, ModelServerExporter, Profile};
 use hybridscale::planner::{Class, Sample};
 use hybridscale::signals::{
-    Availability, Credentials, HistoryWindow, LoadReading, PriceOrigin, PrometheusClient, PrometheusConfig,
-    PrometheusLoadSource, QueryError, now_unix, price_source_for,
+    Availability, Credentials, HistoryWindow, LoadReading, PolicyPrices, PriceOrigin, PrometheusClient,
+    PrometheusConfig, PrometheusLoadSource, QueryError, now_unix, price_source_for,
 };
 
 // ---------------------------------------------------------------------------------------------

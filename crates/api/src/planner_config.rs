@@ -165,7 +165,7 @@ impl FromResources for PoolConfig {
             let share = e.max_share.unwrap_or(1.0);
             let in_0_1 = (0.0..=1.0).contains(&share);
             check("InferencePool", &pname, "spec.externalProviders[].maxShare", share, in_0_1, "must be in 0..1")?;
-            let latency = e.latency_seconds.unwrap_or(0.0);
+            let latency = e.api.latency_seconds.unwrap_or(0.0);
             check(
                 "InferencePool",
                 &pname,
@@ -255,20 +255,20 @@ impl FromResources for Prices {
             check("CostPolicy", &cname, field, v, v >= 0.0, "must be >= 0")?;
         }
         let mut external = Vec::new();
-        for api in &providers_in_use(policy, pool) {
+        for provider in &providers_in_use(policy, pool) {
             let fallback = policy.spec.external_prices.as_ref();
-            let i = api.input_usd_per_million_tokens.or(fallback.map(|f| f.input_usd_per_million_tokens));
-            let o = api.output_usd_per_million_tokens.or(fallback.map(|f| f.output_usd_per_million_tokens));
+            let i = provider.api.input_usd_per_million_tokens.or(fallback.map(|f| f.input_usd_per_million_tokens));
+            let o = provider.api.output_usd_per_million_tokens.or(fallback.map(|f| f.output_usd_per_million_tokens));
             let (Some(i), Some(o)) = (i, o) else {
                 return Err(ConfigError::NoExternalPrices {
                     pool: name_of(&pool.metadata),
-                    provider: api.name.clone(),
+                    provider: provider.name.clone(),
                     policy: cname,
                 });
             };
             check("CostPolicy", &cname, "external input price per million tokens", i, i >= 0.0, "must be >= 0")?;
             check("CostPolicy", &cname, "external output price per million tokens", o, o >= 0.0, "must be >= 0")?;
-            external.push(ProviderPrice { name: api.name.clone(), input_token: i / 1e6, output_token: o / 1e6 });
+            external.push(ProviderPrice { name: provider.name.clone(), input_token: i / 1e6, output_token: o / 1e6 });
         }
         Ok(Prices { gpu_hour, external })
     }

@@ -88,8 +88,8 @@ pub fn from_resources(path: &Path, policy: &CostPolicy, pool: &InferencePool) ->
     providers_in_use(policy, pool)
         .into_iter()
         .map(|p| {
-            let input = p.input_usd_per_million_tokens.or(fallback.map(|e| e.input_usd_per_million_tokens));
-            let output = p.output_usd_per_million_tokens.or(fallback.map(|e| e.output_usd_per_million_tokens));
+            let input = p.api.input_usd_per_million_tokens.or(fallback.map(|e| e.input_usd_per_million_tokens));
+            let output = p.api.output_usd_per_million_tokens.or(fallback.map(|e| e.output_usd_per_million_tokens));
             let (Some(input), Some(output)) = (input, output) else {
                 return Err(InputError::invalid(
                     path,
@@ -104,7 +104,7 @@ pub fn from_resources(path: &Path, policy: &CostPolicy, pool: &InferencePool) ->
                 name: p.name,
                 usd_per_input_token: input / 1e6,
                 usd_per_output_token: output / 1e6,
-                latency_s: p.latency_seconds.unwrap_or(DEFAULT_EXTERNAL_LATENCY_S),
+                latency_s: p.api.latency_seconds.unwrap_or(DEFAULT_EXTERNAL_LATENCY_S),
                 max_rps: p.max_requests_per_second,
                 max_tokens_per_minute: p.max_tokens_per_minute,
                 bursts: Vec::new(),

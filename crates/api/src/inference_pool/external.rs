@@ -12,22 +12,28 @@ use serde::{Deserialize, Serialize};
 
 use super::BackendRef;
 
-/// The external API used for overflow (the single form; see `externalProviders` for several).
+/// An external API: the model it serves, its prices and its latency. The single form (`spec.external`,
+/// see `externalProviders` for several) is this alone; each provider has these fields too
+/// ([`ExternalProvider::api`], flattened, so both spell them the same).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalApi {
-    /// Model name at the provider (also the key looked up in a LiteLLM price file), e.g. gpt-4o.
+    /// Model name at the provider (also the key looked up in a LiteLLM price file), e.g. gpt-4o or
+    /// gemini-2.5-flash.
     #[schemars(length(min = 1, max = 253))]
     pub model: String,
-    /// USD per million input tokens; overrides the CostPolicy's externalPrices.
+    /// USD per million input tokens; unset: the LiteLLM price file's figure for `model`, else the
+    /// CostPolicy's externalPrices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 10000.0))]
     pub input_usd_per_million_tokens: Option<f64>,
-    /// USD per million output tokens; overrides the CostPolicy's externalPrices.
+    /// USD per million output tokens; as for input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 10000.0))]
     pub output_usd_per_million_tokens: Option<f64>,
-    /// Typical end-to-end latency of the external API, in seconds (used to check it meets the SLO).
+    /// Typical end-to-end latency, seconds. An API slower than the SLO only takes overflow (what the
+    /// replicas and faster providers cannot serve); a gateway latency above
+    /// providerHealth.maxLatencyFactor times this figure (the SLO when unset) marks it unhealthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 3600.0))]
     pub latency_seconds: Option<f64>,
@@ -48,24 +54,10 @@ pub struct ExternalProvider {
     pub name: String,
     /// The backendRef of the route rule reaching this provider.
     pub backend_ref: BackendRef,
-    /// Model name at the provider (also the key looked up in a LiteLLM price file), e.g. gemini-2.5-flash.
-    #[schemars(length(min = 1, max = 253))]
-    pub model: String,
-    /// USD per million input tokens; unset: the LiteLLM price file's figure for `model`, else the
-    /// CostPolicy's externalPrices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0, max = 10000.0))]
-    pub input_usd_per_million_tokens: Option<f64>,
-    /// USD per million output tokens; as for input.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0, max = 10000.0))]
-    pub output_usd_per_million_tokens: Option<f64>,
-    /// Typical end-to-end latency, seconds. A provider slower than the SLO only takes what the faster
-    /// ones cannot; a gateway latency above providerHealth.maxLatencyFactor times this figure (the SLO
-    /// when unset) marks it unhealthy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0, max = 3600.0))]
-    pub latency_seconds: Option<f64>,
+    /// Its model, prices and latency: `model`, `inputUsdPerMillionTokens`, `outputUsdPerMillionTokens`
+    /// and `latencySeconds`, as in the single form.
+    #[serde(flatten)]
+    pub api: ExternalApi,
     /// Its rate limit, requests per second (its quota for this model). Unset: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1000000.0))]
@@ -126,10 +118,7 @@ impl ExternalProvider {
         ExternalProvider {
             name: provider_name(&api.model),
             backend_ref: backend.clone(),
-            model: api.model.clone(),
-            input_usd_per_million_tokens: api.input_usd_per_million_tokens,
-            output_usd_per_million_tokens: api.output_usd_per_million_tokens,
-            latency_seconds: api.latency_seconds,
+            api: api.clone(),
             max_requests_per_second: None,
             max_tokens_per_minute: None,
             max_share: None,
@@ -150,6 +139,40 @@ pub fn provider_name(model: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> Result<T, String> {
+        hybridscale_core::input::parse_yaml(std::path::Path::new("pool.yaml"), yaml).map_err(|e| e.to_string())
+    }
+
+    /// The shared fields keep their names in both forms: YAML written before they were shared still
+    /// parses, and a provider writes back exactly the fields it was given.
+    #[test]
+    fn a_provider_spells_model_prices_and_latency_as_the_single_form_does() {
+        let shared = "model: gemini-2.5-flash\ninputUsdPerMillionTokens: 0.3\noutputUsdPerMillionTokens: 2.5\n\
+                      latencySeconds: 2\n";
+        let single: ExternalApi = parse(shared).expect("single form");
+        let yaml = format!("name: gemini\nbackendRef: {{name: egress}}\n{shared}maxShare: 0.5\n");
+        let provider: ExternalProvider = parse(&yaml).expect("provider");
+        assert_eq!(provider.api, single);
+        assert_eq!((single.input_usd_per_million_tokens, single.latency_seconds), (Some(0.3), Some(2.0)));
+        assert_eq!(provider.max_share, Some(0.5));
+        let json = serde_json::to_value(&provider).expect("json");
+        let keys: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
+        let want = ["backendRef", "inputUsdPerMillionTokens", "latencySeconds", "maxShare", "model", "name"];
+        assert_eq!(keys, [&want[..], &["outputUsdPerMillionTokens"]].concat(), "{json}");
+        assert_eq!(serde_json::from_value::<ExternalProvider>(json).expect("round trip"), provider);
+    }
+
+    #[test]
+    fn a_bad_shared_field_is_a_one_line_error_naming_it() {
+        for (yaml, needle) in [
+            ("name: g\nbackendRef: {name: e}\nmodel: m\ninputUsdPerMillionTokens: cheap\n", "cheap"),
+            ("name: g\nbackendRef: {name: e}\ninputUsdPerMillionTokens: 1\n", "model"),
+        ] {
+            let err = parse::<ExternalProvider>(yaml).expect_err(yaml);
+            assert!(!err.trim_end().contains('\n') && err.contains(needle), "{err}");
+        }
+    }
 
     #[test]
     fn single_form_is_a_provider_named_after_its_model() {

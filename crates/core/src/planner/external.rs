@@ -4,7 +4,7 @@
 //! provider. Pure, like the rest of the planner.
 
 use super::forecast;
-use super::providers::{self, Health, Mix, Observed, Rates};
+use super::providers::{self, Health, Mix, ProviderSignal, Rates};
 use super::snapshot::Sample;
 use super::{ChangeKind, Memory, Plan, PoolConfig, Snapshot};
 
@@ -24,7 +24,7 @@ pub fn observe(config: &PoolConfig, snapshot: &Snapshot, memory: &mut Memory, no
         .enumerate()
         .map(|(i, p)| {
             let before = memory.provider_health.iter().find(|(n, _)| *n == p.name).map(|(_, h)| h.clone());
-            let seen = snapshot.provider_signals.get(i).copied().unwrap_or(Observed::default());
+            let seen = snapshot.provider_signals.get(i).copied().unwrap_or(ProviderSignal::default());
             before.unwrap_or_default().update(p, seen, &config.provider_health, config.slo_latency_s, now)
         })
         .collect();
@@ -113,7 +113,7 @@ fn plan_has_replicas(s: &Snapshot) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::providers::{Observed, Provider, ProviderPrice};
+    use super::super::providers::{Provider, ProviderPrice, ProviderSignal};
     use super::super::tests::{T0, config, snapshot};
     use super::super::{Memory, PoolConfig, Snapshot, plan};
 
@@ -164,15 +164,15 @@ mod tests {
     fn a_failing_provider_loses_its_share_at_once_and_gets_it_back_after_looking_well() {
         let (c, prices) = three();
         let mut s = overloaded(&prices);
-        let bad = Observed { error_ratio: Some(0.3), latency_s: Some(2.0) };
-        s.provider_signals = vec![Observed::default(), bad, Observed::default()];
+        let bad = ProviderSignal { error_ratio: Some(0.3), latency_s: Some(2.0) };
+        s.provider_signals = vec![ProviderSignal::default(), bad, ProviderSignal::default()];
         let p = plan(&c, &s, &Memory::default(), T0);
         assert_eq!(p.provider_weights()[1], 0, "{:?}", p.providers);
         assert!(!p.providers[1].healthy);
         assert_eq!(p.providers[1].reason, "gemini: none, unhealthy (error ratio 30.0% > 5.0%)");
         assert_eq!(p.provider_weights().iter().sum::<u32>(), p.traffic.external_weight);
         // Well again: it stays out for recoverAfterSeconds (300 s by default), then comes back.
-        s.provider_signals[1] = Observed { error_ratio: Some(0.0), latency_s: Some(2.0) };
+        s.provider_signals[1] = ProviderSignal { error_ratio: Some(0.0), latency_s: Some(2.0) };
         let at = |s: &mut Snapshot, before: &super::super::Plan, t: f64| {
             s.load.request_rate = Some(super::super::Sample { value: 20.0, at: t });
             s.traffic = before.traffic;
@@ -191,7 +191,7 @@ mod tests {
     fn with_every_provider_out_there_is_no_external_path() {
         let (c, prices) = three();
         let mut s = overloaded(&prices);
-        let bad = Observed { error_ratio: Some(1.0), latency_s: None };
+        let bad = ProviderSignal { error_ratio: Some(1.0), latency_s: None };
         s.provider_signals = vec![bad; 3];
         let p = plan(&c, &s, &Memory::default(), T0);
         assert_eq!(p.traffic.external_weight, 0, "{}", p.summary);

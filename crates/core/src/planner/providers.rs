@@ -100,9 +100,10 @@ impl Default for HealthRules {
     }
 }
 
-/// What the gateway's series say of one provider this tick (`None`: no such series or no traffic).
+/// What the gateway's series say of one provider's health this tick (`None`: no such series or no
+/// traffic): the evidence [`Health::update`] judges, not the cluster's observed state.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Observed {
+pub struct ProviderSignal {
     pub error_ratio: Option<f64>,
     pub latency_s: Option<f64>,
 }
@@ -122,7 +123,7 @@ impl Health {
     /// a provider that flaps does not take share back on every good minute. No reading (no traffic
     /// sent to it, so no series) counts as well: nothing says it is still bad, and without a trial it
     /// never could, so the hold ends after `recover_after_s` of silence.
-    pub fn update(&self, p: &Provider, seen: Observed, rules: &HealthRules, slo_s: f64, now: f64) -> Health {
+    pub fn update(&self, p: &Provider, seen: ProviderSignal, rules: &HealthRules, slo_s: f64, now: f64) -> Health {
         let latency_limit = p.latency_limit(rules, slo_s);
         let bad = match (seen.error_ratio, seen.latency_s) {
             (Some(e), _) if e > rules.max_error_ratio => {
@@ -448,8 +449,8 @@ mod tests {
     fn a_bad_provider_goes_at_once_and_comes_back_after_looking_well() {
         let p = &providers()[0];
         let rules = HealthRules::default();
-        let bad = Observed { error_ratio: Some(0.2), latency_s: Some(3.0) };
-        let well = Observed { error_ratio: Some(0.0), latency_s: Some(3.0) };
+        let bad = ProviderSignal { error_ratio: Some(0.2), latency_s: Some(3.0) };
+        let well = ProviderSignal { error_ratio: Some(0.0), latency_s: Some(3.0) };
         let h = Health::default().update(p, well, &rules, 20.0, 0.0);
         assert!(!h.is_out());
         let h = h.update(p, bad, &rules, 20.0, 10.0);
@@ -462,7 +463,7 @@ mod tests {
         assert!(h.is_out());
         let h = h.update(p, well, &rules, 20.0, 410.0);
         assert!(!h.is_out(), "well for 300 s: back in");
-        let slow = Observed { error_ratio: None, latency_s: Some(9.0) };
+        let slow = ProviderSignal { error_ratio: None, latency_s: Some(9.0) };
         assert_eq!(
             Health::default().update(p, slow, &rules, 20.0, 0.0).out_since,
             Some((0.0, "latency 9.0 s > 8.0 s".into()))
@@ -470,7 +471,7 @@ mod tests {
         // Without a typical latency, the SLO is the bar.
         let unknown = Provider { latency_s: 0.0, ..p.clone() };
         assert!(!Health::default().update(&unknown, slow, &rules, 20.0, 0.0).is_out());
-        let late = Observed { error_ratio: None, latency_s: Some(21.0) };
+        let late = ProviderSignal { error_ratio: None, latency_s: Some(21.0) };
         assert!(Health::default().update(&unknown, late, &rules, 20.0, 0.0).is_out());
     }
 }

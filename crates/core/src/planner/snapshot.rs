@@ -111,7 +111,7 @@ pub struct Snapshot {
     /// Route weight of each external provider now, in the order of the config's providers.
     pub provider_weights: Vec<u32>,
     /// What the gateway's series say of each provider, in the same order (empty: nothing known).
-    pub provider_signals: Vec<super::providers::Observed>,
+    pub provider_signals: Vec<super::providers::ProviderSignal>,
     /// Spend for the budget.
     pub spend: Spend,
 }

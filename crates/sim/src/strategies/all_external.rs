@@ -3,7 +3,7 @@
 //! limits and health. It ignores the policy's maxShare on purpose (it is the "just use the API"
 //! answer); the reserved commitment, if the pool has one, is still paid because it was signed.
 
-use super::{Decision, Observation, Strategy};
+use super::{Observation, StepTargets, Strategy};
 use crate::spec::SimSpec;
 
 /// The all-external baseline.
@@ -25,7 +25,7 @@ impl Strategy for AllExternal {
     fn reserved_commitment(&self) -> u32 {
         self.commitment
     }
-    fn decide(&mut self, _obs: &Observation) -> Decision {
-        Decision { replicas: [0, 0, 0], external_weight: 100, providers: Vec::new() }
+    fn decide(&mut self, _obs: &Observation) -> StepTargets {
+        StepTargets { replicas: [0, 0, 0], external_weight: 100, providers: Vec::new() }
     }
 }

@@ -7,12 +7,10 @@
 
 use crate::providers::Served;
 
-use super::{Decision, Observation, Strategy};
+use super::{Observation, StepTargets, Strategy};
 use hybridscale_api::inference_pool::{ClassReplicas, TrafficWeights};
-use hybridscale_core::planner::providers::Observed;
-use hybridscale_core::planner::{
-    self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend,
-};
+use hybridscale_core::planner::providers::ProviderSignal;
+use hybridscale_core::planner::{self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend};
 
 /// Unix time the replay starts at: 2026-01-01T00:00:00Z (the planner works in Unix seconds).
 pub const SIM_EPOCH: f64 = 1_767_225_600.0;
@@ -111,23 +109,23 @@ impl Strategy for Hybridscale {
     fn reserved_commitment(&self) -> u32 {
         self.commitment
     }
-    fn decide(&mut self, obs: &Observation) -> Decision {
+    fn decide(&mut self, obs: &Observation) -> StepTargets {
         let snapshot = self.snapshot(obs);
         let plan = planner::plan(&self.config, &snapshot, &self.memory, SIM_EPOCH + obs.now);
         let providers = plan.provider_weights();
         self.memory = plan.memory;
         let ClassReplicas { reserved, spot, on_demand } = plan.replicas;
-        Decision { replicas: [reserved, spot, on_demand], external_weight: plan.traffic.external_weight, providers }
+        StepTargets { replicas: [reserved, spot, on_demand], external_weight: plan.traffic.external_weight, providers }
     }
 }
 
 /// What the gateway's series show of one provider over a step: the share of the requests it accepted
 /// that failed, and its latency; nothing when it was sent nothing (no series).
-fn signal(s: &Served, latency_s: f64) -> Observed {
+fn signal(s: &Served, latency_s: f64) -> ProviderSignal {
     let accepted = s.sent - s.rejected;
     if accepted > 0.0 {
-        Observed { error_ratio: Some(s.failed / accepted), latency_s: Some(latency_s) }
+        ProviderSignal { error_ratio: Some(s.failed / accepted), latency_s: Some(latency_s) }
     } else {
-        Observed::default()
+        ProviderSignal::default()
     }
 }

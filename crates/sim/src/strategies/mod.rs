@@ -57,9 +57,10 @@ pub struct Observation<'a> {
     pub spend_usd: f64,
 }
 
-/// What a strategy asks for.
+/// What a strategy asks for the next step: replicas per class and route weights. The simulator's
+/// stand-in for a plan, not the operator's recorded decision (`lastDecision`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Decision {
+pub struct StepTargets {
     /// Replicas per class (reserved, spot, on-demand).
     pub replicas: [u32; 3],
     /// Percent of requests sent to the external providers.
@@ -77,7 +78,7 @@ pub trait Strategy {
     /// strategy buys its own).
     fn reserved_commitment(&self) -> u32;
     /// Targets for the next step.
-    fn decide(&mut self, obs: &Observation) -> Decision;
+    fn decide(&mut self, obs: &Observation) -> StepTargets;
 }
 
 /// Replicas needed for `rps` at a utilisation target, with a scale-down stabilisation window: the

@@ -4,9 +4,9 @@
 //! obtainable), released again when spot recovers. The policy's spot-fraction cap and class limits
 //! apply as they do to every strategy; no external API.
 
-use super::{Decision, Observation, Stabilized, Strategy};
-use crate::spec::SimSpec;
+use super::{Observation, Stabilized, StepTargets, Strategy};
 use hybridscale_api::inference_pool::CapacityClassName as Class;
+use crate::spec::SimSpec;
 
 /// The spot-hedge baseline.
 pub struct SpotHedge<'a> {
@@ -28,7 +28,7 @@ impl Strategy for SpotHedge<'_> {
     fn reserved_commitment(&self) -> u32 {
         self.spec.reserved_commitment()
     }
-    fn decide(&mut self, obs: &Observation) -> Decision {
+    fn decide(&mut self, obs: &Observation) -> StepTargets {
         let s = self.spec;
         let needed = self.stable.utilization_target(s, obs);
         let reserved = s.reserved_commitment();
@@ -42,6 +42,6 @@ impl Strategy for SpotHedge<'_> {
         // least the share the spot cap leaves to other classes.
         let spot_healthy = obs.ready[Class::Spot as usize].saturating_sub(obs.interrupted[Class::Spot as usize]);
         let on_demand = rest.saturating_sub(spot.min(spot_healthy)).min(od_max);
-        Decision { replicas: [reserved, spot, on_demand], external_weight: 0, providers: Vec::new() }
+        StepTargets { replicas: [reserved, spot, on_demand], external_weight: 0, providers: Vec::new() }
     }
 }

@@ -3,7 +3,7 @@
 //! believes a replica serves), bought as a reservation and kept all the time.
 //! This is how most teams run a model today.
 
-use super::{Decision, Observation, Strategy};
+use super::{Observation, StepTargets, Strategy};
 use crate::queueing;
 use crate::spec::SimSpec;
 use crate::trace::Trace;
@@ -54,7 +54,7 @@ impl Strategy for StaticPeak {
     fn reserved_commitment(&self) -> u32 {
         self.replicas
     }
-    fn decide(&mut self, _obs: &Observation) -> Decision {
-        Decision { replicas: [self.replicas, 0, 0], external_weight: 0, providers: Vec::new() }
+    fn decide(&mut self, _obs: &Observation) -> StepTargets {
+        StepTargets { replicas: [self.replicas, 0, 0], external_weight: 0, providers: Vec::new() }
     }
 }

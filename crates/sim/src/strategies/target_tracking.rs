@@ -3,9 +3,9 @@
 //! window; added capacity is on-demand only, no spot and no external API. The reserved replicas
 //! the pool has already paid for run all the time under it (any sane setup uses them).
 
-use super::{Decision, Observation, Stabilized, Strategy};
-use crate::spec::SimSpec;
+use super::{Observation, Stabilized, StepTargets, Strategy};
 use hybridscale_api::inference_pool::CapacityClassName as Class;
+use crate::spec::SimSpec;
 
 /// The target-tracking baseline.
 pub struct TargetTracking<'a> {
@@ -27,12 +27,12 @@ impl Strategy for TargetTracking<'_> {
     fn reserved_commitment(&self) -> u32 {
         self.spec.reserved_commitment()
     }
-    fn decide(&mut self, obs: &Observation) -> Decision {
+    fn decide(&mut self, obs: &Observation) -> StepTargets {
         let s = self.spec;
         let total = self.stable.utilization_target(s, obs);
         let reserved = s.reserved_commitment();
         let od_max = s.class(Class::OnDemand).map_or(0, |c| c.max);
         let on_demand = total.saturating_sub(reserved).min(od_max);
-        Decision { replicas: [reserved, 0, on_demand], external_weight: 0, providers: Vec::new() }
+        StepTargets { replicas: [reserved, 0, on_demand], external_weight: 0, providers: Vec::new() }
     }
 }
