@@ -10,7 +10,9 @@ use crate::providers::Served;
 use super::{Observation, StepTargets, Strategy};
 use hybridscale_api::inference_pool::{ClassReplicas, TrafficWeights};
 use hybridscale_core::planner::providers::ProviderSignal;
-use hybridscale_core::planner::{self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend};
+use hybridscale_core::planner::{
+    self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend,
+};
 
 /// Unix time the replay starts at: 2026-01-01T00:00:00Z (the planner works in Unix seconds).
 pub const SIM_EPOCH: f64 = 1_767_225_600.0;

@@ -5,8 +5,8 @@
 //! apply as they do to every strategy; no external API.
 
 use super::{Observation, Stabilized, StepTargets, Strategy};
-use hybridscale_api::inference_pool::CapacityClassName as Class;
 use crate::spec::SimSpec;
+use hybridscale_api::inference_pool::CapacityClassName as Class;
 
 /// The spot-hedge baseline.
 pub struct SpotHedge<'a> {

@@ -4,8 +4,8 @@
 //! the pool has already paid for run all the time under it (any sane setup uses them).
 
 use super::{Observation, Stabilized, StepTargets, Strategy};
-use hybridscale_api::inference_pool::CapacityClassName as Class;
 use crate::spec::SimSpec;
+use hybridscale_api::inference_pool::CapacityClassName as Class;
 
 /// The target-tracking baseline.
 pub struct TargetTracking<'a> {
