@@ -287,7 +287,7 @@ async fn recommend_mode_writes_nothing_and_a_route_edited_after_it_was_read_is_n
 #[tokio::test]
 async fn spot_interruption_is_found_from_taints_and_scale_selectors() {
     use hybridscale::actuate::find_interruptions;
-    use hybridscale::planner::ClassReplicas;
+    use hybridscale::planner::PerClass;
 
     let (sb, client, _dir) = start().await;
     seed(&client).await;
@@ -310,7 +310,7 @@ async fn spot_interruption_is_found_from_taints_and_scale_selectors() {
     }
     let found = find_interruptions(&observed.nodes, NS, &selectors, &InterruptionSignals::default());
     assert_eq!(found.nodes, vec![("n1".to_string(), "taint aws-node-termination-handler/spot-itn".to_string())]);
-    assert_eq!(found.affected, ClassReplicas { reserved: 0, spot: 1, on_demand: 0 });
+    assert_eq!(found.affected, PerClass { reserved: 0, spot: 1, on_demand: 0 });
     // The interrupted node's GPUs stay counted by Karpenter until it is gone: the limit leaves room for
     // its replacement.
     let decision = decide(&want, &observed, &InterruptionSignals::default());

@@ -12,7 +12,7 @@ use hybridscale::api::cost_policy::BudgetAction;
 use hybridscale::planner::external;
 use hybridscale::planner::providers::{HealthRules, Provider, ProviderPrice, ProviderSignal};
 use hybridscale::planner::{
-    BudgetConfig, Class, ClassConfig, ClassObservation, ClassReplicas, ExternalConfig, LoadSignals, Memory, Plan,
+    BudgetConfig, Class, ClassConfig, ClassObservation, ExternalConfig, LoadSignals, Memory, PerClass, Plan,
     PoolConfig, Prices, Sample, Snapshot, Spend, TrafficWeights, plan, usd_per_hour,
 };
 use proptest::prelude::*;
@@ -197,16 +197,16 @@ prop_compose! {
                 .collect(),
             spend: Spend { policy_month_to_date_usd: spend.0, other_pools_usd_per_hour: spend.1, seconds_left_in_month: spend.2 },
         };
-        let mut recs: Vec<(f64, ClassReplicas)> = recs
+        let mut recs: Vec<(f64, PerClass<u32>)> = recs
             .into_iter()
-            .map(|(t, r)| (NOW - t, ClassReplicas { reserved: r[0], spot: r[1], on_demand: r[2] }))
+            .map(|(t, r)| (NOW - t, PerClass { reserved: r[0], spot: r[1], on_demand: r[2] }))
             .collect();
         recs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let memory = Memory {
             recommendations: recs,
             idle_since: idle_since.map(|s| NOW - s),
             spot_interruptions: { let mut v: Vec<f64> = interruptions.into_iter().map(|t| NOW - t).collect(); v.sort_by(f64::total_cmp); v },
-            last_safe: last_safe.map(|r| (NOW - 600.0, ClassReplicas { reserved: r[0], spot: r[1], on_demand: r[2] }, TrafficWeights::default())),
+            last_safe: last_safe.map(|r| (NOW - 600.0, PerClass { reserved: r[0], spot: r[1], on_demand: r[2] }, TrafficWeights::default())),
             capacity_factor: None,
             capacity_evidence: None,
             capacity_fell_at: None,
@@ -222,7 +222,7 @@ prop_compose! {
     }
 }
 
-fn arr(r: &ClassReplicas) -> [u32; 3] {
+fn arr(r: &PerClass<u32>) -> [u32; 3] {
     [r.reserved, r.spot, r.on_demand]
 }
 

@@ -10,7 +10,7 @@ use super::desired::{Desired, NodePoolTarget, ObjectRef, RouteTarget, RouteWeigh
 use super::interrupt::InterruptionSignals;
 use super::observed::{NodeInfo, NodePoolView, Observed, PodInfo, ScaleView};
 use crate::api::inference_pool::{BackendRef, InferencePoolSpec, NodePoolKind};
-use crate::planner::{Class, ClassReplicas, Memory, Plan, TrafficWeights};
+use crate::planner::{Class, Memory, PerClass, Plan, TrafficWeights};
 
 fn weights(own: u32) -> TrafficWeights {
     TrafficWeights { self_hosted_weight: own, external_weight: 100 - own }
@@ -266,7 +266,7 @@ fn desired_from_plan_resolves_names_and_namespaces() {
     let text = std::fs::read_to_string(path).unwrap();
     let pool: crate::api::InferencePool = serde_saphyr::from_str(&text).unwrap();
     let plan = Plan {
-        replicas: ClassReplicas { reserved: 2, spot: 3, on_demand: 1 },
+        replicas: PerClass { reserved: 2, spot: 3, on_demand: 1 },
         node_pool_gpus: [8, 12, 4],
         traffic: weights(70),
         providers: vec![],

@@ -10,7 +10,7 @@
 //!   handler reports a condition rather than a taint.
 
 use super::observed::{NodeInfo, class_of};
-use crate::planner::{Class, ClassReplicas};
+use crate::planner::{Class, PerClass};
 use crate::selector::Selector;
 
 /// Which taints and conditions mean "this node is being interrupted".
@@ -51,7 +51,7 @@ pub struct Interruptions {
     /// (node, why), in node order.
     pub nodes: Vec<(String, String)>,
     /// Ready replicas per class on interrupted nodes: the planner's `ClassObservation::interrupted`.
-    pub affected: ClassReplicas,
+    pub affected: PerClass<u32>,
     /// The affected pods as (class, namespace, name).
     pub pods: Vec<(Class, String, String)>,
 }
@@ -70,7 +70,7 @@ pub fn find_interruptions(
         out.nodes.push((node.name.clone(), why));
         for pod in node.pods.iter().filter(|p| p.namespace == namespace && p.ready && !p.terminal) {
             if let Some(class) = class_of(&pod.labels, selectors) {
-                *out.affected.get_mut(class) += 1;
+                out.affected[class] += 1;
                 out.pods.push((class, pod.namespace.clone(), pod.name.clone()));
             }
         }
@@ -128,7 +128,7 @@ mod tests {
                 ("b".to_string(), "condition SpotInterruption=True".to_string())
             ]
         );
-        assert_eq!(i.affected, ClassReplicas { reserved: 0, spot: 2, on_demand: 0 });
+        assert_eq!(i.affected, PerClass { reserved: 0, spot: 2, on_demand: 0 });
         assert_eq!(i.pods.len(), 2);
     }
 }

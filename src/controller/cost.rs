@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use kube::runtime::events::{Event, EventType};
 
 use crate::actuate::Observed;
-use crate::api::inference_pool::{ClassReplicas, CostStatus, ExternalProvider};
+use crate::api::inference_pool::{CostStatus, ExternalProvider, PerClass};
 use crate::ledger::{self, Accrual, FinopsInput, FinopsTick, LedgerConfig, Usage};
 use crate::planner::{Class, LoadSignals, Prices, TrafficWeights};
 
@@ -37,10 +37,10 @@ pub fn usage(
     provider_weights: &[u32],
     gpus_per_replica: u32,
 ) -> Usage {
-    let mut replicas = ClassReplicas::default();
+    let mut replicas = PerClass::<u32>::default();
     for c in Class::ALL {
         if let Some(w) = &observed.workloads[c as usize] {
-            *replicas.get_mut(c) = w.current;
+            replicas[c] = w.current;
         }
     }
     Usage::observed(replicas, gpus_per_replica, load, traffic.external_weight, provider_weights)
@@ -131,7 +131,7 @@ mod tests {
         observed.workloads[Class::OnDemand as usize] =
             Some(ScaleView { replicas: 0, current: 2, ..Default::default() });
         let u = usage(&observed, &LoadSignals::default(), TrafficWeights::default(), &[], 2);
-        assert_eq!(u.replicas, ClassReplicas { reserved: 0, spot: 1, on_demand: 2 });
+        assert_eq!(u.replicas, PerClass { reserved: 0, spot: 1, on_demand: 2 });
         // One spot replica and two on-demand ones of 2 GPUs each: 2 × $2 + 4 × $4 per hour.
         let step = accrue(&CostStatus::default(), &u, &prices(), now(), &FinopsInput::default());
         assert_eq!(step.status.usd_per_hour, 20.0);
@@ -143,7 +143,7 @@ mod tests {
     fn a_gap_longer_than_the_cap_raises_a_warning_event_naming_the_unbilled_time() {
         let prev = CostStatus { accrued_until: Some("2026-03-10T09:00:00Z".into()), ..Default::default() };
         let u = Usage {
-            replicas: ClassReplicas { reserved: 1, spot: 0, on_demand: 0 },
+            replicas: PerClass { reserved: 1, spot: 0, on_demand: 0 },
             gpus_per_replica: 1,
             ..Default::default()
         };

@@ -14,7 +14,7 @@ use crate::actuate::{
 };
 use crate::api::InferencePool;
 use crate::api::cost_policy::CostPolicySpec;
-use crate::api::inference_pool::{ClassReplicas, CostStatus, ExternalProvider};
+use crate::api::inference_pool::{CostStatus, ExternalProvider, PerClass};
 use crate::ledger;
 use crate::planner::{ClassObservation, Memory, Plan, Snapshot, TrafficWeights, forecast};
 use crate::signals::{self, providers::PrometheusProviderSource, providers::ProviderSource};
@@ -99,7 +99,7 @@ pub struct Observation {
     /// Interrupted nodes and the replicas on them.
     pub interruptions: Interruptions,
     /// Ready replicas per class.
-    pub ready: ClassReplicas,
+    pub ready: PerClass<u32>,
     /// Things that are wrong with the pool's references (missing route, workload, ...).
     pub problems: Vec<String>,
     /// Totals of the pools following the same policy.
@@ -111,7 +111,7 @@ pub struct Observation {
 /// The pool's targets with neutral sizes: observation only needs the references (and reclaims nothing).
 pub fn references(ns: &str, pool: &InferencePool) -> Desired {
     let neutral = Plan {
-        replicas: ClassReplicas::default(),
+        replicas: PerClass::<u32>::default(),
         node_pool_gpus: [0; 3],
         traffic: TrafficWeights::default(),
         providers: Vec::new(),
@@ -270,7 +270,7 @@ pub async fn observe(
     // Replicas per class, desired and ready (`Executor::get_workload`: the object itself for Deployments and
     // StatefulSets, /scale plus the object for other kinds).
     let mut classes = [ClassObservation::default(); 3];
-    let mut ready = ClassReplicas::default();
+    let mut ready = PerClass::<u32>::default();
     let mut selectors = Vec::new();
     for w in &refs.workloads {
         let i = w.class as usize;
@@ -285,7 +285,7 @@ pub async fn observe(
                     }
                 }
                 classes[i].ready = scale.ready;
-                *ready.get_mut(w.class) = classes[i].ready;
+                ready[w.class] = classes[i].ready;
             }
         }
     }

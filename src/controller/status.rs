@@ -22,7 +22,7 @@ pub struct Inputs<'a> {
     /// The mode it ran in.
     pub mode: Mode,
     /// Observed ready replicas per class.
-    pub ready: crate::api::inference_pool::ClassReplicas,
+    pub ready: crate::api::inference_pool::PerClass<u32>,
     /// Problems with references or the apply step; non-empty means Degraded.
     pub problems: Vec<String>,
     /// Why signals are stale (empty when fresh).

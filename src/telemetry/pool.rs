@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 
 use super::{PoolClassLabels, PoolLabels};
 use crate::api::finops::UnitCosts;
-use crate::api::inference_pool::{ClassCost, ClassReplicas, CostStatus};
+use crate::api::inference_pool::{ClassCost, CostStatus, PerClass};
 
 type FGauge = Gauge<f64, AtomicU64>;
 type FCounter = Counter<f64, AtomicU64>;
@@ -189,7 +189,7 @@ impl PoolMetrics {
 pub struct PoolRecord {
     pub info: PoolInfoLabels,
     /// Ready replicas per class.
-    pub ready: ClassReplicas,
+    pub ready: PerClass<u32>,
     /// The ledger after this tick.
     pub cost: CostStatus,
     /// Spend added this tick per class.

@@ -23,7 +23,7 @@ fn record_once(m: &Metrics, team: &str) {
     };
     let r = PoolRecord {
         info: info(team),
-        ready: ClassReplicas { reserved: 1, spot: 2, on_demand: 0 },
+        ready: PerClass { reserved: 1, spot: 2, on_demand: 0 },
         cost,
         cost_added: ClassCost { reserved: 0.25, spot: 0.5, on_demand: 0.0, external: 0.125 },
         tokens_added: [1000.0, 100.0, 10.0, 1.0],

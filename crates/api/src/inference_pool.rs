@@ -20,7 +20,7 @@ pub use metrics::{MetricsSpec, PrometheusAuth, QueryOverrides, SecretKeyRef};
 // The status and the names the planner and ledger share live in the core crate, without Kubernetes.
 pub use hybridscale_core::status::pool::*;
 pub use hybridscale_core::status::{
-    CapacityClassName, MAX_PROVIDERS, NodePoolKind, ProviderCost, ProviderHealthState, ProviderStatus,
+    CapacityClassName, MAX_PROVIDERS, NodePoolKind, PerClass, ProviderCost, ProviderHealthState, ProviderStatus,
 };
 
 /// One self-hosted model served by replicas on reserved, spot and on-demand GPU capacity, with an

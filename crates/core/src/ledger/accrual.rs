@@ -19,14 +19,14 @@ use jiff::Timestamp;
 use super::LedgerError;
 use super::month::{month_key, month_start, seconds_left_in_month};
 use crate::planner::{Class, Prices};
-use crate::status::{ClassCost, ClassReplicas, CostStatus, MAX_PROVIDERS, ProviderCost};
+use crate::status::{ClassCost, CostStatus, MAX_PROVIDERS, PerClass, ProviderCost};
 
 /// What one pool is using now: the rate the ledger integrates.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Usage {
     /// Replicas holding GPUs per class (pods that exist, ready or starting: a starting replica's GPUs are
     /// already billed).
-    pub replicas: ClassReplicas,
+    pub replicas: PerClass<u32>,
     /// GPUs one replica holds.
     pub gpus_per_replica: u32,
     /// Prompt tokens per second sent to the external API.
@@ -51,7 +51,7 @@ impl Usage {
     /// token rates derived from the pool's request rate, mean token counts and the external route weight
     /// (percent). Unknown signals give 0 external tokens: the ledger never invents spend.
     pub fn observed(
-        replicas: ClassReplicas,
+        replicas: PerClass<u32>,
         gpus_per_replica: u32,
         load: &crate::planner::LoadSignals,
         external_weight: u32,
@@ -241,7 +241,7 @@ mod tests {
 
     fn usage() -> Usage {
         Usage {
-            replicas: ClassReplicas { reserved: 2, spot: 3, on_demand: 1 },
+            replicas: PerClass { reserved: 2, spot: 3, on_demand: 1 },
             gpus_per_replica: 4,
             external_input_tokens_per_s: 1000.0,
             external_output_tokens_per_s: 250.0,
@@ -393,13 +393,13 @@ mod tests {
             mean_output_tokens: Some(Sample { value: 250.0, at }),
             ..Default::default()
         };
-        let u = Usage::observed(ClassReplicas { reserved: 1, spot: 0, on_demand: 0 }, 4, &load, 30, &[30]);
+        let u = Usage::observed(PerClass { reserved: 1, spot: 0, on_demand: 0 }, 4, &load, 30, &[30]);
         assert!(close(u.external_input_tokens_per_s, 3000.0));
         assert!(close(u.external_output_tokens_per_s, 750.0));
         assert!(close(u.self_hosted_input_tokens_per_s, 7000.0));
         assert!(close(u.self_hosted_output_tokens_per_s, 1750.0));
         assert!(close(u.requests_per_s, 10.0) && close(u.external_requests_per_s, 3.0));
-        let none = Usage::observed(ClassReplicas::default(), 4, &LoadSignals::default(), 100, &[100]);
+        let none = Usage::observed(PerClass::<u32>::default(), 4, &LoadSignals::default(), 100, &[100]);
         assert_eq!(none.external_input_tokens_per_s, 0.0);
     }
 
@@ -414,7 +414,7 @@ mod tests {
             spot in 0u32..20,
         ) {
             let cfg = LedgerConfig { max_gap_seconds: f64::INFINITY };
-            let u = Usage { replicas: ClassReplicas { reserved: 1, spot, on_demand: 2 }, ..usage() };
+            let u = Usage { replicas: PerClass { reserved: 1, spot, on_demand: 2 }, ..usage() };
             let t0 = t("2026-10-01T00:00:00Z").checked_add(jiff::SignedDuration::from_hours(start_hour)).unwrap();
             let first = accrue(&CostStatus::default(), &u, &prices(), t0, &cfg).unwrap().status;
             let mut ticked = first.clone();

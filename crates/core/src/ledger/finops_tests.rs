@@ -2,7 +2,7 @@ use jiff::Timestamp;
 
 use super::*;
 use crate::ledger::{LedgerConfig, accrue};
-use crate::status::ClassReplicas;
+use crate::status::PerClass;
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -20,7 +20,7 @@ fn prices() -> Prices {
 /// 1 reserved + 1 spot replica of 1 GPU; 10 rps, 20 % external; 1000 prompt and 100 output tokens each.
 fn usage() -> Usage {
     Usage {
-        replicas: ClassReplicas { reserved: 1, spot: 1, on_demand: 0 },
+        replicas: PerClass { reserved: 1, spot: 1, on_demand: 0 },
         gpus_per_replica: 1,
         external_input_tokens_per_s: 2000.0,
         external_output_tokens_per_s: 200.0,

@@ -158,11 +158,11 @@ impl TryFrom<&PlannerState> for Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{ClassReplicas, TrafficWeights};
+    use crate::status::{PerClass, TrafficWeights};
 
     #[test]
     fn round_trips_through_status() {
-        let r = ClassReplicas { reserved: 1, spot: 2, on_demand: 3 };
+        let r = PerClass { reserved: 1, spot: 2, on_demand: 3 };
         let m = Memory {
             recommendations: vec![(1_700_000_000.0, r), (1_700_000_015.5, r)],
             idle_since: Some(1_700_000_100.0),

@@ -60,4 +60,4 @@ pub use memory::MemoryError;
 pub use plan::{Change, ChangeKind, Plan};
 pub use snapshot::{ClassObservation, LoadSignals, Memory, Prices, Sample, Snapshot, Spend};
 
-pub use crate::status::{CapacityClassName as Class, ClassReplicas, TrafficWeights};
+pub use crate::status::{CapacityClassName as Class, PerClass, TrafficWeights};

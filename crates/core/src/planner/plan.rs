@@ -1,12 +1,12 @@
 //! The planner's output: targets and a readable reason for every change.
 
-use super::{Class, ClassReplicas, Memory, TrafficWeights};
+use super::{Class, Memory, PerClass, TrafficWeights};
 
 /// What the pool should look like after this tick.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// Target replicas per class.
-    pub replicas: ClassReplicas,
+    pub replicas: PerClass<u32>,
     /// Target GPUs per class node pool (replicas × GPUs per replica), indexed by `Class as usize`.
     pub node_pool_gpus: [u32; 3],
     /// Route weights; always sum to 100.

@@ -5,7 +5,7 @@
 //! to the minimum.
 
 use super::economics::Economics;
-use super::{Class, ClassReplicas, Memory, PoolConfig};
+use super::{Class, Memory, PerClass, PoolConfig};
 
 /// Most recommendations kept (status bounds the list at 512).
 const MAX_RECOMMENDATIONS: usize = 500;
@@ -33,18 +33,18 @@ pub fn record(memory: &mut Memory, now: f64, raw: [u32; 3], longest_window: f64)
     }
 }
 
-fn dominated(r: &ClassReplicas, by: &[u32; 3]) -> bool {
+fn dominated(r: &PerClass<u32>, by: &[u32; 3]) -> bool {
     Class::ALL.iter().all(|c| r.get(*c) <= by[*c as usize])
 }
 
 /// Counts as an array indexed by `Class as usize`.
-pub fn to_array(r: &ClassReplicas) -> [u32; 3] {
+pub fn to_array(r: &PerClass<u32>) -> [u32; 3] {
     Class::ALL.map(|c| r.get(c))
 }
 
-/// Counts as [`ClassReplicas`].
-pub fn to_class(r: [u32; 3]) -> ClassReplicas {
-    ClassReplicas { reserved: r[0], spot: r[1], on_demand: r[2] }
+/// Counts as [`PerClass<u32>`].
+pub fn to_class(r: [u32; 3]) -> PerClass<u32> {
+    PerClass { reserved: r[0], spot: r[1], on_demand: r[2] }
 }
 
 /// Highest count recommended for each class within its window (including this tick's, which must

@@ -2,7 +2,7 @@
 //! stale value is "unknown", never zero.
 
 use super::providers::{Health, ProviderPrice};
-use super::{ClassReplicas, TrafficWeights};
+use super::{PerClass, TrafficWeights};
 
 /// A value and the time (Unix seconds) it was sampled at.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -121,13 +121,13 @@ pub struct Snapshot {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Memory {
     /// Replica counts wanted within the stabilisation window (time, counts), oldest first.
-    pub recommendations: Vec<(f64, ClassReplicas)>,
+    pub recommendations: Vec<(f64, PerClass<u32>)>,
     /// Since when the pool has been idle.
     pub idle_since: Option<f64>,
     /// Times of recent spot interruptions.
     pub spot_interruptions: Vec<f64>,
     /// The last plan made on fresh signals: (time, replicas, weights).
-    pub last_safe: Option<(f64, ClassReplicas, TrafficWeights)>,
+    pub last_safe: Option<(f64, PerClass<u32>, TrafficWeights)>,
     /// Learned correction of the configured capacity (`learn.rs`): the believed requests per second
     /// per replica are the configuration's figure for the token mix times this factor. `None` is 1.
     pub capacity_factor: Option<f64>,

@@ -116,7 +116,7 @@ fn ramp_starts_spot_early_and_bridges_with_external() {
     // 0.01 rps per second: 10 rps an hour... 30 rps now, 33.6 rps when a new spot replica is ready.
     let s = snapshot(|t| 30.0 + (t - T0) * 0.01, [(2, 2), (3, 3), (0, 0)]);
     let p = plan(&config(), &s, &Memory::default(), T0);
-    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 5, on_demand: 0 }, "{:#?}", p.changes);
+    assert_eq!(p.replicas, PerClass { reserved: 2, spot: 5, on_demand: 0 }, "{:#?}", p.changes);
     assert_eq!(p.traffic.external_weight, 17, "25 rps ready of 30 rps");
     assert_eq!(
         reason(&p, Class::Spot),
@@ -133,7 +133,7 @@ fn short_spike_goes_external_without_new_gpus() {
     // 10 rps for an hour, 40 rps for the last minute: far shorter than the ~10 min buy time.
     let s = snapshot(|t| if t > T0 - 60.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
     let p = plan(&config(), &s, &Memory::default(), T0);
-    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 0, on_demand: 0 });
+    assert_eq!(p.replicas, PerClass { reserved: 2, spot: 0, on_demand: 0 });
     assert_eq!(p.traffic, TrafficWeights { self_hosted_weight: 25, external_weight: 75 });
     assert_eq!(p.changes.len(), 1, "only the route changes: {:#?}", p.changes);
 }
@@ -147,7 +147,7 @@ fn lasting_step_is_bought_after_the_buy_time() {
     // 2 reserved and 4 spot (and a spare) serve 30 rps. The last 10 rps stays external: within the
     // spot fraction it needs an on-demand replica (u* 0.89) and the two spot replicas that makes room
     // for, which at 67% load would run at their blended break-even and never pay back their start-up.
-    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 5, on_demand: 0 }, "{:#?}", p.changes);
+    assert_eq!(p.replicas, PerClass { reserved: 2, spot: 5, on_demand: 0 }, "{:#?}", p.changes);
     assert!(reason(&p, Class::Spot).contains("forecast 40 rps"), "{}", reason(&p, Class::Spot));
 }
 
@@ -182,7 +182,7 @@ fn scale_down_waits_for_the_window_and_steps() {
         }
     }
     let last = plans.last().unwrap();
-    assert_eq!(last.replicas, ClassReplicas { reserved: 2, spot: 0, on_demand: 0 }, "{}", last.summary);
+    assert_eq!(last.replicas, PerClass { reserved: 2, spot: 0, on_demand: 0 }, "{}", last.summary);
     assert!(
         plans[first_drop].changes.iter().any(|ch| ch.reason.contains("needs 0 here")),
         "{:#?}",
@@ -320,7 +320,7 @@ fn a_recent_burst_keeps_a_standing_external_share() {
     let change = p.changes.iter().find(|c| matches!(c.kind, ChangeKind::Traffic { .. })).expect("route change");
     assert_eq!(change.reason, "external 0%->50%: demand 10 rps (peak 30 rps in the last 5 min), ready capacity 15 rps");
     // No GPUs are bought for a burst the external API can take.
-    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 1, on_demand: 0 });
+    assert_eq!(p.replicas, PerClass { reserved: 2, spot: 1, on_demand: 0 });
 }
 
 #[test]
@@ -329,18 +329,18 @@ fn ready_replicas_stay_until_their_replacements_are_ready() {
     // on-demand window has long passed: on-demand must still not drop while spot is not ready.
     let mut s = snapshot(|_| 20.0, [(0, 0), (4, 0), (4, 4)]);
     s.load.request_rate = Some(Sample { value: 20.0, at: T0 });
-    let old = ClassReplicas { reserved: 0, spot: 4, on_demand: 0 };
+    let old = PerClass { reserved: 0, spot: 4, on_demand: 0 };
     let memory = Memory { recommendations: vec![(T0 - 3000.0, old)], ..Default::default() };
     let mut c = config();
     c.classes[0] = None;
     let p = plan(&c, &s, &memory, T0);
     // The economics want 2 spot + 1 spare and 2 on-demand; without the bridge on-demand would drop to
     // 2, leaving 10 rps ready for 20 rps while the spot replicas start.
-    assert_eq!(p.replicas, ClassReplicas { reserved: 0, spot: 3, on_demand: 4 }, "{:#?}", p.changes);
+    assert_eq!(p.replicas, PerClass { reserved: 0, spot: 3, on_demand: 4 }, "{:#?}", p.changes);
     // Once the spot replicas are ready, on-demand goes.
     s.classes[1] = ClassObservation { desired: 3, ready: 3, interrupted: 0 };
     let p = plan(&c, &s, &p.memory, T0 + 15.0);
-    assert_eq!(p.replicas, ClassReplicas { reserved: 0, spot: 3, on_demand: 2 }, "{:#?}", p.changes);
+    assert_eq!(p.replicas, PerClass { reserved: 0, spot: 3, on_demand: 2 }, "{:#?}", p.changes);
 }
 
 #[test]

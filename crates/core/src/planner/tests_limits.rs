@@ -12,7 +12,7 @@ fn spot_interruption_moves_traffic_and_starts_a_replacement() {
     s.classes[1].interrupted = 1;
     let p = plan(&config(), &s, &Memory::default(), T0);
     // 4 spot for the load + 1 spare + 1 replacement for the interrupted one.
-    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 6, on_demand: 0 });
+    assert_eq!(p.replicas, PerClass { reserved: 2, spot: 6, on_demand: 0 });
     assert_eq!(p.traffic.external_weight, 17, "the interrupted replica's 5 rps of 30 moved at once");
     assert_eq!(p.memory.spot_interruptions, vec![T0]);
     assert!(
@@ -73,7 +73,7 @@ fn budget_actions() {
 
     let hold = plan(&with_budget(BudgetAction::Hold, 1.0), &s, &Memory::default(), T0);
     assert!(hold.budget_exceeded);
-    assert_eq!(hold.replicas, ClassReplicas { reserved: 2, spot: 0, on_demand: 1 }, "Hold adds nothing");
+    assert_eq!(hold.replicas, PerClass { reserved: 2, spot: 0, on_demand: 1 }, "Hold adds nothing");
     assert!(hold.summary.contains("budget exceeded (Hold)"), "{}", hold.summary);
 
     // Degrade: 40 rps on 2 reserved with 80% external ($4/h GPUs + $11.52/h external) against $12/h.
@@ -83,15 +83,15 @@ fn budget_actions() {
     let mut s = snapshot(|t| if t > T0 - 1800.0 { 40.0 } else { 10.0 }, [(2, 2), (0, 0), (0, 0)]);
     s.traffic = TrafficWeights { self_hosted_weight: 20, external_weight: 80 };
     let free = plan(&config(), &s, &Memory::default(), T0);
-    assert_eq!(free.replicas, ClassReplicas { reserved: 2, spot: 5, on_demand: 0 });
+    assert_eq!(free.replicas, PerClass { reserved: 2, spot: 5, on_demand: 0 });
     let degrade = plan(&with_budget(BudgetAction::Degrade, 12.0), &s, &Memory::default(), T0);
     assert!(degrade.budget_exceeded);
-    assert_eq!(degrade.replicas, ClassReplicas { reserved: 2, spot: 7, on_demand: 0 });
+    assert_eq!(degrade.replicas, PerClass { reserved: 2, spot: 7, on_demand: 0 });
     assert!((degrade.usd_per_hour - 11.0).abs() < 1e-9, "{}", degrade.summary);
     assert!(reason(&degrade, Class::Spot).contains("budget exceeded (Degrade): cheapest tier only"));
     // A tighter budget: spot replicas that would not lower the bill are not added.
     let tight = plan(&with_budget(BudgetAction::Degrade, 5.0), &s, &Memory::default(), T0);
-    assert_eq!(tight.replicas, ClassReplicas { reserved: 2, spot: 6, on_demand: 0 }, "{}", tight.summary);
+    assert_eq!(tight.replicas, PerClass { reserved: 2, spot: 6, on_demand: 0 }, "{}", tight.summary);
     assert!(tight.summary.contains("1 replica not added"), "{}", tight.summary);
 }
 
@@ -101,16 +101,16 @@ fn stale_signals_hold_and_never_scale_down() {
     s.load.request_rate = Some(Sample { value: 1.0, at: T0 - 300.0 });
     let p = plan(&config(), &s, &Memory::default(), T0);
     assert!(p.signals_stale);
-    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 4, on_demand: 3 });
+    assert_eq!(p.replicas, PerClass { reserved: 2, spot: 4, on_demand: 3 });
     assert!(p.changes.is_empty());
     assert!(p.summary.starts_with("signals stale (request rate is 300 s old (max 120 s)): holding 9 replicas"));
 
     // Missing altogether, with a larger last safe plan: back up to it.
     s.load.request_rate = None;
-    let safe = ClassReplicas { reserved: 2, spot: 6, on_demand: 1 };
+    let safe = PerClass { reserved: 2, spot: 6, on_demand: 1 };
     let memory = Memory { last_safe: Some((T0 - 600.0, safe, TrafficWeights::default())), ..Default::default() };
     let p = plan(&config(), &s, &memory, T0);
-    assert_eq!(p.replicas, ClassReplicas { reserved: 2, spot: 6, on_demand: 3 });
+    assert_eq!(p.replicas, PerClass { reserved: 2, spot: 6, on_demand: 3 });
     assert_eq!(
         reason(&p, Class::Spot),
         "spot 4->6: back to the last safe plan (signals stale: request rate is missing)"

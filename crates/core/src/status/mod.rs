@@ -6,12 +6,14 @@
 pub mod classes;
 pub mod conditions;
 pub mod finops;
+pub mod per_class;
 pub mod policy;
 pub mod pool;
 pub mod providers;
 
 pub use classes::{BudgetAction, CapacityClassName, MAX_PROVIDERS, NodePoolKind};
 pub use conditions::{Condition, ConditionStatus};
+pub use per_class::PerClass;
 pub use policy::CostPolicyStatus;
 pub use pool::*;
 pub use providers::{ProviderCost, ProviderHealthState, ProviderStatus};

@@ -8,44 +8,7 @@ use crate::status::conditions::Condition;
 use crate::status::finops::{Counterfactuals, TenantCost, TokenTotals, UnitCosts};
 
 use super::classes::{CapacityClassName, NodePoolKind};
-
-/// Replica counts per capacity class.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClassReplicas {
-    /// Replicas on reserved capacity.
-    #[serde(default)]
-    pub reserved: u32,
-    /// Replicas on spot capacity.
-    #[serde(default)]
-    pub spot: u32,
-    /// Replicas on on-demand capacity.
-    #[serde(default)]
-    pub on_demand: u32,
-}
-
-impl ClassReplicas {
-    /// Sum over all classes.
-    pub fn total(&self) -> u32 {
-        self.reserved + self.spot + self.on_demand
-    }
-    /// Count for one class.
-    pub fn get(&self, c: CapacityClassName) -> u32 {
-        match c {
-            CapacityClassName::Reserved => self.reserved,
-            CapacityClassName::Spot => self.spot,
-            CapacityClassName::OnDemand => self.on_demand,
-        }
-    }
-    /// Mutable count for one class.
-    pub fn get_mut(&mut self, c: CapacityClassName) -> &mut u32 {
-        match c {
-            CapacityClassName::Reserved => &mut self.reserved,
-            CapacityClassName::Spot => &mut self.spot,
-            CapacityClassName::OnDemand => &mut self.on_demand,
-        }
-    }
-}
+use super::per_class::PerClass;
 
 /// Spend per capacity class and the external API, in USD.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, JsonSchema)]
@@ -86,10 +49,10 @@ pub struct InferencePoolStatus {
     pub conditions: Vec<Condition>,
     /// Replicas the last applied (or, in Recommend mode, recommended) plan asked for, per class.
     #[serde(default)]
-    pub replicas: ClassReplicas,
+    pub replicas: PerClass<u32>,
     /// Ready replicas observed per class.
     #[serde(default)]
-    pub ready: ClassReplicas,
+    pub ready: PerClass<u32>,
     /// Ready replicas over all classes.
     #[serde(default)]
     pub ready_replicas: u32,
@@ -331,7 +294,7 @@ pub struct TimedReplicas {
     /// When (RFC 3339).
     pub time: String,
     /// What was wanted.
-    pub replicas: ClassReplicas,
+    pub replicas: PerClass<u32>,
 }
 
 /// A plan known to be safe, kept to hold while signals are stale.
@@ -341,7 +304,7 @@ pub struct SafePlan {
     /// When it was made (RFC 3339).
     pub time: String,
     /// Replicas per class.
-    pub replicas: ClassReplicas,
+    pub replicas: PerClass<u32>,
     /// Route weights.
     pub traffic: TrafficWeights,
 }

@@ -8,7 +8,7 @@
 use crate::providers::Served;
 
 use super::{Observation, StepTargets, Strategy};
-use hybridscale_api::inference_pool::{ClassReplicas, TrafficWeights};
+use hybridscale_api::inference_pool::{PerClass, TrafficWeights};
 use hybridscale_core::planner::providers::ProviderSignal;
 use hybridscale_core::planner::{
     self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend,
@@ -116,7 +116,7 @@ impl Strategy for Hybridscale {
         let plan = planner::plan(&self.config, &snapshot, &self.memory, SIM_EPOCH + obs.now);
         let providers = plan.provider_weights();
         self.memory = plan.memory;
-        let ClassReplicas { reserved, spot, on_demand } = plan.replicas;
+        let PerClass { reserved, spot, on_demand } = plan.replicas;
         StepTargets { replicas: [reserved, spot, on_demand], external_weight: plan.traffic.external_weight, providers }
     }
 }
