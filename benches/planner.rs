@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use hybridscale::api::{CostPolicy, FromResources, InferencePool};
 use hybridscale::planner::{
-    ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend, TrafficWeights, plan,
+    ClassObservation, LoadSignals, Memory, PerClass, PoolConfig, Prices, Sample, Snapshot, Spend, TrafficWeights, plan,
 };
 
 const T0: f64 = 1_800_000_000.0;
@@ -41,7 +41,7 @@ fn snapshot(
             ..Default::default()
         },
         prices: prices.clone(),
-        classes: plan_counts.map(|n| ClassObservation { desired: n, ready: n, interrupted: 0 }),
+        classes: PerClass::from(plan_counts).map(|n| ClassObservation { desired: n, ready: n, interrupted: 0 }),
         traffic,
         provider_weights: Vec::new(),
         provider_signals: Vec::new(),

@@ -45,7 +45,8 @@ fn planner_micros(scenario: &Scenario) -> f64 {
             ClassObservation::default(),
             ClassObservation { desired: 4, ready: 4, interrupted: 1 },
             ClassObservation { desired: 3, ready: 2, interrupted: 0 },
-        ],
+        ]
+        .into(),
         traffic: Default::default(),
         provider_weights: Vec::new(),
         provider_signals: Vec::new(),

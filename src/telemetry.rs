@@ -92,7 +92,12 @@ pub struct BuildLabels {
 
 /// The metric label of a capacity class (snake case, as Prometheus label values usually are).
 pub fn class_label(c: crate::planner::Class) -> &'static str {
-    pool::CLASSES[c as usize]
+    use crate::planner::Class;
+    match c {
+        Class::Reserved => pool::CLASSES[0],
+        Class::Spot => pool::CLASSES[1],
+        Class::OnDemand => pool::CLASSES[2],
+    }
 }
 
 /// All metrics the operator exports.

@@ -304,7 +304,7 @@ async fn spot_interruption_is_found_from_taints_and_scale_selectors() {
     // Which pods are whose: the /scale subresource's status.selector of each class's workload.
     let mut selectors = Vec::new();
     for w in &want.workloads {
-        let scale = observed.workloads[w.class as usize].as_ref().expect("scale target");
+        let scale = observed.workloads[w.class].as_ref().expect("scale target");
         let sel = scale.selector.as_deref().expect("deployments report a selector");
         selectors.push((w.class, hybridscale::selector::parse(sel).unwrap()));
     }
@@ -458,7 +458,7 @@ async fn an_inference_extension_pool_backend_is_weighted_and_its_selector_checke
 
     let workloads = |o: &hybridscale::actuate::Observed| -> Vec<String> {
         let w = [(Class::Reserved, "llama-reserved"), (Class::Spot, "llama-spot")]
-            .map(|(c, n)| (c, n, o.workloads[c as usize].as_ref()));
+            .map(|(c, n)| (c, n, o.workloads[c].as_ref()));
         gie::problems(NS, &gie_ref, o.gie_pool.as_ref(), &w)
     };
     let before = exec.observe(&want).await.expect("observe");

@@ -93,7 +93,7 @@ prop_compose! {
         let class_maxes: u32 = classes.iter().flatten().map(|c| c.max_replicas).sum();
         let max_replicas = class_mins + pool_extra;
         PoolConfig {
-            classes,
+            classes: classes.into(),
             gpus_per_replica: gpus,
             replica_rps: rps,
             replica_output_tokens_per_s: tps,
@@ -125,11 +125,12 @@ prop_compose! {
 }
 
 /// Observed counts within the configured limits (what a cluster run by the planner looks like).
-fn observations(config: &PoolConfig, raw: [(u32, u32, u32); 3]) -> [ClassObservation; 3] {
+fn observations(config: &PoolConfig, raw: [(u32, u32, u32); 3]) -> PerClass<ClassObservation> {
     let mut total = 0;
     let mut mins_left: u32 = config.classes.iter().flatten().map(|c| c.min_replicas).sum();
-    Class::ALL.map(|c| {
-        let (d, r, i) = raw[c as usize];
+    let raw = PerClass::from(raw);
+    PerClass::from_fn(|c| {
+        let (d, r, i) = raw[c];
         let Some(cc) = config.class(c) else { return ClassObservation::default() };
         mins_left -= cc.min_replicas;
         let room = config.max_replicas.saturating_sub(total + mins_left);
@@ -178,7 +179,7 @@ prop_compose! {
                 ..Default::default()
             },
             prices: Prices {
-                gpu_hour,
+                gpu_hour: gpu_hour.into(),
                 external: (0..config.providers.len().max(1))
                     .map(|i| ProviderPrice { name: format!("p{i}"), input_token: ext[i].0, output_token: ext[i].1 })
                     .collect(),
@@ -222,19 +223,15 @@ prop_compose! {
     }
 }
 
-fn arr(r: &PerClass<u32>) -> [u32; 3] {
-    [r.reserved, r.spot, r.on_demand]
-}
-
 fn is_stale(config: &PoolConfig, s: &Snapshot) -> bool {
     s.load.request_rate.is_none_or(|r| NOW - r.at > config.signal_max_age_s)
 }
 
 fn check_limits(config: &PoolConfig, p: &Plan) -> Result<(), TestCaseError> {
-    let r = arr(&p.replicas);
+    let r = p.replicas;
     for c in Class::ALL {
         let (min, max) = config.class(c).map_or((0, 0), |cc| (cc.min_replicas, cc.max_replicas));
-        prop_assert!(r[c as usize] >= min && r[c as usize] <= max, "{c} {} outside {min}..={max}", r[c as usize]);
+        prop_assert!(r[c] >= min && r[c] <= max, "{c} {} outside {min}..={max}", r[c]);
     }
     let total = p.replicas.total();
     prop_assert!(total <= config.max_replicas, "total {total} > max {}", config.max_replicas);
@@ -274,9 +271,9 @@ proptest! {
         prop_assert_eq!(p.signals_stale, stale);
         if stale {
             let desired = snapshot.classes.map(|c| c.desired);
-            let r = arr(&p.replicas);
-            for i in 0..3 {
-                prop_assert!(r[i] >= desired[i], "stale signals scaled class {i} down: {} -> {}", desired[i], r[i]);
+            let r = p.replicas;
+            for c in Class::ALL {
+                prop_assert!(r[c] >= desired[c], "stale signals scaled class {c} down: {} -> {}", desired[c], r[c]);
             }
         }
     }
@@ -288,10 +285,9 @@ proptest! {
             return Ok(());
         }
         let p = plan(&config, &snapshot, &memory, NOW);
-        let r = arr(&p.replicas);
+        let r = p.replicas;
         let added = Class::ALL.iter().any(|c| {
-            let i = *c as usize;
-            r[i] > snapshot.classes[i].desired.max(config.class(*c).map_or(0, |cc| cc.min_replicas))
+            r[*c] > snapshot.classes[*c].desired.max(config.class(*c).map_or(0, |cc| cc.min_replicas))
         });
         if !added {
             return Ok(());
@@ -314,8 +310,8 @@ proptest! {
         let health = external::observe(&config, &snapshot, &mut memory.clone(), NOW);
         let tick = config.for_tick(&snapshot.prices, &health, external::mix(&snapshot));
         let at_floor = p.replicas.total() <= config.min_replicas.max(u32::from(tick.external_path().is_none()));
-        let floor = Class::ALL.map(|c| {
-            r[c as usize].min(snapshot.classes[c as usize].desired.max(config.class(c).map_or(0, |cc| cc.min_replicas)))
+        let floor = PerClass::from_fn(|c| {
+            r[c].min(snapshot.classes[c].desired.max(config.class(c).map_or(0, |cc| cc.min_replicas)))
         });
         let without = usd_per_hour(&config, &snapshot, &memory, NOW, floor);
         prop_assert!(

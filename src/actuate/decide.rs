@@ -91,7 +91,7 @@ pub fn decide(desired: &Desired, observed: &Observed, signals: &InterruptionSign
 
     // Workloads.
     for w in &desired.workloads {
-        match &observed.workloads[w.class as usize] {
+        match &observed.workloads[w.class] {
             None => d.problems.push(format!("{} scale target {} not found", w.class, w.target)),
             Some(s) if s.replicas != w.replicas => scale.push(Command::ScaleWorkload {
                 class: w.class,
@@ -105,7 +105,7 @@ pub fn decide(desired: &Desired, observed: &Observed, signals: &InterruptionSign
 
     // Node pools and reclaim.
     for np in &desired.node_pools {
-        let Some(view) = observed.node_pools[np.class as usize] else {
+        let Some(view) = observed.node_pools[np.class] else {
             d.problems.push(format!("{} {:?} {} not found", np.class, np.kind, np.name));
             continue;
         };

@@ -86,8 +86,9 @@ fn observed(spot: u32, limit: Option<u32>, own: u32, nodes: Vec<NodeInfo>) -> Ob
             Some(ScaleView { replicas: 2, current: 2, selector: None, ready: 0, pod_labels: None }),
             Some(ScaleView { replicas: spot, current: spot, selector: None, ready: 0, pod_labels: None }),
             None,
-        ],
-        node_pools: [None, Some(NodePoolView { gpu_limit: limit, replicas: None }), None],
+        ]
+        .into(),
+        node_pools: [None, Some(NodePoolView { gpu_limit: limit, replicas: None }), None].into(),
         route: Some(route(own)),
         gie_pool: None,
         nodes,
@@ -231,8 +232,9 @@ fn machine_deployment_shrinks_only_by_drained_machines() {
     want.workloads.push(workload(Class::OnDemand, "llama-od", 2));
     want.node_pools = vec![md];
     let mut seen = observed(2, None, 80, vec![capi_node("a", vec![gpu_pod("x")]), capi_node("b", vec![])]);
-    seen.workloads[2] = Some(ScaleView { replicas: 2, current: 2, selector: None, ready: 0, pod_labels: None });
-    seen.node_pools = [None, None, Some(NodePoolView { gpu_limit: None, replicas: Some(2) })];
+    seen.workloads[Class::OnDemand] =
+        Some(ScaleView { replicas: 2, current: 2, selector: None, ready: 0, pod_labels: None });
+    seen.node_pools = [None, None, Some(NodePoolView { gpu_limit: None, replicas: Some(2) })].into();
     // Tick 1: b is idle: cordon it and mark its Machine; replicas stay at 2 until it is drained.
     let d = decide_default(&want, &seen);
     assert_eq!(d.commands, vec![Command::Cordon { node: "b".into(), machine: Some(("capi".into(), "m-b".into())) }]);
@@ -242,15 +244,15 @@ fn machine_deployment_shrinks_only_by_drained_machines() {
     let d = decide_default(&want, &seen);
     assert_eq!(names(&d.commands), vec!["onDemand MachineDeployment capi/gpu-md: replicas 2 -> 1"]);
     // Tick 3: replicas already lowered, b still shutting down: nothing more.
-    seen.node_pools[2] = Some(NodePoolView { gpu_limit: None, replicas: Some(1) });
+    seen.node_pools[Class::OnDemand] = Some(NodePoolView { gpu_limit: None, replicas: Some(1) });
     assert!(decide_default(&want, &seen).commands.is_empty());
 }
 
 #[test]
 fn missing_objects_and_bad_routes_are_problems_not_panics() {
     let mut o = observed(2, Some(8), 80, vec![]);
-    o.workloads[1] = None;
-    o.node_pools[1] = None;
+    o.workloads[Class::Spot] = None;
+    o.node_pools[Class::Spot] = None;
     o.route = Some(json!({"spec": {"rules": []}}));
     let d = decide_default(&desired(3, 8, 80), &o);
     assert!(d.commands.is_empty());
@@ -267,7 +269,7 @@ fn desired_from_plan_resolves_names_and_namespaces() {
     let pool: crate::api::InferencePool = serde_saphyr::from_str(&text).unwrap();
     let plan = Plan {
         replicas: PerClass { reserved: 2, spot: 3, on_demand: 1 },
-        node_pool_gpus: [8, 12, 4],
+        node_pool_gpus: [8, 12, 4].into(),
         traffic: weights(70),
         providers: vec![],
         changes: vec![],

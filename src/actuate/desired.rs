@@ -154,7 +154,7 @@ impl Desired {
                             Some(np.namespace.clone().unwrap_or_else(|| namespace.to_string()))
                         }
                     },
-                    gpus: plan.node_pool_gpus[class as usize],
+                    gpus: plan.node_pool_gpus[class],
                     gpus_per_node: np.gpus_per_node,
                 });
             }

@@ -239,10 +239,10 @@ impl Executor {
     pub async fn observe(&self, desired: &Desired) -> Result<Observed, ActuateError> {
         let mut o = Observed::default();
         for w in &desired.workloads {
-            o.workloads[w.class as usize] = self.get_workload(&w.target).await?;
+            o.workloads[w.class] = self.get_workload(&w.target).await?;
         }
         for np in &desired.node_pools {
-            o.node_pools[np.class as usize] = self.node_pool_view(np).await?;
+            o.node_pools[np.class] = self.node_pool_view(np).await?;
         }
         o.route = self.get_route(&desired.route.namespace, &desired.route.name).await?;
         if super::gie::is_gie_pool(&desired.route.self_hosted) {

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::planner::Class;
+use crate::planner::PerClass;
 use crate::selector::{Selector, SelectorExt};
 
 /// The resource name of NVIDIA GPUs in requests, limits and allocatable.
@@ -15,10 +16,10 @@ pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 /// The cluster state relevant to one pool.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observed {
-    /// Per class (indexed by `Class as usize`): the scale target's /scale view, `None` when not found.
-    pub workloads: [Option<ScaleView>; 3],
+    /// Per class: the scale target's /scale view, `None` when not found.
+    pub workloads: PerClass<Option<ScaleView>>,
     /// Per class: the node pool's current size, `None` when not found or the class has no node pool.
-    pub node_pools: [Option<NodePoolView>; 3],
+    pub node_pools: PerClass<Option<NodePoolView>>,
     /// The HTTPRoute as JSON, `None` when not found.
     pub route: Option<serde_json::Value>,
     /// The Gateway API Inference Extension InferencePool the route's self-hosted backend names, as JSON;

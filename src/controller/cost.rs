@@ -39,7 +39,7 @@ pub fn usage(
 ) -> Usage {
     let mut replicas = PerClass::<u32>::default();
     for c in Class::ALL {
-        if let Some(w) = &observed.workloads[c as usize] {
+        if let Some(w) = &observed.workloads[c] {
             replicas[c] = w.current;
         }
     }
@@ -114,7 +114,7 @@ mod tests {
     const NOW: &str = "2026-03-10T12:00:00Z";
 
     fn prices() -> Prices {
-        Prices { gpu_hour: [1.0, 2.0, 4.0], external: vec![] }
+        Prices { gpu_hour: [1.0, 2.0, 4.0].into(), external: vec![] }
     }
 
     fn now() -> Timestamp {
@@ -127,9 +127,8 @@ mod tests {
         // Spot was just scaled from 1 to 4: the workload asks for 4, one pod exists so far. On-demand
         // was scaled from 3 to 0 and two pods are still terminating.
         let mut observed = Observed::default();
-        observed.workloads[Class::Spot as usize] = Some(ScaleView { replicas: 4, current: 1, ..Default::default() });
-        observed.workloads[Class::OnDemand as usize] =
-            Some(ScaleView { replicas: 0, current: 2, ..Default::default() });
+        observed.workloads[Class::Spot] = Some(ScaleView { replicas: 4, current: 1, ..Default::default() });
+        observed.workloads[Class::OnDemand] = Some(ScaleView { replicas: 0, current: 2, ..Default::default() });
         let u = usage(&observed, &LoadSignals::default(), TrafficWeights::default(), &[], 2);
         assert_eq!(u.replicas, PerClass { reserved: 0, spot: 1, on_demand: 2 });
         // One spot replica and two on-demand ones of 2 GPUs each: 2 × $2 + 4 × $4 per hour.

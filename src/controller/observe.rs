@@ -112,7 +112,7 @@ pub struct Observation {
 pub fn references(ns: &str, pool: &InferencePool) -> Desired {
     let neutral = Plan {
         replicas: PerClass::<u32>::default(),
-        node_pool_gpus: [0; 3],
+        node_pool_gpus: PerClass::default(),
         traffic: TrafficWeights::default(),
         providers: Vec::new(),
         changes: vec![],
@@ -269,29 +269,29 @@ pub async fn observe(
 
     // Replicas per class, desired and ready (`Executor::get_workload`: the object itself for Deployments and
     // StatefulSets, /scale plus the object for other kinds).
-    let mut classes = [ClassObservation::default(); 3];
+    let mut classes = PerClass::<ClassObservation>::default();
     let mut ready = PerClass::<u32>::default();
     let mut selectors = Vec::new();
     for w in &refs.workloads {
-        let i = w.class as usize;
-        match &observed.workloads[i] {
+        let c = w.class;
+        match &observed.workloads[c] {
             None => problems.push(format!("{} {} not found", w.target.kind, w.target.name)),
             Some(scale) => {
-                classes[i].desired = scale.replicas;
+                classes[c].desired = scale.replicas;
                 if let Some(sel) = scale.selector.as_deref() {
                     match crate::selector::parse(sel) {
                         Ok(s) => selectors.push((w.class, s)),
                         Err(e) => problems.push(e.to_string()),
                     }
                 }
-                classes[i].ready = scale.ready;
-                ready[w.class] = classes[i].ready;
+                classes[c].ready = scale.ready;
+                ready[c] = scale.ready;
             }
         }
     }
     let interruptions = find_interruptions(&observed.nodes, ns, &selectors, &InterruptionSignals::default());
     for c in crate::planner::Class::ALL {
-        classes[c as usize].interrupted = interruptions.affected.get(c).min(classes[c as usize].ready);
+        classes[c].interrupted = interruptions.affected.get(c).min(classes[c].ready);
     }
 
     // Route weights as they are now.
@@ -309,7 +309,7 @@ pub async fn observe(
         let workloads: Vec<_> = refs
             .workloads
             .iter()
-            .map(|w| (w.class, w.target.name.as_str(), observed.workloads[w.class as usize].as_ref()))
+            .map(|w| (w.class, w.target.name.as_str(), observed.workloads[w.class].as_ref()))
             .collect();
         problems.extend(gie::problems(ns, &refs.route.self_hosted, observed.gie_pool.as_ref(), &workloads));
     }

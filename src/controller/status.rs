@@ -71,7 +71,7 @@ pub fn build(pool: &InferencePool, out: &Inputs<'_>, now: &str) -> InferencePool
         .iter()
         .filter_map(|c| {
             let np = pool.spec.capacity.get(*c)?.node_pool_ref.as_ref()?;
-            let gpus = out.plan.node_pool_gpus[*c as usize];
+            let gpus = out.plan.node_pool_gpus[*c];
             Some(NodePoolSize {
                 class: *c,
                 kind: np.kind,

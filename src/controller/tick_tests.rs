@@ -55,8 +55,7 @@ fn spot_nodes() -> crate::actuate::Observed {
     ours.unschedulable = true;
     ours.annotations.insert(RECLAIM_ANNOTATION.into(), "true".into());
     let mut observed = crate::actuate::Observed { nodes: vec![ours, node("idle")], ..Default::default() };
-    observed.node_pools[Class::Spot as usize] =
-        Some(crate::actuate::NodePoolView { gpu_limit: Some(16), replicas: None });
+    observed.node_pools[Class::Spot] = Some(crate::actuate::NodePoolView { gpu_limit: Some(16), replicas: None });
     observed
 }
 
@@ -79,7 +78,7 @@ fn idle_reclaim_disabled_reclaims_nothing_and_undoes_our_cordons() {
     let run = |policy: &CostPolicy| {
         let valid = ValidatedPool::new(policy, &pool).expect("valid");
         let out = tick(&valid, &pool, &observation(policy, &pool, spot_nodes()), &Default::default(), now());
-        assert_eq!(out.plan.node_pool_gpus[Class::Spot as usize], 0, "the plan needs no spot node");
+        assert_eq!(out.plan.node_pool_gpus[Class::Spot], 0, "the plan needs no spot node");
         node_commands(&out)
     };
     policy.spec.idle_reclaim.enabled = true;

@@ -12,6 +12,7 @@ use super::client::{Point, PrometheusClient};
 use super::litellm::PriceTable;
 use crate::api::cost_policy::{CostPolicySpec, ExternalPrices, GpuPrice, GpuPrices};
 use crate::api::inference_pool::ExternalProvider;
+use crate::planner::PerClass;
 use crate::planner::providers::ProviderPrice;
 use crate::planner::{Class, Prices};
 
@@ -59,8 +60,8 @@ impl std::fmt::Display for PriceOrigin {
 pub struct PriceReading {
     /// What the planner consumes.
     pub prices: Prices,
-    /// Origin of each GPU price, indexed by `Class as usize`.
-    pub gpu_origin: [PriceOrigin; 3],
+    /// Origin of each GPU price.
+    pub gpu_origin: PerClass<PriceOrigin>,
     /// Origin of each external provider's input and output token prices (the prices' order).
     pub external_origin: Vec<(PriceOrigin, PriceOrigin)>,
 }
@@ -74,8 +75,8 @@ impl PriceReading {
     /// Every price: its name, its value in words and its origin.
     fn origins(&self) -> impl Iterator<Item = (String, String, &PriceOrigin)> {
         let gpu = Class::ALL.iter().map(|c| {
-            let value = format!("${:.4}/GPU-hour", self.prices.gpu_hour[*c as usize]);
-            (format!("{c} GPU-hour"), value, &self.gpu_origin[*c as usize])
+            let value = format!("${:.4}/GPU-hour", self.prices.gpu_hour[*c]);
+            (format!("{c} GPU-hour"), value, &self.gpu_origin[*c])
         });
         let per_m = |usd: f64| format!("${:.3}/M tokens", usd * 1e6);
         let external = self.prices.external.iter().zip(&self.external_origin).flat_map(move |(p, (i, o))| {
@@ -128,8 +129,8 @@ impl PolicyPrices {
         PolicyPrices { gpu: policy.gpu_prices.clone(), external: policy.external_prices.clone() }
     }
 
-    fn per_class(&self) -> [&GpuPrice; 3] {
-        [&self.gpu.reserved, &self.gpu.spot, &self.gpu.on_demand]
+    fn per_class(&self) -> PerClass<&GpuPrice> {
+        PerClass { reserved: &self.gpu.reserved, spot: &self.gpu.spot, on_demand: &self.gpu.on_demand }
     }
 }
 
@@ -138,11 +139,7 @@ impl StaticPrices {
     pub fn new(prices: Prices) -> Self {
         let external_origin = prices.external.iter().map(|_| (PriceOrigin::Policy, PriceOrigin::Policy)).collect();
         StaticPrices {
-            reading: PriceReading {
-                prices,
-                gpu_origin: [PriceOrigin::Policy, PriceOrigin::Policy, PriceOrigin::Policy],
-                external_origin,
-            },
+            reading: PriceReading { prices, gpu_origin: PerClass::from_fn(|_| PriceOrigin::Policy), external_origin },
         }
     }
 
@@ -160,11 +157,8 @@ impl StaticPrices {
         }
         StaticPrices {
             reading: PriceReading {
-                prices: Prices {
-                    gpu_hour: [gpu[0].usd_per_gpu_hour, gpu[1].usd_per_gpu_hour, gpu[2].usd_per_gpu_hour],
-                    external,
-                },
-                gpu_origin: [PriceOrigin::Policy, PriceOrigin::Policy, PriceOrigin::Policy],
+                prices: Prices { gpu_hour: gpu.map(|g| g.usd_per_gpu_hour), external },
+                gpu_origin: PerClass::from_fn(|_| PriceOrigin::Policy),
                 external_origin,
             },
         }
@@ -240,7 +234,7 @@ pub struct GpuPriceQuery {
 pub struct PrometheusPrices {
     client: Option<PrometheusClient>,
     base: StaticPrices,
-    queries: [Option<GpuPriceQuery>; 3],
+    queries: PerClass<Option<GpuPriceQuery>>,
 }
 
 impl PrometheusPrices {
@@ -293,14 +287,14 @@ impl PrometheusPrices {
             })
         }))
         .await;
-        for (i, answer) in answers.into_iter().enumerate() {
+        for (c, answer) in Class::ALL.into_iter().zip(answers) {
             match answer {
                 None => {}
                 Some(Ok(p)) => {
-                    reading.prices.gpu_hour[i] = p.value;
-                    reading.gpu_origin[i] = PriceOrigin::Query { at: p.at };
+                    reading.prices.gpu_hour[c] = p.value;
+                    reading.gpu_origin[c] = PriceOrigin::Query { at: p.at };
                 }
-                Some(Err(reason)) => reading.gpu_origin[i] = PriceOrigin::Fallback { reason },
+                Some(Err(reason)) => reading.gpu_origin[c] = PriceOrigin::Fallback { reason },
             }
         }
         reading
@@ -360,7 +354,7 @@ mod tests {
         .unwrap();
 
         let r = StaticPrices::from_policy(&p, &[provider("model: m\n")], None).reading().clone();
-        assert_eq!(r.prices.gpu_hour, [1.0, 1.5, 4.0]);
+        assert_eq!(r.prices.gpu_hour, [1.0, 1.5, 4.0].into());
         assert_eq!(r.prices.external[0].input_token, 1e-6);
         assert_eq!(r.external_origin[0].1, PriceOrigin::Policy);
 
@@ -386,8 +380,8 @@ mod tests {
         let p = policy("");
         let source = price_source_for(&p, &[], None, None);
         let r = source.prices(1.0e9).await;
-        assert_eq!(r.prices.gpu_hour[Class::Spot as usize], 1.5);
-        assert_eq!(r.gpu_origin[Class::Reserved as usize], PriceOrigin::Policy);
+        assert_eq!(r.prices.gpu_hour[Class::Spot], 1.5);
+        assert_eq!(r.gpu_origin[Class::Reserved], PriceOrigin::Policy);
         assert!(r.fell_back());
         assert_eq!(
             r.notes(),

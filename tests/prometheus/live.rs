@@ -144,8 +144,8 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     let prices = price_source_for(&PolicyPrices::of(&policy), &[], None, Some(client.clone()));
     let now = now_unix();
     let pr = prices.prices(now).await;
-    assert_eq!(pr.prices.gpu_hour, [1.0, 1.23, 4.0], "{pr:?}");
-    assert!(matches!(pr.gpu_origin[Class::Spot as usize], PriceOrigin::Query { .. }), "{pr:?}");
+    assert_eq!(pr.prices.gpu_hour, [1.0, 1.23, 4.0].into(), "{pr:?}");
+    assert!(matches!(pr.gpu_origin[Class::Spot], PriceOrigin::Query { .. }), "{pr:?}");
     let notes = pr.notes();
     assert_eq!(notes.len(), 2, "{notes:?}");
     let age: f64 = notes[0]
@@ -158,7 +158,7 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
     assert_eq!(notes[1], "onDemand GPU-hour price: query returned no data; using the CostPolicy's $4.0000/GPU-hour");
     // Older than maxAgeSeconds (default 900) counts as failed too.
     let late = prices.prices(now + 2000.0).await;
-    assert_eq!(late.prices.gpu_hour[Class::Spot as usize], 1.5);
+    assert_eq!(late.prices.gpu_hour[Class::Spot], 1.5);
     assert!(
         late.notes().iter().any(|n| n.starts_with("spot GPU-hour price: query result is") && n.contains("old")),
         "{late:?}"
@@ -193,7 +193,7 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
         assert!(later + max_age + 1.0 - v.at > max_age, "{v:?} should be stale");
     }
     let down_prices = prices.prices(now_unix()).await;
-    assert_eq!(down_prices.prices.gpu_hour, [1.0, 1.5, 4.0]);
+    assert_eq!(down_prices.prices.gpu_hour, [1.0, 1.5, 4.0].into());
     assert!(down_prices.notes()[0].contains(&url), "{:?}", down_prices.notes());
 
     // And the planner, fed exactly that reading, holds: nothing scales down, and it says why.
@@ -204,7 +204,7 @@ async fn live_load_scoping_unknowns_prices_and_outage() {
 /// reports stale signals.
 fn planner_holds_on(load: &hybridscale::planner::LoadSignals, prices: &hybridscale::planner::Prices, now: f64) {
     use hybridscale::api::{CostPolicy, FromResources, InferencePool};
-    use hybridscale::planner::{self, ClassObservation, Memory, PoolConfig, Snapshot, Spend, TrafficWeights};
+    use hybridscale::planner::{self, ClassObservation, Memory, PerClass, PoolConfig, Snapshot, Spend, TrafficWeights};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
     let policy: CostPolicy =
         hybridscale::input::load_yaml_documents(&root.join("costpolicy.yaml")).expect("policy").remove(0);
@@ -215,7 +215,7 @@ fn planner_holds_on(load: &hybridscale::planner::LoadSignals, prices: &hybridsca
     let snapshot = Snapshot {
         load: load.clone(),
         prices: prices.clone(),
-        classes: running.map(|n| ClassObservation { desired: n, ready: n, interrupted: 0 }),
+        classes: PerClass::from(running).map(|n| ClassObservation { desired: n, ready: n, interrupted: 0 }),
         traffic: TrafficWeights::default(),
         provider_weights: Vec::new(),
         provider_signals: Vec::new(),
@@ -224,7 +224,7 @@ fn planner_holds_on(load: &hybridscale::planner::LoadSignals, prices: &hybridsca
     let plan = planner::plan(&config, &snapshot, &Memory::default(), now);
     assert!(plan.signals_stale, "{plan:?}");
     for c in Class::ALL {
-        assert!(plan.replicas.get(c) >= running[c as usize], "{c} scaled down on stale signals: {plan:?}");
+        assert!(plan.replicas[c] >= PerClass::from(running)[c], "{c} scaled down on stale signals: {plan:?}");
     }
 }
 

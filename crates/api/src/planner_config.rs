@@ -8,6 +8,7 @@ use hybridscale_core::planner::providers::{HealthRules, Provider, ProviderPrice}
 use hybridscale_core::planner::{
     BudgetConfig, Class, ClassConfig, ExternalConfig, PoolConfig, Prices, SIGNAL_WINDOW_S,
 };
+use hybridscale_core::status::PerClass;
 
 use crate::cost_policy::{Budget, CostPolicy};
 use crate::inference_pool::{ExternalProvider, InferencePool};
@@ -125,7 +126,7 @@ impl FromResources for PoolConfig {
             "must be in 0..1",
         )?;
 
-        let mut classes: [Option<ClassConfig>; 3] = [None, None, None];
+        let mut classes: PerClass<Option<ClassConfig>> = PerClass::default();
         for class in Class::ALL {
             let Some(cc) = p.capacity.get(class) else { continue };
             let min = cc.min_replicas.unwrap_or(0);
@@ -138,7 +139,7 @@ impl FromResources for PoolConfig {
                     max,
                 });
             }
-            classes[class as usize] = Some(ClassConfig {
+            classes[class] = Some(ClassConfig {
                 class,
                 min_replicas: min,
                 max_replicas: max,
@@ -246,11 +247,15 @@ impl FromResources for Prices {
     fn from_resources(policy: &CostPolicy, pool: &InferencePool) -> Result<Prices, ConfigError> {
         let cname = name_of(&policy.metadata);
         let g = &policy.spec.gpu_prices;
-        let gpu_hour = [g.reserved.usd_per_gpu_hour, g.spot.usd_per_gpu_hour, g.on_demand.usd_per_gpu_hour];
+        let gpu_hour = PerClass {
+            reserved: g.reserved.usd_per_gpu_hour,
+            spot: g.spot.usd_per_gpu_hour,
+            on_demand: g.on_demand.usd_per_gpu_hour,
+        };
         for (field, v) in [
-            ("spec.gpuPrices.reserved.usdPerGpuHour", gpu_hour[0]),
-            ("spec.gpuPrices.spot.usdPerGpuHour", gpu_hour[1]),
-            ("spec.gpuPrices.onDemand.usdPerGpuHour", gpu_hour[2]),
+            ("spec.gpuPrices.reserved.usdPerGpuHour", gpu_hour.reserved),
+            ("spec.gpuPrices.spot.usdPerGpuHour", gpu_hour.spot),
+            ("spec.gpuPrices.onDemand.usdPerGpuHour", gpu_hour.on_demand),
         ] {
             check("CostPolicy", &cname, field, v, v >= 0.0, "must be >= 0")?;
         }
@@ -290,7 +295,7 @@ mod tests {
         assert_eq!(c.class(Class::Reserved).map(|r| (r.min_replicas, r.max_replicas)), Some((2, 2)));
         assert_eq!(c.external.as_ref().map(|e| (e.max_share, e.max_rps)), Some((0.5, Some(50.0))));
         let p = Prices::from_resources(&policy, &pool).unwrap();
-        assert_eq!(p.gpu_hour, [7.37, 3.23, 12.29]);
+        assert_eq!(p.gpu_hour, [7.37, 3.23, 12.29].into());
         assert!((p.external[0].output_token - 3.54e-6).abs() < 1e-15);
 
         let mut forbidden = policy.clone();

@@ -20,6 +20,7 @@
 //!   strategy names none), whatever the replicas could have taken. Requests above a provider's limits
 //!   are rejected, and an error burst fails its share (missed, not billed).
 
+use hybridscale_core::status::PerClass;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -99,9 +100,9 @@ pub struct Cluster<'a> {
     spec: &'a SimSpec,
     market: &'a SpotMarket,
     rng: ChaCha8Rng,
-    replicas: [Vec<Replica>; 3],
-    desired: [u32; 3],
-    max: [u32; 3],
+    replicas: PerClass<Vec<Replica>>,
+    desired: PerClass<u32>,
+    max: PerClass<u32>,
     reserved_commitment: u32,
     external_weight: u32,
     /// Route weight per provider as the strategy set it; empty: the whole external weight to the cheapest.
@@ -128,12 +129,13 @@ impl<'a> Cluster<'a> {
             market,
             rng: ChaCha8Rng::seed_from_u64(seed),
             replicas: Default::default(),
-            desired: [0; 3],
+            desired: PerClass::default(),
             max: [
                 class_max(Class::Reserved).max(reserved_commitment),
                 class_max(Class::Spot),
                 class_max(Class::OnDemand),
-            ],
+            ]
+            .into(),
             reserved_commitment,
             external_weight: 0,
             provider_weights: Vec::new(),
@@ -148,9 +150,9 @@ impl<'a> Cluster<'a> {
 
     /// Ask for `replicas` per class (clamped to each class's maximum; a class the pool lacks gets
     /// none) and set the external weight (0 when the pool has no external API).
-    pub fn set_targets(&mut self, replicas: [u32; 3], external_weight: u32) {
-        for (i, r) in replicas.iter().enumerate() {
-            self.desired[i] = (*r).min(self.max[i]);
+    pub fn set_targets(&mut self, replicas: PerClass<u32>, external_weight: u32) {
+        for c in Class::ALL {
+            self.desired[c] = replicas[c].min(self.max[c]);
         }
         self.external_weight = if self.spec.external.is_some() { external_weight.min(100) } else { 0 };
     }
@@ -186,26 +188,24 @@ impl<'a> Cluster<'a> {
 
     /// Make the current targets ready at `t` (the replay starts warm, as if it had been running).
     pub fn warm_start(&mut self, t: f64) {
-        for i in 0..3 {
-            self.replicas[i] = vec![Replica { ready_at: t, gone_at: None }; self.desired[i] as usize];
+        for c in Class::ALL {
+            self.replicas[c] = vec![Replica { ready_at: t, gone_at: None }; self.desired[c] as usize];
         }
     }
 
     /// Replicas asked for, per class.
-    pub fn desired(&self) -> [u32; 3] {
+    pub fn desired(&self) -> PerClass<u32> {
         self.desired
     }
 
     /// Ready replicas (including those under an interruption notice), per class, at `t`.
-    pub fn ready(&self, t: f64) -> [u32; 3] {
-        std::array::from_fn(|i| self.replicas[i].iter().filter(|r| r.ready_at <= t).count() as u32)
+    pub fn ready(&self, t: f64) -> PerClass<u32> {
+        PerClass::from_fn(|c| self.replicas[c].iter().filter(|r| r.ready_at <= t).count() as u32)
     }
 
     /// Ready replicas under an interruption notice, per class.
-    pub fn interrupted(&self, t: f64) -> [u32; 3] {
-        std::array::from_fn(|i| {
-            self.replicas[i].iter().filter(|r| r.ready_at <= t && r.gone_at.is_some()).count() as u32
-        })
+    pub fn interrupted(&self, t: f64) -> PerClass<u32> {
+        PerClass::from_fn(|c| self.replicas[c].iter().filter(|r| r.ready_at <= t && r.gone_at.is_some()).count() as u32)
     }
 
     /// External weight in force.
@@ -218,12 +218,9 @@ impl<'a> Cluster<'a> {
         self.interruptions
     }
 
-    fn delay(&self, c: usize) -> f64 {
-        let node = if c == Class::Reserved as usize {
-            0.0
-        } else {
-            self.spec.classes[c].as_ref().map_or(0.0, |s| s.node_provision_s)
-        };
+    fn delay(&self, c: Class) -> f64 {
+        let node =
+            if c == Class::Reserved { 0.0 } else { self.spec.classes[c].as_ref().map_or(0.0, |s| s.node_provision_s) };
         node + self.spec.startup_s
     }
 
@@ -233,7 +230,7 @@ impl<'a> Cluster<'a> {
         for list in &mut self.replicas {
             list.retain(|r| r.gone_at.is_none_or(|g| g > t));
         }
-        let spot = Class::Spot as usize;
+        let spot = Class::Spot;
         // Interruptions: Poisson per replica, or the availability trace taking capacity away.
         let p = self.market.interruption_probability(dt);
         if p > 0.0 {
@@ -257,7 +254,7 @@ impl<'a> Cluster<'a> {
                 excess -= 1;
             }
         }
-        for c in 0..3 {
+        for c in Class::ALL {
             let want = self.desired[c] as usize;
             let healthy = self.replicas[c].iter().filter(|r| r.gone_at.is_none()).count();
             if healthy > want {
@@ -339,17 +336,14 @@ impl<'a> Cluster<'a> {
         };
 
         // Bill this step.
-        let mut gpu_replicas = [0.0f64; 3];
-        for (c, list) in self.replicas.iter().enumerate() {
-            gpu_replicas[c] = list.len() as f64;
-        }
+        let running = PerClass::from_fn(|c| self.replicas[c].len() as f64);
         let g = spec.gpus_per_replica as f64;
-        let reserved_paid = (self.reserved_commitment as f64).max(gpu_replicas[0]);
+        let reserved_paid = (self.reserved_commitment as f64).max(running.reserved);
         self.bill.reserved += reserved_paid * spec.replica_usd_per_s(Class::Reserved) * dt;
-        self.bill.spot += gpu_replicas[1] * spec.replica_usd_per_s(Class::Spot) * dt;
-        self.bill.on_demand += gpu_replicas[2] * spec.replica_usd_per_s(Class::OnDemand) * dt;
+        self.bill.spot += running.spot * spec.replica_usd_per_s(Class::Spot) * dt;
+        self.bill.on_demand += running.on_demand * spec.replica_usd_per_s(Class::OnDemand) * dt;
         self.bill.external += ext_cost;
-        let paid_replicas = reserved_paid + gpu_replicas[1] + gpu_replicas[2];
+        let paid_replicas = reserved_paid + running.spot + running.on_demand;
         self.totals.requests += arrivals;
         self.totals.within += self_within + ext_within;
         self.totals.external += to_external;
@@ -384,11 +378,11 @@ mod tests {
         let s = spec();
         let m = SpotMarket::Steady;
         let mut c = Cluster::new(&s, &m, 1, 1);
-        c.set_targets([1, 0, 2], 0);
+        c.set_targets([1, 0, 2].into(), 0);
         c.step(0.0, 10.0, 0.0, 100.0, 10.0);
-        assert_eq!(c.ready(0.0), [0, 0, 0]);
-        assert_eq!(c.ready(240.0), [1, 0, 0]);
-        assert_eq!(c.ready(480.0), [1, 0, 2]);
+        assert_eq!(c.ready(0.0), [0, 0, 0].into());
+        assert_eq!(c.ready(240.0), [1, 0, 0].into());
+        assert_eq!(c.ready(480.0), [1, 0, 2].into());
         // Starting replicas are billed: 2 on-demand replicas x 4 GPUs x 12.29 $/h for 10 s.
         assert!((c.bill.on_demand - 2.0 * 4.0 * 12.29 / 360.0).abs() < 1e-9);
         // The reserved commitment is paid whether used or not.
@@ -400,20 +394,20 @@ mod tests {
         let s = spec();
         let m = SpotMarket::Steady;
         let mut c = Cluster::new(&s, &m, 1, 1);
-        c.set_targets([1, 0, 0], 0);
+        c.set_targets([1, 0, 0].into(), 0);
         c.warm_start(0.0);
         // 1 replica at 2.5 rps: 10 rps for 10 s is 100 requests, at most 25 served.
         let o = c.step(0.0, 10.0, 100.0, 100.0, 10.0);
         assert!(o.within <= 25.0 && o.within > 0.0, "{o:?}");
         // Light load meets the SLO.
         let mut c = Cluster::new(&s, &m, 1, 1);
-        c.set_targets([1, 0, 0], 0);
+        c.set_targets([1, 0, 0].into(), 0);
         c.warm_start(0.0);
         let o = c.step(0.0, 10.0, 10.0, 100.0, 10.0);
         assert!((o.within - 10.0).abs() < 1e-6, "{o:?}");
         // All external at 100 rps against a 50 rps limit: half rejected.
         let mut c = Cluster::new(&s, &m, 0, 1);
-        c.set_targets([0, 0, 0], 100);
+        c.set_targets([0, 0, 0].into(), 100);
         let o = c.step(0.0, 10.0, 1000.0, 1000.0, 100.0);
         assert!((o.within - 500.0).abs() < 1e-6, "{o:?}");
         assert!((c.bill.external - 500.0 * (1000.0 * 2.68e-6 + 100.0 * 3.54e-6)).abs() < 1e-9);
@@ -424,14 +418,14 @@ mod tests {
         let s = spec();
         let m = SpotMarket::Availability { name: "x".into(), gap_s: 100.0, share: vec![1.0, 0.0] };
         let mut c = Cluster::new(&s, &m, 0, 1);
-        c.set_targets([0, 4, 0], 0);
+        c.set_targets([0, 4, 0].into(), 0);
         c.warm_start(0.0);
         c.step(0.0, 10.0, 0.0, 1.0, 1.0);
-        assert_eq!(c.interrupted(0.0)[1], 0);
+        assert_eq!(c.interrupted(0.0)[Class::Spot], 0);
         c.step(100.0, 10.0, 0.0, 1.0, 1.0);
-        assert_eq!(c.interrupted(100.0)[1], 4);
+        assert_eq!(c.interrupted(100.0)[Class::Spot], 4);
         c.step(230.0, 10.0, 0.0, 1.0, 1.0);
-        assert_eq!(c.ready(230.0)[1], 0);
+        assert_eq!(c.ready(230.0)[Class::Spot], 0);
         assert_eq!(c.interruptions(), 4);
     }
 }

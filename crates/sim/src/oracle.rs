@@ -60,6 +60,7 @@ use super::spec::SimSpec;
 use super::spot::{NOTICE_S, SpotMarket};
 use super::trace::Trace;
 use hybridscale_api::inference_pool::CapacityClassName as Class;
+use hybridscale_core::status::PerClass;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -191,16 +192,16 @@ pub fn startup_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Opti
     let (mut paid_s, mut busy_s, mut cumulative) = (0.0, 0.0, 0.0);
     for i in 0..trace.len() {
         let per = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]) * dt;
-        let [res, s, o] = b.replicas[i].map(f64::from);
+        let ready = b.replicas[i].map(f64::from);
+        let (s, o) = (ready.spot, ready.on_demand);
         let served_self = (trace.arrivals[i] - b.external[i]).max(0.0).min((r as f64 + s + o) * per);
         paid_s += (r as f64 + s + o) * dt;
         busy_s += if per > 0.0 { served_self / per * dt } else { 0.0 };
         cumulative += reserved_per_step + b.step_cost[i] * scale;
-        let capacity = [res * per / dt, s * per / dt, o * per / dt];
         recorder.push(
             i as f64 * dt,
             trace.rps(i),
-            capacity,
+            ready.map(|n| n * per / dt),
             trace.arrivals[i],
             b.external[i],
             trace.arrivals[i],
@@ -289,15 +290,14 @@ pub fn integer_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> Stra
         bill.external += b.split[2] * scale;
         let cap = spec.replica_saturation_rps(trace.mean_input[i], trace.mean_output[i]) * dt;
         let served_self = trace.arrivals[i] - b.forced_drop - b.external;
-        paid_s += (r + b.replicas[1] + b.replicas[2]) * dt;
+        paid_s += (r + b.replicas.spot + b.replicas.on_demand) * dt;
         busy_s += served_self / cap * dt;
         ext += b.external;
         cumulative += reserved_per_step + b.cost - saving[i];
-        let capacity = [b.replicas[0] * cap / dt, b.replicas[1] * cap / dt, b.replicas[2] * cap / dt];
         recorder.push(
             i as f64 * dt,
             trace.rps(i),
-            capacity,
+            b.replicas.map(|n| n * cap / dt),
             trace.arrivals[i],
             b.external,
             trace.arrivals[i],
@@ -397,7 +397,7 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
 
     // Account.
     let mut step_cost = vec![0.0; trace.len()];
-    let mut capacity = vec![[0.0f64; 3]; trace.len()];
+    let mut capacity = vec![PerClass::<f64>::default(); trace.len()];
     let mut external = vec![0.0; trace.len()];
     let mut bill =
         Bill { reserved: r * spec.replica_usd_per_s(Class::Reserved) * dt * trace.len() as f64, ..Bill::default() };
@@ -410,25 +410,25 @@ pub fn fractional_with(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -> S
         let replicas = s.amount / (s.mu * dt);
         match s.kind {
             Kind::Reserved => {
-                capacity[s.step][0] += s.amount / dt;
+                capacity[s.step].reserved += s.amount / dt;
                 reserved_used_s += replicas * dt;
             }
             Kind::Spot => {
                 bill.spot += cost;
-                capacity[s.step][1] += s.amount / dt;
+                capacity[s.step].spot += s.amount / dt;
                 used_replica_s += replicas * dt;
             }
             Kind::Bundle => {
                 let spot_cost = p_s * bundle_spot_share / (p_s * bundle_spot_share + p_o * (1.0 - bundle_spot_share));
                 bill.spot += cost * spot_cost;
                 bill.on_demand += cost * (1.0 - spot_cost);
-                capacity[s.step][1] += s.amount / dt * bundle_spot_share;
-                capacity[s.step][2] += s.amount / dt * (1.0 - bundle_spot_share);
+                capacity[s.step].spot += s.amount / dt * bundle_spot_share;
+                capacity[s.step].on_demand += s.amount / dt * (1.0 - bundle_spot_share);
                 used_replica_s += replicas * dt;
             }
             Kind::OnDemand => {
                 bill.on_demand += cost;
-                capacity[s.step][2] += s.amount / dt;
+                capacity[s.step].on_demand += s.amount / dt;
                 used_replica_s += replicas * dt;
             }
             Kind::External => {

@@ -16,6 +16,7 @@
 use super::spec::SimSpec;
 use super::trace::Trace;
 use hybridscale_api::inference_pool::CapacityClassName as Class;
+use hybridscale_core::status::PerClass;
 
 /// Per step: cost with every request served, the best split of that cost, and the envelope of
 /// savings as (slope, length) segments, steepest first.
@@ -25,7 +26,7 @@ pub(crate) struct StepBound {
     /// Its split: (spot, on-demand, external) USD.
     pub split: [f64; 3],
     /// Replicas it runs (reserved counted when used).
-    pub replicas: [f64; 3],
+    pub replicas: PerClass<f64>,
     /// Requests sent external.
     pub external: f64,
     /// Requests no configuration can serve in time.
@@ -148,7 +149,7 @@ pub(crate) fn step_bounds(trace: &Trace, spec: &SimSpec, spot: &[u32], r: u32) -
         out.push(StepBound {
             cost,
             split,
-            replicas: [n.min(p.r) as f64, s as f64, o as f64],
+            replicas: PerClass { reserved: n.min(p.r) as f64, spot: s as f64, on_demand: o as f64 },
             external,
             forced_drop,
             segments: upper_hull_segments(&curve),

@@ -36,6 +36,7 @@ use super::oracle_integer::Pricing;
 use super::spec::SimSpec;
 use super::trace::Trace;
 use hybridscale_api::inference_pool::CapacityClassName as Class;
+use hybridscale_core::status::PerClass;
 
 /// The bound and the path that attains it at the best price of a drop.
 pub(crate) struct StartupBound {
@@ -44,7 +45,7 @@ pub(crate) struct StartupBound {
     /// The optimal path's bill at the best `λ`: spot, on-demand, external, start-ups (USD).
     pub split: [f64; 4],
     /// Its ready replicas per step: reserved used, spot, on-demand.
-    pub replicas: Vec<[u32; 3]>,
+    pub replicas: Vec<PerClass<u32>>,
     /// Its requests sent external per step.
     pub external: Vec<f64>,
     /// Its variable cost per step (start-ups in the step they become ready), USD.
@@ -231,7 +232,7 @@ pub(crate) fn startup_bound(
     let states = paid_max as usize + 1;
     let mut arg = vec![0u8; steps.len() * states];
     let (best, mut p) = solve(&steps, r, paid_max, sigma, lambda, Some(&mut arg));
-    let mut replicas = vec![[0u32; 3]; steps.len()];
+    let mut replicas = vec![PerClass::<u32>::default(); steps.len()];
     let mut external = vec![0.0; steps.len()];
     let mut step_cost_v = vec![0.0; steps.len()];
     let mut split = [0.0f64; 4];
@@ -240,7 +241,7 @@ pub(crate) fn startup_bound(
         let (spot, od, _) = s.mixes[p].unwrap_or((0, 0, 0.0));
         let (_, ext, drop) = step_cost(s, r + p as u32, 0.0, lambda);
         let used_reserved = ((s.arrivals - ext - drop) / s.per.max(1e-12)).ceil().max(0.0) as u32;
-        replicas[t] = [used_reserved.min(r), spot, od];
+        replicas[t] = PerClass { reserved: used_reserved.min(r), spot, on_demand: od };
         external[t] = ext;
         let costs = [f64::from(spot) * s.spot_price, f64::from(od) * s.od_price, ext * s.ext_price];
         let prev = arg[t * states + p] as usize;

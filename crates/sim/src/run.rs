@@ -1,6 +1,7 @@
 //! The replay loop: one strategy against the cluster model over a whole trace, and the figures
 //! reported for it.
 
+use hybridscale_core::status::PerClass;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
@@ -52,7 +53,7 @@ pub struct Timeline {
     /// Mean demand, requests per second.
     pub demand_rps: Vec<f64>,
     /// Mean ready self-hosted capacity per class (reserved, spot, on-demand), requests per second.
-    pub capacity_rps: [Vec<f64>; 3],
+    pub capacity_rps: PerClass<Vec<f64>>,
     /// Share of requests sent to the external API.
     pub external_share: Vec<f64>,
     /// Cost so far at the end of the point, USD.
@@ -67,7 +68,7 @@ pub(crate) struct Recorder {
     n: usize,
     start: f64,
     demand: f64,
-    capacity: [f64; 3],
+    capacity: PerClass<f64>,
     arrivals: f64,
     external: f64,
     within: f64,
@@ -81,7 +82,7 @@ impl Recorder {
             n: 0,
             start: 0.0,
             demand: 0.0,
-            capacity: [0.0; 3],
+            capacity: PerClass::default(),
             arrivals: 0.0,
             external: 0.0,
             within: 0.0,
@@ -96,7 +97,7 @@ impl Recorder {
         &mut self,
         t: f64,
         demand: f64,
-        capacity: [f64; 3],
+        capacity: PerClass<f64>,
         arrivals: f64,
         external: f64,
         within: f64,
@@ -138,7 +139,7 @@ impl Recorder {
         tl.attainment.push(if self.arrivals > 0.0 { self.within / self.arrivals } else { 1.0 });
         self.n = 0;
         self.demand = 0.0;
-        self.capacity = [0.0; 3];
+        self.capacity = PerClass::default();
         self.arrivals = 0.0;
         self.external = 0.0;
         self.within = 0.0;
@@ -203,9 +204,9 @@ pub fn replay(
             rps: arrivals / dt,
             mean_input,
             mean_output,
-            desired: [0; 3],
-            ready: [0; 3],
-            interrupted: [0; 3],
+            desired: PerClass::default(),
+            ready: PerClass::default(),
+            interrupted: PerClass::default(),
             utilization: 0.0,
             latency_s: f64::INFINITY,
             running: 0.0,
@@ -276,7 +277,7 @@ fn tick(
     arrivals: f64,
     mean_input: f64,
     mean_output: f64,
-) -> (StepOutcome, [u32; 3]) {
+) -> (StepOutcome, PerClass<u32>) {
     let out = cluster.step(t, dt, arrivals, mean_input, mean_output);
     let ready_now = cluster.ready(t);
     if history.len() >= 2 * HISTORY_LEN {

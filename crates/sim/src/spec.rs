@@ -2,6 +2,7 @@
 //! baselines and the oracle. Built from the same CRDs the operator reads (a CostPolicy and an
 //! InferencePool), so a simulation prices exactly what `kubectl apply` would run.
 
+use hybridscale_core::status::PerClass;
 use std::path::Path;
 
 use super::profile::World;
@@ -51,10 +52,10 @@ pub struct ExternalSpec {
 pub struct SimSpec {
     /// Pool name (for reports).
     pub name: String,
-    /// Classes, indexed by `Class as usize`.
-    pub classes: [Option<ClassSpec>; 3],
-    /// USD per GPU-hour, indexed by `Class as usize`.
-    pub gpu_hour_usd: [f64; 3],
+    /// Classes.
+    pub classes: PerClass<Option<ClassSpec>>,
+    /// USD per GPU-hour.
+    pub gpu_hour_usd: PerClass<f64>,
     /// GPUs per replica.
     pub gpus_per_replica: u32,
     /// Seconds from a replica being asked for (on an existing node) to serving.
@@ -104,12 +105,12 @@ impl SimSpec {
         let external = together(&providers, p.external.max_requests_per_second, p.external.max_share.unwrap_or(1.0));
         let spec = SimSpec {
             name: pool.metadata.name.clone().unwrap_or_else(|| "pool".into()),
-            classes: [class(Class::Reserved), class(Class::Spot), class(Class::OnDemand)],
-            gpu_hour_usd: [
-                p.gpu_prices.reserved.usd_per_gpu_hour,
-                p.gpu_prices.spot.usd_per_gpu_hour,
-                p.gpu_prices.on_demand.usd_per_gpu_hour,
-            ],
+            classes: PerClass::from_fn(class),
+            gpu_hour_usd: PerClass {
+                reserved: p.gpu_prices.reserved.usd_per_gpu_hour,
+                spot: p.gpu_prices.spot.usd_per_gpu_hour,
+                on_demand: p.gpu_prices.on_demand.usd_per_gpu_hour,
+            },
             gpus_per_replica: s.gpus_per_replica.max(1),
             startup_s: s.startup_seconds as f64,
             min_replicas: s.min_replicas,
@@ -167,12 +168,12 @@ impl SimSpec {
 
     /// Reserved replicas committed (and paid for) all the time: the reserved class's maximum.
     pub fn reserved_commitment(&self) -> u32 {
-        self.classes[Class::Reserved as usize].as_ref().map_or(0, |c| c.max)
+        self.classes[Class::Reserved].as_ref().map_or(0, |c| c.max)
     }
 
     /// USD per second of one replica on `class`.
     pub fn replica_usd_per_s(&self, class: Class) -> f64 {
-        self.gpu_hour_usd[class as usize] * self.gpus_per_replica as f64 / 3600.0
+        self.gpu_hour_usd[class] * self.gpus_per_replica as f64 / 3600.0
     }
 
     /// Requests per second one replica serves within the SLO for a token mix by the pool's rating: the
@@ -210,7 +211,7 @@ impl SimSpec {
 
     /// Spec of a class, if the pool has it.
     pub fn class(&self, c: Class) -> Option<&ClassSpec> {
-        self.classes[c as usize].as_ref()
+        self.classes[c].as_ref()
     }
 }
 

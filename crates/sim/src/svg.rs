@@ -131,9 +131,9 @@ pub fn render(report: &Report, focus: &str) -> String {
     // Demand and capacity.
     let stacked: Vec<[f64; 3]> = (0..tl.t.len())
         .map(|i| {
-            let a = tl.capacity_rps[0][i];
-            let b = a + tl.capacity_rps[1][i];
-            [a, b, b + tl.capacity_rps[2][i]]
+            let a = tl.capacity_rps.reserved[i];
+            let b = a + tl.capacity_rps.spot[i];
+            [a, b, b + tl.capacity_rps.on_demand[i]]
         })
         .collect();
     let y_max = tl.demand_rps.iter().chain(stacked.iter().map(|s| &s[2])).cloned().fold(0.0, f64::max) * 1.05;

@@ -134,7 +134,7 @@ pub fn provider_burn(usage: &Usage, prices: &Prices) -> Result<Vec<f64>, LedgerE
 /// GPU burn per class in USD per hour (`external` 0).
 fn gpu_burn(usage: &Usage, prices: &Prices) -> Result<ClassCost, LedgerError> {
     let gpu = |c: Class| -> Result<f64, LedgerError> {
-        let price = prices.gpu_hour[c as usize];
+        let price = prices.gpu_hour[c];
         check(c.as_str(), price)?;
         Ok(f64::from(usage.replicas.get(c)) * f64::from(usage.gpus_per_replica) * price)
     };
@@ -236,7 +236,7 @@ mod tests {
 
     fn prices() -> Prices {
         // $/GPU-hour: reserved 7.37, spot 3.23, on-demand 12.29; $2.68 / $3.54 per million tokens.
-        Prices::single([7.37, 3.23, 12.29], "gpt-4o", 2.68e-6, 3.54e-6)
+        Prices::single([7.37, 3.23, 12.29].into(), "gpt-4o", 2.68e-6, 3.54e-6)
     }
 
     fn usage() -> Usage {
@@ -437,7 +437,7 @@ mod tests {
         let e = accrue(&bad, &usage(), &prices(), t("2026-11-22T07:00:00Z"), &Default::default()).unwrap_err();
         assert!(e.to_string().contains("status.cost.accruedUntil"), "{e}");
         let mut p = prices();
-        p.gpu_hour[1] = f64::NAN;
+        p.gpu_hour[Class::Spot] = f64::NAN;
         let e = burn_rate(&usage(), &p).unwrap_err();
         assert!(e.to_string().contains("spot"), "{e}");
     }

@@ -148,7 +148,7 @@ fn add_counterfactuals(
     let all_external = secs
         * ((u.self_hosted_input_tokens_per_s + u.external_input_tokens_per_s) * input
             + (u.self_hosted_output_tokens_per_s + u.external_output_tokens_per_s) * output);
-    let on_demand_gpu_hour = p.gpu_hour[Class::OnDemand as usize] * f64::from(u.gpus_per_replica);
+    let on_demand_gpu_hour = p.gpu_hour[Class::OnDemand] * f64::from(u.gpus_per_replica);
     let held = f64::from(u.replicas.total()) * on_demand_gpu_hour * secs / 3600.0;
     let external_part = if replica_rps > 0.0 {
         u.external_requests_per_s / replica_rps * on_demand_gpu_hour * secs / 3600.0

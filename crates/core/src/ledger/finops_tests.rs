@@ -14,7 +14,7 @@ fn close(a: f64, b: f64) -> bool {
 
 /// $/GPU-hour: reserved 2, spot 1, on-demand 4; $2 / $8 per million prompt / output tokens.
 fn prices() -> Prices {
-    Prices::single([2.0, 1.0, 4.0], "gpt-4o", 2e-6, 8e-6)
+    Prices::single([2.0, 1.0, 4.0].into(), "gpt-4o", 2e-6, 8e-6)
 }
 
 /// 1 reserved + 1 spot replica of 1 GPU; 10 rps, 20 % external; 1000 prompt and 100 output tokens each.

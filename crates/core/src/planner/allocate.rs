@@ -10,6 +10,7 @@ use super::economics::Economics;
 use super::forecast::Forecast;
 use super::scale_down;
 use super::{Class, PoolConfig};
+use crate::status::PerClass;
 
 const EPS: f64 = 1e-9;
 
@@ -21,7 +22,7 @@ pub struct Bounds {
     /// Most on-demand replicas allowed (budget Degrade caps it at what runs).
     pub on_demand_max: u32,
     /// Replicas on nodes with an interruption notice, per class; replaced on top of the target.
-    pub interrupted: [u32; 3],
+    pub interrupted: PerClass<u32>,
     /// Most spot replicas (interrupted included) while spot capacity is unavailable: what is ready.
     pub spot_max: u32,
 }
@@ -30,7 +31,7 @@ pub struct Bounds {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Allocation {
     /// Replicas per class, within class and pool limits.
-    pub replicas: [u32; 3],
+    pub replicas: PerClass<u32>,
     /// Demand the external API cannot take (share, rate limit, SLO), so replicas must, rps.
     pub must_rps: f64,
     /// Spot replicas forced past the spot fraction because no other class had room for load the
@@ -65,21 +66,21 @@ fn spot_limit(config: &PoolConfig, b: &Bounds) -> u32 {
 }
 
 /// Whether one more healthy spot replica fits (interrupted ones hold slots until they go).
-fn spot_fits(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> bool {
-    let spot = r[Class::Spot as usize];
+fn spot_fits(config: &PoolConfig, r: &PerClass<u32>, b: &Bounds) -> bool {
+    let spot = r[Class::Spot];
     let total = r.iter().sum::<u32>();
-    let room = spot_limit(config, b).saturating_sub(b.interrupted[Class::Spot as usize]);
+    let room = spot_limit(config, b).saturating_sub(b.interrupted[Class::Spot]);
     spot < room && f64::from(spot + 1) <= b.spot_fraction * f64::from(total + 1) + EPS
 }
 
 /// The class the next paid replica goes to, if any has room: spot within its fraction, else on-demand.
-pub(crate) fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option<Class> {
+pub(crate) fn next_paid(config: &PoolConfig, r: &PerClass<u32>, b: &Bounds) -> Option<Class> {
     if r.iter().sum::<u32>() >= config.max_replicas {
         return None;
     }
     if spot_fits(config, r, b) {
         Some(Class::Spot)
-    } else if r[Class::OnDemand as usize] < class_max(config, Class::OnDemand).min(b.on_demand_max) {
+    } else if r[Class::OnDemand] < class_max(config, Class::OnDemand).min(b.on_demand_max) {
         Some(Class::OnDemand)
     } else {
         None
@@ -88,15 +89,15 @@ pub(crate) fn next_paid(config: &PoolConfig, r: &[u32; 3], b: &Bounds) -> Option
 
 /// Spot replicas the spot fraction lets follow a replica of class `c` that only it holds back: after an
 /// on-demand replica, those that then fit (none after a spot replica, or where spot has no room).
-fn spot_after(config: &PoolConfig, r: &[u32; 3], b: &Bounds, c: Class) -> u32 {
+fn spot_after(config: &PoolConfig, r: &PerClass<u32>, b: &Bounds, c: Class) -> u32 {
     if c != Class::OnDemand || spot_fits(config, r, b) {
         return 0;
     }
     let mut next = *r;
-    next[c as usize] += 1;
+    next[c] += 1;
     let mut n = 0;
     while spot_fits(config, &next, b) && next.iter().sum::<u32>() < config.max_replicas {
-        next[Class::Spot as usize] += 1;
+        next[Class::Spot] += 1;
         n += 1;
     }
     n
@@ -107,16 +108,16 @@ fn spot_after(config: &PoolConfig, r: &[u32; 3], b: &Bounds, c: Class) -> u32 {
 /// Judged alone, an on-demand replica held back the whole spot fleet wherever on-demand barely pays
 /// (70B on H100s against a premium API: u* 0.74 on-demand, 0.17 on spot); judged at the blend without
 /// the load to fill the spot replicas, it bought lone on-demand replicas that did not pay.
-fn bundle_pays(econ: &Economics, windows: [f64; 3], c: Class, spot: u32, w: f64, load: f64) -> bool {
+fn bundle_pays(econ: &Economics, windows: PerClass<f64>, c: Class, spot: u32, w: f64, load: f64) -> bool {
     if spot == 0 {
         return false;
     }
     let m = f64::from(spot + 1);
     let u = (econ.break_even(c) + f64::from(spot) * econ.break_even(Class::Spot)) / m;
     let f = load.min(m * econ.mu) / (m * econ.mu);
-    let i = Class::Spot as usize;
-    let window = windows[c as usize].max(windows[i]);
-    let lead_extra = (econ.lead_s[i] - econ.lead_s[c as usize]).max(0.0);
+    let i = Class::Spot;
+    let window = windows[c].max(windows[i]);
+    let lead_extra = (econ.lead_s[i] - econ.lead_s[c]).max(0.0);
     lasted(w, econ.buy_after_load_at(u, c, window + lead_extra, f))
 }
 
@@ -134,14 +135,14 @@ fn lasted(w: f64, need: f64) -> bool {
 /// highest recommendation it saw, so keeping for the rate of the moment kept a replica for as long as
 /// any short burst came back within the window, while the load it carried on average was below
 /// break-even (Azure Functions counts, 8B against a cheap API: $272 became $250).
-pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds, desired: [u32; 3]) -> Allocation {
+pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds, desired: PerClass<u32>) -> Allocation {
     let mut buy = allocate(config, econ, fc, b);
     let keep_level = fc.recent_mean_rps.min(fc.now_rps);
     if keep_level > fc.base_rps {
         let keep_fc = fc.with_level(keep_level);
         let keep = allocate(config, econ, &keep_fc, b);
-        for (b, (k, d)) in buy.replicas.iter_mut().zip(keep.replicas.iter().zip(desired)) {
-            *b = (*b).max((*k).min(d));
+        for (b, (k, d)) in buy.replicas.iter_mut().zip(keep.replicas.iter().zip(desired.iter())) {
+            *b = (*b).max((*k).min(*d));
         }
         fit_limits(config, &mut buy.replicas, b);
     }
@@ -151,7 +152,7 @@ pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds,
 /// Replicas worth buying for the forecast's persisting base, plus what the external API cannot take.
 pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds) -> Allocation {
     let mu = econ.mu;
-    let mut r = [0u32; 3];
+    let mut r = PerClass::<u32>::default();
     // What the external API cannot take (its share, its rate limit) must be on replicas. Where it can
     // bridge, that is judged on the demand that has lasted a lead time: a replica started for a burst
     // the API cannot take arrives after the burst. On the Azure Functions counts (70B against a
@@ -165,8 +166,8 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
 
     // Reserved: free at the margin, so it takes all the forecast demand it can.
     let res_max = class_max(config, Class::Reserved).min(config.max_replicas);
-    r[0] = ((fc.peak_rps / mu - EPS).ceil().max(0.0) as u32).min(res_max);
-    let res_rps = f64::from(r[0]) * mu;
+    r[Class::Reserved] = ((fc.peak_rps / mu - EPS).ceil().max(0.0) as u32).min(res_max);
+    let res_rps = f64::from(r[Class::Reserved]) * mu;
 
     // Paid classes for the persisting base, one replica at a time while it pays for itself. The
     // sequence of classes depends only on the counts so far, so more demand only ever extends it.
@@ -189,26 +190,28 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
             .map(|&(w, level)| {
                 let load = (level - used).max(0.0);
                 let alone = load.min(mu);
-                let pays_alone = lasted(w, econ.buy_after_load_s(c, windows[c as usize], alone / mu));
+                let pays_alone = lasted(w, econ.buy_after_load_s(c, windows[c], alone / mu));
                 if alone > EPS && (pays_alone || bundle_pays(econ, windows, c, bundle, w, load)) { alone } else { 0.0 }
             })
             .fold(0.0, f64::max);
         if carried <= EPS {
             break;
         }
-        r[c as usize] += 1;
+        r[c] += 1;
         used += carried;
     }
 
     // What the external API cannot take must be on replicas whatever it costs.
     let must_total = ((must_rps - res_rps) / mu - EPS).ceil().max(0.0) as u32;
     let mut spot_over_fraction = false;
-    while r[1] + r[2] < must_total {
+    while r[Class::Spot] + r[Class::OnDemand] < must_total {
         if let Some(c) = next_paid(config, &r, b) {
-            r[c as usize] += 1;
-        } else if r[1] + b.interrupted[1] < spot_limit(config, b) && r.iter().sum::<u32>() < config.max_replicas {
+            r[c] += 1;
+        } else if r[Class::Spot] + b.interrupted[Class::Spot] < spot_limit(config, b)
+            && r.iter().sum::<u32>() < config.max_replicas
+        {
             // No other class has room: the SLO outranks the spot fraction.
-            r[1] += 1;
+            r[Class::Spot] += 1;
             spot_over_fraction = true;
         } else {
             break;
@@ -216,15 +219,14 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
     }
 
     // Spares hedge the spot replicas against interruptions.
-    if r[1] > 0 {
-        r[1] = (r[1] + config.spare_spot_replicas).min(spot_limit(config, b));
+    if r[Class::Spot] > 0 {
+        r[Class::Spot] = (r[Class::Spot] + config.spare_spot_replicas).min(spot_limit(config, b));
     }
     // Replacements: interrupted replicas are still counted in their workload until their node goes,
     // so the target carries them on top to start the replacements now.
     for c in Class::ALL {
-        let i = c as usize;
         let max = if c == Class::Spot { spot_limit(config, b) } else { class_max(config, c) };
-        r[i] = (r[i] + b.interrupted[i]).min(max.max(r[i]));
+        r[c] = (r[c] + b.interrupted[c]).min(max.max(r[c]));
     }
     fit_limits(config, &mut r, b);
     Allocation { replicas: r, must_rps, spot_over_fraction }
@@ -240,29 +242,25 @@ pub fn pool_floor(config: &PoolConfig) -> u32 {
 /// Bring counts within per-class and pool minimum and maximum. Minimums are filled cheapest first;
 /// excess over the pool maximum is removed dearest first. Without an external API the pool keeps at
 /// least one replica: it is the only path for traffic.
-pub fn fit_limits(config: &PoolConfig, r: &mut [u32; 3], b: &Bounds) {
+pub fn fit_limits(config: &PoolConfig, r: &mut PerClass<u32>, b: &Bounds) {
     for c in Class::ALL {
-        let i = c as usize;
-        r[i] = r[i].clamp(class_min(config, c), class_max(config, c).max(class_min(config, c)));
+        r[c] = r[c].clamp(class_min(config, c), class_max(config, c).max(class_min(config, c)));
     }
     let floor = pool_floor(config);
     while r.iter().sum::<u32>() < floor {
-        let c = if r[0] < class_max(config, Class::Reserved) {
+        let c = if r[Class::Reserved] < class_max(config, Class::Reserved) {
             Class::Reserved
         } else if let Some(c) = next_paid(config, r, b) {
             c
-        } else if let Some(c) =
-            [Class::Spot, Class::OnDemand].into_iter().find(|c| r[*c as usize] < class_max(config, *c))
-        {
+        } else if let Some(c) = [Class::Spot, Class::OnDemand].into_iter().find(|c| r[*c] < class_max(config, *c)) {
             c
         } else {
             break;
         };
-        r[c as usize] += 1;
+        r[c] += 1;
     }
     for c in [Class::OnDemand, Class::Spot, Class::Reserved] {
-        let i = c as usize;
         let excess = r.iter().sum::<u32>().saturating_sub(config.max_replicas);
-        r[i] -= excess.min(r[i].saturating_sub(class_min(config, c)));
+        r[c] -= excess.min(r[c].saturating_sub(class_min(config, c)));
     }
 }

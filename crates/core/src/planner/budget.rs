@@ -1,7 +1,8 @@
 //! Budget: month-to-date spend plus the burn of this pool and the other pools under the policy gives a
 //! projection. The allowance is the burn rate this pool may have without passing either limit.
 
-use super::{BudgetConfig, Spend};
+use super::{BudgetConfig, Class, Spend};
+use crate::status::PerClass;
 
 /// The budget as it stands this tick.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,25 +52,25 @@ pub fn exceeds(a: Option<Allowance>, burn: f64) -> bool {
 /// replica), hence the scan rather than a greedy step. `burn_of` prices counts; `total_floor` is the
 /// pool minimum, which outranks the budget. Returns the number of replicas cut.
 pub fn trim_additions(
-    r: &mut [u32; 3],
-    floor: [u32; 3],
+    r: &mut PerClass<u32>,
+    floor: PerClass<u32>,
     total_floor: u32,
-    replica_hour: [f64; 3],
+    replica_hour: PerClass<f64>,
     allowance: f64,
-    burn_of: impl Fn(&[u32; 3]) -> f64,
+    burn_of: impl Fn(&PerClass<u32>) -> f64,
 ) -> u32 {
     let fits = |b: f64| b <= allowance + 1e-9;
     let before: u32 = r.iter().sum();
     if fits(burn_of(r)) {
         return 0;
     }
-    let mut order = [0usize, 1, 2];
+    let mut order = Class::ALL;
     order.sort_by(|a, b| replica_hour[*b].total_cmp(&replica_hour[*a]));
-    for i in order {
+    for c in order {
         let mut best = (*r, burn_of(r));
         let mut candidate = *r;
-        while candidate[i] > floor[i] && candidate.iter().sum::<u32>() > total_floor {
-            candidate[i] -= 1;
+        while candidate[c] > floor[c] && candidate.iter().sum::<u32>() > total_floor {
+            candidate[c] -= 1;
             let b = burn_of(&candidate);
             if fits(b) {
                 best = (candidate, b);
@@ -84,7 +85,7 @@ pub fn trim_additions(
             return before - r.iter().sum::<u32>();
         }
     }
-    let base: [u32; 3] = std::array::from_fn(|i| r[i].min(floor[i]));
+    let base: PerClass<u32> = PerClass::from_fn(|c| r[c].min(floor[c]));
     if base.iter().sum::<u32>() >= total_floor && burn_of(&base) < burn_of(r) {
         *r = base;
     }

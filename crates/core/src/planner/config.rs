@@ -3,6 +3,7 @@
 //! (`FromResources`), which knows the resources; the planner only knows these numbers.
 
 use crate::status::BudgetAction;
+use crate::status::PerClass;
 
 use super::providers::{self, Health, HealthRules, Mix, Provider};
 use super::{Class, Prices};
@@ -14,8 +15,8 @@ pub const SIGNAL_WINDOW_S: u32 = 120;
 /// Static configuration of one pool under its policy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolConfig {
-    /// Capacity classes the pool may use, indexed by `Class as usize` (reserved, spot, on-demand).
-    pub classes: [Option<ClassConfig>; 3],
+    /// Capacity classes the pool may use (reserved, spot, on-demand).
+    pub classes: PerClass<Option<ClassConfig>>,
     /// GPUs one replica needs.
     pub gpus_per_replica: u32,
     /// Requests per second one replica serves within the SLO (μ).
@@ -147,6 +148,6 @@ impl PoolConfig {
 
     /// The configuration of one class, if the pool may use it.
     pub fn class(&self, c: Class) -> Option<&ClassConfig> {
-        self.classes[c as usize].as_ref()
+        self.classes[c].as_ref()
     }
 }

@@ -2,6 +2,7 @@
 //! this one only orders them and writes the reasons.
 
 use crate::status::BudgetAction;
+use crate::status::PerClass;
 
 use super::allocate::{self, Bounds};
 use super::capacity::Capacity;
@@ -38,10 +39,10 @@ pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64)
 
 /// Per-class observations as arrays.
 pub(crate) struct ClassCounts {
-    pub desired: [u32; 3],
-    pub ready: [u32; 3],
+    pub desired: PerClass<u32>,
+    pub ready: PerClass<u32>,
     /// Ready replicas with an interruption notice (never more than ready).
-    pub interrupted: [u32; 3],
+    pub interrupted: PerClass<u32>,
 }
 
 impl ClassCounts {
@@ -52,7 +53,7 @@ impl ClassCounts {
     }
     /// Ready replicas without an interruption notice.
     pub fn healthy(&self) -> u32 {
-        (0..3).map(|i| self.ready[i] - self.interrupted[i]).sum()
+        self.ready.zip(&self.interrupted, |r, i| r - i).total()
     }
     pub fn interrupted_total(&self) -> u32 {
         self.interrupted.iter().sum()
@@ -76,11 +77,11 @@ fn fresh_rate(config: &PoolConfig, s: &Snapshot, now: f64) -> Result<f64, String
 const MARGINAL_LOAD: f64 = 1.125;
 
 /// Keep time of the cheapest paid class the pool has: the window the buy time is measured against.
-fn buy_time(config: &PoolConfig, econ: &Economics, windows: [f64; 3]) -> f64 {
+fn buy_time(config: &PoolConfig, econ: &Economics, windows: PerClass<f64>) -> f64 {
     [Class::Spot, Class::OnDemand]
         .into_iter()
         .filter(|c| config.class(*c).is_some_and(|cc| cc.max_replicas > 0))
-        .map(|c| econ.buy_after_s(c, windows[c as usize]))
+        .map(|c| econ.buy_after_s(c, windows[c]))
         .reduce(f64::min)
         .unwrap_or(0.0)
 }
@@ -107,11 +108,8 @@ fn fresh(
     let econ = capped.as_ref().unwrap_or(econ);
     let (spot_fraction, spot_halved) = spot::fraction(config, &mem);
     let windows = scale_down::windows(config, econ);
-    let horizon = Class::ALL
-        .into_iter()
-        .filter(|c| config.class(*c).is_some())
-        .map(|c| econ.lead_s[c as usize])
-        .fold(0.0, f64::max);
+    let horizon =
+        Class::ALL.into_iter().filter(|c| config.class(*c).is_some()).map(|c| econ.lead_s[c]).fold(0.0, f64::max);
     let persist = buy_time(config, econ, windows);
     let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
     // The longest a replica's load must last before it is bought (`allocate`): one that load would keep
@@ -121,7 +119,7 @@ fn fresh(
         .filter(|c| config.class(*c).is_some_and(|cc| cc.max_replicas > 0))
         .map(|c| {
             let f = (econ.break_even(c) * MARGINAL_LOAD).min(1.0);
-            econ.buy_after_load_s(c, windows[c as usize], f)
+            econ.buy_after_load_s(c, windows[c], f)
         })
         .filter(|s| s.is_finite())
         .fold(persist, f64::max)
@@ -131,9 +129,8 @@ fn fresh(
     // simulator, on-demand brought in and out around an intermittent spot market cost more and met the
     // SLO less often than letting the external API carry the pending spot share (ServeGen m-mid on the
     // SkyPilot V100 availability trace: $132.6k at 99.78% against $128.2k at 99.92%).
-    let spot_scarce =
-        spot::scarcity(&mut mem, snapshot, now, econ.lead_s[Class::Spot as usize]) && !econ.external_substitutes();
-    let spot_max = if spot_scarce { obs.ready[Class::Spot as usize] } else { u32::MAX };
+    let spot_scarce = spot::scarcity(&mut mem, snapshot, now, econ.lead_s[Class::Spot]) && !econ.external_substitutes();
+    let spot_max = if spot_scarce { obs.ready[Class::Spot] } else { u32::MAX };
     let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max };
 
     // Overload adds a replica only when the external API cannot take the load shed from the replicas:
@@ -163,7 +160,7 @@ fn fresh(
         overload_add,
         idle_release,
         spot_scarce,
-        wmax: [0; 3],
+        wmax: PerClass::default(),
     };
     // Stages 1-3: fill, overload guard, idle release.
     let mut alloc = sizing.fill(&bounds);
@@ -190,23 +187,23 @@ fn fresh(
     if over_now && action == Some(BudgetAction::Degrade) {
         // Sized again on the cheapest tier: no new on-demand, spot past its fraction (within its class
         // maximum).
-        bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand as usize], ..bounds };
+        bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand], ..bounds };
         alloc = sizing.fill(&bounds);
         (target, damping) = sizing.settle(&alloc, &bounds);
         degraded = true;
     }
     if over_now && action == Some(BudgetAction::Hold) {
-        let mins = Class::ALL.map(|c| allocate::class_min(config, c));
-        for i in 0..3 {
-            let keep = obs.desired[i].max(mins[i]);
-            trimmed += target[i].saturating_sub(keep);
-            target[i] = target[i].min(keep);
+        let mins = PerClass::from_fn(|c| allocate::class_min(config, c));
+        for c in Class::ALL {
+            let keep = obs.desired[c].max(mins[c]);
+            trimmed += target[c].saturating_sub(keep);
+            target[c] = target[c].min(keep);
         }
         // The configured minimums still hold.
         allocate::fit_limits(config, &mut target, &bounds);
     }
     // Hold and Degrade never let additions pass the allowance.
-    let ready_rps_for = |t: &[u32; 3]| {
+    let ready_rps_for = |t: &PerClass<u32>| {
         let usable = healthy.min(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total()));
         f64::from(usable) * econ.mu
     };
@@ -220,16 +217,16 @@ fn fresh(
         None => ready_rps_for(&target),
     };
     let weights = traffic::weights(config, fc.recent_peak_rps.max(rate), rate, route_rps);
-    let burn_of = |t: &[u32; 3]| burn(config, econ, obs, Some((rate, fc.recent_peak_rps)), t);
+    let burn_of = |t: &PerClass<u32>| burn(config, econ, obs, Some((rate, fc.recent_peak_rps)), t);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
-        let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
+        let floor = PerClass::from_fn(|c| obs.desired[c].max(allocate::class_min(config, c)));
         let total_floor = allocate::pool_floor(config);
         trimmed += budget::trim_additions(&mut target, floor, total_floor, econ.replica_hour, a.usd_per_hour, burn_of);
     }
     let usd_per_hour = burn_of(&target);
     let budget_exceeded = over_now || budget::exceeds(allowance, usd_per_hour);
 
-    mem.last_safe = Some((now, scale_down::to_class(target), weights));
+    mem.last_safe = Some((now, target, weights));
     // What this tick showed of the replicas' capacity counts from the next tick on.
     learn::update(config, snapshot, &believed.capacity, overloaded.as_ref(), &mut mem, now, rate);
     let ctx = Context {
@@ -308,7 +305,7 @@ fn stale(
     why: String,
 ) -> Plan {
     mem.idle_since = None;
-    let safe = mem.last_safe.map(|(_, r, _)| scale_down::to_array(&r)).unwrap_or(obs.desired);
+    let safe = mem.last_safe.map(|(_, r, _)| r).unwrap_or(obs.desired);
     // The external bill is unknown without a rate: the budget is judged on the GPUs.
     let allowance = budget::allowance(config.budget.as_ref(), &snapshot.spend);
     let burn_now = econ.gpu_usd_per_hour(obs.desired);
@@ -317,25 +314,24 @@ fn stale(
     let hold_budget = over && action == Some(BudgetAction::Hold);
     let mut target = obs.desired;
     for c in Class::ALL {
-        let i = c as usize;
         let max = allocate::class_max(config, c);
-        let mut want = safe[i].max(obs.desired[i]).max(allocate::class_min(config, c));
+        let mut want = safe[c].max(obs.desired[c]).max(allocate::class_min(config, c));
         if !hold_budget {
-            want += obs.interrupted[i];
+            want += obs.interrupted[c];
         }
-        target[i] = obs.desired[i].max(want.min(max));
+        target[c] = obs.desired[c].max(want.min(max));
     }
     // Additions (never what runs) give way to the pool maximum, dearest first.
-    for i in [2usize, 1, 0] {
+    for c in [Class::OnDemand, Class::Spot, Class::Reserved] {
         let excess = target.iter().sum::<u32>().saturating_sub(config.max_replicas);
-        target[i] -= excess.min(target[i] - obs.desired[i]);
+        target[c] -= excess.min(target[c] - obs.desired[c]);
     }
     // The pool minimum still holds (this only adds, unless what runs is above a lowered maximum).
     let (spot_fraction, _) = spot::fraction(config, &mem);
     let bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max: u32::MAX };
     allocate::fit_limits(config, &mut target, &bounds);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
-        let floor = Class::ALL.map(|c| obs.desired[c as usize].max(allocate::class_min(config, c)));
+        let floor = PerClass::from_fn(|c| obs.desired[c].max(allocate::class_min(config, c)));
         let total_floor = allocate::pool_floor(config);
         budget::trim_additions(&mut target, floor, total_floor, econ.replica_hour, a.usd_per_hour, |t| {
             burn(config, econ, obs, None, t)
@@ -355,7 +351,7 @@ fn ext_usd_per_hour(econ: &Economics, ext_rps: f64) -> f64 {
 /// The burn of replica counts once they are ready: their GPUs plus the external share the route would
 /// then need at the current demand (a replica that takes load off a dearer external API lowers it).
 /// `rates` is the current rate and the recent peak the weights are set for; without them, GPUs only.
-fn burn(config: &PoolConfig, econ: &Economics, obs: &ClassCounts, rates: Option<(f64, f64)>, t: &[u32; 3]) -> f64 {
+fn burn(config: &PoolConfig, econ: &Economics, obs: &ClassCounts, rates: Option<(f64, f64)>, t: &PerClass<u32>) -> f64 {
     let gpus = econ.gpu_usd_per_hour(*t);
     let Some((rate, peak)) = rates else { return gpus };
     let healthy_cap = f64::from(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total())) * econ.mu;
@@ -365,7 +361,13 @@ fn burn(config: &PoolConfig, econ: &Economics, obs: &ClassCounts, rates: Option<
 
 /// What `replicas` would cost per hour once ready, priced as [`plan`] prices its own `usd_per_hour`:
 /// for the ledger's projections, the simulator and checks that additions stay within budget.
-pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64, replicas: [u32; 3]) -> f64 {
+pub fn usd_per_hour(
+    config: &PoolConfig,
+    snapshot: &Snapshot,
+    memory: &Memory,
+    now: f64,
+    replicas: PerClass<u32>,
+) -> f64 {
     // The external path of this tick, as `plan` narrows it to the healthy providers.
     let health = external::observe(config, snapshot, &mut memory.clone(), now);
     let config = &config.for_tick(&snapshot.prices, &health, external::mix(snapshot));
@@ -385,10 +387,10 @@ pub fn usd_per_hour(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, n
 
 /// GPUs the node pool of a class must offer for its replicas, in whole nodes: replicas are packed
 /// `gpus_per_node / gpus_per_replica` to a node, and a replica larger than a node takes whole nodes.
-pub fn node_pool_gpus(config: &PoolConfig, replicas: [u32; 3]) -> [u32; 3] {
+pub fn node_pool_gpus(config: &PoolConfig, replicas: PerClass<u32>) -> PerClass<u32> {
     let g = config.gpus_per_replica.max(1);
-    Class::ALL.map(|c| {
-        let n = replicas[c as usize];
+    PerClass::from_fn(|c| {
+        let n = replicas[c];
         match config.class(c).and_then(|cc| cc.gpus_per_node) {
             Some(per_node) if per_node > 0 => {
                 let nodes =
@@ -403,7 +405,7 @@ pub fn node_pool_gpus(config: &PoolConfig, replicas: [u32; 3]) -> [u32; 3] {
 #[allow(clippy::too_many_arguments)]
 fn finish(
     config: &PoolConfig,
-    target: [u32; 3],
+    target: PerClass<u32>,
     traffic: TrafficWeights,
     changes: Vec<super::Change>,
     summary: String,
@@ -415,7 +417,7 @@ fn finish(
 ) -> Plan {
     Plan {
         capacity: capacity.clone(),
-        replicas: scale_down::to_class(target),
+        replicas: target,
         node_pool_gpus: node_pool_gpus(config, target),
         traffic,
         providers: Vec::new(),

@@ -5,6 +5,7 @@
 use super::capacity::Capacity;
 use super::providers::Mix;
 use super::{Class, Memory, PoolConfig, Snapshot};
+use crate::status::PerClass;
 
 /// The numbers every other step works with, computed once per tick.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,9 +22,9 @@ pub struct Economics {
     /// replicas could not serve anyway and never replaces capacity.
     pub external_meets_slo: bool,
     /// USD per replica-hour per class (P_c = g × $/GPU-hour).
-    pub replica_hour: [f64; 3],
+    pub replica_hour: PerClass<f64>,
     /// Seconds from asking for a replica of a class to it serving: node provisioning plus start-up.
-    pub lead_s: [f64; 3],
+    pub lead_s: PerClass<f64>,
 }
 
 impl Economics {
@@ -46,7 +47,7 @@ impl Economics {
         };
         let g = f64::from(config.gpus_per_replica);
         let replica_hour = snapshot.prices.gpu_hour.map(|p| if p.is_finite() { g * p.max(0.0) } else { 0.0 });
-        let lead_s = Class::ALL.map(|c| config.class(c).map_or(0.0, |cc| cc.node_provision_s) + config.startup_s);
+        let lead_s = PerClass::from_fn(|c| config.class(c).map_or(0.0, |cc| cc.node_provision_s) + config.startup_s);
         Economics {
             mu,
             capacity,
@@ -78,7 +79,7 @@ impl Economics {
             return 0.0;
         }
         match self.ext_cost_per_request {
-            Some(ce) if ce > 0.0 => self.replica_hour[c as usize] / (3600.0 * self.mu * ce),
+            Some(ce) if ce > 0.0 => self.replica_hour[c] / (3600.0 * self.mu * ce),
             Some(_) => f64::INFINITY,
             None => 0.0,
         }
@@ -113,7 +114,7 @@ impl Economics {
         if !u.is_finite() || f <= u {
             return f64::INFINITY;
         }
-        u * (self.lead_s[c as usize] + window_s) / (f - u)
+        u * (self.lead_s[c] + window_s) / (f - u)
     }
 
     /// Ski-rental keep time: how long an unneeded replica of a class is kept before it is removed. Having
@@ -122,11 +123,11 @@ impl Economics {
     /// is a latency risk rather than money, so the window is left at its configured bounds.
     pub fn keep_s(&self, c: Class) -> f64 {
         let u = self.break_even(c);
-        if u > 0.0 && u.is_finite() { self.lead_s[c as usize] * (1.0 + 1.0 / u) } else { f64::INFINITY }
+        if u > 0.0 && u.is_finite() { self.lead_s[c] * (1.0 + 1.0 / u) } else { f64::INFINITY }
     }
 
     /// USD per hour of a replica count per class.
-    pub fn gpu_usd_per_hour(&self, replicas: [u32; 3]) -> f64 {
-        (0..3).map(|i| f64::from(replicas[i]) * self.replica_hour[i]).sum()
+    pub fn gpu_usd_per_hour(&self, replicas: PerClass<u32>) -> f64 {
+        replicas.zip(&self.replica_hour, |r, usd| f64::from(r) * usd).total()
     }
 }

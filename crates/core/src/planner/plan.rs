@@ -7,8 +7,8 @@ use super::{Class, Memory, PerClass, TrafficWeights};
 pub struct Plan {
     /// Target replicas per class.
     pub replicas: PerClass<u32>,
-    /// Target GPUs per class node pool (replicas × GPUs per replica), indexed by `Class as usize`.
-    pub node_pool_gpus: [u32; 3],
+    /// Target GPUs per class node pool (replicas × GPUs per replica).
+    pub node_pool_gpus: PerClass<u32>,
     /// Route weights; always sum to 100.
     pub traffic: TrafficWeights,
     /// Each external provider's route weight and why, in the config's order; the weights add up to

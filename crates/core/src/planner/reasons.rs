@@ -2,6 +2,7 @@
 //! reading `kubectl describe`, so they state the numbers the decision was made on.
 
 use crate::status::BudgetAction;
+use crate::status::PerClass;
 
 use super::allocate::{self, Allocation};
 use super::decide::ClassCounts;
@@ -17,9 +18,9 @@ pub(crate) struct Context<'a> {
     pub fc: &'a Forecast,
     pub obs: &'a ClassCounts,
     pub alloc: &'a Allocation,
-    pub target: [u32; 3],
-    pub damping: [Damping; 3],
-    pub windows: [f64; 3],
+    pub target: PerClass<u32>,
+    pub damping: PerClass<Damping>,
+    pub windows: PerClass<f64>,
     pub weights: TrafficWeights,
     pub previous: TrafficWeights,
     pub rate: f64,
@@ -66,14 +67,13 @@ fn external_note(w: TrafficWeights, cold: bool) -> String {
 }
 
 fn up_reason(ctx: &Context, c: Class) -> String {
-    let i = c as usize;
     let fc = ctx.fc;
     let mut parts = Vec::new();
-    if ctx.obs.interrupted[i] > 0 {
+    if ctx.obs.interrupted[c] > 0 {
         parts.push(format!(
             "{} an interruption notice: starting {}",
-            plural(ctx.obs.interrupted[i], "replica has", "replicas have"),
-            plural(ctx.obs.interrupted[i], "replacement", "replacements")
+            plural(ctx.obs.interrupted[c], "replica has", "replicas have"),
+            plural(ctx.obs.interrupted[c], "replacement", "replacements")
         ));
     }
     if let Some(why) = &ctx.overload {
@@ -90,7 +90,7 @@ fn up_reason(ctx: &Context, c: Class) -> String {
             num(fc.peak_rps),
             num(ctx.ready_rps)
         ));
-    } else if ctx.obs.interrupted[i] == 0 {
+    } else if ctx.obs.interrupted[c] == 0 {
         parts.push(format!("forecast {} rps over the next {horizon}", num(fc.peak_rps)));
     }
     if c != Class::Reserved && fc.base_rps + 1e-9 < fc.peak_rps && ctx.econ.external_substitutes() {
@@ -113,7 +113,7 @@ fn up_reason(ctx: &Context, c: Class) -> String {
             ));
         }
     }
-    if c == Class::Spot && ctx.config.spare_spot_replicas > 0 && ctx.target[i] > 0 {
+    if c == Class::Spot && ctx.config.spare_spot_replicas > 0 && ctx.target[c] > 0 {
         parts
             .push(format!("incl. {} against interruptions", plural(ctx.config.spare_spot_replicas, "spare", "spares")));
     }
@@ -129,7 +129,7 @@ fn up_reason(ctx: &Context, c: Class) -> String {
             num(ctx.interruptions_per_hour)
         ));
     }
-    if ctx.target[i] == allocate::class_min(ctx.config, c) && ctx.alloc.replicas[i] <= ctx.obs.desired[i] {
+    if ctx.target[c] == allocate::class_min(ctx.config, c) && ctx.alloc.replicas[c] <= ctx.obs.desired[c] {
         parts.push("raised to the class minimum".into());
     }
     if ctx.degraded {
@@ -139,7 +139,6 @@ fn up_reason(ctx: &Context, c: Class) -> String {
 }
 
 fn down_reason(ctx: &Context, c: Class) -> String {
-    let i = c as usize;
     let total: u32 = ctx.target.iter().sum();
     if ctx.idle_release {
         return format!(
@@ -153,19 +152,19 @@ fn down_reason(ctx: &Context, c: Class) -> String {
         "forecast {} rps (demand {} rps) needs {} here",
         num(ctx.fc.peak_rps),
         num(ctx.rate),
-        ctx.alloc.replicas[i]
+        ctx.alloc.replicas[c]
     );
-    match ctx.damping[i] {
+    match ctx.damping[c] {
         Damping::Window => s.push_str(&format!(
             "; keeping {} for the {} rent-or-buy window (restarting would cost more than keeping)",
-            ctx.target[i],
-            dur(ctx.windows[i])
+            ctx.target[c],
+            dur(ctx.windows[c])
         )),
         Damping::Step => s.push_str(&format!("; at most {} removed per tick", ctx.config.max_scale_down_step)),
         Damping::Bridge => {
-            s.push_str(&format!("; keeping {} ready until the replicas taking over are ready", ctx.target[i]))
+            s.push_str(&format!("; keeping {} ready until the replicas taking over are ready", ctx.target[c]))
         }
-        Damping::None => s.push_str(&format!(" and has for the whole {} rent-or-buy window", dur(ctx.windows[i]))),
+        Damping::None => s.push_str(&format!(" and has for the whole {} rent-or-buy window", dur(ctx.windows[c]))),
     }
     if ctx.degraded {
         s.push_str("; budget exceeded (Degrade): moving to the cheapest tier");
@@ -180,8 +179,7 @@ fn down_reason(ctx: &Context, c: Class) -> String {
 pub(crate) fn changes(ctx: &Context) -> Vec<Change> {
     let mut out = Vec::new();
     for c in Class::ALL {
-        let i = c as usize;
-        let (from, to) = (ctx.obs.desired[i], ctx.target[i]);
+        let (from, to) = (ctx.obs.desired[c], ctx.target[c]);
         if from == to {
             continue;
         }
@@ -262,9 +260,9 @@ pub(crate) fn summary(ctx: &Context, usd_per_hour: f64) -> String {
     let mut s = format!(
         "{} replicas (reserved {}, spot {}, onDemand {}), external {}%, ${:.2}/h; demand {} rps, forecast {} rps",
         t.iter().sum::<u32>(),
-        t[0],
-        t[1],
-        t[2],
+        t[Class::Reserved],
+        t[Class::Spot],
+        t[Class::OnDemand],
         ctx.weights.external_weight,
         usd_per_hour,
         num(ctx.rate),
@@ -300,7 +298,7 @@ pub(crate) fn summary(ctx: &Context, usd_per_hour: f64) -> String {
 pub(crate) fn stale(
     config: &PoolConfig,
     obs: &ClassCounts,
-    target: &[u32; 3],
+    target: &PerClass<u32>,
     previous: TrafficWeights,
     weights: TrafficWeights,
     why: &str,
@@ -308,16 +306,15 @@ pub(crate) fn stale(
 ) -> (Vec<Change>, String) {
     let mut out = Vec::new();
     for c in Class::ALL {
-        let i = c as usize;
-        let (from, to) = (obs.desired[i], target[i]);
+        let (from, to) = (obs.desired[c], target[c]);
         if from == to {
             continue;
         }
-        let what = if obs.interrupted[i] > 0 {
+        let what = if obs.interrupted[c] > 0 {
             format!(
                 "{} an interruption notice: starting {}",
-                plural(obs.interrupted[i], "replica has", "replicas have"),
-                plural(obs.interrupted[i], "replacement", "replacements")
+                plural(obs.interrupted[c], "replica has", "replicas have"),
+                plural(obs.interrupted[c], "replacement", "replacements")
             )
         } else {
             "back to the last safe plan".into()
@@ -348,9 +345,9 @@ pub(crate) fn stale(
         "signals stale ({why}): holding {} replicas (reserved {}, spot {}, onDemand {}), external {}%, ${:.2}/h; \
          never scaling down on unknown data",
         target.iter().sum::<u32>(),
-        target[0],
-        target[1],
-        target[2],
+        target[Class::Reserved],
+        target[Class::Spot],
+        target[Class::OnDemand],
         weights.external_weight,
         usd_per_hour
     );

@@ -20,6 +20,7 @@ use super::decide::ClassCounts;
 use super::economics::Economics;
 use super::forecast::Forecast;
 use super::scale_down::{self, Damping};
+use crate::status::PerClass;
 
 /// What the sizing stages need from the tick.
 #[derive(Clone, Copy)]
@@ -37,7 +38,7 @@ pub(crate) struct Sizing<'a> {
     /// Spot capacity counts as unavailable.
     pub spot_scarce: bool,
     /// The highest recommendation per class within its stabilisation window.
-    pub wmax: [u32; 3],
+    pub wmax: PerClass<u32>,
 }
 
 impl Sizing<'_> {
@@ -51,7 +52,7 @@ impl Sizing<'_> {
         // The policy asked for idle GPUs back, whatever the economics would keep; the external API
         // carries the trickle while cold.
         if self.idle_release {
-            alloc.replicas = Class::ALL.map(|c| allocate::class_min(config, c));
+            alloc.replicas = PerClass::from_fn(|c| allocate::class_min(config, c));
             allocate::fit_limits(config, &mut alloc.replicas, bounds);
         }
         alloc
@@ -59,17 +60,17 @@ impl Sizing<'_> {
 
     /// Stages 4-5: stabilisation and limits. Returns the targets and, per class, what the
     /// stabilisation did to them (for the reasons).
-    pub fn settle(&self, alloc: &Allocation, bounds: &Bounds) -> ([u32; 3], [Damping; 3]) {
+    pub fn settle(&self, alloc: &Allocation, bounds: &Bounds) -> (PerClass<u32>, PerClass<Damping>) {
         let obs = self.obs;
         let (mut target, mut damping) =
             scale_down::damp(self.config, alloc.replicas, obs.desired, self.wmax, self.idle_release);
         if self.spot_scarce {
             // Spot replicas that never got capacity are not running: cancelling them is no scale-down.
-            let s = Class::Spot as usize;
+            let s = Class::Spot;
             target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));
         }
         if !self.idle_release {
-            let healthy_ready: [u32; 3] = std::array::from_fn(|i| obs.ready[i] - obs.interrupted[i]);
+            let healthy_ready: PerClass<u32> = PerClass::from_fn(|c| obs.ready[c] - obs.interrupted[c]);
             scale_down::bridge(&mut target, &mut damping, alloc.replicas, obs.desired, healthy_ready, obs.interrupted);
         }
         allocate::fit_limits(self.config, &mut target, bounds);
@@ -79,20 +80,20 @@ impl Sizing<'_> {
 
 /// Overloaded: nothing below what runs and, when `add` (the external API cannot take the shed load),
 /// one more replica (reserved first, then the next paid class) unless replicas are already starting.
-fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &ClassCounts, add: bool, r: &mut [u32; 3]) {
-    for (ri, d) in r.iter_mut().zip(obs.desired) {
-        *ri = (*ri).max(d);
+fn raise_for_overload(config: &PoolConfig, bounds: &Bounds, obs: &ClassCounts, add: bool, r: &mut PerClass<u32>) {
+    for c in Class::ALL {
+        r[c] = r[c].max(obs.desired[c]);
     }
-    let starting = (0..3).any(|i| obs.desired[i] > obs.ready[i]);
+    let starting = Class::ALL.into_iter().any(|c| obs.desired[c] > obs.ready[c]);
     if !add || starting || r.iter().sum::<u32>() >= config.max_replicas {
         return;
     }
-    let next = if r[0] < allocate::class_max(config, Class::Reserved) {
+    let next = if r[Class::Reserved] < allocate::class_max(config, Class::Reserved) {
         Some(Class::Reserved)
     } else {
         allocate::next_paid(config, r, bounds)
     };
     if let Some(c) = next {
-        r[c as usize] += 1;
+        r[c] += 1;
     }
 }

@@ -44,8 +44,8 @@ pub struct LoadSignals {
 /// Prices in force at this tick.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prices {
-    /// USD per GPU-hour, indexed by `Class as usize`.
-    pub gpu_hour: [f64; 3],
+    /// USD per GPU-hour.
+    pub gpu_hour: PerClass<f64>,
     /// Prices of the external providers, in the order of [`PoolConfig::providers`] (empty without an
     /// external API).
     ///
@@ -55,7 +55,7 @@ pub struct Prices {
 
 impl Prices {
     /// GPU prices and one external provider: the shape of every pool with the single `external` form.
-    pub fn single(gpu_hour: [f64; 3], name: &str, input_token: f64, output_token: f64) -> Prices {
+    pub fn single(gpu_hour: PerClass<f64>, name: &str, input_token: f64, output_token: f64) -> Prices {
         Prices { gpu_hour, external: vec![ProviderPrice { name: name.into(), input_token, output_token }] }
     }
 
@@ -104,8 +104,8 @@ pub struct Snapshot {
     pub load: LoadSignals,
     /// Prices.
     pub prices: Prices,
-    /// Per class, indexed by `Class as usize`.
-    pub classes: [ClassObservation; 3],
+    /// Per class.
+    pub classes: PerClass<ClassObservation>,
     /// Route weights currently set (the external weight is the providers' together).
     pub traffic: TrafficWeights,
     /// Route weight of each external provider now, in the order of the config's providers.

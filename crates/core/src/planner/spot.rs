@@ -10,7 +10,7 @@ const MAX_KEPT: usize = 64;
 
 /// Record notices that were not there at the last tick. Returns how many are new.
 pub fn record(memory: &mut Memory, snapshot: &Snapshot, now: f64) -> u32 {
-    let spot = &snapshot.classes[Class::Spot as usize];
+    let spot = &snapshot.classes[Class::Spot];
     let seen_now = spot.interrupted.min(spot.ready);
     let new = seen_now.saturating_sub(memory.interrupted_seen);
     memory.interrupted_seen = seen_now;
@@ -44,7 +44,7 @@ const SCARCE_RETRY_S: f64 = 1800.0;
 /// two lead times, if longer), so on-demand takes its place instead of the external API covering a gap
 /// that will not close. Returns whether spot is unavailable now.
 pub fn scarcity(memory: &mut Memory, snapshot: &Snapshot, now: f64, lead_s: f64) -> bool {
-    let spot = &snapshot.classes[Class::Spot as usize];
+    let spot = &snapshot.classes[Class::Spot];
     if spot.desired > spot.ready {
         let since = *memory.spot_pending_since.get_or_insert(now);
         if now - since > 2.0 * lead_s.max(60.0) {

@@ -4,6 +4,7 @@
 //! spot $1/GPU-h (u* = 0.56), on-demand $1.6/GPU-h (u* = 0.89).
 
 use super::*;
+use crate::status::PerClass;
 
 pub(crate) const T0: f64 = 1_800_000_000.0;
 
@@ -23,7 +24,8 @@ pub(crate) fn config() -> PoolConfig {
             class(Class::Reserved, 0, 2, 0.0),
             class(Class::Spot, 0, 10, 180.0),
             class(Class::OnDemand, 0, 10, 240.0),
-        ],
+        ]
+        .into(),
         gpus_per_replica: 1,
         replica_rps: 5.0,
         replica_output_tokens_per_s: None,
@@ -54,7 +56,7 @@ pub(crate) fn config() -> PoolConfig {
 }
 
 pub(super) fn prices() -> Prices {
-    Prices::single([2.0, 1.0, 1.6], "api", 0.1e-6, 1e-6)
+    Prices::single([2.0, 1.0, 1.6].into(), "api", 0.1e-6, 1e-6)
 }
 
 pub(super) fn sample(value: f64) -> Option<Sample> {
@@ -62,7 +64,7 @@ pub(super) fn sample(value: f64) -> Option<Sample> {
 }
 
 /// A snapshot at T0 with a rate history from `rate(t)` over the last hour at 15 s steps.
-pub(crate) fn snapshot(rate: impl Fn(f64) -> f64, counts: [(u32, u32); 3]) -> Snapshot {
+pub(crate) fn snapshot(rate: impl Fn(f64) -> f64, counts: impl Into<PerClass<(u32, u32)>>) -> Snapshot {
     let history = (0..240).map(|k| T0 - 3600.0 + 15.0 * f64::from(k)).map(|t| (t, rate(t))).collect();
     Snapshot {
         load: LoadSignals {
@@ -73,7 +75,7 @@ pub(crate) fn snapshot(rate: impl Fn(f64) -> f64, counts: [(u32, u32); 3]) -> Sn
             ..Default::default()
         },
         prices: prices(),
-        classes: counts.map(|(desired, ready)| ClassObservation { desired, ready, interrupted: 0 }),
+        classes: counts.into().map(|(desired, ready)| ClassObservation { desired, ready, interrupted: 0 }),
         traffic: TrafficWeights::default(),
         provider_weights: Vec::new(),
         provider_signals: Vec::new(),
@@ -89,7 +91,7 @@ pub(crate) fn reason(plan: &Plan, class: Class) -> &str {
 }
 
 /// Replay `ticks` ticks from T0 with instant readiness: each tick observes what the last one planned.
-pub(super) fn replay(config: &PoolConfig, start: [u32; 3], ticks: u32, rate: impl Fn(f64) -> f64) -> Vec<Plan> {
+pub(super) fn replay(config: &PoolConfig, start: PerClass<u32>, ticks: u32, rate: impl Fn(f64) -> f64) -> Vec<Plan> {
     let mut memory = Memory::default();
     let mut counts = start;
     let mut traffic = TrafficWeights::default();
@@ -103,7 +105,7 @@ pub(super) fn replay(config: &PoolConfig, start: [u32; 3], ticks: u32, rate: imp
         s.load.request_rate = Some(Sample { value: rate(now), at: now });
         s.traffic = traffic;
         let p = plan(config, &s, &memory, now);
-        counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand];
+        counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand].into();
         traffic = p.traffic;
         memory = p.memory.clone();
         plans.push(p);
@@ -124,7 +126,7 @@ fn ramp_starts_spot_early_and_bridges_with_external() {
          incl. 1 spare against interruptions; external 17% until they are ready"
     );
     assert!(!p.signals_stale && !p.budget_exceeded);
-    assert_eq!(p.node_pool_gpus, [8, 8, 0]);
+    assert_eq!(p.node_pool_gpus, [8, 8, 0].into());
     assert!(p.summary.starts_with("7 replicas (reserved 2, spot 5, onDemand 0), external 17%"), "{}", p.summary);
 }
 
@@ -167,7 +169,7 @@ fn external_too_slow_for_the_slo_buys_replicas_for_spikes() {
 fn scale_down_waits_for_the_window_and_steps() {
     // 40 rps for an hour, then 10 rps from T0 on.
     let c = config();
-    let plans = replay(&c, [2, 5, 2], 120, |t| if t < T0 { 40.0 } else { 10.0 });
+    let plans = replay(&c, [2, 5, 2].into(), 120, |t| if t < T0 { 40.0 } else { 10.0 });
     let paid = |p: &Plan| p.replicas.spot + p.replicas.on_demand;
     // The spot window is the rent-or-buy keep time 300 s × (1 + 1/0.556) = 14 min; on-demand's 12.75 min.
     let first_drop = plans.iter().position(|p| paid(p) < 7).expect("scaled down eventually");
@@ -193,15 +195,15 @@ fn scale_down_waits_for_the_window_and_steps() {
 #[test]
 fn idle_pool_goes_cold_with_all_traffic_external() {
     let mut c = config();
-    c.classes[0] = None;
+    c.classes[Class::Reserved] = None;
     // A trickle the economics alone would keep a spot replica for if external were dear.
-    let plans = replay(&c, [0, 2, 0], 80, |_| 0.2);
+    let plans = replay(&c, [0, 2, 0].into(), 80, |_| 0.2);
     let at = |s: f64| &plans[(s / 15.0) as usize];
     assert_eq!(at(600.0).traffic.external_weight, 0, "still served by the two replicas");
     let last = plans.last().unwrap();
     assert_eq!(last.replicas.total(), 0);
     assert_eq!(last.traffic, TrafficWeights { self_hosted_weight: 0, external_weight: 100 });
-    assert_eq!(last.node_pool_gpus, [0, 0, 0]);
+    assert_eq!(last.node_pool_gpus, [0, 0, 0].into());
 }
 
 #[test]
@@ -209,7 +211,7 @@ fn idle_release_overrides_economics_but_not_the_last_path() {
     // External is dear here (u* tiny), so the economics keeps one replica for 0.2 rps; idle reclaim
     // still gives it back after 15 minutes, and traffic goes external.
     let mut c = config();
-    c.classes[0] = None;
+    c.classes[Class::Reserved] = None;
     let mut plans_dear = Vec::new();
     let mut memory = Memory::default();
     let mut counts = [0, 2, 0];
@@ -231,7 +233,7 @@ fn idle_release_overrides_economics_but_not_the_last_path() {
 
     // Without an external API the last replica stays: it is the only path for traffic.
     c.external = None;
-    let plans = replay(&c, [0, 1, 0], 70, |_| 0.2);
+    let plans = replay(&c, [0, 1, 0].into(), 70, |_| 0.2);
     assert_eq!(plans.last().unwrap().replicas.total(), 1);
     assert_eq!(plans.last().unwrap().traffic.external_weight, 0);
 }
@@ -268,16 +270,16 @@ fn node_pools_are_sized_in_whole_nodes() {
     let mut c = config();
     c.gpus_per_replica = 4;
     // 8-GPU nodes hold two 4-GPU replicas: 3 replicas need 2 nodes.
-    assert_eq!(node_pool_gpus(&c, [3, 0, 1]), [16, 0, 8]);
+    assert_eq!(node_pool_gpus(&c, [3, 0, 1].into()), [16, 0, 8].into());
     // A 16-GPU replica spans two 8-GPU nodes.
     c.gpus_per_replica = 16;
-    assert_eq!(node_pool_gpus(&c, [1, 2, 0]), [16, 32, 0]);
+    assert_eq!(node_pool_gpus(&c, [1, 2, 0].into()), [16, 32, 0].into());
     // Without a node pool, GPUs are replicas × GPUs per replica.
     c.gpus_per_replica = 3;
-    if let Some(s) = c.classes[1].as_mut() {
+    if let Some(s) = c.classes[Class::Spot].as_mut() {
         s.gpus_per_node = None;
     }
-    assert_eq!(node_pool_gpus(&c, [0, 5, 0]), [0, 15, 0]);
+    assert_eq!(node_pool_gpus(&c, [0, 5, 0].into()), [0, 15, 0].into());
 }
 
 #[test]
@@ -292,7 +294,7 @@ fn spot_that_never_arrives_is_replaced_by_on_demand() {
     for k in 0..80 {
         let now = T0 + 15.0 * f64::from(k);
         let mut s = snapshot(|_| 40.0, counts.map(|n| (n, n)));
-        s.classes[1].ready = 0;
+        s.classes[Class::Spot].ready = 0;
         s.load.request_rate = Some(Sample { value: 40.0, at: now });
         let p = plan(&c, &s, &memory, now);
         counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand];
@@ -332,13 +334,13 @@ fn ready_replicas_stay_until_their_replacements_are_ready() {
     let old = PerClass { reserved: 0, spot: 4, on_demand: 0 };
     let memory = Memory { recommendations: vec![(T0 - 3000.0, old)], ..Default::default() };
     let mut c = config();
-    c.classes[0] = None;
+    c.classes[Class::Reserved] = None;
     let p = plan(&c, &s, &memory, T0);
     // The economics want 2 spot + 1 spare and 2 on-demand; without the bridge on-demand would drop to
     // 2, leaving 10 rps ready for 20 rps while the spot replicas start.
     assert_eq!(p.replicas, PerClass { reserved: 0, spot: 3, on_demand: 4 }, "{:#?}", p.changes);
     // Once the spot replicas are ready, on-demand goes.
-    s.classes[1] = ClassObservation { desired: 3, ready: 3, interrupted: 0 };
+    s.classes[Class::Spot] = ClassObservation { desired: 3, ready: 3, interrupted: 0 };
     let p = plan(&c, &s, &p.memory, T0 + 15.0);
     assert_eq!(p.replicas, PerClass { reserved: 0, spot: 3, on_demand: 2 }, "{:#?}", p.changes);
 }
@@ -352,7 +354,7 @@ fn with_an_external_api_pending_spot_is_bridged_not_replaced() {
     for k in 0..80 {
         let now = T0 + 15.0 * f64::from(k);
         let mut s = snapshot(|_| 40.0, counts.map(|n| (n, n)));
-        s.classes[1].ready = 0;
+        s.classes[Class::Spot].ready = 0;
         s.load.request_rate = Some(Sample { value: 40.0, at: now });
         let p = plan(&c, &s, &memory, now);
         counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand];
@@ -374,8 +376,8 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
     let econ = economics::Economics::new(&cfg, &s, &Memory::default());
     let u = econ.break_even(Class::Spot);
     assert!(u > 0.0 && u < 0.8, "the test needs an 80%-loaded replica above break-even: u* = {u}");
-    let window = scale_down::windows(&cfg, &econ)[Class::Spot as usize];
-    let lead_window = econ.lead_s[Class::Spot as usize] + window;
+    let window = scale_down::windows(&cfg, &econ)[Class::Spot];
+    let lead_window = econ.lead_s[Class::Spot] + window;
     let full = econ.buy_after_s(Class::Spot, window);
     let partial = econ.buy_after_load_s(Class::Spot, window, 0.8);
     assert!((full - u * lead_window / (1.0 - u)).abs() < 1e-6);
@@ -391,7 +393,7 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
             peak_rps: 14.0,
             base_rps: 14.0,
             trend: 0.0,
-            horizon_s: econ.lead_s[Class::Spot as usize],
+            horizon_s: econ.lead_s[Class::Spot],
             persist_s: full,
             recent_peak_rps: 14.0,
             burst_window_s: 300.0,
@@ -401,8 +403,13 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
         }
     };
     assert!(partial < full * 2.2, "the forecast's windows must reach the partial buy time");
-    let b = allocate::Bounds { spot_fraction: 0.7, on_demand_max: u32::MAX, interrupted: [0; 3], spot_max: u32::MAX };
-    let spot = |lasted| allocate::allocate(&cfg, &econ, &forecast(lasted), &b).replicas[Class::Spot as usize];
+    let b = allocate::Bounds {
+        spot_fraction: 0.7,
+        on_demand_max: u32::MAX,
+        interrupted: [0; 3].into(),
+        spot_max: u32::MAX,
+    };
+    let spot = |lasted| allocate::allocate(&cfg, &econ, &forecast(lasted), &b).replicas[Class::Spot];
     // Lasted past the full-replica buy time but not the partial one: the external API keeps the load.
     assert_eq!(spot(partial - 1.0), 0);
     // Lasted past the partial buy time (the next window of the forecast's): bought, with its spare.
@@ -411,7 +418,7 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
     // bought after the full buy time.
     let mut f = forecast(full);
     f.levels = f.levels.map(|(w, l)| (w, if l > 10.0 { 15.0 } else { l }));
-    assert_eq!(allocate::allocate(&cfg, &econ, &f, &b).replicas[Class::Spot as usize], 2);
+    assert_eq!(allocate::allocate(&cfg, &econ, &f, &b).replicas[Class::Spot], 2);
 }
 
 #[test]
@@ -421,7 +428,7 @@ fn load_at_break_even_never_buys_a_replica() {
     let s = snapshot(|_| 14.0, [(2, 2), (0, 0), (0, 0)]);
     let econ = economics::Economics::new(&cfg, &s, &Memory::default());
     let u = econ.break_even(Class::OnDemand);
-    let window = scale_down::windows(&cfg, &econ)[Class::OnDemand as usize];
+    let window = scale_down::windows(&cfg, &econ)[Class::OnDemand];
     assert_eq!(econ.buy_after_load_s(Class::OnDemand, window, u), f64::INFINITY);
     assert_eq!(econ.buy_after_load_s(Class::OnDemand, window, u * 0.9), f64::INFINITY);
     assert!(econ.buy_after_load_s(Class::OnDemand, window, u * 1.1).is_finite());

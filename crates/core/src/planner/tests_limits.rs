@@ -4,12 +4,13 @@
 use super::tests::{T0, config, reason, snapshot};
 use super::*;
 use crate::status::BudgetAction;
+use crate::status::PerClass;
 
 #[test]
 fn spot_interruption_moves_traffic_and_starts_a_replacement() {
     // 30 rps on 2 reserved + 4 spot (30 rps ready); one spot node gets an interruption notice.
     let mut s = snapshot(|_| 30.0, [(2, 2), (4, 4), (0, 0)]);
-    s.classes[1].interrupted = 1;
+    s.classes[Class::Spot].interrupted = 1;
     let p = plan(&config(), &s, &Memory::default(), T0);
     // 4 spot for the load + 1 spare + 1 replacement for the interrupted one.
     assert_eq!(p.replicas, PerClass { reserved: 2, spot: 6, on_demand: 0 });
@@ -27,7 +28,7 @@ fn spot_interruption_moves_traffic_and_starts_a_replacement() {
     assert_eq!(p2.memory.spot_interruptions.len(), 1);
 
     // Three of four spot replicas interrupted: 3 healthy replicas serve 15 of 30 rps.
-    s.classes[1].interrupted = 3;
+    s.classes[Class::Spot].interrupted = 3;
     let p = plan(&config(), &s, &Memory::default(), T0);
     assert_eq!(p.traffic.external_weight, 50);
     assert_eq!(p.memory.spot_interruptions.len(), 3);
@@ -118,7 +119,7 @@ fn stale_signals_hold_and_never_scale_down() {
     assert_eq!(p.memory.last_safe, memory.last_safe, "a stale tick is not a safe plan");
 
     // An interruption while stale: replacement started, its share moved external.
-    s.classes[1].interrupted = 2;
+    s.classes[Class::Spot].interrupted = 2;
     let p = plan(&config(), &s, &Memory::default(), T0);
     assert_eq!(p.replicas.spot, 6);
     assert_eq!(p.traffic.external_weight, 23, "2 of 9 ready replicas");

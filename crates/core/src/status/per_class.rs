@@ -31,19 +31,24 @@ impl<T> PerClass<T> {
         PerClass { reserved: f(Class::Reserved), spot: f(Class::Spot), on_demand: f(Class::OnDemand) }
     }
 
-    /// Each class's value turned into another.
-    pub fn map<U>(&self, mut f: impl FnMut(Class, &T) -> U) -> PerClass<U> {
-        PerClass::from_fn(|c| f(c, &self[c]))
+    /// Each class's value turned into another, as an array's `map`.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> PerClass<U> {
+        PerClass { reserved: f(self.reserved), spot: f(self.spot), on_demand: f(self.on_demand) }
     }
 
     /// The classes and their values, in fill order (reserved, spot, on-demand).
-    pub fn iter(&self) -> impl Iterator<Item = (Class, &T)> {
+    pub fn by_class(&self) -> impl Iterator<Item = (Class, &T)> {
         Class::ALL.into_iter().map(move |c| (c, &self[c]))
     }
 
-    /// The values in fill order.
-    pub fn values(&self) -> impl Iterator<Item = &T> {
-        Class::ALL.into_iter().map(move |c| &self[c])
+    /// The values in fill order, as an array's `iter()`.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        [&self.reserved, &self.spot, &self.on_demand].into_iter()
+    }
+
+    /// The values in fill order, to change in place.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        [&mut self.reserved, &mut self.spot, &mut self.on_demand].into_iter()
     }
 }
 
@@ -67,7 +72,7 @@ impl<T: Copy> PerClass<T> {
 impl<T: Copy + std::iter::Sum<T>> PerClass<T> {
     /// Sum over all classes.
     pub fn total(&self) -> T {
-        self.values().copied().sum()
+        self.iter().copied().sum()
     }
 }
 
@@ -92,6 +97,23 @@ impl<T> IndexMut<Class> for PerClass<T> {
     }
 }
 
+/// The values in fill order, as an array's `into_iter()`.
+impl<T> IntoIterator for PerClass<T> {
+    type Item = T;
+    type IntoIter = std::array::IntoIter<T, 3>;
+    fn into_iter(self) -> Self::IntoIter {
+        [self.reserved, self.spot, self.on_demand].into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut PerClass<T> {
+    type Item = &'a mut T;
+    type IntoIter = std::array::IntoIter<&'a mut T, 3>;
+    fn into_iter(self) -> Self::IntoIter {
+        [&mut self.reserved, &mut self.spot, &mut self.on_demand].into_iter()
+    }
+}
+
 /// `[reserved, spot, on-demand]`, for tables and tests that write the three values in fill order.
 impl<T> From<[T; 3]> for PerClass<T> {
     fn from([reserved, spot, on_demand]: [T; 3]) -> PerClass<T> {
@@ -112,8 +134,8 @@ mod tests {
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"reserved":1,"spot":7,"onDemand":3}"#);
         let partial: PerClass<u32> = serde_json::from_str(r#"{"spot":2}"#).unwrap();
         assert_eq!(partial, PerClass { reserved: 0, spot: 2, on_demand: 0 });
-        let doubled = r.map(|c, v| if c == Class::OnDemand { v * 2 } else { *v });
-        assert_eq!(doubled, [1, 7, 6].into());
-        assert_eq!(r.iter().map(|(c, _)| c).collect::<Vec<_>>(), Class::ALL);
+        assert_eq!(r.map(|v| v * 2), [2, 14, 6].into());
+        assert_eq!(PerClass::from_fn(|c| if c == Class::Spot { r[c] } else { 0 }), [0, 7, 0].into());
+        assert_eq!(r.by_class().map(|(c, _)| c).collect::<Vec<_>>(), Class::ALL);
     }
 }

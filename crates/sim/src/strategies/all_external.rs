@@ -5,6 +5,7 @@
 
 use super::{Observation, StepTargets, Strategy};
 use crate::spec::SimSpec;
+use hybridscale_core::status::PerClass;
 
 /// The all-external baseline.
 pub struct AllExternal {
@@ -26,6 +27,6 @@ impl Strategy for AllExternal {
         self.commitment
     }
     fn decide(&mut self, _obs: &Observation) -> StepTargets {
-        StepTargets { replicas: [0, 0, 0], external_weight: 100, providers: Vec::new() }
+        StepTargets { replicas: PerClass::default(), external_weight: 100, providers: Vec::new() }
     }
 }

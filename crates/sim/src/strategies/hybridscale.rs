@@ -71,10 +71,10 @@ impl Hybridscale {
             self.month = month;
             self.month_start_spend = obs.spend_usd;
         }
-        let classes = std::array::from_fn(|i| ClassObservation {
-            desired: obs.desired[i],
-            ready: obs.ready[i],
-            interrupted: obs.interrupted[i],
+        let classes = PerClass::from_fn(|c| ClassObservation {
+            desired: obs.desired[c],
+            ready: obs.ready[c],
+            interrupted: obs.interrupted[c],
         });
         Snapshot {
             load: LoadSignals {
@@ -116,8 +116,7 @@ impl Strategy for Hybridscale {
         let plan = planner::plan(&self.config, &snapshot, &self.memory, SIM_EPOCH + obs.now);
         let providers = plan.provider_weights();
         self.memory = plan.memory;
-        let PerClass { reserved, spot, on_demand } = plan.replicas;
-        StepTargets { replicas: [reserved, spot, on_demand], external_weight: plan.traffic.external_weight, providers }
+        StepTargets { replicas: plan.replicas, external_weight: plan.traffic.external_weight, providers }
     }
 }
 

@@ -15,6 +15,7 @@ pub use static_peak::StaticPeak;
 pub use target_tracking::TargetTracking;
 
 use super::providers::Served;
+use hybridscale_core::status::PerClass;
 
 /// Utilisation the autoscaling baselines aim for: the usual HPA/KEDA target of 70%.
 pub const BASELINE_TARGET_UTILIZATION: f64 = 0.7;
@@ -33,11 +34,11 @@ pub struct Observation<'a> {
     /// Mean generated tokens.
     pub mean_output: f64,
     /// Replicas asked for per class (reserved, spot, on-demand).
-    pub desired: [u32; 3],
+    pub desired: PerClass<u32>,
     /// Ready replicas per class.
-    pub ready: [u32; 3],
+    pub ready: PerClass<u32>,
     /// Ready replicas under an interruption notice, per class.
-    pub interrupted: [u32; 3],
+    pub interrupted: PerClass<u32>,
     /// Utilisation of the ready replicas.
     pub utilization: f64,
     /// Self-hosted latency at the SLO quantile, seconds.
@@ -62,7 +63,7 @@ pub struct Observation<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StepTargets {
     /// Replicas per class (reserved, spot, on-demand).
-    pub replicas: [u32; 3],
+    pub replicas: PerClass<u32>,
     /// Percent of requests sent to the external providers.
     pub external_weight: u32,
     /// Percent of requests per provider, in the pool's order (their sum replaces `external_weight`);

@@ -7,6 +7,7 @@
 use super::{Observation, Stabilized, StepTargets, Strategy};
 use crate::spec::SimSpec;
 use hybridscale_api::inference_pool::CapacityClassName as Class;
+use hybridscale_core::status::PerClass;
 
 /// The spot-hedge baseline.
 pub struct SpotHedge<'a> {
@@ -40,8 +41,8 @@ impl Strategy for SpotHedge<'_> {
             ((s.max_spot_fraction * total as f64).floor() as u32).min(rest + s.spare_spot_replicas).min(spot_max);
         // Fallback: on-demand covers what spot does not have ready and healthy right now, and at
         // least the share the spot cap leaves to other classes.
-        let spot_healthy = obs.ready[Class::Spot as usize].saturating_sub(obs.interrupted[Class::Spot as usize]);
+        let spot_healthy = obs.ready[Class::Spot].saturating_sub(obs.interrupted[Class::Spot]);
         let on_demand = rest.saturating_sub(spot.min(spot_healthy)).min(od_max);
-        StepTargets { replicas: [reserved, spot, on_demand], external_weight: 0, providers: Vec::new() }
+        StepTargets { replicas: PerClass { reserved, spot, on_demand }, external_weight: 0, providers: Vec::new() }
     }
 }

@@ -7,6 +7,7 @@ use super::{Observation, StepTargets, Strategy};
 use crate::queueing;
 use crate::spec::SimSpec;
 use crate::trace::Trace;
+use hybridscale_core::status::PerClass;
 
 /// The static-peak baseline.
 pub struct StaticPeak {
@@ -55,6 +56,10 @@ impl Strategy for StaticPeak {
         self.replicas
     }
     fn decide(&mut self, _obs: &Observation) -> StepTargets {
-        StepTargets { replicas: [self.replicas, 0, 0], external_weight: 0, providers: Vec::new() }
+        StepTargets {
+            replicas: PerClass { reserved: self.replicas, ..PerClass::default() },
+            external_weight: 0,
+            providers: Vec::new(),
+        }
     }
 }

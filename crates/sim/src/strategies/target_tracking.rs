@@ -6,6 +6,7 @@
 use super::{Observation, Stabilized, StepTargets, Strategy};
 use crate::spec::SimSpec;
 use hybridscale_api::inference_pool::CapacityClassName as Class;
+use hybridscale_core::status::PerClass;
 
 /// The target-tracking baseline.
 pub struct TargetTracking<'a> {
@@ -33,6 +34,6 @@ impl Strategy for TargetTracking<'_> {
         let reserved = s.reserved_commitment();
         let od_max = s.class(Class::OnDemand).map_or(0, |c| c.max);
         let on_demand = total.saturating_sub(reserved).min(od_max);
-        StepTargets { replicas: [reserved, 0, on_demand], external_weight: 0, providers: Vec::new() }
+        StepTargets { replicas: PerClass { reserved, spot: 0, on_demand }, external_weight: 0, providers: Vec::new() }
     }
 }
