@@ -8,7 +8,7 @@ export HS_TOOLS_DIR := $(TOOLS_DIR)
 export PATH := $(TOOLS_DIR)/bin:$(PATH)
 
 # The image `make image` builds and tags; the chart's default image (charts/hybridscale/values.yaml,
-# appVersion in Chart.yaml) is this reference, which tests/image.rs checks.
+# appVersion in Chart.yaml) is this reference, which tests/shipped/image.rs checks.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 IMAGE_REPO ?= ghcr.io/hybridscale/hybridscale
 IMAGE ?= $(IMAGE_REPO):$(VERSION)
@@ -43,7 +43,7 @@ image-test:
 image-name:
 	@echo $(IMAGE)
 
-# Regenerate crds/ from crates/api/src/ (tests/crds.rs fails when they drift).
+# Regenerate crds/ from crates/api/src/ (tests/shipped/crds.rs fails when they drift).
 crds:
 	$(CARGO) run --quiet -- crd --out-dir crds/
 	$(MAKE) chart-crds
@@ -65,7 +65,7 @@ chart-crds:
 	cp crds/*.yaml charts/hybridscale/crds/
 
 # The chart ships copies of the alert rules and the Grafana dashboard (templates embed them with .Files.Get);
-# tests/alert_rules.rs and tests/dashboard.rs fail when a copy differs from config/.
+# tests/shipped/alert_rules.rs and tests/shipped/dashboard.rs fail when a copy differs from config/.
 .PHONY: chart-files
 chart-files:
 	mkdir -p charts/hybridscale/files
@@ -73,7 +73,7 @@ chart-files:
 	cp config/grafana/hybridscale.json charts/hybridscale/files/
 
 # Lint and render the chart with the defaults and with every option on. helm comes from `make tools`.
-# tests/argocd.rs parses the rendered objects and checks the RBAC against src/actuate/rbac.rs.
+# tests/shipped/argocd.rs parses the rendered objects and checks the RBAC against src/actuate/rbac.rs.
 chart-lint: tools
 	@diff -r crds charts/hybridscale/crds || { echo "charts/hybridscale/crds differs from crds/: run make chart-crds"; exit 1; }
 	@diff config/prometheus/hybridscale-rules.yaml charts/hybridscale/files/hybridscale-rules.yaml || { echo "charts/hybridscale/files differs from config/: run make chart-files"; exit 1; }

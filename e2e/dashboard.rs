@@ -1,7 +1,7 @@
 //! The Grafana dashboard filled by a running operator (real binary): the e2e Prometheus scrapes the
 //! operator's /metrics while load overflows to spot and the external API, and every panel query of
 //! config/grafana/hybridscale.json (and every template variable) must answer something. The queries are
-//! the ones tests/dashboard.rs checks against backfilled series (tests/common/dashboard.rs). Then
+//! the ones tests/shipped/dashboard.rs checks against backfilled series (tests/common/dashboard.rs). Then
 //! the shipped alert rules, loaded by the same Prometheus, evaluate without error, and `hybridscale report`
 //! for the month matches the ledger in status to the cent.
 

@@ -1,5 +1,5 @@
 //! The permissions the operator needs, as data: the Helm chart's ClusterRole and Role must grant exactly
-//! these (tests/argocd.rs compares the rendered chart, tests/chart_install.rs what an API server holds
+//! these (tests/shipped/argocd.rs compares the rendered chart, tests/shipped/chart_install.rs what an API server holds
 //! after installing it), so a new API call without a rule here fails a test instead of failing in a
 //! cluster, and a rule nobody needs any more is noticed too.
 

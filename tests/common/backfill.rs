@@ -1,7 +1,7 @@
 //! A real Prometheus holding known series: an OpenMetrics text is backfilled with
 //! `promtool tsdb create-blocks-from openmetrics` into a fresh TSDB, and `prometheus` serves it on a free
 //! loopback port (no scrape targets, retention long enough for any timestamp). Killed by PID on drop.
-//! Shared by tests/report.rs and tests/dashboard.rs through `#[path]`.
+//! Shared by tests/shipped/report.rs and tests/shipped/dashboard.rs through `#[path]`.
 
 #![allow(dead_code)]
 

@@ -1,6 +1,6 @@
 //! The Grafana dashboard's queries (config/grafana/hybridscale.json), ready to run against a real
 //! Prometheus: every panel target's `expr` with Grafana's variables put in as "All" would, and the
-//! template variables' `label_values(...)` as the PromQL they stand for. Shared by tests/dashboard.rs
+//! template variables' `label_values(...)` as the PromQL they stand for. Shared by tests/shipped/dashboard.rs
 //! (backfilled series) and the e2e check (a Prometheus scraping the running operator) through `#[path]`.
 
 #![allow(dead_code)]

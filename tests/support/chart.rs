@@ -1,5 +1,5 @@
-//! The Helm chart as `helm template` renders it: tests/argocd.rs checks the rendered objects, and
-//! tests/chart_install.rs installs them on the sandbox API server.
+//! The Helm chart as `helm template` renders it: tests/shipped/argocd.rs checks the rendered objects, and
+//! tests/shipped/chart_install.rs installs them on the sandbox API server.
 
 use std::path::PathBuf;
 use std::process::Command;

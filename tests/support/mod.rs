@@ -1,3 +1,3 @@
-//! Helpers shared by integration tests (each test file that needs them says `mod support;`).
+//! Helpers shared by integration tests (a test binary that needs them declares `mod support;`).
 
 pub mod chart;

@@ -2,7 +2,7 @@
 //! settings shipped in config/argocd/, and the Helm chart as Argo CD would render it (`helm template`).
 //!
 //! Needs `lua5.4` and `lua5.1` (Debian packages; Argo CD itself runs gopher-lua, a Lua 5.1) and helm
-//! (`.ci/helm` fetches it; set HELM to use another). tests/chart_install.rs installs the rendered chart
+//! (`.ci/helm` fetches it; set HELM to use another). tests/shipped/chart_install.rs installs the rendered chart
 //! on the sandbox API server. `make tools` installs or checks all of them.
 
 use std::collections::BTreeSet;
@@ -14,7 +14,7 @@ use hybridscale::actuate::{FIELD_MANAGER, rbac};
 use serde_json::Value;
 use support::chart::{helm, render};
 
-mod support;
+use crate::support;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

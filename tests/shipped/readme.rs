@@ -1,4 +1,4 @@
-//! The README runs as written: the fenced blocks marked `<!-- tested by tests/readme.rs -->` are taken from
+//! The README runs as written: the fenced blocks marked `<!-- tested by tests/shipped/readme.rs -->` are taken from
 //! README.md and run, the first (`hybridscale demo ...`) with the built binary, the second (kubectl
 //! against the demo's kubeconfig) while the demo runs. Only the demo's duration and kubeconfig path are
 //! replaced (a shorter run, a private file), and the test fails if the README stops saying them.
@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const MARK: &str = "<!-- tested by tests/readme.rs -->";
+const MARK: &str = "<!-- tested by tests/shipped/readme.rs -->";
 
 /// The command lines of each marked block (comments and blank lines dropped).
 fn tested_blocks() -> Vec<Vec<String>> {

@@ -3,8 +3,7 @@
 //! copy from a standby replica, a tenant counter that restarts mid-month. The totals must come out to
 //! the cent, for the month and for ranges inside it and across its end.
 
-#[path = "common/backfill.rs"]
-mod backfill;
+use crate::backfill;
 
 use backfill::{Backfilled, OpenMetrics, SeriesData};
 use hybridscale::cli::report::{Args, Format, build, render};

@@ -3,11 +3,10 @@
 //! contract, must parse and answer something; the panels cover what the issue asks; the dashboard is
 //! templated by datasource, namespace and pool; the chart ships it as a sidecar ConfigMap on request.
 
-#[path = "common/backfill.rs"]
-mod backfill;
-#[path = "common/dashboard.rs"]
-mod dashboard;
-mod support;
+#[path = "../common/dashboard.rs"]
+mod grafana;
+
+use crate::{backfill, support};
 
 use std::collections::BTreeSet;
 
@@ -181,25 +180,25 @@ fn contract_series() -> String {
 #[tokio::test]
 async fn every_panel_query_parses_and_answers_against_the_contract_series() {
     let prom = Backfilled::start(&contract_series()).await;
-    let dash = dashboard::load();
-    let mut all = dashboard::queries(&dash, "1h");
-    all.extend(dashboard::variable_queries(&dash));
+    let dash = grafana::load();
+    let mut all = grafana::queries(&dash, "1h");
+    all.extend(grafana::variable_queries(&dash));
     assert!(all.len() >= 25, "{} queries", all.len());
-    let failures = dashboard::failures(&prom.url, &all, END as f64).await;
+    let failures = grafana::failures(&prom.url, &all, END as f64).await;
     assert!(failures.is_empty(), "dashboard queries that fail or answer nothing:\n{}", failures.join("\n"));
     // The check is not vacuous: a misspelt metric answers nothing and bad syntax is refused.
     let broken = [
         ("typo".to_string(), "sum(hybridscale_pool_cost_usd)".to_string()),
         ("syntax".to_string(), "sum(rate(x[5m])".to_string()),
     ];
-    assert_eq!(dashboard::failures(&prom.url, &broken, END as f64).await.len(), 2);
+    assert_eq!(grafana::failures(&prom.url, &broken, END as f64).await.len(), 2);
 }
 
 #[test]
 fn panels_cover_the_issue_and_read_only_contract_metrics() {
-    let dash = dashboard::load();
+    let dash = grafana::load();
     let titles: Vec<String> =
-        dashboard::panels(&dash).iter().filter_map(|p| p["title"].as_str().map(str::to_lowercase)).collect();
+        grafana::panels(&dash).iter().filter_map(|p| p["title"].as_str().map(str::to_lowercase)).collect();
     for wanted in [
         "spend rate by class",
         "month-to-date vs budget",
@@ -216,12 +215,12 @@ fn panels_cover_the_issue_and_read_only_contract_metrics() {
     }
     let known: BTreeSet<&str> = CONTRACT.iter().copied().chain(["hybridscale_leader"]).collect();
     let metric = regex::Regex::new(r"hybridscale_[a-z_]+").expect("regex");
-    for (title, q) in dashboard::queries(&dash, "1h").iter().chain(dashboard::variable_queries(&dash).iter()) {
+    for (title, q) in grafana::queries(&dash, "1h").iter().chain(grafana::variable_queries(&dash).iter()) {
         for m in metric.find_iter(q) {
             assert!(known.contains(m.as_str()), "{title}: {} is not a contract metric", m.as_str());
         }
     }
-    for p in dashboard::panels(&dash).iter().filter(|p| p["type"] != "row") {
+    for p in grafana::panels(&dash).iter().filter(|p| p["type"] != "row") {
         assert_eq!(p["datasource"]["uid"], "${datasource}", "{}: templated datasource", p["title"]);
         for t in p["targets"].as_array().expect("targets") {
             assert_eq!(t["datasource"]["uid"], "${datasource}", "{}", p["title"]);
@@ -235,16 +234,16 @@ fn panels_cover_the_issue_and_read_only_contract_metrics() {
     let vars: Vec<&str> =
         dash["templating"]["list"].as_array().expect("templating").iter().filter_map(|v| v["name"].as_str()).collect();
     assert_eq!(vars, ["datasource", "namespace", "pool"]);
-    let ids: BTreeSet<i64> = dashboard::panels(&dash).iter().filter_map(|p| p["id"].as_i64()).collect();
-    assert_eq!(ids.len(), dashboard::panels(&dash).len(), "panel ids are unique");
+    let ids: BTreeSet<i64> = grafana::panels(&dash).iter().filter_map(|p| p["id"].as_i64()).collect();
+    assert_eq!(ids.len(), grafana::panels(&dash).len(), "panel ids are unique");
 }
 
 #[test]
 fn chart_ships_the_same_dashboard_for_the_grafana_sidecar() {
-    let copy = dashboard::root().join("charts/hybridscale/files/hybridscale.json");
+    let copy = grafana::root().join("charts/hybridscale/files/hybridscale.json");
     let copy = std::fs::read_to_string(copy).expect("chart copy");
     assert!(
-        copy == std::fs::read_to_string(dashboard::root().join(dashboard::DASHBOARD)).expect("dashboard"),
+        copy == std::fs::read_to_string(grafana::root().join(grafana::DASHBOARD)).expect("dashboard"),
         "charts/hybridscale/files/hybridscale.json differs: run `make chart-files`"
     );
     assert!(
@@ -256,5 +255,5 @@ fn chart_ships_the_same_dashboard_for_the_grafana_sidecar() {
     assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
     assert_eq!(cm["metadata"]["namespace"], "monitoring");
     let embedded: Value = serde_json::from_str(cm["data"]["hybridscale.json"].as_str().expect("data")).expect("JSON");
-    assert_eq!(embedded, dashboard::load());
+    assert_eq!(embedded, grafana::load());
 }

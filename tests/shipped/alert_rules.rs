@@ -5,7 +5,7 @@
 //!
 //! Needs `promtool` (Debian package `prometheus`) and helm (`.ci/helm`), which `make test` installs.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

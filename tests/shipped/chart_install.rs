@@ -23,7 +23,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 use support::chart::render;
 
-mod support;
+use crate::support;
 
 const NS: &str = "hybridscale-system";
 
