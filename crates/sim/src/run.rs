@@ -15,7 +15,8 @@ use super::trace::Trace;
 /// Points kept per time series for plots.
 const TIMELINE_POINTS: usize = 1000;
 
-/// Most (time, rps) pairs of history kept for strategies.
+/// Most (time, rps) pairs of history kept for strategies: the planner's four hours
+/// (`strategies::PLANNER_HISTORY_S`) at steps of 7 s or more.
 const HISTORY_LEN: usize = 2048;
 
 /// Figures of one strategy over one trace.
@@ -149,10 +150,12 @@ impl Recorder {
 /// Seconds replayed before the trace starts, and not counted. The replay models a service that
 /// was already running, not one switched on at the trace's first second: without it a one-hour
 /// trace charges every autoscaling strategy a cold start (the external API or missed requests for
-/// the first lead time) that static-peak, whose reservation is held from the start, never pays. An
-/// hour lets every strategy settle, its stabilisation windows and the planner's 30-minute history
-/// included.
-pub const PRE_ROLL_S: f64 = 3600.0;
+/// the first lead time) that static-peak, whose reservation is held from the start, never pays. As
+/// long as the history the planner is handed (four hours, `strategies::PLANNER_HISTORY_S`), so that
+/// history is full at the first step, as a running operator's is: with an hour, load that must last
+/// longer before a replica pays found no replica at the start of a one-hour trace, and the replica
+/// it then bought late was billed while the trace ended. The other strategies settle within minutes.
+pub const PRE_ROLL_S: f64 = super::strategies::PLANNER_HISTORY_S;
 
 /// The pre-roll is made of the trace's first this-many seconds (the opening).
 const OPENING_S: f64 = 600.0;
@@ -351,6 +354,31 @@ mod tests {
             "{replicas}: the pre-roll's hour was billed"
         );
         assert_eq!(r.slo_attainment, 1.0);
+    }
+
+    /// Load that keeps an on-demand replica at 85% (the default pool without spot: u* 0.70 against the
+    /// hosted 70B), so that it pays only once the load has lasted about an hour, is served by replicas,
+    /// as the operator, whose planner sees four hours of history, serves it. With the 30 minutes the
+    /// replay handed the planner before, no window of its forecast reached back that far and 47% of
+    /// the load stayed on the external API for the whole trace.
+    #[test]
+    fn the_planner_sees_the_history_the_operator_hands_it() {
+        let text = policy::DEFAULT_POLICY.replacen(
+            "      maxReplicas: 6\n      nodeProvisionSeconds: 240\n    onDemand:",
+            "      maxReplicas: 0\n      nodeProvisionSeconds: 240\n    onDemand:",
+            1,
+        );
+        assert_ne!(text, policy::DEFAULT_POLICY, "the spot class was not found");
+        let s = Scenario::parse(Path::new("no-spot"), &text).unwrap();
+        // One reserved replica serves 5.76 rps of the 1k/200 mix; 10.7 rps leaves 85% of one for on-demand.
+        let trace = steady(10.7, 3 * 360);
+        let mut hs = Hybridscale::new(s.config.clone(), s.prices.clone(), s.spec.reserved_commitment(), latencies(&s));
+        let r = replay(&trace, &s.spec, &SpotMarket::Steady, &mut hs, 1, None);
+        assert!(r.cost_breakdown_usd.on_demand > 0.0, "no on-demand replica was bought: {:?}", r.cost_breakdown_usd);
+        // Replicas from the first step: a pre-roll shorter than the history leaves the first hour
+        // external (15% with an hour's pre-roll).
+        assert!(r.external_share < 0.05, "external share {}", r.external_share);
+        assert!(r.slo_attainment > 0.999, "{}", r.slo_attainment);
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod static_peak;
 mod target_tracking;
 
 pub use all_external::AllExternal;
-pub use hybridscale::Hybridscale;
+pub use hybridscale::{HISTORY_S as PLANNER_HISTORY_S, Hybridscale};
 pub use spot_hedge::SpotHedge;
 pub use static_peak::StaticPeak;
 pub use target_tracking::TargetTracking;
