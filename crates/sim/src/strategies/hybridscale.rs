@@ -28,7 +28,7 @@ const MONTH_S: f64 = 30.0 * 86400.0;
 /// replicas the operator buys: on ServeGen m-mid, 70B against the premium API in the measured world
 /// (on-demand at u* about 0.5), 31% of requests went to the API over the fortnight, 17% with four
 /// hours.
-pub const HISTORY_S: f64 = crate::planner::forecast::LONGEST_WINDOW_S;
+pub const HISTORY_S: f64 = hybridscale_core::planner::forecast::LONGEST_WINDOW_S;
 
 /// The planner as a strategy.
 pub struct Hybridscale {
