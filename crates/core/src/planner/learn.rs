@@ -30,7 +30,7 @@
 //! - Otherwise (light load, latency between the two bands, stale signals) it holds.
 //!
 //! The configured figure is the starting point, not a floor. The planner sizes the tick of an overload
-//! by the same bound (`decide.rs`), so the replicas bought and the share shed follow what was seen at
+//! by the same bound (`tick.rs`), so the replicas bought and the share shed follow what was seen at
 //! once; learning keeps the lesson for the next ticks. With learning off the configuration is trusted
 //! and the overload net of `overload.rs` acts alone.
 

@@ -30,7 +30,7 @@ pub mod allocate;
 pub mod budget;
 pub mod capacity;
 pub mod config;
-mod decide;
+mod cost;
 pub mod economics;
 pub mod external;
 pub mod forecast;
@@ -44,6 +44,7 @@ pub mod scale_down;
 mod sizing;
 pub mod snapshot;
 pub mod spot;
+mod tick;
 pub mod traffic;
 
 #[cfg(test)]
@@ -55,9 +56,10 @@ mod tests_overload;
 
 pub use capacity::{Capacity, CapacitySource};
 pub use config::{BudgetConfig, ClassConfig, ExternalConfig, PoolConfig, SIGNAL_WINDOW_S};
-pub use decide::{node_pool_gpus, plan, usd_per_hour};
+pub use cost::{node_pool_gpus, usd_per_hour};
 pub use memory::MemoryError;
 pub use plan::{Change, ChangeKind, Plan};
 pub use snapshot::{ClassObservation, LoadSignals, Memory, Prices, Sample, Snapshot, Spend};
+pub use tick::plan;
 
 pub use crate::status::{CapacityClassName as Class, PerClass, TrafficWeights};

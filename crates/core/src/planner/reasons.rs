@@ -5,10 +5,10 @@ use crate::status::BudgetAction;
 use crate::status::PerClass;
 
 use super::allocate::{self, Allocation};
-use super::decide::ClassCounts;
 use super::economics::Economics;
 use super::forecast::Forecast;
 use super::scale_down::Damping;
+use super::tick::ClassCounts;
 use super::{Change, ChangeKind, Class, PoolConfig, TrafficWeights};
 
 /// Everything a fresh tick's reasons are written from.

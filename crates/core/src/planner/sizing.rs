@@ -11,15 +11,15 @@
 //!    spot that was never granted is no scale-down; replacements bridge interrupted replicas;
 //! 5. **limits** — class and pool minimums and maximums.
 //!
-//! The budget (stage 6) and the route (stage 7) follow in `decide.rs`. Pure.
+//! The budget (stage 6) and the route (stage 7) follow in `tick.rs`. Pure.
 
 use super::Class;
 use super::PoolConfig;
 use super::allocate::{self, Allocation, Bounds};
-use super::decide::ClassCounts;
 use super::economics::Economics;
 use super::forecast::Forecast;
 use super::scale_down::{self, Damping};
+use super::tick::ClassCounts;
 use crate::status::PerClass;
 
 /// What the sizing stages need from the tick.

@@ -1,11 +1,14 @@
-//! `plan()`: one tick of the decision, wiring the steps together. Each step lives in its own module;
-//! this one only orders them and writes the reasons.
+//! One tick of the planner, [`plan`]: the pool's memory brought up to date, then the fresh path (the
+//! outlook, the sizing stages, the budget, the route and the reasons) or, on stale signals, the hold
+//! path. Each stage lives in its own module; this one only orders them. What a plan costs is
+//! `cost.rs`.
 
 use crate::status::BudgetAction;
 use crate::status::PerClass;
 
 use super::allocate::{self, Bounds};
 use super::capacity::Capacity;
+use super::cost::{self, burn, ext_usd_per_hour};
 use super::economics::Economics;
 use super::external;
 use super::forecast;
@@ -37,7 +40,7 @@ pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64)
     plan
 }
 
-/// Per-class observations as arrays.
+/// What runs per class, as the snapshot shows it.
 pub(crate) struct ClassCounts {
     pub desired: PerClass<u32>,
     pub ready: PerClass<u32>,
@@ -46,7 +49,7 @@ pub(crate) struct ClassCounts {
 }
 
 impl ClassCounts {
-    fn new(s: &Snapshot) -> ClassCounts {
+    pub(crate) fn new(s: &Snapshot) -> ClassCounts {
         let ready = s.classes.map(|c| c.ready);
         let interrupted = s.classes.map(|c| c.interrupted.min(c.ready));
         ClassCounts { desired: s.classes.map(|c| c.desired), ready, interrupted }
@@ -61,7 +64,7 @@ impl ClassCounts {
 }
 
 /// The request rate if it is fresh, else why not.
-fn fresh_rate(config: &PoolConfig, s: &Snapshot, now: f64) -> Result<f64, String> {
+pub(crate) fn fresh_rate(config: &PoolConfig, s: &Snapshot, now: f64) -> Result<f64, String> {
     match s.load.request_rate {
         None => Err("request rate is missing".into()),
         Some(r) if !r.value.is_finite() || r.value < 0.0 => Err(format!("request rate {} is not a rate", r.value)),
@@ -86,80 +89,151 @@ fn buy_time(config: &PoolConfig, econ: &Economics, windows: PerClass<f64>) -> f6
         .unwrap_or(0.0)
 }
 
-/// A tick on fresh signals: the economics (μ capped by an observed overload), the forecast, then the
-/// stages in their order — sizing ([`Sizing`]: fill, overload guard, idle release, stabilisation,
-/// limits), budget (Degrade sizes again on the cheapest tier, Hold keeps what runs, neither lets
-/// additions pass the allowance), route ([`traffic::weights`] from the target's ready capacity) — and
-/// the reasons.
+/// What the fresh path knows before it sizes: the economics (μ capped by an observed overload), the
+/// overload itself, the stabilisation windows, the forecast and the spot outlook.
+struct Outlook {
+    /// The economics this tick sizes with: the believed ones, or μ capped by what an overload showed.
+    econ: Economics,
+    /// Whether an observed overload capped μ.
+    capped: bool,
+    overloaded: Option<overload::Overload>,
+    spot_fraction: f64,
+    spot_halved: bool,
+    /// Spot asked for and not arriving, with no external API to bridge it (on-demand replaces it).
+    spot_scarce: bool,
+    windows: PerClass<f64>,
+    fc: forecast::Forecast,
+}
+
+impl Outlook {
+    fn new(
+        config: &PoolConfig,
+        snapshot: &Snapshot,
+        mem: &mut Memory,
+        believed: &Economics,
+        obs: &ClassCounts,
+        now: f64,
+        rate: f64,
+    ) -> Outlook {
+        let (capped, overloaded) = overload_economics(config, snapshot, mem, believed, obs, now, rate);
+        let is_capped = capped.is_some();
+        let econ = capped.unwrap_or_else(|| believed.clone());
+        let (spot_fraction, spot_halved) = spot::fraction(config, mem);
+        let windows = scale_down::windows(config, &econ);
+        let horizon =
+            Class::ALL.into_iter().filter(|c| config.class(*c).is_some()).map(|c| econ.lead_s[c]).fold(0.0, f64::max);
+        let persist = buy_time(config, &econ, windows);
+        let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
+        // The longest a replica's load must last before it is bought (`allocate`): one that load would
+        // keep just above break-even, at most what the forecast looks back over.
+        let persist_max = [Class::Spot, Class::OnDemand]
+            .into_iter()
+            .filter(|c| config.class(*c).is_some_and(|cc| cc.max_replicas > 0))
+            .map(|c| {
+                let f = (econ.break_even(c) * MARGINAL_LOAD).min(1.0);
+                econ.buy_after_load_s(c, windows[c], f)
+            })
+            .filter(|s| s.is_finite())
+            .fold(persist, f64::max)
+            .min(forecast::LONGEST_WINDOW_S);
+        let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist, burst, persist_max);
+        // Spot that never arrives is replaced by on-demand only where no external API can bridge: in the
+        // simulator, on-demand brought in and out around an intermittent spot market cost more and met
+        // the SLO less often than letting the external API carry the pending spot share (ServeGen m-mid
+        // on the SkyPilot V100 availability trace: $132.6k at 99.78% against $128.2k at 99.92%).
+        let spot_scarce = spot::scarcity(mem, snapshot, now, econ.lead_s[Class::Spot]) && !econ.external_substitutes();
+        Outlook { econ, capped: is_capped, overloaded, spot_fraction, spot_halved, spot_scarce, windows, fc }
+    }
+}
+
+/// Idle: demand below the threshold of what the healthy ready replicas serve (`util`), and not
+/// overloaded. Returns how long the pool has been idle and whether it is released to its minimum.
+fn idle(config: &PoolConfig, mem: &mut Memory, now: f64, util: f64, overloaded: bool) -> (f64, bool) {
+    if util < config.idle_utilization && !overloaded {
+        mem.idle_since.get_or_insert(now);
+    } else {
+        mem.idle_since = None;
+    }
+    let idle_for = mem.idle_since.map_or(0.0, |s| now - s);
+    (idle_for, config.idle_reclaim && mem.idle_since.is_some() && idle_for >= config.idle_s)
+}
+
+/// The budget stage before the route: judged on the burn now. Degrade sizes again on the cheapest tier
+/// (no new on-demand, spot past its fraction within its class maximum); Hold keeps what runs (and the
+/// configured minimums). Returns the replicas Hold trimmed and whether Degrade sized again.
+#[allow(clippy::too_many_arguments)]
+fn budget_stage(
+    sizing: &Sizing,
+    action: Option<BudgetAction>,
+    over_now: bool,
+    obs: &ClassCounts,
+    bounds: &mut Bounds,
+    alloc: &mut allocate::Allocation,
+    target: &mut PerClass<u32>,
+    damping: &mut PerClass<scale_down::Damping>,
+) -> (u32, bool) {
+    let config = sizing.config;
+    let mut trimmed = 0;
+    let mut degraded = false;
+    if over_now && action == Some(BudgetAction::Degrade) {
+        *bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand], ..*bounds };
+        *alloc = sizing.fill(bounds);
+        (*target, *damping) = sizing.settle(alloc, bounds);
+        degraded = true;
+    }
+    if over_now && action == Some(BudgetAction::Hold) {
+        let mins = PerClass::from_fn(|c| allocate::class_min(config, c));
+        for c in Class::ALL {
+            let keep = obs.desired[c].max(mins[c]);
+            trimmed += target[c].saturating_sub(keep);
+            target[c] = target[c].min(keep);
+        }
+        // The configured minimums still hold.
+        allocate::fit_limits(config, target, bounds);
+    }
+    (trimmed, degraded)
+}
+
+/// A tick on fresh signals: the outlook, then the stages in their order — sizing ([`Sizing`]: fill,
+/// overload guard, idle release, stabilisation, limits), budget (Degrade sizes again on the cheapest
+/// tier, Hold keeps what runs, neither lets additions pass the allowance), route ([`traffic::weights`]
+/// from the target's ready capacity) — and the reasons.
 #[allow(clippy::too_many_arguments)]
 fn fresh(
     config: &PoolConfig,
     snapshot: &Snapshot,
     mut mem: Memory,
-    econ: &Economics,
+    believed: &Economics,
     obs: &ClassCounts,
     now: f64,
     rate: f64,
     new_interruptions: u32,
 ) -> Plan {
     let healthy = obs.healthy();
-    let believed = econ;
-    let (capped, overloaded) = overload_economics(config, snapshot, &mem, econ, obs, now, rate);
-    let econ = capped.as_ref().unwrap_or(econ);
-    let (spot_fraction, spot_halved) = spot::fraction(config, &mem);
-    let windows = scale_down::windows(config, econ);
-    let horizon =
-        Class::ALL.into_iter().filter(|c| config.class(*c).is_some()).map(|c| econ.lead_s[c]).fold(0.0, f64::max);
-    let persist = buy_time(config, econ, windows);
-    let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
-    // The longest a replica's load must last before it is bought (`allocate`): one that load would keep
-    // just above break-even, at most what the forecast looks back over.
-    let persist_max = [Class::Spot, Class::OnDemand]
-        .into_iter()
-        .filter(|c| config.class(*c).is_some_and(|cc| cc.max_replicas > 0))
-        .map(|c| {
-            let f = (econ.break_even(c) * MARGINAL_LOAD).min(1.0);
-            econ.buy_after_load_s(c, windows[c], f)
-        })
-        .filter(|s| s.is_finite())
-        .fold(persist, f64::max)
-        .min(forecast::LONGEST_WINDOW_S);
-    let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist, burst, persist_max);
-    // Spot that never arrives is replaced by on-demand only where no external API can bridge: in the
-    // simulator, on-demand brought in and out around an intermittent spot market cost more and met the
-    // SLO less often than letting the external API carry the pending spot share (ServeGen m-mid on the
-    // SkyPilot V100 availability trace: $132.6k at 99.78% against $128.2k at 99.92%).
-    let spot_scarce = spot::scarcity(&mut mem, snapshot, now, econ.lead_s[Class::Spot]) && !econ.external_substitutes();
-    let spot_max = if spot_scarce { obs.ready[Class::Spot] } else { u32::MAX };
-    let mut bounds = Bounds { spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max };
-
+    let o = Outlook::new(config, snapshot, &mut mem, believed, obs, now, rate);
+    let (econ, fc, windows) = (&o.econ, &o.fc, o.windows);
+    let spot_max = if o.spot_scarce { obs.ready[Class::Spot] } else { u32::MAX };
+    let mut bounds =
+        Bounds { spot_fraction: o.spot_fraction, on_demand_max: u32::MAX, interrupted: obs.interrupted, spot_max };
     // Overload adds a replica only when the external API cannot take the load shed from the replicas:
     // where it can, shedding is enough and whether more replicas pay stays the rent-or-buy decision
     // (otherwise every short spike that lifts the observed latency would buy GPUs).
     // Where the overload lowered μ, `allocate` has already bought for what the replicas really serve;
     // the extra replica is for an overload that shows no figure to go by.
     let overload_add =
-        overloaded.is_some() && capped.is_none() && !can_shed(config, econ, rate, f64::from(healthy) * econ.mu);
-
-    // Idle: demand below the threshold of what the healthy ready replicas serve.
+        o.overloaded.is_some() && !o.capped && !can_shed(config, econ, rate, f64::from(healthy) * econ.mu);
     let util = rate / (f64::from(healthy.max(1)) * econ.mu);
-    if util < config.idle_utilization && overloaded.is_none() {
-        mem.idle_since.get_or_insert(now);
-    } else {
-        mem.idle_since = None;
-    }
-    let idle_for = mem.idle_since.map_or(0.0, |s| now - s);
-    let idle_release = config.idle_reclaim && mem.idle_since.is_some() && idle_for >= config.idle_s;
+    let (idle_for, idle_release) = idle(config, &mut mem, now, util, o.overloaded.is_some());
 
     let sizing = Sizing {
         config,
         econ,
-        fc: &fc,
+        fc,
         obs,
-        overloaded: overloaded.is_some(),
+        overloaded: o.overloaded.is_some(),
         overload_add,
         idle_release,
-        spot_scarce,
+        spot_scarce: o.spot_scarce,
         wmax: PerClass::default(),
     };
     // Stages 1-3: fill, overload guard, idle release.
@@ -182,41 +256,23 @@ fn fresh(
     let burn_now = econ.gpu_usd_per_hour(obs.desired) + ext_usd_per_hour(econ, ext_now);
     let action = config.budget.as_ref().map(|b| b.on_exceeded);
     let over_now = budget::exceeds(allowance, burn_now);
-    let mut trimmed = 0;
-    let mut degraded = false;
-    if over_now && action == Some(BudgetAction::Degrade) {
-        // Sized again on the cheapest tier: no new on-demand, spot past its fraction (within its class
-        // maximum).
-        bounds = Bounds { spot_fraction: 1.0, on_demand_max: obs.desired[Class::OnDemand], ..bounds };
-        alloc = sizing.fill(&bounds);
-        (target, damping) = sizing.settle(&alloc, &bounds);
-        degraded = true;
-    }
-    if over_now && action == Some(BudgetAction::Hold) {
-        let mins = PerClass::from_fn(|c| allocate::class_min(config, c));
-        for c in Class::ALL {
-            let keep = obs.desired[c].max(mins[c]);
-            trimmed += target[c].saturating_sub(keep);
-            target[c] = target[c].min(keep);
-        }
-        // The configured minimums still hold.
-        allocate::fit_limits(config, &mut target, &bounds);
-    }
-    // Hold and Degrade never let additions pass the allowance.
+    let (mut trimmed, degraded) =
+        budget_stage(&sizing, action, over_now, obs, &mut bounds, &mut alloc, &mut target, &mut damping);
+    // Stage 7, route. Weights are set for the recent peak: they hold until the next tick, and bursts
+    // between ticks must not overload the replicas.
     let ready_rps_for = |t: &PerClass<u32>| {
         let usable = healthy.min(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total()));
         f64::from(usable) * econ.mu
     };
-    // Weights are set for the recent peak: they hold until the next tick, and bursts between ticks
-    // must not overload the replicas.
     // Overloaded: the replicas keep at most part of what they receive now, the API takes the rest.
-    let route_rps = match &overloaded {
+    let route_rps = match &o.overloaded {
         // Kept above zero: replicas are ready, so the no-endpoints rule (all external, past the
         // API's limits) does not apply.
-        Some(o) => overload::kept_rps(o, ready_rps_for(&target), rate, config.tick_s).max(1e-9),
+        Some(ov) => overload::kept_rps(ov, ready_rps_for(&target), rate, config.tick_s).max(1e-9),
         None => ready_rps_for(&target),
     };
     let weights = traffic::weights(config, fc.recent_peak_rps.max(rate), rate, route_rps);
+    // Hold and Degrade never let additions pass the allowance.
     let burn_of = |t: &PerClass<u32>| burn(config, econ, obs, Some((rate, fc.recent_peak_rps)), t);
     if let (Some(a), Some(BudgetAction::Hold | BudgetAction::Degrade)) = (allowance, action) {
         let floor = PerClass::from_fn(|c| obs.desired[c].max(allocate::class_min(config, c)));
@@ -228,11 +284,11 @@ fn fresh(
 
     mem.last_safe = Some((now, target, weights));
     // What this tick showed of the replicas' capacity counts from the next tick on.
-    learn::update(config, snapshot, &believed.capacity, overloaded.as_ref(), &mut mem, now, rate);
+    learn::update(config, snapshot, &believed.capacity, o.overloaded.as_ref(), &mut mem, now, rate);
     let ctx = Context {
         config,
         econ,
-        fc: &fc,
+        fc,
         obs,
         alloc: &alloc,
         target,
@@ -244,10 +300,10 @@ fn fresh(
         ready_rps: ready_rps_for(&target),
         idle_release,
         idle_for,
-        overload: overloaded.as_ref().map(|o| o.why.clone()),
-        overload_backlog: overloaded.as_ref().map_or(0.0, |o| o.backlog),
-        spot_halved,
-        spot_scarce,
+        overload: o.overloaded.as_ref().map(|ov| ov.why.clone()),
+        overload_backlog: o.overloaded.as_ref().map_or(0.0, |ov| ov.backlog),
+        spot_halved: o.spot_halved,
+        spot_scarce: o.spot_scarce,
         interruptions_per_hour: spot::per_hour(&mem),
         new_interruptions,
         trimmed,
@@ -268,7 +324,7 @@ fn fresh(
 /// what the replicas really do. Without learning the configured capacity is trusted: the overload
 /// sheds load and adds a replica only where the API cannot take it (`raise_for_overload`). Returns
 /// the capped economics (`None` when nothing capped μ) and the overload.
-fn overload_economics(
+pub(crate) fn overload_economics(
     config: &PoolConfig,
     snapshot: &Snapshot,
     memory: &Memory,
@@ -344,64 +400,6 @@ fn stale(
     finish(config, target, weights, changes, summary, true, budget_exceeded, usd_per_hour, mem, &econ.capacity)
 }
 
-fn ext_usd_per_hour(econ: &Economics, ext_rps: f64) -> f64 {
-    econ.ext_cost_per_request.map_or(0.0, |c| c * ext_rps * 3600.0)
-}
-
-/// The burn of replica counts once they are ready: their GPUs plus the external share the route would
-/// then need at the current demand (a replica that takes load off a dearer external API lowers it).
-/// `rates` is the current rate and the recent peak the weights are set for; without them, GPUs only.
-fn burn(config: &PoolConfig, econ: &Economics, obs: &ClassCounts, rates: Option<(f64, f64)>, t: &PerClass<u32>) -> f64 {
-    let gpus = econ.gpu_usd_per_hour(*t);
-    let Some((rate, peak)) = rates else { return gpus };
-    let healthy_cap = f64::from(t.iter().sum::<u32>().saturating_sub(obs.interrupted_total())) * econ.mu;
-    let w = traffic::weights(config, peak.max(rate), rate, healthy_cap);
-    gpus + ext_usd_per_hour(econ, rate * f64::from(w.external_weight) / 100.0)
-}
-
-/// What `replicas` would cost per hour once ready, priced as [`plan`] prices its own `usd_per_hour`:
-/// for the ledger's projections, the simulator and checks that additions stay within budget.
-pub fn usd_per_hour(
-    config: &PoolConfig,
-    snapshot: &Snapshot,
-    memory: &Memory,
-    now: f64,
-    replicas: PerClass<u32>,
-) -> f64 {
-    // The external path of this tick, as `plan` narrows it to the healthy providers.
-    let health = external::observe(config, snapshot, &mut memory.clone(), now);
-    let config = &config.for_tick(&snapshot.prices, &health, external::mix(snapshot));
-    let believed = Economics::new(config, snapshot, memory);
-    let obs = ClassCounts::new(snapshot);
-    let capped = fresh_rate(config, snapshot, now)
-        .ok()
-        .and_then(|rate| overload_economics(config, snapshot, memory, &believed, &obs, now, rate).0);
-    let econ = capped.unwrap_or(believed);
-    let rates = fresh_rate(config, snapshot, now).ok().map(|rate| {
-        let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
-        let fc = forecast::forecast(&snapshot.load.history, now, rate, 0.0, 0.0, burst, 0.0);
-        (rate, fc.recent_peak_rps)
-    });
-    burn(config, &econ, &obs, rates, &replicas)
-}
-
-/// GPUs the node pool of a class must offer for its replicas, in whole nodes: replicas are packed
-/// `gpus_per_node / gpus_per_replica` to a node, and a replica larger than a node takes whole nodes.
-pub fn node_pool_gpus(config: &PoolConfig, replicas: PerClass<u32>) -> PerClass<u32> {
-    let g = config.gpus_per_replica.max(1);
-    PerClass::from_fn(|c| {
-        let n = replicas[c];
-        match config.class(c).and_then(|cc| cc.gpus_per_node) {
-            Some(per_node) if per_node > 0 => {
-                let nodes =
-                    if g <= per_node { n.div_ceil(per_node / g) } else { n.saturating_mul(g.div_ceil(per_node)) };
-                nodes.saturating_mul(per_node)
-            }
-            _ => n.saturating_mul(g),
-        }
-    })
-}
-
 #[allow(clippy::too_many_arguments)]
 fn finish(
     config: &PoolConfig,
@@ -418,7 +416,7 @@ fn finish(
     Plan {
         capacity: capacity.clone(),
         replicas: target,
-        node_pool_gpus: node_pool_gpus(config, target),
+        node_pool_gpus: cost::node_pool_gpus(config, target),
         traffic,
         providers: Vec::new(),
         changes,
