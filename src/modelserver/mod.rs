@@ -34,7 +34,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 pub use model::{LATENCY_BUCKETS, Load, PodState, Profile, Script};
-pub use providers::{Behaviour, ERROR_TYPE, GEN_AI_BUCKETS, Outcome, ProviderState};
+pub use providers::{Behaviour, ERROR_TYPE, GEN_AI_BUCKETS, LatencyHistogram, ProviderState};
 
 use model::{LoadPlan, ModelState};
 use render::{ExtraSample, Extras, ModelKey};

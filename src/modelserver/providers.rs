@@ -31,16 +31,17 @@ impl Default for Behaviour {
     }
 }
 
-/// One outcome's histogram (succeeded, or failed).
+/// The latency histogram of one outcome of a provider's requests (succeeded, or failed), as Envoy AI
+/// Gateway's `gen_ai_server_request_duration_seconds` has it.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Outcome {
+pub struct LatencyHistogram {
     /// Cumulative counts per bucket of [`GEN_AI_BUCKETS`].
     pub buckets: [f64; GEN_AI_BUCKETS.len()],
     pub count: f64,
     pub sum: f64,
 }
 
-impl Outcome {
+impl LatencyHistogram {
     fn observe(&mut self, n: f64, latency_s: f64) {
         self.count += n;
         self.sum += n * latency_s;
@@ -59,8 +60,8 @@ pub struct ProviderState {
     pub behaviour: Behaviour,
     /// Requests per second the gateway sends it now.
     pub rps: f64,
-    pub succeeded: Outcome,
-    pub failed: Outcome,
+    pub succeeded: LatencyHistogram,
+    pub failed: LatencyHistogram,
     last: f64,
 }
 
@@ -70,8 +71,8 @@ impl ProviderState {
             model: model.to_string(),
             behaviour,
             rps: 0.0,
-            succeeded: Outcome::default(),
-            failed: Outcome::default(),
+            succeeded: LatencyHistogram::default(),
+            failed: LatencyHistogram::default(),
             last: now,
         }
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::model::{LATENCY_BUCKETS, ModelState};
-use super::providers::{ERROR_TYPE, GEN_AI_BUCKETS, Outcome, ProviderState};
+use super::providers::{ERROR_TYPE, GEN_AI_BUCKETS, LatencyHistogram, ProviderState};
 
 /// (namespace, model name).
 pub(crate) type ModelKey = (String, String);
@@ -65,7 +65,7 @@ fn provider_family(providers: &BTreeMap<String, ProviderState>) -> Family {
             escape(&p.model)
         );
         let failed = format!("{base},error_type=\"{ERROR_TYPE}\"");
-        let outcomes: [(&Outcome, &str, bool); 2] =
+        let outcomes: [(&LatencyHistogram, &str, bool); 2] =
             [(&p.succeeded, &base, true), (&p.failed, &failed, p.failed.count > 0.0)];
         for (o, labels, _) in outcomes.into_iter().filter(|(_, _, shown)| *shown) {
             for (le, count) in GEN_AI_BUCKETS.iter().zip(o.buckets) {
