@@ -1,7 +1,7 @@
 //! The spot market: how much spot capacity can be had and when replicas are interrupted.
 //!
 //! Either a steady market, a Poisson interruption rate per replica-hour, or an availability trace
-//! from `../shared/data/spot_traces_skypilot` (`{"metadata": {"gap_seconds": G}, "data": [...]}`,
+//! from SkyPilot's spot traces (`tests/data/spot_traces_skypilot` has one; `{"metadata": {"gap_seconds": G}, "data": [...]}`,
 //! one value per G seconds: the number of spot instances that could be had). A trace value is read
 //! as the available share of the spot class (value / the file's maximum); replicas above it get an
 //! interruption notice and no new spot replica starts until capacity returns. Traces shorter than
