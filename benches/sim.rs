@@ -2,7 +2,10 @@
 //! strategy, with cost, SLO attainment and the ratio to the oracle, plus replay and planner speed.
 //! Prints Markdown for BENCHMARKS.md and writes one SVG per trace × scenario to benchmarks/sim/.
 //! Then the external-providers matrix (issue 18): the same pool with two providers, or with each
-//! alone, under an error burst; `cargo bench --bench sim -- providers` runs that part only.
+//! alone, under an error burst; `cargo bench --bench sim -- providers` runs that part only, and
+//! `-- capacity` the capacity matrix only. `-- hybridscale` replays hybridscale alone on every cell of
+//! the main and the capacity matrix (no baselines, no oracle, no plots): the quick check of a planner
+//! change, whose figures are the same as the full run's.
 //!
 //! Prices are read from ../shared/data at run time (sources named in the output):
 //! - GPUs: SkyPilot catalog excerpt `gpu_prices_skypilot_catalog/aws_gpu_us_ondemand_spot.csv`,
@@ -80,6 +83,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "capacity") {
         capacity_matrix(&conv_tokens, &market, &plots);
+        return;
+    }
+    if std::env::args().any(|a| a == "hybridscale") {
+        hybridscale_only(&conv_tokens, &market);
         return;
     }
 
@@ -295,6 +302,39 @@ fn providers_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: 
             }
             let file = format!("providers-{}-{}.svg", t.name, slug(def.name));
             std::fs::write(plots.join(file), sim::svg::render(&report, "hybridscale")).expect("write plot");
+        }
+    }
+}
+
+/// hybridscale alone on every cell of the main and the capacity matrix: one line per cell.
+fn hybridscale_only(conv_tokens: &sim::TokenSample, market: &SpotMarket) {
+    println!("| matrix | trace | scenario or belief | cost $ | SLO attained | external | replay s |");
+    println!("|---|---|---|---|---|---|---|");
+    let row = |matrix: &str, trace: &str, cell: &str, t: &sim::Trace, scenario: &Scenario| {
+        let start = Instant::now();
+        let r = sim::run_one("hybridscale", t, scenario, market, 42, None).expect("hybridscale");
+        println!(
+            "| {matrix} | {trace} | {cell} | {:.2} | {:.3}% | {:.1}% | {:.3} |",
+            r.cost_usd,
+            r.slo_attainment * 100.0,
+            r.external_share * 100.0,
+            start.elapsed().as_secs_f64()
+        );
+    };
+    let (defs, _) = scenarios();
+    for s in defs {
+        let scenario = Scenario::parse(Path::new(s.name), &s.yaml).expect("bench policy");
+        for t in &TRACES {
+            row("main", t.name, s.name, &load(t, s.mean_rps, conv_tokens), &scenario);
+        }
+    }
+    let world = sim::profile::World::Profile(sim::profile::llama_70b_4xh100());
+    for t in capacity_traces() {
+        let trace = load(&t.trace, t.mean_rps, conv_tokens).with_prompts_scaled(t.prompt_scale);
+        for (belief, yaml) in capacity_beliefs() {
+            let scenario =
+                Scenario::parse(Path::new(belief), &yaml).expect("capacity policy").with_world(world.clone());
+            row("capacity", t.name, belief, &trace, &scenario);
         }
     }
 }

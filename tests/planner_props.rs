@@ -213,6 +213,7 @@ prop_compose! {
             capacity_fell_at: None,
             capacity_ceiling: None,
             recent_mix_rps: Vec::new(),
+            priced_mix: None,
             recent_load_per_replica: Vec::new(),
             interrupted_seen: 0,
             spot_pending_since: pending.map(|s| NOW - s),

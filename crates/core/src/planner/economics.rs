@@ -14,7 +14,8 @@ pub struct Economics {
     pub mu: f64,
     /// Where μ comes from, for the reasons and status.
     pub capacity: Capacity,
-    /// USD per external request for the current token mix; `None` when the token mix is unknown.
+    /// USD per external request at the recent token mix weighted by requests (`priced_mix.rs`);
+    /// `None` when this tick's token mix is unknown.
     pub ext_cost_per_request: Option<f64>,
     /// Whether the external API can take load at all (configured, and data may leave).
     pub external: bool,
@@ -39,9 +40,11 @@ impl Economics {
         let mean_in = load.mean_input_tokens.map(|s| s.value).filter(|v| v.is_finite() && *v >= 0.0);
         // The external path is priced at the provider filled first (`PoolConfig::for_tick`).
         let price = config.external_path().and_then(|e| snapshot.prices.external.get(e.priced_by));
+        // Priced at the recent mix weighted by requests (`priced_mix.rs`), not this tick's few requests.
         let ext_cost_per_request = match (mean_in, mean_out) {
             (Some(i), Some(o)) => {
-                Some(price.map_or(0.0, |p| p.usd_per_request(Mix { prompt_tokens: i, output_tokens: o })))
+                let mix = memory.priced_mix.map_or(Mix { prompt_tokens: i, output_tokens: o }, |m| m.mix());
+                Some(price.map_or(0.0, |p| p.usd_per_request(mix)))
             }
             _ => None,
         };

@@ -15,6 +15,12 @@ pub fn mix(s: &Snapshot) -> Mix {
     Mix { prompt_tokens: v(s.load.mean_input_tokens), output_tokens: v(s.load.mean_output_tokens) }
 }
 
+/// The live mean request when both means are known (finite and not negative), for pricing.
+pub fn known_mix(s: &Snapshot) -> Option<Mix> {
+    let v = |x: Option<Sample>| x.map(|s| s.value).filter(|v| v.is_finite() && *v >= 0.0);
+    Some(Mix { prompt_tokens: v(s.load.mean_input_tokens)?, output_tokens: v(s.load.mean_output_tokens)? })
+}
+
 /// Each provider's health after this tick's gateway readings, in the config's order. Health is kept by
 /// name, so a provider added, removed or reordered keeps (or starts) its own record.
 pub fn observe(config: &PoolConfig, snapshot: &Snapshot, memory: &mut Memory, now: f64) -> Vec<Health> {

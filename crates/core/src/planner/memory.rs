@@ -3,9 +3,10 @@
 
 use jiff::Timestamp;
 
-use crate::status::{PlannerState, ProviderHealthState, SafePlan, TimedLoad, TimedRate, TimedReplicas};
+use crate::status::{PlannerState, PricedMixState, ProviderHealthState, SafePlan, TimedLoad, TimedRate, TimedReplicas};
 
 use super::Memory;
+use super::priced_mix::PricedMix;
 use super::providers::Health;
 
 /// A time in status that is not RFC 3339.
@@ -68,6 +69,12 @@ impl From<&Memory> for PlannerState {
                 })
                 .collect(),
             recent_mix_capacity: timed(&m.recent_mix_rps),
+            priced_mix: m.priced_mix.map(|p| PricedMixState {
+                time: to_rfc3339(p.at),
+                prompt_tokens: p.prompt_tokens,
+                output_tokens: p.output_tokens,
+                requests: p.requests,
+            }),
             interrupted_seen: m.interrupted_seen,
             spot_pending_since: m.spot_pending_since.map(to_rfc3339),
             spot_scarce_until: m.spot_scarce_until.map(to_rfc3339),
@@ -112,6 +119,18 @@ impl TryFrom<&PlannerState> for Memory {
             capacity_fell_at: s.capacity_fell_at.as_deref().map(|t| from_rfc3339("capacityFellAt", t)).transpose()?,
             capacity_ceiling: s.learned_capacity_ceiling,
             recent_mix_rps: untimed("recentMixCapacity.time", &s.recent_mix_capacity)?,
+            priced_mix: s
+                .priced_mix
+                .as_ref()
+                .map(|p| {
+                    Ok::<_, MemoryError>(PricedMix {
+                        prompt_tokens: p.prompt_tokens,
+                        output_tokens: p.output_tokens,
+                        requests: p.requests,
+                        at: from_rfc3339("pricedMix.time", &p.time)?,
+                    })
+                })
+                .transpose()?,
             recent_load_per_replica: s
                 .recent_load_per_replica
                 .iter()
@@ -173,6 +192,12 @@ mod tests {
             capacity_fell_at: Some(1_700_000_500.0),
             capacity_ceiling: Some(0.36),
             recent_mix_rps: vec![(1_700_000_600.0, 1.25)],
+            priced_mix: Some(PricedMix {
+                prompt_tokens: 1200.5,
+                output_tokens: 250.0,
+                requests: 42.0,
+                at: 1_700_000_600.0,
+            }),
             recent_load_per_replica: vec![(1_700_000_600.0, 2.5, 3.0)],
             interrupted_seen: 2,
             spot_pending_since: Some(1_700_000_400.0),

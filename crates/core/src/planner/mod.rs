@@ -38,6 +38,7 @@ pub mod learn;
 pub mod memory;
 pub mod overload;
 pub mod plan;
+pub mod priced_mix;
 pub mod providers;
 mod reasons;
 pub mod scale_down;

@@ -137,6 +137,9 @@ pub struct Memory {
     /// second), over the route's burst window: the planner sizes by the heaviest mix of that window as
     /// it sizes the route by its peak rate (`capacity.rs`).
     pub recent_mix_rps: Vec<(f64, f64)>,
+    /// The token mix an external request is priced at: the recent mix weighted by requests, fading
+    /// over the burst window (`priced_mix.rs`), so one tick's few requests do not buy a replica.
+    pub priced_mix: Option<super::priced_mix::PricedMix>,
     /// Self-hosted requests per second per healthy replica at each recent tick, with the capacity
     /// believed then (time, rps, believed rps), over [`learn::load_window_s`]: an overload is judged
     /// against them.

@@ -433,3 +433,44 @@ fn load_at_break_even_never_buys_a_replica() {
     assert_eq!(econ.buy_after_load_s(Class::OnDemand, window, u * 0.9), f64::INFINITY);
     assert!(econ.buy_after_load_s(Class::OnDemand, window, u * 1.1).is_finite());
 }
+
+/// A snapshot `k` ticks after T0 at a steady `rps` for the last hour, with this tick's mean prompt.
+fn steady_at(k: u32, rps: f64, prompt_tokens: f64) -> (Snapshot, f64) {
+    let now = T0 + 15.0 * f64::from(k);
+    let mut s = snapshot(|_| rps, [(0, 0), (0, 0), (0, 0)]);
+    s.load.history.iter_mut().for_each(|(t, _)| *t += now - T0);
+    let at = |value| Some(Sample { value, at: now });
+    (s.load.request_rate, s.load.mean_input_tokens, s.load.mean_output_tokens) = (at(rps), at(prompt_tokens), at(50.0));
+    (s, now)
+}
+
+#[test]
+fn one_tick_of_long_prompts_does_not_buy_a_replica_but_a_lasting_mix_does() {
+    // 2 rps of 500-token prompts keep a replica at 0.4 of its 5 rps, below spot's break-even (0.56):
+    // the external API is the cheaper way. Prompts of 5,000 tokens cost 5.5 times as much externally.
+    let mut cfg = config();
+    cfg.classes[Class::Reserved] = class(Class::Reserved, 0, 0, 0.0);
+    let paid = |p: &Plan| p.replicas[Class::Spot] + p.replicas[Class::OnDemand];
+    let mut memory = Memory::default();
+    for k in 0..120 {
+        let (s, now) = steady_at(k, 2.0, 500.0);
+        let p = plan(&cfg, &s, &memory, now);
+        assert_eq!(paid(&p), 0, "tick {k}: {:?}", p.changes);
+        memory = p.memory;
+    }
+    // One tick whose few requests had long prompts: priced at the recent mix, still not worth a replica.
+    let (s, now) = steady_at(120, 2.0, 5000.0);
+    let one = plan(&cfg, &s, &memory, now);
+    assert_eq!(paid(&one), 0, "{:?}", one.changes);
+    // Priced at that tick's mix alone, the same load would have bought one (the load has lasted an hour).
+    let alone = plan(&cfg, &s, &Memory { priced_mix: None, ..memory.clone() }, now);
+    assert!(paid(&alone) > 0, "{:?}", alone.changes);
+    // Long prompts that last: priced in within minutes, and then the replica is bought.
+    let bought = (121..200).find(|&k| {
+        let (s, now) = steady_at(k, 2.0, 5000.0);
+        let p = plan(&cfg, &s, &memory, now);
+        memory = p.memory.clone();
+        paid(&p) > 0
+    });
+    assert!(bought.is_some_and(|k| k < 121 + 60), "bought at tick {bought:?}");
+}

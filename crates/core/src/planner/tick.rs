@@ -12,6 +12,7 @@ use super::cost::{self, burn, ext_usd_per_hour};
 use super::economics::Economics;
 use super::external;
 use super::forecast;
+use super::priced_mix::PricedMix;
 use super::reasons::{self, Context};
 use super::scale_down;
 use super::sizing::Sizing;
@@ -23,9 +24,10 @@ pub fn plan(config: &PoolConfig, snapshot: &Snapshot, memory: &Memory, now: f64)
     let health = external::observe(config, snapshot, &mut mem, now);
     let config = &config.for_tick(&snapshot.prices, &health, external::mix(snapshot));
     let new_interruptions = spot::record(&mut mem, snapshot, now);
-    if fresh_rate(config, snapshot, now).is_ok() {
+    if let Ok(rate) = fresh_rate(config, snapshot, now) {
         let window = forecast::burst_window(config.stabilization_s, config.tick_s);
         Capacity::record(config, &snapshot.load, &mut mem, now, window);
+        mem.priced_mix = PricedMix::update(mem.priced_mix, external::known_mix(snapshot), rate, now, window);
     }
     let econ = Economics::new(config, snapshot, &mem);
     if let Ok(rate) = fresh_rate(config, snapshot, now) {

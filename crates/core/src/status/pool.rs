@@ -233,6 +233,10 @@ pub struct PlannerState {
     #[serde(default)]
     #[schemars(length(max = 64))]
     pub recent_mix_capacity: Vec<TimedRate>,
+    /// The token mix an external request is priced at when a replica is weighed against the external
+    /// API: the recent mean request weighted by requests, fading over the burst window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priced_mix: Option<PricedMixState>,
     /// Self-hosted requests per second per healthy replica at each recent tick, with the capacity
     /// believed then: an overload seen now is judged against the last three minutes of them.
     #[serde(default)]
@@ -273,6 +277,20 @@ pub struct TimedRate {
     pub time: String,
     /// Requests per second per replica.
     pub requests_per_second: f64,
+}
+
+/// The mean request external requests are priced at, and the requests behind it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PricedMixState {
+    /// When it was last brought up to date (RFC 3339).
+    pub time: String,
+    /// Mean prompt tokens per request.
+    pub prompt_tokens: f64,
+    /// Mean output tokens per request.
+    pub output_tokens: f64,
+    /// The requests behind the mean, faded with age.
+    pub requests: f64,
 }
 
 /// The load per replica at a time and the capacity believed for it then.
