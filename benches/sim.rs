@@ -3,6 +3,9 @@
 //! Prints Markdown for BENCHMARKS.md and writes one SVG per trace × scenario to benchmarks/sim/.
 //! Then the external-providers matrix (issue 18): the same pool with two providers, or with each
 //! alone, under an error burst; `cargo bench --bench sim -- providers` runs that part only.
+//! `cargo bench --bench sim -- speed [WORD...]` times hybridscale's replays alone on the long traces (the
+//! cells whose trace or scenario name contains every WORD), with each replay's cost as a check that two
+//! builds compared replayed the same decisions.
 //!
 //! Prices are read from ../shared/data at run time (sources named in the output):
 //! - GPUs: SkyPilot catalog excerpt `gpu_prices_skypilot_catalog/aws_gpu_us_ondemand_spot.csv`,
@@ -27,7 +30,7 @@ use scenarios::{
 
 fn planner_micros(scenario: &Scenario) -> f64 {
     let now = 1_767_225_600.0 + 86400.0;
-    let history: Vec<(f64, f64)> = (0..180).map(|i| (now - 1800.0 + 10.0 * i as f64, 18.0 + (i % 7) as f64)).collect();
+    let history: planner::History = (0..180).map(|i| (now - 1800.0 + 10.0 * i as f64, 18.0 + (i % 7) as f64)).collect();
     let at = |value| Some(Sample { value, at: now });
     let snapshot = Snapshot {
         load: LoadSignals {
@@ -76,6 +79,11 @@ fn main() {
     std::fs::create_dir_all(&plots).expect("plot dir");
     if std::env::args().any(|a| a == "providers") {
         providers_matrix(&conv_tokens, &market, &plots);
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "speed") {
+        speed(&conv_tokens, &market, &args[i + 1..]);
         return;
     }
     if std::env::args().any(|a| a == "capacity") {
@@ -179,6 +187,39 @@ fn main() {
     println!("\nPlanner decision time (one pool, 180-point history, mean of 20,000 calls):\n");
     for (s, us) in planner_us {
         println!("- {s}: {us:.1} µs");
+    }
+}
+
+/// hybridscale's replay time on every long trace (at least 100,000 steps) × scenario whose names contain
+/// every word of `filter`, with the replay's cost and attainment (equal across builds that decide alike).
+fn speed(conv_tokens: &sim::TokenSample, market: &SpotMarket, filter: &[String]) {
+    println!("| trace | scenario | steps | cost $ | SLO attained | hybridscale replay s |");
+    println!("|---|---|---|---|---|---|");
+    let (defs, _) = scenarios();
+    for s in defs {
+        let scenario = Scenario::parse(Path::new(s.name), &s.yaml).expect("bench policy");
+        for t in &TRACES {
+            let cell = format!("{} {}", t.name, s.name);
+            if !filter.iter().filter(|w| !w.starts_with('-')).all(|w| cell.contains(w.as_str())) {
+                continue;
+            }
+            let trace = load(t, s.mean_rps, conv_tokens);
+            if trace.len() < 100_000 {
+                continue;
+            }
+            let start = Instant::now();
+            let r = sim::run_one("hybridscale", &trace, &scenario, market, 42, None).expect("strategy");
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "| {} | {} | {} | {:.2} | {:.3}% | {:.3} |",
+                t.name,
+                s.name,
+                trace.len(),
+                r.cost_usd,
+                r.slo_attainment * 100.0,
+                secs
+            );
+        }
     }
 }
 

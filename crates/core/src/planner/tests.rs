@@ -99,9 +99,7 @@ pub(super) fn replay(config: &PoolConfig, start: PerClass<u32>, ticks: u32, rate
     for k in 0..ticks {
         let now = T0 + 15.0 * f64::from(k);
         let mut s = snapshot(|t| rate(t - T0 + now), counts.map(|n| (n, n)));
-        for (t, _) in &mut s.load.history {
-            *t += now - T0;
-        }
+        s.load.history = s.load.history.iter().map(|&(t, v)| (t + now - T0, v)).collect();
         s.load.request_rate = Some(Sample { value: rate(now), at: now });
         s.traffic = traffic;
         let p = plan(config, &s, &memory, now);

@@ -11,7 +11,7 @@ use super::{Observation, StepTargets, Strategy};
 use hybridscale_api::inference_pool::{PerClass, TrafficWeights};
 use hybridscale_core::planner::providers::ProviderSignal;
 use hybridscale_core::planner::{
-    self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend,
+    self, ClassObservation, History, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend,
 };
 
 /// Unix time the replay starts at: 2026-01-01T00:00:00Z (the planner works in Unix seconds).
@@ -40,6 +40,9 @@ pub struct Hybridscale {
     latency_s: Vec<f64>,
     month_start_spend: f64,
     month: u64,
+    /// The history handed to the planner, kept from step to step: each step adds the new point and drops
+    /// what left the window, rather than copying four hours of points and indexing them again.
+    history: History,
 }
 
 impl Hybridscale {
@@ -54,6 +57,7 @@ impl Hybridscale {
             latency_s,
             month_start_spend: 0.0,
             month: 0,
+            history: History::default(),
         }
     }
 
@@ -68,11 +72,33 @@ impl Hybridscale {
         }
     }
 
+    /// Bring the kept history to `window` (sim times, oldest first) in planner time: the points newer
+    /// than the last kept are added and the oldest dropped. Anything else (a step's history that does
+    /// not extend the last one) builds it again from `window`.
+    fn sync_history(&mut self, window: &[(f64, f64)]) {
+        let at = |(t, r): (f64, f64)| (SIM_EPOCH + t, r);
+        let h = &mut self.history;
+        let last = h.last().copied();
+        let new = last.map_or(0, |(t, _)| window.partition_point(|&(s, _)| SIM_EPOCH + s <= t));
+        for &p in &window[new..] {
+            let (t, r) = at(p);
+            h.push(t, r);
+        }
+        h.keep_last(window.len());
+        let same = |a: Option<&(f64, f64)>, b: Option<&(f64, f64)>| {
+            a.map(|p| (p.0.to_bits(), p.1.to_bits())) == b.map(|&p| at(p)).map(|p| (p.0.to_bits(), p.1.to_bits()))
+        };
+        if h.len() != window.len() || !same(h.first(), window.first()) || !same(h.last(), window.last()) {
+            *h = window.iter().map(|&p| at(p)).collect();
+        }
+    }
+
     fn snapshot(&mut self, obs: &Observation) -> Snapshot {
         let at = SIM_EPOCH + obs.now;
         let sample = |value: f64| Some(Sample { value, at });
         let from = obs.history.partition_point(|&(t, _)| t < obs.now - HISTORY_S);
-        let history = obs.history[from..].iter().map(|&(t, r)| (SIM_EPOCH + t, r)).collect();
+        self.sync_history(&obs.history[from..]);
+        let history = std::mem::take(&mut self.history);
         let month = (obs.now / MONTH_S) as u64;
         if month != self.month {
             self.month = month;
@@ -123,6 +149,7 @@ impl Strategy for Hybridscale {
         let plan = planner::plan(&self.config, &snapshot, &self.memory, SIM_EPOCH + obs.now);
         let providers = plan.provider_weights();
         self.memory = plan.memory;
+        self.history = snapshot.load.history;
         StepTargets { replicas: plan.replicas, external_weight: plan.traffic.external_weight, providers }
     }
 }
