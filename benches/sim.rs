@@ -3,9 +3,10 @@
 //! Prints Markdown for BENCHMARKS.md and writes one SVG per trace × scenario to benchmarks/sim/.
 //! Then the external-providers matrix (issue 18): the same pool with two providers, or with each
 //! alone, under an error burst; `cargo bench --bench sim -- providers` runs that part only, and
-//! `-- capacity` the capacity matrix only. `-- hybridscale` replays hybridscale alone on every cell of
-//! the main and the capacity matrix (no baselines, no oracle, no plots): the quick check of a planner
-//! change, whose figures are the same as the full run's.
+//! `-- capacity` the capacity matrix only. `-- hybridscale [WORD...]` replays hybridscale alone on every
+//! cell of the main and the capacity matrix whose matrix, trace and scenario names contain every WORD
+//! (no baselines, no oracle, no plots), with its cost, attainment and replay time: the quick check of a
+//! planner change (the figures are the full run's) and the timing of two builds against each other.
 //!
 //! Prices are read from ../shared/data at run time (sources named in the output):
 //! - GPUs: SkyPilot catalog excerpt `gpu_prices_skypilot_catalog/aws_gpu_us_ondemand_spot.csv`,
@@ -30,7 +31,7 @@ use scenarios::{
 
 fn planner_micros(scenario: &Scenario) -> f64 {
     let now = 1_767_225_600.0 + 86400.0;
-    let history: Vec<(f64, f64)> = (0..180).map(|i| (now - 1800.0 + 10.0 * i as f64, 18.0 + (i % 7) as f64)).collect();
+    let history: planner::History = (0..180).map(|i| (now - 1800.0 + 10.0 * i as f64, 18.0 + (i % 7) as f64)).collect();
     let at = |value| Some(Sample { value, at: now });
     let snapshot = Snapshot {
         load: LoadSignals {
@@ -85,8 +86,9 @@ fn main() {
         capacity_matrix(&conv_tokens, &market, &plots);
         return;
     }
-    if std::env::args().any(|a| a == "hybridscale") {
-        hybridscale_only(&conv_tokens, &market);
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "hybridscale") {
+        hybridscale_only(&conv_tokens, &market, &args[i + 1..]);
         return;
     }
 
@@ -306,8 +308,10 @@ fn providers_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: 
     }
 }
 
-/// hybridscale alone on every cell of the main and the capacity matrix: one line per cell.
-fn hybridscale_only(conv_tokens: &sim::TokenSample, market: &SpotMarket) {
+/// hybridscale alone on every cell of the main and the capacity matrix whose names contain every word
+/// of `filter` (arguments starting with '-' are cargo's and ignored): one line per cell.
+fn hybridscale_only(conv_tokens: &sim::TokenSample, market: &SpotMarket, filter: &[String]) {
+    let wanted = |names: String| filter.iter().filter(|w| !w.starts_with('-')).all(|w| names.contains(w.as_str()));
     println!("| matrix | trace | scenario or belief | cost $ | SLO attained | external | replay s |");
     println!("|---|---|---|---|---|---|---|");
     let row = |matrix: &str, trace: &str, cell: &str, t: &sim::Trace, scenario: &Scenario| {
@@ -324,14 +328,19 @@ fn hybridscale_only(conv_tokens: &sim::TokenSample, market: &SpotMarket) {
     let (defs, _) = scenarios();
     for s in defs {
         let scenario = Scenario::parse(Path::new(s.name), &s.yaml).expect("bench policy");
-        for t in &TRACES {
+        for t in TRACES.iter().filter(|t| wanted(format!("main {} {}", t.name, s.name))) {
             row("main", t.name, s.name, &load(t, s.mean_rps, conv_tokens), &scenario);
         }
     }
     let world = sim::profile::World::Profile(sim::profile::llama_70b_4xh100());
     for t in capacity_traces() {
+        let beliefs: Vec<_> =
+            capacity_beliefs().into_iter().filter(|(b, _)| wanted(format!("capacity {} {b}", t.name))).collect();
+        if beliefs.is_empty() {
+            continue;
+        }
         let trace = load(&t.trace, t.mean_rps, conv_tokens).with_prompts_scaled(t.prompt_scale);
-        for (belief, yaml) in capacity_beliefs() {
+        for (belief, yaml) in beliefs {
             let scenario =
                 Scenario::parse(Path::new(belief), &yaml).expect("capacity policy").with_world(world.clone());
             row("capacity", t.name, belief, &trace, &scenario);

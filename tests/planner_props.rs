@@ -172,7 +172,7 @@ prop_compose! {
                 request_rate: if missing { None } else { Some(Sample { value: rate, at: NOW - age }) },
                 mean_input_tokens: tokens.map(|(i, _)| Sample { value: i, at: NOW }),
                 mean_output_tokens: tokens.map(|(_, o)| Sample { value: o, at: NOW }),
-                history,
+                history: history.into(),
                 // Observed latency and queue: the overload safety net.
                 latency_s: observed.map(|(l, _)| Sample { value: l, at: NOW }),
                 waiting: observed.map(|(_, w)| Sample { value: w, at: NOW }),

@@ -387,7 +387,7 @@ pub fn to_total_demand(load: &mut crate::planner::LoadSignals, traffic: TrafficW
     let share = f64::from(traffic.self_hosted_weight) / 100.0;
     if share <= 0.0 {
         load.request_rate = None;
-        load.history.clear();
+        load.history = Default::default();
         return;
     }
     if let Some(s) = load.request_rate.as_mut() {
@@ -395,9 +395,7 @@ pub fn to_total_demand(load: &mut crate::planner::LoadSignals, traffic: TrafficW
     }
     // History was served under weights we no longer know point by point; the current share is the best
     // estimate and errs towards more capacity when the external share has just grown.
-    for (_, v) in &mut load.history {
-        *v /= share;
-    }
+    load.history = load.history.iter().map(|&(t, v)| (t, v / share)).collect();
 }
 
 #[cfg(test)]

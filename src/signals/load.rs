@@ -266,7 +266,7 @@ impl PrometheusLoadSource {
             latency_s: get(Signal::Latency),
             gpu_utilization: get(Signal::GpuUtilization)
                 .map(|s| Sample { value: (s.value / 100.0).clamp(0.0, 1.0), at: s.at }),
-            history: last.history.clone(),
+            history: last.history.clone().into(),
         };
         LoadReading {
             signals,

@@ -1,6 +1,7 @@
 //! What was observed at one tick, as plain data. Every signal carries its sample time: a missing or
 //! stale value is "unknown", never zero.
 
+use super::history::History;
 use super::providers::{Health, ProviderPrice};
 use super::{PerClass, TrafficWeights};
 
@@ -38,7 +39,7 @@ pub struct LoadSignals {
     /// Mean GPU utilisation of the ready replicas, 0..1.
     pub gpu_utilization: Option<Sample>,
     /// Recent request-rate history (time, rps), oldest first, for the forecast. May be empty.
-    pub history: Vec<(f64, f64)>,
+    pub history: History,
 }
 
 /// Prices in force at this tick.

@@ -99,9 +99,7 @@ pub(super) fn replay(config: &PoolConfig, start: PerClass<u32>, ticks: u32, rate
     for k in 0..ticks {
         let now = T0 + 15.0 * f64::from(k);
         let mut s = snapshot(|t| rate(t - T0 + now), counts.map(|n| (n, n)));
-        for (t, _) in &mut s.load.history {
-            *t += now - T0;
-        }
+        s.load.history = s.load.history.iter().map(|&(t, v)| (t + now - T0, v)).collect();
         s.load.request_rate = Some(Sample { value: rate(now), at: now });
         s.traffic = traffic;
         let p = plan(config, &s, &memory, now);
@@ -438,7 +436,7 @@ fn load_at_break_even_never_buys_a_replica() {
 fn steady_at(k: u32, rps: f64, prompt_tokens: f64) -> (Snapshot, f64) {
     let now = T0 + 15.0 * f64::from(k);
     let mut s = snapshot(|_| rps, [(0, 0), (0, 0), (0, 0)]);
-    s.load.history.iter_mut().for_each(|(t, _)| *t += now - T0);
+    s.load.history = s.load.history.iter().map(|(t, r)| (t + now - T0, *r)).collect();
     let at = |value| Some(Sample { value, at: now });
     (s.load.request_rate, s.load.mean_input_tokens, s.load.mean_output_tokens) = (at(rps), at(prompt_tokens), at(50.0));
     (s, now)

@@ -11,7 +11,7 @@ use super::{Observation, StepTargets, Strategy};
 use hybridscale_api::inference_pool::{PerClass, TrafficWeights};
 use hybridscale_core::planner::providers::ProviderSignal;
 use hybridscale_core::planner::{
-    self, ClassObservation, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend,
+    self, ClassObservation, History, LoadSignals, Memory, PoolConfig, Prices, Sample, Snapshot, Spend,
 };
 
 /// Unix time the replay starts at: 2026-01-01T00:00:00Z (the planner works in Unix seconds).
@@ -40,6 +40,9 @@ pub struct Hybridscale {
     latency_s: Vec<f64>,
     month_start_spend: f64,
     month: u64,
+    /// The history handed to the planner, kept from step to step: each step adds the new point and drops
+    /// what left the window, rather than copying four hours of points and indexing them again.
+    history: History,
 }
 
 impl Hybridscale {
@@ -54,6 +57,7 @@ impl Hybridscale {
             latency_s,
             month_start_spend: 0.0,
             month: 0,
+            history: History::default(),
         }
     }
 
@@ -72,7 +76,8 @@ impl Hybridscale {
         let at = SIM_EPOCH + obs.now;
         let sample = |value: f64| Some(Sample { value, at });
         let from = obs.history.partition_point(|&(t, _)| t < obs.now - HISTORY_S);
-        let history = obs.history[from..].iter().map(|&(t, r)| (SIM_EPOCH + t, r)).collect();
+        sync_history(&mut self.history, &obs.history[from..]);
+        let history = std::mem::take(&mut self.history);
         let month = (obs.now / MONTH_S) as u64;
         if month != self.month {
             self.month = month;
@@ -123,7 +128,27 @@ impl Strategy for Hybridscale {
         let plan = planner::plan(&self.config, &snapshot, &self.memory, SIM_EPOCH + obs.now);
         let providers = plan.provider_weights();
         self.memory = plan.memory;
+        self.history = snapshot.load.history;
         StepTargets { replicas: plan.replicas, external_weight: plan.traffic.external_weight, providers }
+    }
+}
+
+/// Bring the kept history `h` to `window` (sim times, oldest first) in planner time: the points newer
+/// than the last kept are added and the oldest dropped. Anything else (a step's history that does not
+/// extend the last one) builds it again from `window`.
+fn sync_history(h: &mut History, window: &[(f64, f64)]) {
+    let at = |(t, r): (f64, f64)| (SIM_EPOCH + t, r);
+    let last = h.last().copied();
+    let new = last.map_or(0, |(t, _)| window.partition_point(|&(s, _)| SIM_EPOCH + s <= t));
+    for &p in &window[new..] {
+        let (t, r) = at(p);
+        h.push(t, r);
+    }
+    h.keep_last(window.len());
+    let bits = |p: (f64, f64)| (p.0.to_bits(), p.1.to_bits());
+    let same = |a: Option<&(f64, f64)>, b: Option<&(f64, f64)>| a.map(|&p| bits(p)) == b.map(|&p| bits(at(p)));
+    if h.len() != window.len() || !same(h.first(), window.first()) || !same(h.last(), window.last()) {
+        *h = window.iter().map(|&p| at(p)).collect();
     }
 }
 
@@ -135,5 +160,46 @@ fn signal(s: &Served, latency_s: f64) -> ProviderSignal {
         ProviderSignal { error_ratio: Some(s.failed / accepted), latency_s: Some(latency_s) }
     } else {
         ProviderSignal::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept history equals, point for point and in every window's minimum, the straightforward one:
+    /// the step's window copied into planner time, as the replay handed the planner before.
+    #[test]
+    fn the_kept_history_is_the_window_copied_each_step() {
+        let mut kept = History::default();
+        let mut history: Vec<(f64, f64)> = Vec::new();
+        let dt = 10.0;
+        // A replay, then a second one from the start (the kept history must notice and start again).
+        for (k, i) in (0..3000).chain(0..400).enumerate() {
+            if i == 0 {
+                history.clear();
+            }
+            let now = -600.0 + dt * f64::from(i);
+            let rate = if k % 53 == 7 { 0.0 } else { ((k * 7919) % 101) as f64 };
+            // As `run::tick` keeps it: appended, the front dropped in bulk.
+            if history.len() >= 2048 {
+                history.drain(..1024);
+            }
+            history.push((now, rate));
+            let from = history.partition_point(|&(t, _)| t < now - HISTORY_S);
+            let window = &history[from..];
+            sync_history(&mut kept, window);
+            let copied: Vec<(f64, f64)> = window.iter().map(|&(t, r)| (SIM_EPOCH + t, r)).collect();
+            assert_eq!(*kept, *copied, "step {k}");
+            if k % 97 == 0 {
+                let fresh = History::from(copied.clone());
+                for w in [60.0, 600.0, 3600.0, HISTORY_S, 2.0 * HISTORY_S] {
+                    let (a, b) = (SIM_EPOCH + now - w, SIM_EPOCH + now - 300.0);
+                    assert_eq!(kept.min_rate(a, b), fresh.min_rate(a, b), "step {k}, window {w}");
+                    let scan = copied.iter().filter(|(t, _)| *t >= a && *t <= b).map(|p| p.1).reduce(f64::min);
+                    assert_eq!(kept.min_rate(a, b), scan, "step {k}, window {w}");
+                }
+            }
+        }
     }
 }
