@@ -5,7 +5,8 @@
 //! alone, under an error burst; `cargo bench --bench sim -- providers` runs that part only, and
 //! `-- capacity` the capacity matrix only. `-- hybridscale [WORD...]` replays hybridscale alone on every
 //! cell of the main and the capacity matrix whose matrix, trace and scenario names contain every WORD
-//! (no baselines, no oracle, no plots), with its cost, attainment and replay time: the quick check of a
+//! (no baselines, no oracle, no plots), with its cost, attainment, the bill by class, the idle share of the
+//! paid GPU-hours and the replay time: the quick check of a
 //! planner change (the figures are the full run's) and the timing of two builds against each other.
 //!
 //! Prices are read from ../shared/data at run time (sources named in the output):
@@ -78,17 +79,18 @@ fn main() {
     let market = SpotMarket::load(&data(SPOT_TRACE)).expect("spot trace");
     let plots = Path::new(env!("CARGO_MANIFEST_DIR")).join("benchmarks/sim");
     std::fs::create_dir_all(&plots).expect("plot dir");
-    if std::env::args().any(|a| a == "providers") {
-        providers_matrix(&conv_tokens, &market, &plots);
-        return;
-    }
-    if std::env::args().any(|a| a == "capacity") {
-        capacity_matrix(&conv_tokens, &market, &plots);
-        return;
-    }
+    // `hybridscale` first: its filter words may name a matrix (`-- hybridscale capacity`).
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "hybridscale") {
         hybridscale_only(&conv_tokens, &market, &args[i + 1..]);
+        return;
+    }
+    if args.iter().any(|a| a == "providers") {
+        providers_matrix(&conv_tokens, &market, &plots);
+        return;
+    }
+    if args.iter().any(|a| a == "capacity") {
+        capacity_matrix(&conv_tokens, &market, &plots);
         return;
     }
 
@@ -208,6 +210,8 @@ fn capacity_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: &
                 Scenario::parse(Path::new(belief), &yaml).expect("capacity policy").with_world(world.clone());
             let report = replay_all(&trace, &scenario, market);
             let oracle = report.oracle().map_or(f64::NAN, |o| o.cost_usd);
+            let own = sim::oracle::at_commitment(&trace, &scenario.spec, market).cost_usd;
+            let recommended = recommended_reservation(belief, &yaml, &scenario, &trace, market, oracle);
             for r in &report.results {
                 println!(
                     "| {} | {belief} | {} | {:.2} | {:.3}%{} | {:.2}x | {:.1}% |",
@@ -231,12 +235,13 @@ fn capacity_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: &
                     format!("{} ${:.2} ({:.3}%)", r.strategy, r.cost_usd, r.slo_attainment * 100.0)
                 });
             summary.push(format!(
-                "| {} | {belief} | {:.2} | {:.3}%{} | {:.2}x | {} |",
+                "| {} | {belief} | {:.2} | {:.3}%{} | {:.2}x | {:.2}x | {} | {recommended} |",
                 t.name,
                 hs.cost_usd,
                 hs.slo_attainment * 100.0,
                 if hs.meets_slo_target { "" } else { " MISS" },
                 hs.cost_usd / oracle,
+                hs.cost_usd / own,
                 cheapest
             ));
             let file = format!("capacity-{}-{}.svg", slug(t.name), slug(belief));
@@ -244,12 +249,47 @@ fn capacity_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: &
         }
     }
     println!(
-        "\n| trace | belief | hybridscale $ | attained | vs oracle | cheapest baseline at >= hybridscale's attainment |"
+        "\n| trace | belief | hybridscale $ | attained | vs oracle | vs bound at pool's reservation | cheapest baseline at \
+         >= hybridscale's attainment | at the recommended reservation: $ (attained, vs oracle) |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for line in summary {
         println!("{line}");
     }
+}
+
+/// The planner replayed at the commitment `simulate --recommend-reservation` picks on this trace (in
+/// sample, with hindsight), as "N reserved: $cost (attained, x oracle)": how much of the gap to the
+/// oracle and to static-peak (whose reservation is sized with hindsight) is the policy's commitment.
+fn recommended_reservation(
+    name: &str,
+    yaml: &str,
+    scenario: &Scenario,
+    trace: &sim::Trace,
+    market: &SpotMarket,
+    oracle: f64,
+) -> String {
+    let (cost_policy, pool) = sim::policy::parse(Path::new(name), yaml).expect("capacity policy");
+    let rec = sim::reservation::recommend(
+        Path::new(name),
+        &cost_policy,
+        &pool,
+        &scenario.spec.world,
+        trace,
+        market,
+        42,
+        None,
+    )
+    .expect("reservation");
+    rec.candidate(rec.recommended).map_or("-".to_string(), |c| {
+        format!(
+            "{} reserved: ${:.2} ({:.3}%, {:.2}x)",
+            c.reserved,
+            c.cost_usd,
+            c.slo_attainment * 100.0,
+            c.cost_usd / oracle
+        )
+    })
 }
 
 fn slug(s: &str) -> String {
@@ -312,16 +352,24 @@ fn providers_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: 
 /// of `filter` (arguments starting with '-' are cargo's and ignored): one line per cell.
 fn hybridscale_only(conv_tokens: &sim::TokenSample, market: &SpotMarket, filter: &[String]) {
     let wanted = |names: String| filter.iter().filter(|w| !w.starts_with('-')).all(|w| names.contains(w.as_str()));
-    println!("| matrix | trace | scenario or belief | cost $ | SLO attained | external | replay s |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| matrix | trace | scenario or belief | cost $ | SLO attained | external | reserved $ | spot $ | on-demand $ | \
+         API $ | idle GPU-h share | replay s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let row = |matrix: &str, trace: &str, cell: &str, t: &sim::Trace, scenario: &Scenario| {
         let start = Instant::now();
         let r = sim::run_one("hybridscale", t, scenario, market, 42, None).expect("hybridscale");
         println!(
-            "| {matrix} | {trace} | {cell} | {:.2} | {:.3}% | {:.1}% | {:.3} |",
+            "| {matrix} | {trace} | {cell} | {:.2} | {:.3}% | {:.1}% | {:.0} | {:.0} | {:.0} | {:.0} | {:.0}% | {:.3} |",
             r.cost_usd,
             r.slo_attainment * 100.0,
             r.external_share * 100.0,
+            r.cost_breakdown_usd.reserved,
+            r.cost_breakdown_usd.spot,
+            r.cost_breakdown_usd.on_demand,
+            r.cost_breakdown_usd.external,
+            100.0 * r.idle_gpu_hours / r.gpu_hours.max(1e-9),
             start.elapsed().as_secs_f64()
         );
     };

@@ -116,21 +116,12 @@ impl Backfilled {
     /// An instant query at `at`: the JSON `data` of the answer, or the error text.
     pub async fn query(&self, promql: &str, at: i64) -> Result<serde_json::Value, String> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
-        let encoded: String = promql
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        let answer = http
-            .get(format!("{}/api/v1/query?query={encoded}&time={at}", self.url))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let query = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/query", self.url),
+            &[("query", promql), ("time", at.to_string().as_str())],
+        )
+        .map_err(|e| e.to_string())?;
+        let answer = http.get(query).send().await.map_err(|e| e.to_string())?;
         let text = answer.text().await.map_err(|e| e.to_string())?;
         let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
         if body["status"] != "success" {

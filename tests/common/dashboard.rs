@@ -72,18 +72,12 @@ pub fn variable_queries(dash: &Value) -> Vec<(String, String)> {
 /// Run an instant query at `at`; the answer's result list, or the error.
 pub async fn instant(url: &str, promql: &str, at: f64) -> Result<Vec<Value>, String> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
-    let encoded: String = promql
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let answer =
-        http.get(format!("{url}/api/v1/query?query={encoded}&time={at}")).send().await.map_err(|e| e.to_string())?;
+    let query = reqwest::Url::parse_with_params(
+        &format!("{url}/api/v1/query"),
+        &[("query", promql), ("time", at.to_string().as_str())],
+    )
+    .map_err(|e| e.to_string())?;
+    let answer = http.get(query).send().await.map_err(|e| e.to_string())?;
     let text = answer.text().await.map_err(|e| e.to_string())?;
     let body: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
     if body["status"] != "success" {
