@@ -108,7 +108,6 @@ fn main() {
     let mut planner_us = Vec::new();
     for s in defs {
         let scenario = Scenario::parse(Path::new(s.name), &s.yaml).expect("bench policy");
-        let (cost_policy, pool) = sim::policy::parse(Path::new(s.name), &s.yaml).expect("bench policy");
         planner_us.push((s.name, planner_micros(&scenario)));
         for t in &TRACES {
             let trace = load(t, s.mean_rps, &conv_tokens);
@@ -145,18 +144,7 @@ fn main() {
             }
             // The planner again at the commitment `simulate --recommend-reservation` picks on this
             // trace (in-sample): how much of the gap to the oracle is the policy's reservation.
-            let rec = sim::reservation::recommend(
-                Path::new(s.name),
-                &cost_policy,
-                &pool,
-                &scenario.spec.world,
-                &trace,
-                &market,
-                42,
-                None,
-            )
-            .expect("reservation");
-            if let Some(c) = rec.candidate(rec.recommended) {
+            if let Some(c) = at_recommended_reservation(s.name, &s.yaml, &scenario, &trace, &market) {
                 println!(
                     "| {} | {} | hybridscale at {} reserved (recommended) | {:.2} | {:.3}% | {:.2}x | - | - | - |",
                     t.name,
@@ -211,7 +199,16 @@ fn capacity_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: &
             let report = replay_all(&trace, &scenario, market);
             let oracle = report.oracle().map_or(f64::NAN, |o| o.cost_usd);
             let own = sim::oracle::at_commitment(&trace, &scenario.spec, market).cost_usd;
-            let recommended = recommended_reservation(belief, &yaml, &scenario, &trace, market, oracle);
+            let recommended =
+                at_recommended_reservation(belief, &yaml, &scenario, &trace, market).map_or("-".to_string(), |c| {
+                    format!(
+                        "{} reserved: ${:.2} ({:.3}%, {:.2}x)",
+                        c.reserved,
+                        c.cost_usd,
+                        c.slo_attainment * 100.0,
+                        c.cost_usd / oracle
+                    )
+                });
             for r in &report.results {
                 println!(
                     "| {} | {belief} | {} | {:.2} | {:.3}%{} | {:.2}x | {:.1}% |",
@@ -259,17 +256,16 @@ fn capacity_matrix(conv_tokens: &sim::TokenSample, market: &SpotMarket, plots: &
 }
 
 /// The planner replayed at the commitment `simulate --recommend-reservation` picks on this trace (in
-/// sample, with hindsight), as "N reserved: $cost (attained, x oracle)": how much of the gap to the
-/// oracle and to static-peak (whose reservation is sized with hindsight) is the policy's commitment.
-fn recommended_reservation(
+/// sample, with hindsight): how much of the gap to the oracle and to static-peak (whose reservation is
+/// sized with hindsight) is the policy's commitment.
+fn at_recommended_reservation(
     name: &str,
     yaml: &str,
     scenario: &Scenario,
     trace: &sim::Trace,
     market: &SpotMarket,
-    oracle: f64,
-) -> String {
-    let (cost_policy, pool) = sim::policy::parse(Path::new(name), yaml).expect("capacity policy");
+) -> Option<sim::reservation::Candidate> {
+    let (cost_policy, pool) = sim::policy::parse(Path::new(name), yaml).expect("bench policy");
     let rec = sim::reservation::recommend(
         Path::new(name),
         &cost_policy,
@@ -281,15 +277,7 @@ fn recommended_reservation(
         None,
     )
     .expect("reservation");
-    rec.candidate(rec.recommended).map_or("-".to_string(), |c| {
-        format!(
-            "{} reserved: ${:.2} ({:.3}%, {:.2}x)",
-            c.reserved,
-            c.cost_usd,
-            c.slo_attainment * 100.0,
-            c.cost_usd / oracle
-        )
-    })
+    rec.candidate(rec.recommended).cloned()
 }
 
 fn slug(s: &str) -> String {
