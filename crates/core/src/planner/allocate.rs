@@ -25,6 +25,10 @@ pub struct Bounds {
     pub interrupted: PerClass<u32>,
     /// Most spot replicas (interrupted included) while spot capacity is unavailable: what is ready.
     pub spot_max: u32,
+    /// Spot replicas ready while the spot asked for does not arrive and the external API carries its
+    /// share (`None` otherwise): on-demand is then also bought for what it pays by its own rule with
+    /// spot capped at these, while the spot stays asked for.
+    pub scarce_spot_ready: Option<u32>,
 }
 
 /// Raw targets and the figures behind them, for reasons.
@@ -136,6 +140,29 @@ fn lasted(w: f64, need: f64) -> bool {
 /// any short burst came back within the window, while the load it carried on average was below
 /// break-even (Azure Functions counts, 8B against a cheap API: $272 became $250).
 pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds, desired: PerClass<u32>) -> Allocation {
+    let mut buy = targets_within(config, econ, fc, b, desired);
+    if let Some(ready) = b.scarce_spot_ready {
+        // Scarce spot bridged by the API: on-demand for what pays on-demand without the pending spot,
+        // the spot still asked for (it costs nothing until it comes); pending spot gives way at the
+        // pool's maximum.
+        let without = Bounds { spot_max: ready.min(b.spot_max), scarce_spot_ready: None, ..*b };
+        let alt = targets_within(config, econ, fc, &without, desired);
+        let (s, od) = (Class::Spot, Class::OnDemand);
+        buy.replicas[od] = buy.replicas[od].max(alt.replicas[od]);
+        let excess = buy.replicas.iter().sum::<u32>().saturating_sub(config.max_replicas);
+        let pending = buy.replicas[s].saturating_sub(ready);
+        buy.replicas[s] -= excess.min(pending);
+    }
+    buy
+}
+
+fn targets_within(
+    config: &PoolConfig,
+    econ: &Economics,
+    fc: &Forecast,
+    b: &Bounds,
+    desired: PerClass<u32>,
+) -> Allocation {
     let mut buy = allocate(config, econ, fc, b);
     let keep_level = fc.recent_mean_rps.min(fc.now_rps);
     if keep_level > fc.base_rps {

@@ -77,6 +77,9 @@ pub struct Capacity {
     pub rps: f64,
     /// μ from the configuration and the token mix alone, before the learned factor.
     pub model_rps: f64,
+    /// μ from the configuration at this tick's own token mix (`model_rps` is at the heaviest recent
+    /// one): what learning measures the evidence of this tick against.
+    pub mix_rps: f64,
     /// Where `rps` comes from.
     pub source: CapacitySource,
     /// The last evidence that moved the learned factor, if any.
@@ -126,12 +129,18 @@ impl Capacity {
             _ => (model_rps, CapacitySource::Configured),
         };
         let evidence = if config.learn_from_metrics { memory.capacity_evidence.clone() } else { None };
-        Capacity { rps, model_rps, source, evidence }
+        Capacity { rps, model_rps, mix_rps: now_rps, source, evidence }
     }
 
     /// This tick's figure lowered to what an observed overload shows (`learn::overload_bound`).
     pub fn capped(&self, rps: f64, evidence: String) -> Capacity {
-        Capacity { rps, model_rps: self.model_rps, source: CapacitySource::Learned, evidence: Some(evidence) }
+        Capacity {
+            rps,
+            model_rps: self.model_rps,
+            mix_rps: self.mix_rps,
+            source: CapacitySource::Learned,
+            evidence: Some(evidence),
+        }
     }
 
     /// e.g. "capacity 0.61 rps/replica, learned: latency 31 s > SLO 20 s at 1.8 rps per replica".

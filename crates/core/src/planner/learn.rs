@@ -21,6 +21,12 @@
 //!   back up towards the configured figure, but not past what the last overload showed a replica to
 //!   serve (the estimate, before the halving limit: a belief halved on a tick's evidence may rise back
 //!   to it), and above it only as far as the throughput per replica the replicas were seen to serve so.
+//!   Past the last overload's estimate, that throughput counts only measured against the model at the
+//!   tick's own token mix: the belief is a factor on the model at the heaviest recent mix (what the
+//!   plan sizes for), and a light-mix tick served within the SLO says little about the heavy mix. The
+//!   belief rose on such ticks past what the last overload showed, and the next heavy step overloaded
+//!   the replicas again (a saw-tooth); beyond the estimate it now needs the replicas to have served
+//!   more at their own mix.
 //!   Latency is a poor gauge of headroom (it stays flat until a replica is nearly full, then climbs
 //!   steeply), so
 //!   probing above what was shown would find the edge by overloading the replicas, once per probe.
@@ -174,7 +180,10 @@ pub fn update(
         // a replica to serve; beyond that only as far as they were seen to serve.
         let shown = per / capacity.model_rps;
         let probe = memory.capacity_ceiling.map_or(1.0, |c| c.min(1.0));
-        let f = (factor * (1.0 + MAX_RISE)).min(shown.max(probe)).min(MAX_FACTOR);
+        // Past the last overload's estimate only on evidence measured at this tick's own mix (see the
+        // module's "Up, slowly").
+        let cap = memory.capacity_ceiling.map_or(f64::INFINITY, |c| c.max(per / capacity.mix_rps));
+        let f = (factor * (1.0 + MAX_RISE)).min(shown.max(probe).min(cap)).min(MAX_FACTOR);
         if f <= factor {
             return;
         }
@@ -367,5 +376,37 @@ mod tests {
         // No fresh latency: held.
         let stale = snapshot(|_| 20.0, [(0, 0), (3, 3), (0, 0)]);
         assert_eq!(factor(&cap, &stale, &none, 20.0), None);
+    }
+
+    #[test]
+    fn past_the_last_overload_only_evidence_at_the_ticks_own_mix_raises_the_belief() {
+        let mut cfg = config();
+        cfg.learn_from_metrics = true;
+        cfg.replica_prompt_tokens_per_s = Some(20_000.0);
+        cfg.replica_output_tokens_per_s = Some(2_000.0);
+        // The plan sizes for the heaviest recent mix, 15k-token prompts: 1.21 rps per replica. The last
+        // overload showed the model's figure (ceiling 1), and the belief is just under it.
+        let heavy = 1.0 / (15_000.0 / 20_000.0 + 150.0 / 2_000.0);
+        let fell = Memory {
+            capacity_factor: Some(0.98),
+            capacity_fell_at: Some(T0 - HOLD_S),
+            capacity_ceiling: Some(1.0),
+            recent_mix_rps: vec![(T0 - 60.0, heavy)],
+            ..Memory::default()
+        };
+        let at_mix = |input: f64, output: f64| {
+            // 20 rps on 12 replicas (1.67 each) at 4 s against a 10 s SLO.
+            let mut s = observed(12, 4.0);
+            s.load.mean_input_tokens = Some(Sample { value: input, at: T0 });
+            s.load.mean_output_tokens = Some(Sample { value: output, at: T0 });
+            let cap = Capacity::believe(&cfg, &s.load, &fell);
+            learned(&cfg, &s, &cap, None, &fell, 20.0).capacity_factor
+        };
+        // A light tick (1k-token prompts, 5.7 rps per replica at that mix) served well shows 1.38 times
+        // the heavy mix's figure in requests, but only 0.29 of its own: no rise past the ceiling.
+        assert_eq!(at_mix(1_000.0, 250.0), Some(1.0));
+        // The same throughput at the heavy mix itself is evidence past the ceiling.
+        let f = at_mix(15_000.0, 150.0).unwrap();
+        assert!((f - 0.98 * (1.0 + MAX_RISE)).abs() < 1e-12, "{f}");
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Context<'a> {
     pub overload_backlog: f64,
     pub spot_halved: bool,
     pub spot_scarce: bool,
+    /// Spot asked for and not arriving while the external API carries its share.
+    pub spot_bridged: bool,
     pub interruptions_per_hour: f64,
     pub new_interruptions: u32,
     pub trimmed: u32,
@@ -122,6 +124,13 @@ fn up_reason(ctx: &Context, c: Class) -> String {
     }
     if c == Class::OnDemand && ctx.spot_scarce {
         parts.push("spot capacity unavailable (asked-for spot replicas never became ready)".into());
+    }
+    if c == Class::OnDemand && ctx.spot_bridged {
+        parts.push(
+            "spot capacity unavailable: on-demand for the load it pays, the external API carries the rest of the \
+             pending spot's share"
+                .into(),
+        );
     }
     if c == Class::OnDemand && ctx.spot_halved {
         parts.push(format!(

@@ -37,7 +37,7 @@ pub fn fraction(config: &PoolConfig, memory: &Memory) -> (f64, bool) {
 }
 
 /// How long spot stays "unavailable" once detected before it is tried again, seconds.
-const SCARCE_RETRY_S: f64 = 1800.0;
+pub const SCARCE_RETRY_S: f64 = 1800.0;
 
 /// Track spot replicas that were asked for but never became ready. Pending for more than two lead
 /// times means the spot market has no capacity: spot then counts as unavailable for half an hour (or

@@ -310,6 +310,52 @@ fn spot_that_never_arrives_is_replaced_by_on_demand() {
     assert!(memory.spot_scarce_until.is_some_and(|u| u > T0 + 1800.0));
 }
 
+/// Replay 80 ticks of 40 rps (an hour of it already in the history) in which no spot replica ever
+/// becomes ready, with the external API in place and on-demand at `on_demand_usd` per replica-hour.
+fn spot_never_arrives_with_the_api(on_demand_usd: f64) -> Vec<Plan> {
+    let c = config();
+    let mut memory = Memory::default();
+    let mut counts = [2, 0, 0];
+    let mut plans = Vec::new();
+    for k in 0..80 {
+        let now = T0 + 15.0 * f64::from(k);
+        let mut s = snapshot(|_| 40.0, counts.map(|n| (n, n)));
+        s.classes[Class::Spot].ready = 0;
+        s.load.request_rate = Some(Sample { value: 40.0, at: now });
+        s.load.history = s.load.history.iter().map(|&(t, v)| (t + now - T0, v)).collect();
+        s.prices.gpu_hour[Class::OnDemand] = on_demand_usd;
+        let p = plan(&c, &s, &memory, now);
+        counts = [p.replicas.reserved, p.replicas.spot, p.replicas.on_demand];
+        memory = p.memory.clone();
+        plans.push(p);
+    }
+    plans
+}
+
+#[test]
+fn scarce_spot_bridged_by_the_api_is_replaced_by_on_demand_only_where_on_demand_pays() {
+    // The API costs $1.80 per replica-hour of load (5 rps of 500 + 50 tokens). On-demand at $0.90
+    // (break-even at half load) repays a fully loaded replica's start-up and window within the half
+    // hour spot stays unavailable: once spot has been pending two lead times, on-demand is bought for
+    // the load it pays, and the spot stays asked for in case the market comes back.
+    let plans = spot_never_arrives_with_the_api(0.9);
+    let before = &plans[10];
+    let after = plans.last().expect("plans");
+    assert!(after.replicas.on_demand > before.replicas.on_demand, "{}\n{}", before.summary, after.summary);
+    assert!(after.replicas.spot > 0, "{}", after.summary);
+    assert!(
+        reason(
+            &plans[plans.iter().position(|p| p.replicas.on_demand > before.replicas.on_demand).unwrap()],
+            Class::OnDemand
+        )
+        .contains("on-demand for the load it pays")
+    );
+    // At $1.60 (break-even at 0.89 of a replica's load) it would not repay within the half hour: the API
+    // keeps carrying the pending spot's share.
+    let dear = spot_never_arrives_with_the_api(1.6);
+    assert!(dear.iter().all(|p| p.replicas.on_demand == dear[10].replicas.on_demand), "{}", dear[79].summary);
+}
+
 #[test]
 fn a_recent_burst_keeps_a_standing_external_share() {
     // 10 rps with a 30 rps burst two minutes ago, on 2 reserved + 1 spot (15 rps ready): the weights
@@ -406,6 +452,7 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
         on_demand_max: u32::MAX,
         interrupted: [0; 3].into(),
         spot_max: u32::MAX,
+        scarce_spot_ready: None,
     };
     let spot = |lasted| allocate::allocate(&cfg, &econ, &forecast(lasted), &b).replicas[Class::Spot];
     // Lasted past the full-replica buy time but not the partial one: the external API keeps the load.
