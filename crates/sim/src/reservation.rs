@@ -19,13 +19,8 @@ use super::spot::SpotMarket;
 use super::trace::Trace;
 use super::{Scenario, run_one};
 use hybridscale_api::cost_policy::CostPolicy;
-use hybridscale_api::inference_pool::{CapacityClass, InferencePool, ScaleTargetRef};
+use hybridscale_api::inference_pool::{CapacityClass, CapacityClassName, InferencePool, ScaleTargetRef};
 use hybridscale_core::input::InputError;
-
-/// Once the cost has risen this many candidates in a row past the cheapest, larger commitments are
-/// not tried: each extra reserved replica adds the same fixed cost and saves less than the one before
-/// (it serves only the load above all the others), so the cost is convex in the size.
-const RISES_BEFORE_STOP: usize = 2;
 
 /// One commitment size replayed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -124,15 +119,20 @@ pub fn recommend(
         let r = r.ok_or_else(|| InputError::invalid(path, "hybridscale did not run"))?;
         Ok(Candidate { reserved, cost_usd: r.cost_usd, slo_attainment: r.slo_attainment })
     };
+    // A commitment costs at least its own fee over the trace, so once the next size's fee alone is above
+    // the cheapest cost that meets the target, no larger one can be cheaper. The cost is not convex in
+    // the size (a small reservation changes which spot and on-demand replicas the planner buys and when),
+    // so stopping after a few rises missed the cheapest: on the Mooncake trace it recommended none
+    // ($172) where 9 reserved replicas cost $77.
+    let duration_s = trace.stats().duration_s;
+    let fee = |k: u32| f64::from(k) * base.spec.replica_usd_per_s(CapacityClassName::Reserved) * duration_s;
     let mut candidates: Vec<Candidate> = Vec::new();
-    let mut rises = 0;
     for reserved in 0..=most {
-        let c = replay(reserved)?;
-        let cheapest = candidates.iter().map(|c| c.cost_usd).fold(f64::INFINITY, f64::min);
-        rises = if c.cost_usd > cheapest { rises + 1 } else { 0 };
-        candidates.push(c);
+        candidates.push(replay(reserved)?);
+        let cheapest =
+            candidates.iter().filter(|c| c.slo_attainment >= target).map(|c| c.cost_usd).fold(f64::INFINITY, f64::min);
         // The current size is always replayed, so the comparison below has it.
-        if rises >= RISES_BEFORE_STOP && reserved >= current {
+        if fee(reserved + 1) >= cheapest && reserved >= current {
             break;
         }
     }
@@ -256,9 +256,16 @@ mod tests {
         for c in r.candidates.iter().filter(|c| c.slo_attainment >= 0.999) {
             assert!(best.cost_usd <= c.cost_usd, "{r:?}");
         }
+        // The search stops only where the next size's fee alone is above the cheapest cost found, or at
+        // the most the trace's peak could use: no size that could have been cheaper is skipped.
+        let spec = Scenario::from_resources(Path::new("p"), &policy, &pool).unwrap().spec;
+        let fee = |k: u32| f64::from(k) * spec.replica_usd_per_s(CapacityClassName::Reserved) * 24.0 * 3600.0;
+        let most = (10.0 / spec.replica_rps_for(trace.mean_input[0], trace.mean_output[0])).ceil() as u32;
+        let last = *sizes.last().unwrap();
+        assert!(last >= most.min(spec.max_replicas) || fee(last + 1) >= best.cost_usd, "{r:?}");
         // A day of steady load at several replicas' worth, against on-demand at 1.67x the reserved
         // price: every replica the load keeps busy is worth reserving.
-        let mu = Scenario::from_resources(Path::new("p"), &policy, &pool).unwrap().spec.replica_rps_for(1000.0, 200.0);
+        let mu = spec.replica_rps_for(1000.0, 200.0);
         assert!(r.recommended >= (10.0 / mu) as u32, "{r:?}");
         assert!(r.to_text().contains("<- current"), "{}", r.to_text());
     }
