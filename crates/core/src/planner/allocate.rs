@@ -156,6 +156,7 @@ pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds,
     buy
 }
 
+/// [`targets`] within the bounds as given: what is bought, and what runs and is still worth keeping.
 fn targets_within(
     config: &PoolConfig,
     econ: &Economics,
