@@ -9,7 +9,7 @@ use super::economics::Economics;
 use super::forecast::Forecast;
 use super::scale_down::Damping;
 use super::tick::ClassCounts;
-use super::{Change, ChangeKind, Class, PoolConfig, TrafficWeights};
+use super::{Change, ChangeKind, Class, PoolConfig, TrafficWeights, spot};
 
 /// Everything a fresh tick's reasons are written from.
 pub(crate) struct Context<'a> {
@@ -32,9 +32,8 @@ pub(crate) struct Context<'a> {
     /// Requests queued beyond what the ready replicas clear within the SLO, while overloaded.
     pub overload_backlog: f64,
     pub spot_halved: bool,
-    pub spot_scarce: bool,
-    /// Spot asked for and not arriving while the external API carries its share.
-    pub spot_bridged: bool,
+    /// What replaces spot asked for and not arriving.
+    pub shortage: spot::Shortage,
     pub interruptions_per_hour: f64,
     pub new_interruptions: u32,
     pub trimmed: u32,
@@ -122,10 +121,10 @@ fn up_reason(ctx: &Context, c: Class) -> String {
     if c == Class::Spot && ctx.alloc.spot_over_fraction {
         parts.push("past the spot fraction: no other class has room".into());
     }
-    if c == Class::OnDemand && ctx.spot_scarce {
+    if c == Class::OnDemand && ctx.shortage == spot::Shortage::Replaced {
         parts.push("spot capacity unavailable (asked-for spot replicas never became ready)".into());
     }
-    if c == Class::OnDemand && ctx.spot_bridged {
+    if c == Class::OnDemand && ctx.shortage == spot::Shortage::Bridged {
         parts.push(
             "spot capacity unavailable: on-demand for the load it pays, the external API carries the rest of the \
              pending spot's share"
@@ -178,7 +177,7 @@ fn down_reason(ctx: &Context, c: Class) -> String {
     if ctx.degraded {
         s.push_str("; budget exceeded (Degrade): moving to the cheapest tier");
     }
-    if c == Class::Spot && ctx.spot_scarce {
+    if c == Class::Spot && ctx.shortage == spot::Shortage::Replaced {
         s.push_str("; spot capacity unavailable: pending spot replicas cancelled, on-demand instead for now");
     }
     s
@@ -294,7 +293,7 @@ pub(crate) fn summary(ctx: &Context, usd_per_hour: f64) -> String {
     if ctx.econ.capacity.source != super::CapacitySource::Configured {
         s.push_str(&format!("; {}", ctx.econ.capacity.describe()));
     }
-    if ctx.spot_scarce {
+    if ctx.shortage == spot::Shortage::Replaced {
         s.push_str("; spot unavailable, retrying later");
     }
     if let Some(o) = &ctx.overload {

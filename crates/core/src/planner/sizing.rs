@@ -19,6 +19,7 @@ use super::allocate::{self, Allocation, Bounds};
 use super::economics::Economics;
 use super::forecast::Forecast;
 use super::scale_down::{self, Damping};
+use super::spot;
 use super::tick::ClassCounts;
 use crate::status::PerClass;
 
@@ -35,8 +36,8 @@ pub(crate) struct Sizing<'a> {
     pub overload_add: bool,
     /// Idle for the whole idle period: release to the minimums.
     pub idle_release: bool,
-    /// Spot capacity counts as unavailable.
-    pub spot_scarce: bool,
+    /// What replaces spot capacity that counts as unavailable.
+    pub shortage: spot::Shortage,
     /// The highest recommendation per class within its stabilisation window.
     pub wmax: PerClass<u32>,
 }
@@ -64,7 +65,7 @@ impl Sizing<'_> {
         let obs = self.obs;
         let (mut target, mut damping) =
             scale_down::damp(self.config, alloc.replicas, obs.desired, self.wmax, self.idle_release);
-        if self.spot_scarce {
+        if self.shortage == spot::Shortage::Replaced {
             // Spot replicas that never got capacity are not running: cancelling them is no scale-down.
             let s = Class::Spot;
             target[s] = target[s].min(obs.ready[s].max(alloc.replicas[s]));

@@ -101,10 +101,8 @@ struct Outlook {
     overloaded: Option<overload::Overload>,
     spot_fraction: f64,
     spot_halved: bool,
-    /// Spot asked for and not arriving, with no external API to bridge it (on-demand replaces it).
-    spot_scarce: bool,
-    /// Spot asked for and not arriving while the external API carries its share.
-    spot_bridged: bool,
+    /// What replaces spot asked for and not arriving.
+    shortage: spot::Shortage,
     windows: PerClass<f64>,
     fc: forecast::Forecast,
 }
@@ -141,32 +139,9 @@ impl Outlook {
             .fold(persist, f64::max)
             .min(forecast::LONGEST_WINDOW_S);
         let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist, burst, persist_max);
-        // Spot that never arrives is replaced by on-demand outright only where no external API can bridge: in the
-        // simulator, on-demand brought in and out around an intermittent spot market cost more and met
-        // the SLO less often than letting the external API carry the pending spot share (ServeGen m-mid
-        // on the SkyPilot V100 availability trace: $132.6k at 99.78% against $128.2k at 99.92%).
         let scarce = spot::scarcity(mem, snapshot, now, econ.lead_s[Class::Spot]);
-        let spot_scarce = scarce && !econ.external_substitutes();
-        // Where the API bridges, on-demand still replaces the pending spot for the load it pays by its
-        // own buy rule (`allocate::targets`), the spot still asked for, if a fully loaded on-demand
-        // replica repays its start-up and window within the scarcity period: where on-demand barely
-        // pays against the API (u* 0.8), a replica bought for a gap that closes within the half hour
-        // does not repay. In the simulator's capacity matrix (the V100 spot trace, a premium API) this
-        // made ServeGen m-mid 4.6% cheaper and Mooncake 6-7%, the main matrix unchanged.
-        let od = Class::OnDemand;
-        let spot_bridged =
-            scarce && !spot_scarce && econ.buy_after_load_s(od, windows[od], 1.0) <= spot::SCARCE_RETRY_S;
-        Outlook {
-            econ,
-            capped: is_capped,
-            overloaded,
-            spot_fraction,
-            spot_halved,
-            spot_scarce,
-            spot_bridged,
-            windows,
-            fc,
-        }
+        let shortage = spot::shortage(scarce, &econ, windows[Class::OnDemand]);
+        Outlook { econ, capped: is_capped, overloaded, spot_fraction, spot_halved, shortage, windows, fc }
     }
 }
 
@@ -236,8 +211,8 @@ fn fresh(
     let healthy = obs.healthy();
     let o = Outlook::new(config, snapshot, &mut mem, believed, obs, now, rate);
     let (econ, fc, windows) = (&o.econ, &o.fc, o.windows);
-    let spot_max = if o.spot_scarce { obs.ready[Class::Spot] } else { u32::MAX };
-    let scarce_spot_ready = o.spot_bridged.then_some(obs.ready[Class::Spot]);
+    let spot_max = if o.shortage == spot::Shortage::Replaced { obs.ready[Class::Spot] } else { u32::MAX };
+    let scarce_spot_ready = (o.shortage == spot::Shortage::Bridged).then_some(obs.ready[Class::Spot]);
     let mut bounds = Bounds {
         spot_fraction: o.spot_fraction,
         on_demand_max: u32::MAX,
@@ -263,7 +238,7 @@ fn fresh(
         overloaded: o.overloaded.is_some(),
         overload_add,
         idle_release,
-        spot_scarce: o.spot_scarce,
+        shortage: o.shortage,
         wmax: PerClass::default(),
     };
     // Stages 1-3: fill, overload guard, idle release.
@@ -333,8 +308,7 @@ fn fresh(
         overload: o.overloaded.as_ref().map(|ov| ov.why.clone()),
         overload_backlog: o.overloaded.as_ref().map_or(0.0, |ov| ov.backlog),
         spot_halved: o.spot_halved,
-        spot_scarce: o.spot_scarce,
-        spot_bridged: o.spot_bridged,
+        shortage: o.shortage,
         interruptions_per_hour: spot::per_hour(&mem),
         new_interruptions,
         trimmed,
