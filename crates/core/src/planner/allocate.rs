@@ -3,11 +3,12 @@
 //! Fill order is the design's: reserved (free at the margin) for all forecast demand; then, for the
 //! persisting base level above it, one replica at a time on spot (within the spot fraction) or else
 //! on-demand, each only while the load it would carry keeps it at or above its break-even
-//! utilisation; then whatever the external API cannot take (max share, rate limit, SLO) is added
+//! utilisation (judged on the persisting levels, or, where a lull keeps those below it, on the rent its
+//! band of the load has paid, `forecast::Rent`); then whatever the external API cannot take (max share, rate limit, SLO) is added
 //! regardless of price; then spares, replacements for interrupted replicas and the limits.
 
 use super::economics::Economics;
-use super::forecast::Forecast;
+use super::forecast::{Forecast, Rent};
 use super::scale_down;
 use super::{Class, PoolConfig};
 use crate::status::PerClass;
@@ -41,6 +42,20 @@ pub struct Allocation {
     /// Spot replicas forced past the spot fraction because no other class had room for load the
     /// external API cannot take.
     pub spot_over_fraction: bool,
+    /// The last replica bought on the rent its load has paid rather than on a level that lasted.
+    pub rented: Option<RentBuy>,
+}
+
+/// A replica bought on ski rental's rent so far: the load of its band, clipped to the band, kept it
+/// `busy` (a fraction of its capacity) over the last `over_s` seconds, which repays its start-up and
+/// window, though short lulls kept the least rate over that time below the band.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RentBuy {
+    pub class: Class,
+    pub from_rps: f64,
+    pub to_rps: f64,
+    pub busy: f64,
+    pub over_s: f64,
 }
 
 /// Largest replica count of a class (0 when the pool cannot use it).
@@ -139,14 +154,21 @@ fn lasted(w: f64, need: f64) -> bool {
 /// highest recommendation it saw, so keeping for the rate of the moment kept a replica for as long as
 /// any short burst came back within the window, while the load it carried on average was below
 /// break-even (Azure Functions counts, 8B against a cheap API: $272 became $250).
-pub fn targets(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds, desired: PerClass<u32>) -> Allocation {
-    let mut buy = targets_within(config, econ, fc, b, desired);
+pub fn targets(
+    config: &PoolConfig,
+    econ: &Economics,
+    fc: &Forecast,
+    rent: Option<&Rent>,
+    b: &Bounds,
+    desired: PerClass<u32>,
+) -> Allocation {
+    let mut buy = targets_within(config, econ, fc, rent, b, desired);
     if let Some(ready) = b.scarce_spot_ready {
         // Scarce spot bridged by the API: on-demand for what pays on-demand without the pending spot,
         // the spot still asked for (it costs nothing until it comes); pending spot gives way at the
         // pool's maximum.
         let without = Bounds { spot_max: ready.min(b.spot_max), scarce_spot_ready: None, ..*b };
-        let alt = targets_within(config, econ, fc, &without, desired);
+        let alt = targets_within(config, econ, fc, rent, &without, desired);
         let (s, od) = (Class::Spot, Class::OnDemand);
         buy.replicas[od] = buy.replicas[od].max(alt.replicas[od]);
         let excess = buy.replicas.iter().sum::<u32>().saturating_sub(config.max_replicas);
@@ -161,14 +183,15 @@ fn targets_within(
     config: &PoolConfig,
     econ: &Economics,
     fc: &Forecast,
+    rent: Option<&Rent>,
     b: &Bounds,
     desired: PerClass<u32>,
 ) -> Allocation {
-    let mut buy = allocate(config, econ, fc, b);
-    let keep_level = fc.recent_mean_rps.min(fc.now_rps);
+    let mut buy = allocate(config, econ, fc, rent, b);
+    let keep_level = keep_level(fc);
     if keep_level > fc.base_rps {
         let keep_fc = fc.with_level(keep_level);
-        let keep = allocate(config, econ, &keep_fc, b);
+        let keep = allocate(config, econ, &keep_fc, None, b);
         for (b, (k, d)) in buy.replicas.iter_mut().zip(keep.replicas.iter().zip(desired.iter())) {
             *b = (*b).max((*k).min(*d));
         }
@@ -177,8 +200,13 @@ fn targets_within(
     buy
 }
 
+/// The demand a running replica is kept for: the recent mean, capped by the current rate.
+fn keep_level(fc: &Forecast) -> f64 {
+    fc.recent_mean_rps.min(fc.now_rps)
+}
+
 /// Replicas worth buying for the forecast's persisting base, plus what the external API cannot take.
-pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds) -> Allocation {
+pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, rent: Option<&Rent>, b: &Bounds) -> Allocation {
     let mu = econ.mu;
     let mut r = PerClass::<u32>::default();
     // What the external API cannot take (its share, its rate limit) must be on replicas. Where it can
@@ -210,6 +238,7 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
     // from the forecast's persisting levels, so more demand still only ever buys more.
     let windows = scale_down::windows(config, econ);
     let mut used = res_rps;
+    let mut rented = None;
     while let Some(c) = next_paid(config, &r, b) {
         let bundle = spot_after(config, &r, b, c);
         let carried = fc
@@ -222,11 +251,31 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
                 if alone > EPS && (pays_alone || bundle_pays(econ, windows, c, bundle, w, load)) { alone } else { 0.0 }
             })
             .fold(0.0, f64::max);
-        if carried <= EPS {
+        // Ski rental's rent so far, where the levels found nothing: the load of this replica's band,
+        // clipped to it, averaged over each window (`forecast::Rent`). A level is a window's least
+        // rate, and one quiet step caps it: on the one-hour traces of the simulator's capacity matrix
+        // a 10-second lull every twenty minutes kept every level longer than that below the band. Only
+        // for a band the keep rule would keep (`targets_within`), so what is bought stays: without that
+        // condition ServeGen m-mid was 0.1-0.7% dearer, with it 0.5% cheaper; Azure conv 12-24%,
+        // Mooncake 6%, x8 prompts 8% cheaper; the main matrix within 0.7% either way.
+        let k = f64::from(r[Class::Spot] + r[Class::OnDemand]);
+        let lo = res_rps + k * mu;
+        let by_rent =
+            rent.filter(|_| carried <= EPS && (keep_level(fc) - lo) / mu > econ.break_even(c)).and_then(|rent| {
+                let f = rent.fraction(lo, mu, fc.levels.map(|(w, _)| w));
+                fc.levels.iter().zip(f).find(|&(&(w, _), fr)| lasted(w, econ.buy_after_load_s(c, windows[c], fr)))
+            });
+        if carried <= EPS && by_rent.is_none() {
             break;
         }
         r[c] += 1;
-        used += carried;
+        used = match by_rent {
+            Some((&(over_s, _), busy)) => {
+                rented = Some(RentBuy { class: c, from_rps: lo, to_rps: lo + mu, busy, over_s });
+                used.max(lo + mu)
+            }
+            None => used + carried,
+        };
     }
 
     // What the external API cannot take must be on replicas whatever it costs.
@@ -257,7 +306,7 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, b: &Bounds
         r[c] = (r[c] + b.interrupted[c]).min(max.max(r[c]));
     }
     fit_limits(config, &mut r, b);
-    Allocation { replicas: r, must_rps, spot_over_fraction }
+    Allocation { replicas: r, must_rps, spot_over_fraction, rented }
 }
 
 /// Fewest replicas the pool may have: its minimum, and at least one when there is no external API

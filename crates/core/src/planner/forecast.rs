@@ -14,6 +14,10 @@
 //! rate: a sudden spike moves the raw slope but not the minimum, so a spike is not mistaken for a ramp.
 //! The trend only ever raises the forecast; falling demand is left to the scale-down rules.
 //!
+//! - [`Rent`]: what renting each replica's band of the load has cost over the same windows (the load
+//!   clipped to the band, averaged), for ski rental's rent-so-far where one quiet step keeps the
+//!   minimum of a window below the band (`allocate`).
+//!
 //! The windows' minima come from the history's index ([`History::min_rate`]), not a scan per window:
 //! with four hours of history a tick asks for about 20,000 points' worth of minima.
 
@@ -178,6 +182,51 @@ pub fn forecast(
     }
 }
 
+/// What renting the load has cost: the history as the rent a replica would have saved, for ski
+/// rental's rent-so-far. A replica stacked on `base` rps carries the load between `base` and `base +
+/// mu`; the fraction of a replica it would have carried over a window is the mean of the load clipped
+/// to that band. A dip costs it only what the dip held, a burst above the band adds nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Rent<'a> {
+    pub history: &'a History,
+    pub now: f64,
+    pub now_rps: f64,
+}
+
+impl Rent<'_> {
+    /// The mean fraction of a replica that one carrying the load between `lo` and `lo + mu` rps would
+    /// have carried over each window of `windows` (rising, ending now, the current rate included); 0
+    /// for a window the history does not cover.
+    pub fn fraction(&self, lo: f64, mu: f64, windows: [f64; LEVELS]) -> [f64; LEVELS] {
+        let mut out = [0.0; LEVELS];
+        let hist = self.history;
+        if mu <= 0.0 || !hist.is_sorted() {
+            return out;
+        }
+        let band = |r: f64| if r.is_finite() { ((r - lo) / mu).clamp(0.0, 1.0) } else { 0.0 };
+        let step = hist.windows(2).next().map_or(0.0, |p| p[1].0 - p[0].0).max(0.0);
+        let now_rps = if self.now_rps.is_finite() { self.now_rps.max(0.0) } else { 0.0 };
+        let (mut sum, mut count) = (band(now_rps), 1.0);
+        let mut end = hist.partition_point(|(t, _)| *t < self.now);
+        for (i, &w) in windows.iter().enumerate() {
+            let from = self.now - w;
+            let start = hist[..end].partition_point(|(t, _)| *t < from);
+            for &(_, r) in &hist[start..end] {
+                if r.is_finite() {
+                    sum += band(r);
+                    count += 1.0;
+                }
+            }
+            end = start;
+            let covered = w.is_finite() && hist.first().is_some_and(|(t0, _)| *t0 <= from + step);
+            if covered {
+                out[i] = sum / count;
+            }
+        }
+        out
+    }
+}
+
 impl Forecast {
     /// The same forecast with `rps` as the level over every window, each window taken as lasting for
     /// ever: for keeping what runs, where no persistence is asked for (a running replica has paid its
@@ -317,6 +366,35 @@ mod tests {
         let h = series(0.0, 3600.0, 15.0, |t| if t >= 3240.0 { 40.0 } else { 10.0 });
         let f = forecast(&h, 3600.0, 40.0, 300.0, 60.0, 300.0, 600.0);
         assert!(f.lasting_rps >= 40.0, "{f:?}");
+    }
+
+    #[test]
+    fn rent_is_the_load_clipped_to_the_band() {
+        // An hour at 10 rps every 10 s, with one burst to 30 and one lull to 0 in the last ten minutes.
+        let h = series(-3600.0, 0.0, 10.0, |t| {
+            if t == -300.0 {
+                30.0
+            } else if t == -200.0 {
+                0.0
+            } else {
+                10.0
+            }
+        });
+        let rent = Rent { history: &h, now: 0.0, now_rps: 10.0 };
+        let windows: [f64; LEVELS] = std::array::from_fn(|k| [600.0, 3600.0, 7200.0][k.min(2)]);
+        let share = |lo, mu| rent.fraction(lo, mu, windows);
+        // The band 5-10 rps is full but for the lull; the burst adds nothing to it. Over ten minutes
+        // 60 of 61 points (the current rate counts), over the hour 360 of 361.
+        let f = share(5.0, 5.0);
+        assert!((f[0] - 60.0 / 61.0).abs() < 1e-12, "{f:?}");
+        assert!((f[1] - 360.0 / 361.0).abs() < 1e-12, "{f:?}");
+        // Two hours reach before the history: no evidence.
+        assert_eq!(f[2], 0.0);
+        // The band above the load holds only the burst, clipped to the band.
+        let above = share(10.0, 5.0);
+        assert!((above[0] - 1.0 / 61.0).abs() < 1e-12, "{above:?}");
+        // Half a band's load is half a replica: 358 points and the current rate at half, the burst full.
+        assert!((share(8.0, 4.0)[1] - (180.5 / 361.0)).abs() < 1e-12);
     }
 
     #[test]

@@ -102,6 +102,15 @@ fn up_reason(ctx: &Context, c: Class) -> String {
             num(ctx.econ.break_even(c) * 100.0)
         ));
     }
+    if let Some(rb) = ctx.alloc.rented.filter(|rb| rb.class == c) {
+        parts.push(format!(
+            "the load between {} and {} rps kept a replica {}% busy over the last {}, which repays its start-up",
+            num(rb.from_rps),
+            num(rb.to_rps),
+            num(rb.busy * 100.0),
+            dur(rb.over_s)
+        ));
+    }
     if ctx.alloc.must_rps > 0.0 && ctx.config.external_path().is_some() {
         let cap = allocate::external_capacity(ctx.config, ctx.econ, fc.peak_rps);
         if ctx.econ.external_substitutes() {

@@ -17,7 +17,7 @@ use super::Class;
 use super::PoolConfig;
 use super::allocate::{self, Allocation, Bounds};
 use super::economics::Economics;
-use super::forecast::Forecast;
+use super::forecast::{Forecast, Rent};
 use super::scale_down::{self, Damping};
 use super::spot;
 use super::tick::ClassCounts;
@@ -29,6 +29,8 @@ pub(crate) struct Sizing<'a> {
     pub config: &'a PoolConfig,
     pub econ: &'a Economics,
     pub fc: &'a Forecast,
+    /// What renting the load has cost, for the buy rule.
+    pub rent: Rent<'a>,
     pub obs: &'a ClassCounts,
     /// The replicas are overloaded now.
     pub overloaded: bool,
@@ -46,7 +48,7 @@ impl Sizing<'_> {
     /// Stages 1-3: fill, overload guard, idle release.
     pub fn fill(&self, bounds: &Bounds) -> Allocation {
         let (config, obs) = (self.config, self.obs);
-        let mut alloc = allocate::targets(config, self.econ, self.fc, bounds, obs.desired);
+        let mut alloc = allocate::targets(config, self.econ, self.fc, Some(&self.rent), bounds, obs.desired);
         if self.overloaded {
             raise_for_overload(config, bounds, obs, self.overload_add, &mut alloc.replicas);
         }

@@ -423,7 +423,7 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
         spot_max: u32::MAX,
         scarce_spot_ready: None,
     };
-    let spot = |lasted| allocate::allocate(&cfg, &econ, &forecast(lasted), &b).replicas[Class::Spot];
+    let spot = |lasted| allocate::allocate(&cfg, &econ, &forecast(lasted), None, &b).replicas[Class::Spot];
     // Lasted past the full-replica buy time but not the partial one: the external API keeps the load.
     assert_eq!(spot(partial - 1.0), 0);
     // Lasted past the partial buy time (the next window of the forecast's): bought, with its spare.
@@ -432,7 +432,7 @@ fn a_partly_loaded_replica_waits_longer_than_a_full_one() {
     // bought after the full buy time.
     let mut f = forecast(full);
     f.levels = f.levels.map(|(w, l)| (w, if l > 10.0 { 15.0 } else { l }));
-    assert_eq!(allocate::allocate(&cfg, &econ, &f, &b).replicas[Class::Spot], 2);
+    assert_eq!(allocate::allocate(&cfg, &econ, &f, None, &b).replicas[Class::Spot], 2);
 }
 
 #[test]
@@ -487,4 +487,26 @@ fn one_tick_of_long_prompts_does_not_buy_a_replica_but_a_lasting_mix_does() {
         paid(&p) > 0
     });
     assert!(bought.is_some_and(|k| k < 121 + 60), "bought at tick {bought:?}");
+}
+
+#[test]
+fn short_dips_do_not_hide_load_that_has_paid_its_rent() {
+    // 18 rps on 2 reserved replicas (10 rps), with a 15-second lull to nothing every 20 minutes. The
+    // least rate over any window longer than 20 minutes is 0, so by the persisting level alone no spot
+    // replica ever looks worth buying. Ski rental weighs what renting has cost: a spot replica carrying
+    // 10-15 rps would have been fully busy all but 15 seconds in twenty minutes, which repays its
+    // start-up and window many times over. It is bought; the next one, 60% busy against a break-even
+    // of 56%, is not.
+    let lull = |t: f64| (T0 - t).rem_euclid(1200.0) >= 600.0 && (T0 - t).rem_euclid(1200.0) < 615.0;
+    let s = snapshot(|t| if lull(t) { 0.0 } else { 18.0 }, [(2, 2), (0, 0), (0, 0)]);
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    assert_eq!(p.replicas.spot, 2, "one replica and its spare: {}", p.summary);
+    assert!(
+        reason(&p, Class::Spot).contains("the load between 10 and 15 rps kept a replica 98.4% busy"),
+        "{}",
+        p.summary
+    );
+    // Without the lulls the same load buys the same.
+    let steady = plan(&config(), &snapshot(|_| 18.0, [(2, 2), (0, 0), (0, 0)]), &Memory::default(), T0);
+    assert_eq!(steady.replicas, p.replicas, "{}", steady.summary);
 }

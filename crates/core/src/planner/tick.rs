@@ -234,6 +234,7 @@ fn fresh(
         config,
         econ,
         fc,
+        rent: forecast::Rent { history: &snapshot.load.history, now, now_rps: rate },
         obs,
         overloaded: o.overloaded.is_some(),
         overload_add,
