@@ -32,6 +32,15 @@ pub struct Bounds {
     pub scarce_spot_ready: Option<u32>,
 }
 
+/// The demand a fill is for: the forecast, what renting it has cost, and the replicas asked for now
+/// (what runs and may be kept).
+#[derive(Clone, Copy, Debug)]
+pub struct Demand<'a> {
+    pub fc: &'a Forecast,
+    pub rent: Option<&'a Rent<'a>>,
+    pub desired: PerClass<u32>,
+}
+
 /// Raw targets and the figures behind them, for reasons.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Allocation {
@@ -154,21 +163,14 @@ fn lasted(w: f64, need: f64) -> bool {
 /// highest recommendation it saw, so keeping for the rate of the moment kept a replica for as long as
 /// any short burst came back within the window, while the load it carried on average was below
 /// break-even (Azure Functions counts, 8B against a cheap API: $272 became $250).
-pub fn targets(
-    config: &PoolConfig,
-    econ: &Economics,
-    fc: &Forecast,
-    rent: Option<&Rent>,
-    b: &Bounds,
-    desired: PerClass<u32>,
-) -> Allocation {
-    let mut buy = targets_within(config, econ, fc, rent, b, desired);
+pub fn targets(config: &PoolConfig, econ: &Economics, d: &Demand, b: &Bounds) -> Allocation {
+    let mut buy = targets_within(config, econ, d, b);
     if let Some(ready) = b.scarce_spot_ready {
         // Scarce spot bridged by the API: on-demand for what pays on-demand without the pending spot,
         // the spot still asked for (it costs nothing until it comes); pending spot gives way at the
         // pool's maximum.
         let without = Bounds { spot_max: ready.min(b.spot_max), scarce_spot_ready: None, ..*b };
-        let alt = targets_within(config, econ, fc, rent, &without, desired);
+        let alt = targets_within(config, econ, d, &without);
         let (s, od) = (Class::Spot, Class::OnDemand);
         buy.replicas[od] = buy.replicas[od].max(alt.replicas[od]);
         let excess = buy.replicas.iter().sum::<u32>().saturating_sub(config.max_replicas);
@@ -179,15 +181,9 @@ pub fn targets(
 }
 
 /// [`targets`] within the bounds as given: what is bought, and what runs and is still worth keeping.
-fn targets_within(
-    config: &PoolConfig,
-    econ: &Economics,
-    fc: &Forecast,
-    rent: Option<&Rent>,
-    b: &Bounds,
-    desired: PerClass<u32>,
-) -> Allocation {
-    let mut buy = allocate(config, econ, fc, rent, b);
+fn targets_within(config: &PoolConfig, econ: &Economics, d: &Demand, b: &Bounds) -> Allocation {
+    let (fc, desired) = (d.fc, d.desired);
+    let mut buy = allocate(config, econ, fc, d.rent, b);
     let keep_level = keep_level(fc);
     if keep_level > fc.base_rps {
         let keep_fc = fc.with_level(keep_level);

@@ -48,7 +48,12 @@ impl Sizing<'_> {
     /// Stages 1-3: fill, overload guard, idle release.
     pub fn fill(&self, bounds: &Bounds) -> Allocation {
         let (config, obs) = (self.config, self.obs);
-        let mut alloc = allocate::targets(config, self.econ, self.fc, Some(&self.rent), bounds, obs.desired);
+        let mut alloc = allocate::targets(
+            config,
+            self.econ,
+            &allocate::Demand { fc: self.fc, rent: Some(&self.rent), desired: obs.desired },
+            bounds,
+        );
         if self.overloaded {
             raise_for_overload(config, bounds, obs, self.overload_add, &mut alloc.replicas);
         }
