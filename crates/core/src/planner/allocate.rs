@@ -247,28 +247,17 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, rent: Opti
                 if alone > EPS && (pays_alone || bundle_pays(econ, windows, c, bundle, w, load)) { alone } else { 0.0 }
             })
             .fold(0.0, f64::max);
-        // Ski rental's rent so far, where the levels found nothing: the load of this replica's band,
-        // clipped to it, averaged over each window (`forecast::Rent`). A level is a window's least
-        // rate, and one quiet step caps it: on the one-hour traces of the simulator's capacity matrix
-        // a 10-second lull every twenty minutes kept every level longer than that below the band. Only
-        // for a band the keep rule would keep (`targets_within`), so what is bought stays: without that
-        // condition ServeGen m-mid was 0.1-0.7% dearer, with it 0.5% cheaper; Azure conv 12-24%,
-        // Mooncake 6%, x8 prompts 8% cheaper; the main matrix within 0.7% either way.
-        let k = f64::from(r[Class::Spot] + r[Class::OnDemand]);
-        let lo = res_rps + k * mu;
+        // Where the levels found nothing, the rent its load has paid may still buy it.
         let by_rent =
-            rent.filter(|_| carried <= EPS && (keep_level(fc) - lo) / mu > econ.break_even(c)).and_then(|rent| {
-                let f = rent.fraction(lo, mu, fc.levels.map(|(w, _)| w));
-                fc.levels.iter().zip(f).find(|&(&(w, _), fr)| lasted(w, econ.buy_after_load_s(c, windows[c], fr)))
-            });
+            if carried <= EPS { rent.and_then(|rent| rent_buy(econ, fc, rent, windows, c, res_rps, &r)) } else { None };
         if carried <= EPS && by_rent.is_none() {
             break;
         }
         r[c] += 1;
         used = match by_rent {
-            Some((&(over_s, _), busy)) => {
-                rented = Some(RentBuy { class: c, from_rps: lo, to_rps: lo + mu, busy, over_s });
-                used.max(lo + mu)
+            Some(rb) => {
+                rented = Some(rb);
+                used.max(rb.to_rps)
             }
             None => used + carried,
         };
@@ -303,6 +292,34 @@ pub fn allocate(config: &PoolConfig, econ: &Economics, fc: &Forecast, rent: Opti
     }
     fit_limits(config, &mut r, b);
     Allocation { replicas: r, must_rps, spot_over_fraction, rented }
+}
+
+/// Ski rental's rent so far, for the next paid replica of class `c` (after `r`) where the persisting
+/// levels found nothing to buy: the load of its band (from what the replicas before it carry to one
+/// replica more), clipped to the band and averaged over each window ([`Rent::fraction`]), has lasted the
+/// buy time at that mean. A level is a window's least rate, and one quiet step caps it: on the one-hour
+/// traces of the simulator's capacity matrix a 10-second lull every twenty minutes kept every level
+/// longer than that below the band. Only for a band the keep rule would keep ([`keep_level`]), so what
+/// is bought stays: without that condition ServeGen m-mid was 0.1-0.7% dearer, with it 0.5% cheaper;
+/// Azure conv 12-24%, Mooncake 6%, x8 prompts 8% cheaper; the main matrix within 0.7% either way.
+fn rent_buy(
+    econ: &Economics,
+    fc: &Forecast,
+    rent: &Rent,
+    windows: PerClass<f64>,
+    c: Class,
+    res_rps: f64,
+    r: &PerClass<u32>,
+) -> Option<RentBuy> {
+    let mu = econ.mu;
+    let lo = res_rps + f64::from(r[Class::Spot] + r[Class::OnDemand]) * mu;
+    if (keep_level(fc) - lo) / mu <= econ.break_even(c) {
+        return None;
+    }
+    let f = rent.fraction(lo, mu, fc.levels.map(|(w, _)| w));
+    let (&(over_s, _), busy) =
+        fc.levels.iter().zip(f).find(|&(&(w, _), fr)| lasted(w, econ.buy_after_load_s(c, windows[c], fr)))?;
+    Some(RentBuy { class: c, from_rps: lo, to_rps: lo + mu, busy, over_s })
 }
 
 /// Fewest replicas the pool may have: its minimum, and at least one when there is no external API
