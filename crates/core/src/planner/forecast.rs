@@ -183,9 +183,10 @@ pub fn forecast(
 }
 
 /// What renting the load has cost: the history as the rent a replica would have saved, for ski
-/// rental's rent-so-far. A replica stacked on `base` rps carries the load between `base` and `base +
-/// mu`; the fraction of a replica it would have carried over a window is the mean of the load clipped
-/// to that band. A dip costs it only what the dip held, a burst above the band adds nothing.
+/// rental's rent-so-far. A replica stacked on `lo` rps (what the replicas before it carry) carries the
+/// load between `lo` and `lo + mu`; the fraction of a replica it would have carried over a window is the
+/// mean of the load clipped to that band. A dip costs it only what the dip held, a burst above the band
+/// adds nothing.
 #[derive(Clone, Copy, Debug)]
 pub struct Rent<'a> {
     pub history: &'a History,

@@ -1,5 +1,6 @@
 //! Spot interruptions: count new notices once, keep an hour of history, and halve the spot share
-//! while the rate is above the policy's threshold.
+//! while the rate is above the policy's threshold. Spot asked for and not arriving: when it counts as
+//! unavailable ([`scarcity`]) and what replaces it ([`shortage`]).
 
 use super::economics::Economics;
 use super::{Class, Memory, PoolConfig, Snapshot};
