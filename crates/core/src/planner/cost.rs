@@ -31,7 +31,7 @@ pub(crate) fn burn(
     gpus + ext_usd_per_hour(econ, rate * f64::from(w.external_weight) / 100.0)
 }
 
-/// What `replicas` would cost per hour once ready, priced as [`plan`] prices its own `usd_per_hour`:
+/// What `replicas` would cost per hour once ready, priced as [`plan`](super::plan()) prices its own `usd_per_hour`:
 /// for the ledger's projections, the simulator and checks that additions stay within budget.
 pub fn usd_per_hour(
     config: &PoolConfig,

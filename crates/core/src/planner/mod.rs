@@ -5,7 +5,7 @@
 //! controller, Recommend mode, the simulator, the tests and the benchmarks. Times are seconds since the
 //! Unix epoch as `f64` so the simulator can step through weeks of trace quickly.
 //!
-//! One tick of [`plan`], step by step (each step is its own module):
+//! One tick of [`plan()`], step by step (each step is its own module):
 //! 1. [`economics`]: μ for the live token mix ([`capacity`]: configured, token rates, learned), the external cost per request, the break-even
 //!    utilisation u* = P_c / (3600 · μ · c_ext) per class, the lead time per class, and the two
 //!    ski-rental horizons: buy a replica that the load would keep at a fraction f of its capacity once
