@@ -3,9 +3,10 @@
 //! Fill order is the design's: reserved (free at the margin) for all forecast demand; then, for the
 //! persisting base level above it, one replica at a time on spot (within the spot fraction) or else
 //! on-demand, each only while the load it would carry keeps it at or above its break-even
-//! utilisation (judged on the persisting levels, or, where a lull keeps those below it, on the rent its
-//! band of the load has paid, `forecast::Rent`); then whatever the external API cannot take (max share, rate limit, SLO) is added
-//! regardless of price; then spares, replacements for interrupted replicas and the limits.
+//! utilisation (judged on the persisting levels, or, where a lull keeps those below it, on the rent
+//! its band of the load has paid, `forecast::Rent`); then whatever the external API cannot take (max
+//! share, rate limit, SLO) is added regardless of price; then spares, replacements for interrupted
+//! replicas and the limits.
 
 use super::economics::Economics;
 use super::forecast::{Forecast, Rent};
