@@ -44,6 +44,7 @@ fn planner_micros(scenario: &Scenario) -> f64 {
             latency_s: at(12.0),
             gpu_utilization: at(0.8),
             history,
+            recent_rates: Vec::new(),
         },
         prices: scenario.prices.clone(),
         classes: [

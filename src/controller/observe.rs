@@ -191,9 +191,17 @@ async fn build_signals(ctx: &Context, ns: &str, pool: &InferencePool, valid: &Va
             }
         }
     };
+    // The planner's learning reads the signals as averaging over this window (`learn::load_window_s`).
+    let rate_window = format!("{}s", crate::planner::SIGNAL_WINDOW_S);
     let load = match &client {
         Some(c) => {
-            match PrometheusLoadSource::for_pool(c.clone(), &pool.spec, config.quantile, "1m", Some(config.history)) {
+            match PrometheusLoadSource::for_pool(
+                c.clone(),
+                &pool.spec,
+                config.quantile,
+                &rate_window,
+                Some(config.history),
+            ) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     load_problem = Some(format!("load queries: {e}"));
@@ -388,6 +396,7 @@ pub fn to_total_demand(load: &mut crate::planner::LoadSignals, traffic: TrafficW
     if share <= 0.0 {
         load.request_rate = None;
         load.history = Default::default();
+        load.recent_rates = Vec::new();
         return;
     }
     if let Some(s) = load.request_rate.as_mut() {
@@ -396,6 +405,7 @@ pub fn to_total_demand(load: &mut crate::planner::LoadSignals, traffic: TrafficW
     // History was served under weights we no longer know point by point; the current share is the best
     // estimate and errs towards more capacity when the external share has just grown.
     load.history = load.history.iter().map(|&(t, v)| (t, v / share)).collect();
+    load.recent_rates = load.recent_rates.iter().map(|&(t, v)| (t, v / share)).collect();
 }
 
 #[cfg(test)]

@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use futures::future::{BoxFuture, join, join_all};
+use futures::future::{BoxFuture, join_all, join3};
 
 use super::client::{Point, PrometheusClient, QueryError};
 use super::promql::{PoolQueries, QueryConfigError, QueryParams, Signal};
 use crate::api::inference_pool::InferencePoolSpec;
-use crate::planner::{LoadSignals, Sample};
+use crate::planner::{LoadSignals, Sample, forecast};
 
 /// Whether the source could answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +92,24 @@ pub struct HistoryWindow {
     pub step_s: f64,
 }
 
+impl HistoryWindow {
+    /// The window of the recent-rates query: two history steps, which hold two scrapes at a scrape
+    /// interval up to the step (its request counter is read with `irate`, the rate over the last
+    /// scrape interval, so each point is as fine as the scrapes, not the signal window's minute).
+    pub fn recent_rate_window(&self) -> String {
+        format!("{}s", (2.0 * self.step_s.max(1.0)).round())
+    }
+
+    /// Seconds between recent-rate points: at most [`RECENT_RATE_STEP_S`], so that with scrapes
+    /// more frequent than the history's step few scrape intervals go unread.
+    pub fn recent_rate_step_s(&self) -> f64 {
+        self.step_s.clamp(1.0, RECENT_RATE_STEP_S)
+    }
+}
+
+/// Most seconds between recent-rate points (sixty points over the five-minute burst window).
+pub const RECENT_RATE_STEP_S: f64 = 5.0;
+
 impl Default for HistoryWindow {
     fn default() -> Self {
         HistoryWindow { lookback_s: 3600.0, step_s: 60.0 }
@@ -128,6 +146,7 @@ fn merge_history(old: &[(f64, f64)], window_start: f64, from: f64, new: Vec<(f64
 struct LastGood {
     values: BTreeMap<Signal, Sample>,
     history: Vec<(f64, f64)>,
+    recent_rates: Vec<(f64, f64)>,
     answered_at: Option<f64>,
 }
 
@@ -136,6 +155,9 @@ pub struct PrometheusLoadSource {
     client: PrometheusClient,
     queries: PoolQueries,
     history: Option<HistoryWindow>,
+    /// The request-rate query at [`HistoryWindow::recent_rate_window`], for the recent peak
+    /// (`LoadSignals::recent_rates`); none without history.
+    recent_rate_query: Option<String>,
     last: Mutex<LastGood>,
 }
 
@@ -149,14 +171,31 @@ impl std::fmt::Debug for PrometheusLoadSource {
     }
 }
 
+/// Range-query series added up per timestamp (several series, a per-pod override, add up like the
+/// instant value), oldest first. A sum beyond f64 is no rate: the point is dropped, as a NaN would be.
+fn sum_by_time(series: &[Vec<Point>]) -> Vec<(f64, f64)> {
+    let mut by_time: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+    for p in series.iter().flat_map(|s| finite(s)) {
+        let e = by_time.entry((p.at * 1000.0).round() as i64).or_insert((p.at, 0.0));
+        e.1 += p.value;
+    }
+    by_time.into_values().filter(|(_, v)| v.is_finite()).collect()
+}
+
 fn finite(points: &[Point]) -> Vec<Point> {
     points.iter().copied().filter(|p| p.value.is_finite()).collect()
 }
 
 impl PrometheusLoadSource {
-    /// A source running `queries`, with optional history for the forecast.
+    /// A source running `queries`, with optional history for the forecast (and no recent rates).
     pub fn new(client: PrometheusClient, queries: PoolQueries, history: Option<HistoryWindow>) -> Self {
-        PrometheusLoadSource { client, queries, history, last: Mutex::new(LastGood::default()) }
+        PrometheusLoadSource {
+            client,
+            queries,
+            history,
+            recent_rate_query: None,
+            last: Mutex::new(LastGood::default()),
+        }
     }
 
     /// A source for a pool: its selector and query overrides, the SLO quantile, a rate window.
@@ -169,7 +208,17 @@ impl PrometheusLoadSource {
     ) -> Result<Self, QueryConfigError> {
         let mut params = QueryParams::for_pool(spec, latency_quantile);
         params.rate_window = rate_window.to_string();
-        Ok(Self::new(client, PoolQueries::new(&params, &spec.metrics.queries)?, history))
+        // The same request-rate query over a window of about one history step (an overridden
+        // request-rate query is taken as it is: its window is the user's).
+        let recent_rate_query = match history {
+            Some(h) => {
+                let fine = QueryParams { rate_window: h.recent_rate_window(), last_interval: true, ..params.clone() };
+                Some(PoolQueries::new(&fine, &spec.metrics.queries)?.get(Signal::RequestRate).to_string())
+            }
+            None => None,
+        };
+        let queries = PoolQueries::new(&params, &spec.metrics.queries)?;
+        Ok(PrometheusLoadSource { recent_rate_query, ..Self::new(client, queries, history) })
     }
 
     /// The queries this source runs.
@@ -188,24 +237,30 @@ impl PrometheusLoadSource {
         let end = now.floor();
         let from = history_from(old, window_start, end, step);
         let query = self.queries.get(Signal::RequestRate);
-        Some(self.client.range(query, from as i64, end as i64, step).await.map(|series| {
-            // Several series (a per-pod override) add up per timestamp, like the instant value.
-            let mut by_time: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
-            for p in series.iter().flat_map(|s| finite(s)) {
-                let e = by_time.entry((p.at * 1000.0).round() as i64).or_insert((p.at, 0.0));
-                e.1 += p.value;
-            }
-            // A sum beyond f64 is no rate: the point is dropped, as a NaN would be.
-            let points = by_time.into_values().filter(|(_, v)| v.is_finite()).collect();
-            merge_history(old, window_start, from, points)
-        }))
+        Some(
+            self.client
+                .range(query, from as i64, end as i64, step)
+                .await
+                .map(|series| merge_history(old, window_start, from, sum_by_time(&series))),
+        )
+    }
+
+    /// The request rate at the scrapes' resolution over the last [`forecast::BURST_WINDOW_S`], read
+    /// whole every tick (sixty points).
+    async fn read_recent_rates(&self, now: f64) -> Option<Result<Vec<(f64, f64)>, QueryError>> {
+        let (window, query) = (self.history?, self.recent_rate_query.as_deref()?);
+        let step = window.recent_rate_step_s();
+        let end = now.floor();
+        let from = (end - forecast::BURST_WINDOW_S).floor();
+        Some(self.client.range(query, from as i64, end as i64, step).await.map(|series| sum_by_time(&series)))
     }
 
     /// Read every signal once. Never fails: failures are in [`LoadReading::availability`].
     pub async fn read(&self, now: f64) -> LoadReading {
         let old = self.last.lock().unwrap_or_else(|e| e.into_inner()).history.clone();
         let instants = join_all(self.queries.iter().map(|(s, q)| async move { (s, self.client.instant(q).await) }));
-        let (answers, history) = join(instants, self.read_history(now, &old)).await;
+        let (answers, history, recent_rates) =
+            join3(instants, self.read_history(now, &old), self.read_recent_rates(now)).await;
 
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let mut failures: Vec<(String, QueryError)> = Vec::new();
@@ -233,6 +288,15 @@ impl PrometheusLoadSource {
                 last.history = h;
             }
             Some(Err(e)) => failures.push(("history".into(), e)),
+            None => {}
+        }
+        match recent_rates {
+            Some(Ok(r)) => {
+                answered = true;
+                last.recent_rates = r;
+            }
+            // The last good points are kept: the recent peak only reads those within its window.
+            Some(Err(e)) => failures.push(("recent rates".into(), e)),
             None => {}
         }
         if answered {
@@ -267,6 +331,7 @@ impl PrometheusLoadSource {
             gpu_utilization: get(Signal::GpuUtilization)
                 .map(|s| Sample { value: (s.value / 100.0).clamp(0.0, 1.0), at: s.at }),
             history: last.history.clone().into(),
+            recent_rates: last.recent_rates.clone(),
         };
         LoadReading {
             signals,
@@ -306,6 +371,7 @@ impl super::LoadSource for StaticLoad {
             latency_s: at_now(l.latency_s),
             gpu_utilization: at_now(l.gpu_utilization),
             history: l.history.clone(),
+            recent_rates: l.recent_rates.clone(),
         };
         Box::pin(std::future::ready(LoadReading {
             signals,

@@ -19,7 +19,9 @@
 //! Wiring, per pool: [`PrometheusConfig::for_pool`] (URL, timeout, [`Credentials`] from the Secrets
 //! in `spec.metrics.auth`) → [`PrometheusClient::new`] → [`PrometheusLoadSource::for_pool`] with the
 //! policy's `slo.targetAttainment` as the latency quantile, a rate window spanning several scrape
-//! intervals (2m for 15-30 s scrapes) and [`HistoryWindow::default`]. Keep the source across ticks:
+//! intervals (the operator's: `planner::SIGNAL_WINDOW_S`, a minute) and a [`HistoryWindow`] (the
+//! operator's: `controller::observe::history_window`), which also sets the recent rates' window and
+//! step. Keep the source across ticks:
 //! it remembers the last good values it reports, with their times, while Prometheus is down. Prices:
 //! [`price_source_for`] with the policy's [`PolicyPrices`], the pool's `spec.external`, the parsed price
 //! file (the ConfigMap key's content, via [`PriceTable::parse`]) and the client. Put

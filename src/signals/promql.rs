@@ -173,7 +173,8 @@ pub struct QueryParams {
     /// Labels selecting the pool's series.
     pub selector: BTreeMap<String, String>,
     /// Window of `rate()` and `deriv()`, a PromQL duration. It must span several scrape intervals
-    /// (Prometheus needs two samples in the window): 2m suits the usual 15-30 s scrapes.
+    /// (Prometheus needs two samples in the window): the operator's minute (`SIGNAL_WINDOW_S`) holds
+    /// two to four at the usual 15-30 s scrapes.
     pub rate_window: String,
     /// The latency quantile, normally the SLO's target attainment (e.g. 0.99).
     pub latency_quantile: f64,
@@ -181,10 +182,17 @@ pub struct QueryParams {
     /// self-hosted backend is one: its endpoint picker's pool gauges back the queue and KV-cache defaults
     /// where vLLM's own series are not scraped.
     pub endpoint_picker_pool: Option<String>,
+    /// Read the request counter with `irate` (its rate over the last scrape interval within the window)
+    /// rather than `rate` (the mean over the window): for the recent rates
+    /// (`LoadSignals::recent_rates`), where a burst must not be averaged with the quiet around it.
+    pub last_interval: bool,
 }
 
 impl QueryParams {
-    /// Defaults for a pool: its selector (or `{model_name: <spec.model>}`), a 2m window.
+    /// Defaults for a pool: its selector (or `{model_name: <spec.model>}`), a [`SIGNAL_WINDOW_S`]
+    /// window.
+    ///
+    /// [`SIGNAL_WINDOW_S`]: crate::planner::SIGNAL_WINDOW_S
     pub fn for_pool(spec: &InferencePoolSpec, latency_quantile: f64) -> Self {
         let selector = if spec.metrics.selector.is_empty() {
             BTreeMap::from([("model_name".to_string(), spec.model.clone())])
@@ -194,7 +202,13 @@ impl QueryParams {
         let window = crate::planner::config::SIGNAL_WINDOW_S;
         let route = &spec.route.self_hosted_backend;
         let endpoint_picker_pool = route.is_inference_extension_pool().then(|| route.name.clone());
-        QueryParams { selector, rate_window: format!("{window}s"), latency_quantile, endpoint_picker_pool }
+        QueryParams {
+            selector,
+            rate_window: format!("{window}s"),
+            latency_quantile,
+            endpoint_picker_pool,
+            last_interval: false,
+        }
     }
 }
 
@@ -212,12 +226,13 @@ impl PoolQueries {
         let s = render_selector(&params.selector)?;
         let w = &params.rate_window;
         let epp = endpoint_picker_selector(params)?;
+        let counter_rate = if params.last_interval { "irate" } else { "rate" };
         let default = |signal: Signal| -> String {
             match signal {
                 // Arrivals = completions + growth of the queue; clamp: a draining queue must not make
                 // the arrival rate negative. Without a waiting series the completion rate stands alone.
                 Signal::RequestRate => format!(
-                    "clamp_min(sum(rate(vllm:request_success_total{{{s}}}[{w}])) + \
+                    "clamp_min(sum({counter_rate}(vllm:request_success_total{{{s}}}[{w}])) + \
                      (sum(deriv(vllm:num_requests_waiting{{{s}}}[{w}])) or vector(0)), 0)"
                 ),
                 Signal::PromptTokenRate => format!("sum(rate(vllm:prompt_tokens_total{{{s}}}[{w}]))"),
@@ -287,6 +302,7 @@ mod tests {
             rate_window: "30s".into(),
             latency_quantile: 0.99,
             endpoint_picker_pool: None,
+            last_interval: false,
         }
     }
 

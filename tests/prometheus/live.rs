@@ -291,3 +291,43 @@ async fn history_from_a_backfilled_range() {
     }
     assert!(later.signals.history.first().is_some_and(|(t, _)| *t >= now + 600.0 - 7200.0));
 }
+
+/// The recent rates (for the route's recent peak) come from the request-rate query over about one
+/// history step, not the minute the history reads: a 15 s burst at six times the base is spread to
+/// under twice the base in the history and seen whole in the recent rates, which cover only the last
+/// five minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_rates_see_a_burst_the_minute_rates_spread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // In the past, as the backfill needs; the source reads as of `end`.
+    let end = now_unix().floor() - 1800.0;
+    let burst = end - 120.0;
+    let mut om = String::from("# HELP vllm:request_success Requests.\n# TYPE vllm:request_success counter\n");
+    let (mut total, mut t) = (0.0, end - 3600.0);
+    while t <= end {
+        total += 15.0 * if t == burst { 30.0 } else { 5.0 };
+        om.push_str(&format!(
+            "vllm:request_success_total{{model_name=\"burst\",namespace=\"ml\",pod=\"p0\"}} {total} {t}\n"
+        ));
+        t += 15.0;
+    }
+    om.push_str("# EOF\n");
+    let prom = start_backfilled(dir.path(), &om).await;
+    let source = PrometheusLoadSource::for_pool(
+        prom.client(),
+        &pool("burst", ""),
+        0.99,
+        "1m",
+        Some(HistoryWindow { lookback_s: 3600.0, step_s: 15.0 }),
+    )
+    .expect("source");
+    let r = source.read(end).await;
+    assert_eq!(r.availability, Availability::Available);
+    let peak = |points: &[(f64, f64)]| points.iter().map(|p| p.1).fold(0.0, f64::max);
+    let (history, recent) = (&r.signals.history, &r.signals.recent_rates);
+    assert!(peak(history) < 12.0, "the minute rates spread the burst: {history:?}");
+    assert!(peak(recent) > 25.0, "the recent rates see it: {recent:?}");
+    assert!(recent.iter().all(|(t, _)| *t > end - 301.0 && *t <= end), "the last five minutes only: {recent:?}");
+    let now_rps = 5.0;
+    assert!(hybridscale::planner::forecast::recent_peak_of(&r.signals, end, now_rps, 300.0) > 25.0);
+}

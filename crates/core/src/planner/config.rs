@@ -9,8 +9,8 @@ use super::providers::{self, Health, HealthRules, Mix, Provider};
 use super::{Class, Prices};
 
 /// Seconds of the window over which the default queries read rates and the latency histogram (a
-/// PromQL `[120s]`): what a signal shows now reflects the load over this window.
-pub const SIGNAL_WINDOW_S: u32 = 120;
+/// PromQL `[60s]`, the `1m` of the queries): what a signal shows now reflects the load over this window.
+pub const SIGNAL_WINDOW_S: u32 = 60;
 
 /// Static configuration of one pool under its policy.
 #[derive(Clone, Debug, PartialEq)]

@@ -51,8 +51,7 @@ pub fn usd_per_hour(
     let econ = capped.unwrap_or(believed);
     let rates = fresh_rate(config, snapshot, now).ok().map(|rate| {
         let burst = forecast::burst_window(config.stabilization_s, config.tick_s);
-        let fc = forecast::forecast(&snapshot.load.history, now, rate, 0.0, 0.0, burst, 0.0);
-        (rate, fc.recent_peak_rps)
+        (rate, forecast::recent_peak_of(&snapshot.load, now, rate, burst))
     });
     burn(config, &econ, &obs, rates, &replicas)
 }

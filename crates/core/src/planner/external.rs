@@ -49,7 +49,7 @@ pub fn route(config: &PoolConfig, snapshot: &Snapshot, health: &[Health], rate: 
     let mix = mix(snapshot);
     let rates = if rate > 0.0 {
         let window = forecast::burst_window(config.stabilization_s, config.tick_s);
-        Rates { now: rate, peak: forecast::recent_peak(&snapshot.load.history, now, rate, window) }
+        Rates { now: rate, peak: forecast::recent_peak_of(&snapshot.load, now, rate, window) }
     } else {
         Rates::default()
     };

@@ -21,6 +21,7 @@
 //! The windows' minima come from the history's index ([`History::min_rate`]), not a scan per window:
 //! with four hours of history a tick asks for about 20,000 points' worth of minima.
 
+use super::LoadSignals;
 use super::history::History;
 
 /// The forecast for one tick.
@@ -229,6 +230,16 @@ impl Rent<'_> {
 }
 
 impl Forecast {
+    /// The same forecast with a burst seen in a finer series than the history it was made from
+    /// ([`recent_peak_of`]): the recent peak, and the peak to bridge, at least `recent_peak_rps`.
+    pub fn with_recent_peak(self, recent_peak_rps: f64) -> Forecast {
+        if recent_peak_rps > self.recent_peak_rps {
+            Forecast { recent_peak_rps, peak_rps: self.peak_rps.max(recent_peak_rps), ..self }
+        } else {
+            self
+        }
+    }
+
     /// The same forecast with `rps` as the level over every window, each window taken as lasting for
     /// ever: for keeping what runs, where no persistence is asked for (a running replica has paid its
     /// start-up; it stays while its load keeps it above break-even).
@@ -249,6 +260,12 @@ pub fn recent_peak(hist: &[(f64, f64)], now: f64, now_rps: f64, window_s: f64) -
         .map(|(_, v)| *v)
         .filter(|v| v.is_finite())
         .fold(now_rps, f64::max)
+}
+
+/// The highest rate within `window_s` before `now` in either of the load's series: its history and its
+/// recent rates at a finer step (`LoadSignals::recent_rates`), at least `now_rps`.
+pub fn recent_peak_of(load: &LoadSignals, now: f64, now_rps: f64, window_s: f64) -> f64 {
+    recent_peak(&load.history, now, now_rps, window_s).max(recent_peak(&load.recent_rates, now, now_rps, window_s))
 }
 
 pub fn burst_window(stabilization_s: f64, tick_s: f64) -> f64 {

@@ -40,6 +40,14 @@ pub struct LoadSignals {
     pub gpu_utilization: Option<Sample>,
     /// Recent request-rate history (time, rps), oldest first, for the forecast. May be empty.
     pub history: History,
+    /// The request rate over the last few minutes at the finest step the source has (time, rps),
+    /// oldest first, for the recent peak only (`forecast::recent_peak_of`). The operator's `history`
+    /// points are rates over its signal window, a minute: a burst shorter than that is spread over the
+    /// whole minute (ten seconds at six times the base read as about twice the base), and a route set
+    /// for that peak let most of the burst through to the replicas. These points are rates over the
+    /// last scrape interval (`irate`), as fine as the replay's per-step history, which the replay's
+    /// planner reads its peak from. May be empty (the peak then comes from `history` alone).
+    pub recent_rates: Vec<(f64, f64)>,
 }
 
 /// Prices in force at this tick.

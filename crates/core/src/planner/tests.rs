@@ -360,6 +360,26 @@ fn a_recent_burst_keeps_a_standing_external_share() {
 }
 
 #[test]
+fn a_burst_the_minute_rates_spread_is_seen_in_the_recent_rates() {
+    // The same burst as the operator's history shows it: each point a rate over a minute, so the 20 s
+    // at 30 rps reads as 10 rps plus a third of the excess (16.7 rps). Its recent rates, over a tick
+    // or two, show the 30 rps, and the route is set for it as above.
+    let spread = |t: f64| if (T0 - 130.0..T0 - 50.0).contains(&t) { 10.0 + 20.0 / 3.0 } else { 10.0 };
+    let mut s = snapshot(spread, [(2, 2), (1, 1), (0, 0)]);
+    let minute_only = plan(&config(), &s, &Memory::default(), T0);
+    assert_eq!(minute_only.traffic.external_weight, 10, "{}", minute_only.summary);
+    s.load.recent_rates = (0..20)
+        .map(|k| T0 - 300.0 + 15.0 * f64::from(k))
+        .map(|t| (t, if t == T0 - 120.0 { 30.0 } else { 10.0 }))
+        .collect();
+    let p = plan(&config(), &s, &Memory::default(), T0);
+    assert_eq!(p.traffic.external_weight, 50, "{}", p.summary);
+    // Recent rates older than the burst window say nothing.
+    s.load.recent_rates = vec![(T0 - 400.0, 30.0)];
+    assert_eq!(plan(&config(), &s, &Memory::default(), T0).traffic.external_weight, 10);
+}
+
+#[test]
 fn ready_replicas_stay_until_their_replacements_are_ready() {
     // 20 rps on 4 ready on-demand replicas, nothing else ready. Spot was asked for (4 pending) and the
     // on-demand window has long passed: on-demand must still not drop while spot is not ready.

@@ -138,7 +138,8 @@ impl Outlook {
             .filter(|s| s.is_finite())
             .fold(persist, f64::max)
             .min(forecast::LONGEST_WINDOW_S);
-        let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist, burst, persist_max);
+        let fc = forecast::forecast(&snapshot.load.history, now, rate, horizon, persist, burst, persist_max)
+            .with_recent_peak(forecast::recent_peak_of(&snapshot.load, now, rate, burst));
         let scarce = spot::scarcity(mem, snapshot, now, econ.lead_s[Class::Spot]);
         let shortage = spot::shortage(scarce, &econ, windows[Class::OnDemand]);
         Outlook { econ, capped: is_capped, overloaded, spot_fraction, spot_halved, shortage, windows, fc }

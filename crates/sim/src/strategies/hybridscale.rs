@@ -98,6 +98,9 @@ impl Hybridscale {
                 latency_s: if obs.latency_s.is_finite() { sample(obs.latency_s) } else { None },
                 gpu_utilization: sample(obs.utilization),
                 history,
+                // The history above is already the steps' own rates, as fine as the operator's recent
+                // rates (`signals::load`): the recent peak reads it alone.
+                recent_rates: Vec::new(),
             },
             prices: self.prices.clone(),
             classes,
