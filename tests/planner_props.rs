@@ -212,6 +212,7 @@ prop_compose! {
             capacity_evidence: None,
             capacity_fell_at: None,
             capacity_ceiling: None,
+            capacity_fell_mix: None,
             recent_mix_rps: Vec::new(),
             priced_mix: None,
             recent_load_per_replica: Vec::new(),

@@ -26,7 +26,9 @@
 //!   plan sizes for), and a light-mix tick served within the SLO says little about the heavy mix. The
 //!   belief rose on such ticks past what the last overload showed, and the next heavy step overloaded
 //!   the replicas again (a saw-tooth); beyond the estimate it now needs the replicas to have served
-//!   more at their own mix.
+//!   more at their own mix. Where the configuration has no prompt and output token rates to price a
+//!   mix with, only ticks whose mean request is at least as long as at the overload count there
+//!   (`at_own_mix`).
 //!   Latency is a poor gauge of headroom (it stays flat until a replica is nearly full, then climbs
 //!   steeply), so
 //!   probing above what was shown would find the edge by overloading the replicas, once per probe.
@@ -164,6 +166,7 @@ pub fn update(
             memory.capacity_evidence = Some(clip(b.why));
             memory.capacity_fell_at = Some(now);
             memory.capacity_ceiling = Some((b.estimate / capacity.model_rps).clamp(MIN_FACTOR, MAX_FACTOR));
+            memory.capacity_fell_mix = super::external::known_mix(s);
         }
         return;
     }
@@ -182,7 +185,8 @@ pub fn update(
         let probe = memory.capacity_ceiling.map_or(1.0, |c| c.min(1.0));
         // Past the last overload's estimate only on evidence measured at this tick's own mix (see the
         // module's "Up, slowly").
-        let cap = memory.capacity_ceiling.map_or(f64::INFINITY, |c| c.max(per / capacity.mix_rps));
+        let cap =
+            memory.capacity_ceiling.map_or(f64::INFINITY, |c| c.max(at_own_mix(config, s, memory, per, capacity)));
         let f = (factor * (1.0 + MAX_RISE)).min(shown.max(probe).min(cap)).min(MAX_FACTOR);
         if f <= factor {
             return;
@@ -196,6 +200,29 @@ pub fn update(
             super::capacity::rps(per)
         )));
     }
+}
+
+/// The factor this tick's throughput per replica (`per`) shows at its own token mix, for a rise past
+/// the last overload's estimate. Where the configuration prices prompt and output tokens, the model
+/// at this tick's mix measures it (`Capacity::mix_rps`). Where it prices one or neither, the model is
+/// the same for every mix, and a tick of short prompts served within the SLO would lift the belief
+/// for the long ones: then only a tick whose mean request is at least as long as at the overload, in
+/// prompt and output tokens both, counts (it is at least as heavy whatever a token costs), and others
+/// show nothing past the estimate. On the synthetic Mooncake trace with a requests-per-second rating
+/// the belief climbed back on short-prompt minutes to where the next long-prompt minute overloaded
+/// the replicas.
+fn at_own_mix(config: &PoolConfig, s: &Snapshot, memory: &Memory, per: f64, capacity: &Capacity) -> f64 {
+    let priced = |r: Option<f64>| r.is_some_and(|r| r.is_finite() && r > 0.0);
+    if priced(config.replica_prompt_tokens_per_s) && priced(config.replica_output_tokens_per_s) {
+        return per / capacity.mix_rps;
+    }
+    let heavier = match (super::external::known_mix(s), memory.capacity_fell_mix) {
+        (Some(now), Some(then)) => now.prompt_tokens >= then.prompt_tokens && now.output_tokens >= then.output_tokens,
+        // No mix at the fall: nothing to compare with, as before.
+        (_, None) => true,
+        (None, Some(_)) => false,
+    };
+    if heavier { per / capacity.mix_rps } else { 0.0 }
 }
 
 /// Remember the load per healthy replica this tick (`rate` the pool's request rate) and the capacity
@@ -408,5 +435,41 @@ mod tests {
         // The same throughput at the heavy mix itself is evidence past the ceiling.
         let f = at_mix(15_000.0, 150.0).unwrap();
         assert!((f - 0.98 * (1.0 + MAX_RISE)).abs() < 1e-12, "{f}");
+    }
+
+    #[test]
+    fn without_token_rates_only_requests_as_long_as_at_the_overload_raise_the_belief_past_it() {
+        // A requests-per-second rating (2 rps, no token rates): the model is the same for every mix.
+        // The last overload, at 15k-token prompts and 150-token answers, showed 0.5 of it.
+        let mut cfg = config();
+        cfg.learn_from_metrics = true;
+        cfg.replica_rps = 2.0;
+        let fell = Memory {
+            capacity_factor: Some(0.5),
+            capacity_fell_at: Some(T0 - HOLD_S),
+            capacity_ceiling: Some(0.5),
+            capacity_fell_mix: Some(super::super::providers::Mix { prompt_tokens: 15_000.0, output_tokens: 150.0 }),
+            ..Memory::default()
+        };
+        let at_mix = |cfg: &PoolConfig, input: f64, output: f64| {
+            // 24 rps on 20 replicas (1.2 each, above the belief of 1) at 4 s against a 10 s SLO.
+            let mut s = observed(20, 4.0);
+            s.load.mean_input_tokens = Some(Sample { value: input, at: T0 });
+            s.load.mean_output_tokens = Some(Sample { value: output, at: T0 });
+            let cap = Capacity::believe(cfg, &s.load, &fell);
+            learned(cfg, &s, &cap, None, &fell, 24.0).capacity_factor
+        };
+        // Shorter prompts served well say nothing about the long ones: no rise past the ceiling.
+        assert_eq!(at_mix(&cfg, 5_000.0, 150.0), Some(0.5));
+        assert_eq!(at_mix(&cfg, 20_000.0, 100.0), Some(0.5), "shorter answers");
+        // Requests at least as long in both are evidence.
+        let f = at_mix(&cfg, 16_000.0, 150.0).unwrap();
+        assert!((f - 0.5 * (1.0 + MAX_RISE)).abs() < 1e-12, "{f}");
+        // With both token rates the model measures each tick at its own mix, as before: 2 rps at 5k/150
+        // tokens, so 1.2 rps there is 0.6 of it.
+        cfg.replica_prompt_tokens_per_s = Some(20_000.0);
+        cfg.replica_output_tokens_per_s = Some(600.0);
+        let f = at_mix(&cfg, 5_000.0, 150.0).unwrap();
+        assert!((f - 0.5 * (1.0 + MAX_RISE)).abs() < 1e-12, "{f}");
     }
 }

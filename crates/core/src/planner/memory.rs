@@ -3,7 +3,9 @@
 
 use jiff::Timestamp;
 
-use crate::status::{PlannerState, PricedMixState, ProviderHealthState, SafePlan, TimedLoad, TimedRate, TimedReplicas};
+use crate::status::{
+    PlannerState, PricedMixState, ProviderHealthState, RequestMix, SafePlan, TimedLoad, TimedRate, TimedReplicas,
+};
 
 use super::Memory;
 use super::priced_mix::PricedMix;
@@ -59,6 +61,9 @@ impl From<&Memory> for PlannerState {
             capacity_evidence: m.capacity_evidence.clone(),
             capacity_fell_at: m.capacity_fell_at.map(to_rfc3339),
             learned_capacity_ceiling: m.capacity_ceiling,
+            capacity_fell_mix: m
+                .capacity_fell_mix
+                .map(|x| RequestMix { prompt_tokens: x.prompt_tokens, output_tokens: x.output_tokens }),
             recent_load_per_replica: m
                 .recent_load_per_replica
                 .iter()
@@ -118,6 +123,9 @@ impl TryFrom<&PlannerState> for Memory {
             capacity_evidence: s.capacity_evidence.clone(),
             capacity_fell_at: s.capacity_fell_at.as_deref().map(|t| from_rfc3339("capacityFellAt", t)).transpose()?,
             capacity_ceiling: s.learned_capacity_ceiling,
+            capacity_fell_mix: s
+                .capacity_fell_mix
+                .map(|x| super::providers::Mix { prompt_tokens: x.prompt_tokens, output_tokens: x.output_tokens }),
             recent_mix_rps: untimed("recentMixCapacity.time", &s.recent_mix_capacity)?,
             priced_mix: s
                 .priced_mix
@@ -191,6 +199,7 @@ mod tests {
             capacity_evidence: Some("latency 31 s > SLO 20 s at 1.80 rps per replica".into()),
             capacity_fell_at: Some(1_700_000_500.0),
             capacity_ceiling: Some(0.36),
+            capacity_fell_mix: Some(super::super::providers::Mix { prompt_tokens: 15300.0, output_tokens: 149.0 }),
             recent_mix_rps: vec![(1_700_000_600.0, 1.25)],
             priced_mix: Some(PricedMix {
                 prompt_tokens: 1200.5,

@@ -161,6 +161,10 @@ pub struct Memory {
     pub capacity_fell_at: Option<f64>,
     /// The factor the overload at that fall showed a replica to serve: probing back up stops there.
     pub capacity_ceiling: Option<f64>,
+    /// The mean request at that fall (`learn::update`: where the configuration prices prompt and output
+    /// tokens, evidence past the ceiling is measured at each tick's own mix; where it does not, only
+    /// ticks with requests at least this long in both count).
+    pub capacity_fell_mix: Option<super::providers::Mix>,
     /// Interruption notices already counted into `spot_interruptions` (the `interrupted` total seen at
     /// the last tick), so a notice that lasts several ticks is counted once (also across restarts:
     /// persisted in status).

@@ -249,6 +249,10 @@ pub struct PlannerState {
     /// further.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_capacity_ceiling: Option<f64>,
+    /// The mean request at that overload: where the capacity is not configured in prompt and output
+    /// tokens both, only ticks with requests at least this long show more than the ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_fell_mix: Option<RequestMix>,
     /// Replicas with an interruption notice at the last tick, so a notice is counted once as an
     /// interruption even across a restart.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -277,6 +281,16 @@ pub struct TimedRate {
     pub time: String,
     /// Requests per second per replica.
     pub requests_per_second: f64,
+}
+
+/// A mean request.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestMix {
+    /// Mean prompt tokens per request.
+    pub prompt_tokens: f64,
+    /// Mean output tokens per request.
+    pub output_tokens: f64,
 }
 
 /// The mean request external requests are priced at, and the requests behind it.
