@@ -1,7 +1,7 @@
 //! Actuation: make the cluster match a plan.
 //!
 //! Split in two so the decisions are testable without a cluster:
-//! - pure: [`Desired::from_plan`] resolves a plan against the pool's spec, [`decide`] compares it with the
+//! - pure: [`Desired::from_plan`] resolves a plan against the pool's spec, [`decide()`] compares it with the
 //!   [`Observed`] cluster state and returns [`Command`]s (decisions as data), and
 //!   [`find_interruptions`] turns node taints into the planner's interrupted-replica counts;
 //! - async: the [`Executor`] reads what it needs ([`Executor::observe`]) and runs commands against a

@@ -6,9 +6,9 @@
 //! Read top to bottom, a tick is:
 //! 1. the planner's memory from the previous status (a memory that cannot be read restarts empty, and
 //!    status says so);
-//! 2. [`planner::plan`] on the observed snapshot;
+//! 2. [`planner::plan()`] on the observed snapshot;
 //! 3. in Enforce mode, the plan resolved against the pool's spec and turned into commands
-//!    ([`crate::actuate::decide`]); in Recommend mode, none;
+//!    ([`crate::actuate::decide()`]); in Recommend mode, none;
 //! 4. the ledger: what runs now (not what the plan asks for) billed since the last accrual, with the
 //!    tokens, savings and tenants of the same interval;
 //! 5. the conditions' inputs: problems, stale signals, budget, whether the cluster is still moving.
