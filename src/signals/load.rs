@@ -208,8 +208,8 @@ impl PrometheusLoadSource {
     ) -> Result<Self, QueryConfigError> {
         let mut params = QueryParams::for_pool(spec, latency_quantile);
         params.rate_window = rate_window.to_string();
-        // The same request-rate query over a window of about one history step (an overridden
-        // request-rate query is taken as it is: its window is the user's).
+        // The same request-rate query, its counter read with `irate` over two history steps (an
+        // overridden request-rate query is taken as it is: its window is the user's).
         let recent_rate_query = match history {
             Some(h) => {
                 let fine = QueryParams { rate_window: h.recent_rate_window(), last_interval: true, ..params.clone() };
