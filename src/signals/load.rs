@@ -282,22 +282,20 @@ impl PrometheusLoadSource {
                 Err(e) => failures.push((signal.name().to_string(), e)),
             }
         }
-        match history {
-            Some(Ok(h)) => {
-                answered = true;
-                last.history = h;
+        // A failed range query keeps its last good points: they carry their times, and the forecast
+        // and the recent peak read only those within their windows.
+        let last = &mut *last;
+        for (name, answer, kept) in
+            [("history", history, &mut last.history), ("recent rates", recent_rates, &mut last.recent_rates)]
+        {
+            match answer {
+                Some(Ok(points)) => {
+                    answered = true;
+                    *kept = points;
+                }
+                Some(Err(e)) => failures.push((name.into(), e)),
+                None => {}
             }
-            Some(Err(e)) => failures.push(("history".into(), e)),
-            None => {}
-        }
-        match recent_rates {
-            Some(Ok(r)) => {
-                answered = true;
-                last.recent_rates = r;
-            }
-            // The last good points are kept: the recent peak only reads those within its window.
-            Some(Err(e)) => failures.push(("recent rates".into(), e)),
-            None => {}
         }
         if answered {
             last.answered_at = Some(now);
